@@ -1,0 +1,11 @@
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 TRACKER_INSTANCE_DIR=/var/lib/tracker
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY tracker ./tracker
+COPY workers ./workers
+COPY web ./web
+RUN pip install --no-cache-dir . && useradd --system tracker && mkdir -p /var/lib/tracker && chown tracker /var/lib/tracker
+USER tracker
+EXPOSE 8000
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "web.wsgi:app"]

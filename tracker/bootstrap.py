@@ -1,0 +1,12 @@
+"""Reference data that `tracker db upgrade` loads once (idempotent): the holiday calendar."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+
+def load_reference_data(session: Session) -> str:
+    from tracker.calendar_store import load_bundled_calendar
+
+    loaded = load_bundled_calendar(session)
+    return f"节假日数据：{loaded}"

@@ -1,0 +1,100 @@
+"""One typed settings object, read from the environment.
+
+The embedded default needs no server: SQLite for data and for the Celery broker, under `instance/`.
+Production sets TRACKER_DATABASE_URL (PostgreSQL) and TRACKER_BROKER_URL (Redis).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Every variable the settings read; docker-compose and the docs may only use these.
+ENV_VARS = (
+    "TRACKER_INSTANCE_DIR",
+    "TRACKER_DATABASE_URL",
+    "TRACKER_BROKER_URL",
+    "TRACKER_SECRET_KEY",
+    "TRACKER_END_OF_DAY",
+    "TRACKER_SECURE_COOKIES",
+    "TRACKER_SMTP_HOST",
+    "TRACKER_SMTP_PORT",
+    "TRACKER_SMTP_USER",
+    "TRACKER_SMTP_PASSWORD",
+    "TRACKER_SMTP_SENDER",
+    "TRACKER_WEIBO_API_URL",
+    "TRACKER_WEIBO_ACCESS_TOKEN",
+    "TRACKER_HOTLINE_CALLBACK_URL",
+    "TRACKER_PUBLIC_URL",
+    "TRACKER_LOG_LEVEL",
+)
+
+
+def _default_instance_dir() -> Path:
+    return Path(os.environ.get("TRACKER_INSTANCE_DIR") or Path.cwd() / "instance")
+
+
+def _load_or_create_secret(instance_dir: Path) -> str:
+    """Generate the secret key into instance/ on first run so sessions survive restarts."""
+    path = instance_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance_dir: Path
+    database_url: str
+    broker_url: str
+    secret_key: str = field(repr=False)
+    end_of_day: str = "24:00"
+    secure_cookies: bool = False
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_sender: str = "tracker@localhost"
+    weibo_api_url: str | None = None
+    weibo_access_token: str | None = field(default=None, repr=False)
+    hotline_callback_url: str | None = None
+    public_url: str = "http://127.0.0.1:5000"
+    log_level: str = "INFO"
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        instance_dir = Path(env.get("TRACKER_INSTANCE_DIR") or _default_instance_dir()).resolve()
+        instance_dir.mkdir(parents=True, exist_ok=True)
+        database_url = env.get("TRACKER_DATABASE_URL") or f"sqlite:///{instance_dir / 'tracker.sqlite'}"
+        broker_url = env.get("TRACKER_BROKER_URL") or f"sqla+sqlite:///{instance_dir / 'broker.sqlite'}"
+        secret_key = env.get("TRACKER_SECRET_KEY") or _load_or_create_secret(instance_dir)
+        return cls(
+            instance_dir=instance_dir,
+            database_url=database_url,
+            broker_url=broker_url,
+            secret_key=secret_key,
+            end_of_day=env.get("TRACKER_END_OF_DAY", "24:00"),
+            secure_cookies=env.get("TRACKER_SECURE_COOKIES", "").lower() in {"1", "true", "yes"},
+            smtp_host=env.get("TRACKER_SMTP_HOST") or None,
+            smtp_port=int(env.get("TRACKER_SMTP_PORT") or 25),
+            smtp_user=env.get("TRACKER_SMTP_USER") or None,
+            smtp_password=env.get("TRACKER_SMTP_PASSWORD") or None,
+            smtp_sender=env.get("TRACKER_SMTP_SENDER") or "tracker@localhost",
+            weibo_api_url=env.get("TRACKER_WEIBO_API_URL") or None,
+            weibo_access_token=env.get("TRACKER_WEIBO_ACCESS_TOKEN") or None,
+            hotline_callback_url=env.get("TRACKER_HOTLINE_CALLBACK_URL") or None,
+            public_url=env.get("TRACKER_PUBLIC_URL") or "http://127.0.0.1:5000",
+            log_level=env.get("TRACKER_LOG_LEVEL") or "INFO",
+        )

@@ -1,0 +1,51 @@
+"""Alembic environment: the URL comes from the caller (tracker.migrate) or the settings."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import pool
+
+from tracker.db import make_engine
+from tracker.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def _url() -> str:
+    url = config.get_main_option("sqlalchemy.url")
+    if url:
+        return url
+    from tracker.config import Settings
+
+    return Settings.from_env().database_url
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=_url(), target_metadata=target_metadata, render_as_batch=True, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = make_engine(_url(), poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        _run(connection)
+    engine.dispose()
+
+
+def _run(connection) -> None:
+    # render_as_batch: SQLite cannot ALTER most things; batch mode rebuilds tables (needs named constraints).
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,72 @@
+"""Departments, users and the audit log of who did and saw what."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tracker.models.base import Base, int_pk
+
+ROLES = {
+    "staff": "承办人",
+    "supervisor": "科室负责人",
+    "admin": "办公室/管理员",
+    "auditor": "审计",
+}
+
+
+class Department(Base):
+    """The bureau and its offices, a small tree."""
+
+    __tablename__ = "departments"
+
+    id: Mapped[int_pk]
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+
+    parent: Mapped[Department | None] = relationship(remote_side="Department.id")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int_pk]
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(255))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    # Which notification channels this user wants: {"email": true, "inapp": true, ...}
+    preferences: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+
+    department: Mapped[Department] = relationship()
+
+    @property
+    def role_label(self) -> str:
+        return ROLES.get(self.role, self.role)
+
+
+class AuditEntry(Base):
+    """Who did or saw what outside a ticket's own history: reveals, sign-ins, admin changes, exports."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id"),)
+
+    id: Mapped[int_pk]
+    at: Mapped[datetime] = mapped_column(index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str | None] = mapped_column(String(64))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ip: Mapped[str | None] = mapped_column(String(64))

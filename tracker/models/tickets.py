@@ -1,0 +1,173 @@
+"""Tickets, the people behind them, their append-only history and their deadlines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tracker.models.base import Base, int_pk
+from tracker.models.people import Department, User
+
+
+class Contact(Base):
+    """A citizen's or applicant's personal data, kept apart so it can be masked and anonymised."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int_pk]
+    name: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(64), index=True)
+    email: Mapped[str | None] = mapped_column(String(255))
+    address: Mapped[str | None] = mapped_column(String(500))
+    id_type: Mapped[str | None] = mapped_column(String(32))
+    id_number: Mapped[str | None] = mapped_column(String(64))
+    is_confidential: Mapped[bool] = mapped_column(default=False)
+    anonymised_at: Mapped[datetime | None]
+
+
+class TicketNumberAllocation(Base):
+    """A row per allocated ticket number: the database hands out the next id, never read-then-write.
+
+    On PostgreSQL the identity column is a sequence; on SQLite, AUTOINCREMENT. One mechanism for both.
+    """
+
+    __tablename__ = "ticket_number_allocations"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int_pk]
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_ref"),
+        Index("ix_tickets_department_status", "department_id", "status"),
+        Index("ix_tickets_assignee_status", "assignee_id", "status"),
+        Index("ix_tickets_channel_received", "channel", "received_at"),
+    )
+
+    id: Mapped[int_pk]
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    external_ref: Mapped[str | None] = mapped_column(String(128))
+    request_type: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(200))  # 诉求分类
+    urgency: Mapped[str | None] = mapped_column(String(32))  # 紧急程度
+    incident_address: Mapped[str | None] = mapped_column(String(500))  # 事发地址
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    applicant_type: Mapped[str | None] = mapped_column(String(32))  # disclosure only
+    received_via: Mapped[str | None] = mapped_column(String(32))  # 当面/邮寄/挂号信/网络/传真/平台
+    arrived_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(index=True)  # legal receipt time
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(64))  # annual-report row key for disclosure
+    reply_text: Mapped[str | None] = mapped_column(Text)
+    replied_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    satisfaction: Mapped[str | None] = mapped_column(String(16))
+    is_resolved: Mapped[bool | None]
+    is_publishable: Mapped[bool] = mapped_column(default=False)
+    query_code: Mapped[str | None] = mapped_column(String(32), unique=True)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    linked_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    possible_duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # Channel-specific fields that no query filters on (Weibo post link, platform deadlines as sent, …).
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    contact: Mapped[Contact | None] = relationship()
+    department: Mapped[Department] = relationship()
+    assignee: Mapped[User | None] = relationship()
+    topics: Mapped[list[TicketTopic]] = relationship(
+        back_populates="ticket", cascade="all, delete-orphan", order_by="TicketTopic.topic"
+    )
+    deadlines: Mapped[list[Deadline]] = relationship(
+        back_populates="ticket", cascade="all, delete-orphan", order_by="Deadline.id"
+    )
+
+    @property
+    def topic_names(self) -> list[str]:
+        return [t.topic for t in self.topics]
+
+
+class TicketTopic(Base):
+    __tablename__ = "ticket_topics"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="topics")
+
+
+class TicketEvent(Base):
+    """Append-only history: every change with who, when, what, before → after.
+
+    The timeline, the audit trail and the year-end figures are all read from here.
+    """
+
+    __tablename__ = "ticket_events"
+    __table_args__ = (
+        Index("ix_ticket_events_ticket_at", "ticket_id", "occurred_at"),
+        Index("ix_ticket_events_kind_at", "kind", "occurred_at"),
+    )
+
+    id: Mapped[int_pk]
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    kind: Mapped[str] = mapped_column(String(64))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_label: Mapped[str | None] = mapped_column(String(200))  # for system / platform actors
+    occurred_at: Mapped[datetime]
+    status_before: Mapped[str | None] = mapped_column(String(32))
+    status_after: Mapped[str | None] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    actor: Mapped[User | None] = relationship()
+
+
+class Deadline(Base):
+    """One named deadline of a ticket (签收, 补正告知, 答复, 第三方意见, 缴费 …).
+
+    `version` changes on every recomputation; reminders key on it, so after an extension, a pause or a
+    calendar change the reminders follow the new due time and the old ones are not re-sent.
+    """
+
+    __tablename__ = "deadlines"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "kind"),
+        # The sweep reads only what is due: a partial index on the next check of running deadlines.
+        Index(
+            "ix_deadlines_next_check_running",
+            "next_check_at",
+            postgresql_where=text("state = 'running'"),
+            sqlite_where=text("state = 'running'"),
+        ),
+        Index("ix_deadlines_due_at", "due_at"),
+    )
+
+    id: Mapped[int_pk]
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str] = mapped_column(String(64))
+    policy_code: Mapped[str] = mapped_column(String(64))
+    policy_version: Mapped[str] = mapped_column(String(32))
+    starts_on: Mapped[datetime]  # the moment the period starts (art. 201: counting begins the next day)
+    due_at: Mapped[datetime | None]
+    state: Mapped[str] = mapped_column(String(16), default="running")  # running/paused/met/breached/cancelled
+    pauses: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    extensions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    override: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(default=1)
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    next_check_at: Mapped[datetime | None]
+    met_at: Mapped[datetime | None]
+    breached_at: Mapped[datetime | None]
+
+    ticket: Mapped[Ticket] = relationship(back_populates="deadlines")

@@ -1,0 +1,54 @@
+"""The Flask adapter: dashboard, public portal, API. Business rules live in `tracker/`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from tracker.config import Settings
+
+
+def create_app(config: dict[str, Any] | None = None, settings: Settings | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=False)
+    settings = settings or Settings.from_env()
+    app.config.update(
+        TRACKER_SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        SESSION_COOKIE_NAME="tracker_session",
+        MAX_CONTENT_LENGTH=20 * 1024 * 1024,
+        BABEL_DEFAULT_LOCALE="zh_CN",
+        BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
+        JSON_AS_ASCII=False,
+    )
+    if config:
+        app.config.update(config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from web import database, i18n, security, templating
+
+    database.init_app(app)
+    security.init_app(app)
+    i18n.init_app(app)
+    templating.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from web.blueprints import registered_blueprints
+
+    for blueprint in registered_blueprints():
+        app.register_blueprint(blueprint)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from web.errors import init_app
+
+    init_app(app)

@@ -1,0 +1,42 @@
+"""Template filters and globals: business-time formatting, labels, masking."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask
+
+from tracker.channels import CHANNELS
+from tracker.clock import local
+from tracker.models import ROLES
+from tracker.security import mask_address, mask_email, mask_id_number, mask_name, mask_phone
+from tracker.status import STATUS_LABELS
+
+WEEKDAYS = "一二三四五六日"
+
+
+def format_local(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return local(moment).strftime(fmt) if moment else ""
+
+
+def format_date_cn(moment: datetime | None) -> str:
+    if not moment:
+        return ""
+    m = local(moment)
+    return f"{m:%Y-%m-%d}（周{WEEKDAYS[m.weekday()]}）"
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters.update(
+        localtime=format_local,
+        date_cn=format_date_cn,
+        mask_phone=mask_phone,
+        mask_name=mask_name,
+        mask_email=mask_email,
+        mask_address=mask_address,
+        mask_id=mask_id_number,
+        status_label=lambda s: STATUS_LABELS.get(s, s),
+        channel_label=lambda c: CHANNELS[c].label if c in CHANNELS else c,
+        role_label=lambda r: ROLES.get(r, r),
+    )
+    app.jinja_env.globals.update(CHANNELS=CHANNELS, STATUS_LABELS=STATUS_LABELS)

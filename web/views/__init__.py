@@ -1,0 +1,1 @@
+"""Blueprints, one module each. Each reads as a URL table."""

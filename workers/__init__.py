@@ -1,0 +1,1 @@
+"""Celery adapter: the app, the one beat schedule, and tasks that call `tracker/` services."""
