@@ -650,6 +650,39 @@ def _fmt_moment(moment: datetime) -> str:
     return local_moment.strftime("%Y-%m-%d %H:%M")
 
 
+# -- legal receipt (2019 条例 art. 31) ---------------------------------------------------------------------
+
+# How the application came (Ticket.received_via) → which moment is the legal receipt and why.
+RECEIPT_RULES = {
+    "当面": ("arrived", "当面提交的，以提交之日为收到申请之日"),
+    "挂号信": ("signed", "以邮寄方式（挂号信等需签收的邮件）提交的，以行政机关签收之日为收到申请之日"),
+    "邮寄": ("confirmed", "以平常信函等无需签收的邮寄方式提交的，以行政机关与申请人确认之日为收到申请之日"),
+    "平信": ("confirmed", "以平常信函等无需签收的邮寄方式提交的，以行政机关与申请人确认之日为收到申请之日"),
+    "网络": ("confirmed", "通过互联网渠道提交的，以双方确认之日为收到申请之日"),
+    "传真": ("confirmed", "通过传真提交的，以双方确认之日为收到申请之日"),
+}
+
+
+def legal_receipt_at(
+    received_via: str | None,
+    *,
+    arrived_at: datetime,
+    signed_at: datetime | None = None,
+    confirmed_at: datetime | None = None,
+) -> tuple[datetime, str]:
+    """Return the legal receipt moment of a disclosure application and the art. 31 rule applied.
+
+    The arrival time stays on the ticket as it was; this is the moment the reply period starts from.
+    Until the confirmation or signature is recorded, the arrival stands in (the agency should confirm an
+    ordinary letter the day it arrives), and the basis says so.
+    """
+    step, basis = RECEIPT_RULES.get(received_via or "", ("arrived", "以到达之日为收到申请之日"))
+    chosen = {"arrived": arrived_at, "signed": signed_at, "confirmed": confirmed_at}[step]
+    if chosen is None:
+        return arrived_at, f"{basis}（尚未记录{'签收' if step == 'signed' else '确认'}时间，暂以到达时间计）"
+    return chosen, basis
+
+
 # -- rule checks for actions ---------------------------------------------------------------------------
 
 
@@ -1225,6 +1258,47 @@ def mark_deadline_met(session: Session, ticket: Ticket, kind: str, *, now: datet
     return deadline
 
 
+def mark_breached_deadlines(
+    session: Session, *, now: datetime, actor: Any = "系统", limit: int = 500
+) -> list[Deadline]:
+    """Mark running deadlines whose due time has passed as breached, one event each (for the periodic scan).
+
+    Reads through the partial index on ``next_check_at`` of running deadlines; call it repeatedly until it
+    returns fewer than ``limit`` rows. Reminders before the due time are the workers' business.
+    """
+    from sqlalchemy import select
+
+    from tracker.models import Deadline
+    from tracker.services.tickets import record_event
+
+    due = session.scalars(
+        select(Deadline)
+        .where(Deadline.state == RUNNING, Deadline.next_check_at.is_not(None), Deadline.next_check_at <= now)
+        .order_by(Deadline.next_check_at)
+        .limit(limit)
+    ).all()
+    for deadline in due:
+        deadline.state = BREACHED
+        deadline.breached_at = now
+        deadline.next_check_at = None
+        deadline.version = (deadline.version or 0) + 1
+        session.flush()
+        record_event(
+            session,
+            deadline.ticket,
+            "deadline.breached",
+            actor=actor,
+            now=now,
+            data={
+                "deadline": deadline.kind,
+                "label": deadline.label,
+                "due_at": _iso(deadline.due_at),
+                "version": deadline.version,
+            },
+        )
+    return list(due)
+
+
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat()
 
@@ -1259,6 +1333,8 @@ __all__ = [
     "extend_deadline",
     "find_policy",
     "finish_consultation",
+    "legal_receipt_at",
+    "mark_breached_deadlines",
     "mark_deadline_met",
     "open_deadlines",
     "override_deadline",

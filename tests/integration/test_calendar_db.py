@@ -407,3 +407,23 @@ def test_cli_load_csv(cli_env, tmp_path):
     bad.write_text("date,kind,name\n2028-01-03,workday,元旦\n", encoding="utf-8")  # a Monday
     refused = run(cli_env, "load", str(bad))
     assert refused.exit_code == 2 and "不能标为调休上班" in refused.stderr
+
+
+def test_breached_deadlines_are_marked_once(session, now):
+    from tracker.deadlines import mark_breached_deadlines
+
+    ticket = disclosure(session, at(2026, 2, 12), now)
+    open_deadlines(session, ticket, now=now)
+    reply = get_deadline(ticket, REPLY)
+    assert reply.id not in {
+        d.id for d in mark_breached_deadlines(session, now=reply.due_at - timedelta(seconds=1))
+    }
+    breached = mark_breached_deadlines(session, now=reply.due_at)
+    assert reply in breached and reply.state == "breached" and reply.breached_at == reply.due_at
+    assert reply not in mark_breached_deadlines(session, now=reply.due_at + timedelta(days=1))
+    assert [e.data["deadline"] for e in events(session, ticket, "deadline.breached")].count(REPLY) == 1
+    # An extension after the breach gives a new due time and lifts the breach.
+    extend_deadline(
+        session, ticket, length=20, approver="主任", reason="补批延期", now=reply.due_at, actor="承办人"
+    )
+    assert reply.state == "running" and reply.breached_at is None

@@ -29,6 +29,7 @@ from tracker.deadlines import (
     check_extension,
     compute_due,
     find_policy,
+    legal_receipt_at,
     select_policy,
     state_at,
 )
@@ -435,3 +436,20 @@ def test_policy_rejects_unknown_unit():
             length=1,
             effective_from=date(2026, 1, 1),
         )
+
+
+@pytest.mark.parametrize(
+    ("received_via", "signed", "confirmed", "expected", "basis"),
+    [
+        ("当面", None, None, "arrived", "当面提交"),
+        ("挂号信", at(2026, 3, 3), None, "signed", "签收之日"),
+        ("邮寄", None, at(2026, 3, 4), "confirmed", "与申请人确认之日"),
+        ("网络", None, at(2026, 3, 5), "confirmed", "双方确认之日"),
+        ("传真", None, None, "arrived", "暂以到达时间计"),
+    ],
+)
+def test_legal_receipt_follows_art_31(received_via, signed, confirmed, expected, basis):
+    arrived = at(2026, 3, 2)
+    moment, why = legal_receipt_at(received_via, arrived_at=arrived, signed_at=signed, confirmed_at=confirmed)
+    assert moment == {"arrived": arrived, "signed": signed, "confirmed": confirmed}[expected]
+    assert basis in why
