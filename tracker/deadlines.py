@@ -499,10 +499,13 @@ def compute_due(
 
     if deadline.fixed_due is not None:
         fixed = deadline.fixed_due
-        text = _fixed_phrase(fixed, end_of_day)
-        return DueResult(
-            fixed.due_at, fixed.due_at.astimezone(BUSINESS_TZ).date(), "；".join([parts[0], text])
-        )
+        if fixed.source == "manual" or not (deadline.extensions or deadline.pauses):
+            # A manual due time (art. 35) is the final word; a work order's stands unless extended or paused.
+            text = _fixed_phrase(fixed, end_of_day)
+            return DueResult(
+                fixed.due_at, fixed.due_at.astimezone(BUSINESS_TZ).date(), "；".join([parts[0], text])
+            )
+        return _adjust_work_order_due(deadline, calendar, parts[0], end_of_day)
 
     if policy.unit == CLOCK_HOURS:
         paused_for = sum(((p.ended_at - p.started_at) for p in closed_pauses), timedelta())  # type: ignore[operator]
@@ -554,6 +557,53 @@ def compute_due(
     due_at = end_of_day.moment(last_day)
     parts.append(f"截止{last_day.isoformat()} {end_of_day.label()}")
     return DueResult(due_at, last_day, "；".join(parts), counted_length=length, excluded=excluded)
+
+
+def _adjust_work_order_due(
+    deadline: DeadlineInput, calendar: WorkCalendar, start_phrase: str, end_of_day: EndOfDay
+) -> DueResult:
+    """Move a work order's own due time by the extensions granted and the pauses taken since receipt.
+
+    The order's time of day is kept: a 办结时限 of 18:00 extended by 5 working days is 18:00 five working
+    days later. Pauses add the working days (or, in clock hours, the time) they took before the due time.
+    """
+    fixed, policy = deadline.fixed_due, deadline.policy
+    assert fixed is not None
+    parts = [start_phrase, _fixed_phrase(fixed, end_of_day)]
+    parts.extend(_extension_phrases(deadline.extensions, policy))
+    open_pause = next((p for p in deadline.pauses if p.ended_at is None), None)
+    closed = [p for p in deadline.pauses if p.ended_at is not None]
+    extension_total = sum(e.length for e in deadline.extensions)
+    fixed_local = fixed.due_at.astimezone(BUSINESS_TZ)
+    if policy.unit == CLOCK_HOURS:
+        paused_for = sum(((p.ended_at - p.started_at) for p in closed), timedelta())  # type: ignore[operator]
+        for pause in closed:
+            parts.append(f"{pause.reason}暂停{_fmt_moment(pause.started_at)}至{_fmt_moment(pause.ended_at)}")  # type: ignore[arg-type]
+        due_at = (fixed.due_at + timedelta(hours=extension_total) + paused_for).astimezone(UTC)
+    else:
+        start_day = deadline.starts_at.astimezone(BUSINESS_TZ).date()
+        extra = extension_total
+        for first, last, reason in _pause_day_ranges(closed, start_day):
+            last = min(last, fixed_local.date())
+            if last < first:
+                continue
+            if policy.unit == WORKING_DAYS:
+                skipped = calendar.workdays_between(first - timedelta(days=1), last)
+                parts.append(f"{reason}暂停{format_span(first, last)}（{skipped}个工作日顺延）")
+            else:
+                skipped = (last - first).days + 1
+                parts.append(f"{reason}暂停{format_span(first, last)}（{skipped}日顺延）")
+            extra += skipped
+        if policy.unit == WORKING_DAYS:
+            new_day = calendar.add_workdays(fixed_local.date(), extra)
+        else:
+            new_day = calendar.roll_forward(fixed_local.date() + timedelta(days=extra))
+        due_at = datetime.combine(new_day, fixed_local.timetz()).astimezone(UTC)
+    if open_pause is not None:
+        parts.append(f"{open_pause.reason}自{_fmt_moment(open_pause.started_at)}起暂停中，恢复后顺延")
+        return DueResult(None, None, "；".join(parts), is_paused=True)
+    parts.append(f"截止{_fmt_moment(due_at)}")
+    return DueResult(due_at, due_at.astimezone(BUSINESS_TZ).date(), "；".join(parts))
 
 
 def _pause_day_ranges(pauses: Sequence[Pause], start_day: date) -> list[tuple[date, date, str]]:

@@ -453,3 +453,40 @@ def test_legal_receipt_follows_art_31(received_via, signed, confirmed, expected,
     moment, why = legal_receipt_at(received_via, arrived_at=arrived, signed_at=signed, confirmed_at=confirmed)
     assert moment == {"arrived": arrived, "signed": signed, "confirmed": confirmed}[expected]
     assert basis in why
+
+
+def hotline_complaint() -> Policy:
+    return select_policy(
+        DEFAULT_POLICIES, channel="hotline", kind=REPLY, received_on=date(2026, 3, 2), request_type="投诉"
+    )
+
+
+def test_work_order_due_moves_with_an_extension_keeping_its_time_of_day():
+    order = FixedDue(at(2026, 3, 6, 18), "工单办结时限", "work_order")
+    extension = Extension(5, "科室负责人", "需现场核查", at(2026, 3, 5), "已报平台")
+    result = compute_due(
+        DeadlineInput(hotline_complaint(), at(2026, 3, 2), extensions=(extension,), fixed_due=order), CALENDAR
+    )
+    assert result.due_at == at(2026, 3, 13, 18).astimezone(UTC)
+    assert "经科室负责人批准延长5个工作日" in result.explanation
+    assert result.explanation.endswith("截止2026-03-13 18:00")
+
+
+def test_work_order_due_moves_by_the_working_days_paused():
+    order = FixedDue(at(2026, 3, 6, 18), "工单办结时限", "work_order")
+    pause = Pause(at(2026, 3, 4, 9), at(2026, 3, 5, 17), "等待诉求人补充材料")
+    result = compute_due(
+        DeadlineInput(hotline_complaint(), at(2026, 3, 2), pauses=(pause,), fixed_due=order), CALENDAR
+    )
+    assert result.due_at == at(2026, 3, 10, 18).astimezone(UTC)
+    assert "（2个工作日顺延）" in result.explanation
+
+
+def test_manual_override_ignores_later_pauses():
+    fixed = FixedDue(at(2026, 6, 30, 18), "第三十五条", "manual")
+    pause = Pause(at(2026, 3, 4), at(2026, 3, 5), "第三方征求意见")
+    received = at(2026, 3, 2)
+    result = compute_due(
+        DeadlineInput(disclosure_reply(received), received, pauses=(pause,), fixed_due=fixed), CALENDAR
+    )
+    assert result.due_at == fixed.due_at
