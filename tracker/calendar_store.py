@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from tracker.calendar import HOLIDAY, KINDS, WORKDAY, DayOverride, WorkCalendar, clear_calendar_cache
-from tracker.calendar_notice import notice_source
+from tracker.calendar_notice import ParsedNotice, notice_source, parse_notice
 from tracker.errors import ValidationError
 from tracker.models import CalendarYear, HolidayDay
 
@@ -211,6 +211,22 @@ def load_year(
         session, now=now, actor=actor or "节假日导入", reason=f"导入{year}年节假日安排"
     )
     return LoadResult(result.year, result.rows, result.changed_days, recomputed)
+
+
+def notice_rows(parsed: ParsedNotice) -> list[HolidayRow]:
+    """Turn a parsed notice into rows of its year, with the notice's title as their source."""
+    source = notice_source(parsed.year)
+    return [HolidayRow(r.day, r.kind, r.name, parsed.year, source) for r in parsed.rows]
+
+
+def load_notice(
+    session: Session, text: str, *, now: datetime, year: int | None = None, actor: object | None = None
+) -> LoadResult:
+    """Parse a pasted notice and load it (the admin page's "save" after its preview of `parse_notice`)."""
+    parsed = parse_notice(text, year=year)
+    return load_year(
+        session, parsed.year, notice_rows(parsed), source=notice_source(parsed.year), now=now, actor=actor
+    )
 
 
 def load_bundled_calendar(session: Session, *, now: datetime | None = None) -> str:

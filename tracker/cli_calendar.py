@@ -82,7 +82,7 @@ def load(ctx: click.Context, file, year: int | None) -> None:
 def load_notice(ctx: click.Context, file, year: int | None, dry_run: bool) -> None:
     """Parse the State Council notice text, print it as date,kind,name lines, and save it."""
     from tracker.calendar_notice import notice_source, parse_notice
-    from tracker.calendar_store import HolidayRow, load_year
+    from tracker.calendar_store import load_year, notice_rows
     from tracker.clock import utcnow
 
     parsed = parse_notice(file.read(), year=year)
@@ -91,10 +91,10 @@ def load_notice(ctx: click.Context, file, year: int | None, dry_run: bool) -> No
     if dry_run:
         click.echo(f"（试运行：{parsed.year}年共{len(parsed.rows)}天，未保存）", err=True)
         return
-    source = notice_source(parsed.year)
-    rows = [HolidayRow(r.day, r.kind, r.name, parsed.year, source) for r in parsed.rows]
     with _session(ctx) as session:
-        result = load_year(session, parsed.year, rows, source=source, now=utcnow())
+        result = load_year(
+            session, parsed.year, notice_rows(parsed), source=notice_source(parsed.year), now=utcnow()
+        )
     click.echo(result.summary(), err=True)
 
 

@@ -427,3 +427,13 @@ def test_breached_deadlines_are_marked_once(session, now):
         session, ticket, length=20, approver="主任", reason="补批延期", now=reply.due_at, actor="承办人"
     )
     assert reply.state == "running" and reply.breached_at is None
+
+
+def test_pasted_notice_is_loaded_like_the_admin_page_does(session, now):
+    from tracker.calendar_store import load_notice
+
+    result = load_notice(
+        session, (NOTICES / "notice_2027_synthetic.txt").read_text(encoding="utf-8"), now=now
+    )
+    assert (result.year, result.rows) == (2027, 13)
+    assert load_calendar(session).is_workday(date(2027, 2, 20)) is True
