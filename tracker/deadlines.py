@@ -1399,3 +1399,51 @@ __all__ = [
     "start_consultation",
     "state_at",
 ]
+
+
+def cancel_open_deadlines(
+    session: Session,
+    ticket: Ticket,
+    *,
+    now: datetime,
+    actor: Any,
+    reason: str,
+    kinds: Iterable[str] | None = None,
+) -> list[Deadline]:
+    """End the ticket's open deadlines that no longer apply (closed, merged, withdrawn, returned …)."""
+    from tracker.services.tickets import record_event
+
+    wanted = set(kinds) if kinds is not None else None
+    cancelled = []
+    for deadline in ticket.deadlines:
+        if deadline.state not in OPEN_STATES or (wanted is not None and deadline.kind not in wanted):
+            continue
+        deadline.state = CANCELLED
+        deadline.next_check_at = None
+        deadline.version = (deadline.version or 0) + 1
+        session.flush()
+        record_event(
+            session,
+            ticket,
+            "deadline.cancelled",
+            actor=actor,
+            now=now,
+            data={
+                "deadline": deadline.kind,
+                "label": deadline.label,
+                "reason": reason,
+                "version": deadline.version,
+            },
+        )
+        cancelled.append(deadline)
+    return cancelled
+
+
+def meet_if_open(
+    session: Session, ticket: Ticket, kind: str, *, now: datetime, actor: Any
+) -> Deadline | None:
+    """Mark a deadline met if the ticket has it open; a no-op otherwise (e.g. 签收 already met)."""
+    for deadline in ticket.deadlines:
+        if deadline.kind == kind and deadline.state in OPEN_STATES:
+            return mark_deadline_met(session, ticket, kind, now=now, actor=actor)
+    return None

@@ -21,12 +21,12 @@ from tracker.services.tickets import (
 )
 
 
-def _events(session, ticket):
-    return list(
-        session.scalars(
-            select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
-        )
+def _events(session, ticket, prefix="ticket."):
+    """The ticket's own events (deadline events are checked separately)."""
+    rows = session.scalars(
+        select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
     )
+    return [e for e in rows if e.kind.startswith(prefix)]
 
 
 def test_open_ticket_writes_ticket_event_and_outbox_together(session, now):
@@ -34,7 +34,9 @@ def test_open_ticket_writes_ticket_event_and_outbox_together(session, now):
     ticket = factories.ticket(session, now=now, dept=dept)
     assert ticket.status == "received"
     assert ticket.number.startswith("RX2026")
-    [created] = _events(session, ticket)
+    events = _events(session, ticket)
+    assert [e.kind for e in events] == ["ticket.created"]
+    [created] = events
     assert created.kind == "ticket.created" and created.status_after == "received"
     outbox = session.scalar(select(OutboxMessage).where(OutboxMessage.event_id == created.id))
     assert outbox.topic == "ticket.created" and outbox.published_at is None
@@ -172,3 +174,52 @@ def test_timestamps_come_back_aware_utc(session, now):
     session.expire_all()
     reloaded = session.get(Ticket, ticket.id)
     assert reloaded.received_at == now and reloaded.received_at.tzinfo is not None
+
+
+def _deadline(ticket, kind):
+    return next(d for d in ticket.deadlines if d.kind == kind)
+
+
+def test_new_ticket_gets_its_channel_deadlines_with_explanations(session, now):
+    dept = factories.department(session)
+    hotline = factories.ticket(session, now=now, dept=dept)
+    assert {d.kind for d in hotline.deadlines} == {"sign", "reply"}
+    reply = _deadline(hotline, "reply")
+    assert reply.state == "running" and reply.due_at > now and "工作日" in reply.explanation
+    assert [e.kind for e in _events(session, hotline, "deadline.")] == ["deadline.opened", "deadline.opened"]
+
+
+def test_reply_meets_and_close_cancels_deadlines(session, now):
+    dept = factories.department(session)
+    staff = factories.user(session, dept=dept, now=now)
+    ticket = factories.ticket(session, now=now, dept=dept)
+    assign_ticket(session, ticket, staff, actor=staff, now=now)
+    assert _deadline(ticket, "sign").state == "met"
+    reply_ticket(session, ticket, "已处理。", actor=staff, now=now)
+    assert _deadline(ticket, "reply").state == "met"
+
+
+def test_disclosure_correction_pauses_then_restarts_the_reply_clock(session, now):
+    from datetime import timedelta
+
+    from tracker.services.tickets import receive_correction, request_correction
+
+    dept = factories.department(session)
+    ticket = factories.ticket(
+        session,
+        now=now,
+        dept=dept,
+        channel="disclosure",
+        request_type="政府信息公开申请",
+        applicant_type="自然人",
+    )
+    first_due = _deadline(ticket, "reply").due_at
+    request_correction(session, ticket, "请补充所需信息的文号", actor="测试", now=now + timedelta(days=1))
+    assert ticket.status == "waiting_applicant"
+    assert _deadline(ticket, "reply").state == "paused"
+    assert _deadline(ticket, "correction_notice").state == "met"
+    corrected = now + timedelta(days=14)
+    receive_correction(session, ticket, corrected_received_at=corrected, actor="测试", now=corrected)
+    reply = _deadline(ticket, "reply")
+    assert ticket.status == "in_progress" and reply.state == "running"
+    assert reply.due_at > first_due and "重新起算" in reply.explanation

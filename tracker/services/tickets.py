@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from tracker import deadlines
 from tracker.channels import APPLICANT_TYPES, SATISFACTION_LEVELS, channel
 from tracker.clock import local
 from tracker.errors import NotFound, ValidationError
@@ -217,6 +218,7 @@ def open_ticket(
         data={"channel": ticket.channel, "number": ticket.number, "external_ref": ticket.external_ref},
         publish=True,
     )
+    deadlines.open_deadlines(session, ticket, now=now, actor=actor)
     return ticket, True
 
 
@@ -274,7 +276,7 @@ def transition(
     before = ticket.status
     ticket.status = step.target
     ticket.updated_at = now
-    return record_event(
+    event = record_event(
         session,
         ticket,
         "ticket.status_changed",
@@ -285,6 +287,35 @@ def transition(
         data={"action": action, **(data or {})},
         publish=True,
     )
+    _deadline_consequences(session, ticket, action, actor=actor, now=now)
+    return event
+
+
+# What a status change does to the ticket's deadlines. The actions that open pauses and
+# consultations (补正, 第三方, 缴费) carry their own dates and live in the workflow functions below.
+_MEETS = {
+    "assign": (deadlines.SIGN,),
+    "start": (deadlines.SIGN,),
+    "reply": (deadlines.SIGN, deadlines.REPLY),
+}
+_CANCELS = {"close", "merge", "withdraw", "return_to_platform"}
+
+
+def _deadline_consequences(
+    session: Session, ticket: Ticket, action: str, *, actor: Actor | None, now: datetime
+):
+    for kind in _MEETS.get(action, ()):
+        deadlines.meet_if_open(session, ticket, kind, now=now, actor=actor)
+    if action == "reply":
+        # Answered without asking for a correction: the 补正告知 period no longer applies.
+        deadlines.cancel_open_deadlines(
+            session, ticket, now=now, actor=actor, reason="已答复", kinds=(deadlines.CORRECTION_NOTICE,)
+        )
+    if action in _CANCELS:
+        reason = {"close": "已办结", "merge": "已合并", "withdraw": "已撤回", "return_to_platform": "已退单"}[
+            action
+        ]
+        deadlines.cancel_open_deadlines(session, ticket, now=now, actor=actor, reason=reason)
 
 
 def get_ticket(session: Session, ticket_id: int) -> Ticket:
@@ -421,3 +452,93 @@ def merge_tickets(
     duplicate.merged_into_id = into.id
     record_event(session, into, "ticket.merged_in", actor=actor, now=now, data={"from": duplicate.number})
     return transition(session, duplicate, "merge", actor=actor, now=now, data={"into": into.number})
+
+
+# -- workflow steps that move the status and the deadlines together ------------------------------------
+
+
+def request_correction(
+    session: Session,
+    ticket: Ticket,
+    notice: str,
+    *,
+    actor: Actor | None,
+    now: datetime,
+    correction_due_at: datetime | None = None,
+) -> TicketEvent:
+    """Send the one 补正 notice (art. 30): the reply clock stops until the corrected application arrives."""
+    if not notice.strip():
+        raise ValidationError("补正告知须写明需要补正的内容", fields={"notice": "必填"})
+    event = transition(session, ticket, "request_correction", actor=actor, now=now, data={"notice": notice})
+    deadlines.request_correction(session, ticket, now=now, actor=actor, correction_due_at=correction_due_at)
+    return event
+
+
+def receive_correction(
+    session: Session, ticket: Ticket, *, corrected_received_at: datetime, actor: Actor | None, now: datetime
+) -> TicketEvent:
+    """Record the corrected application; the reply period restarts from the day it was received."""
+    event = transition(
+        session,
+        ticket,
+        "receive_correction",
+        actor=actor,
+        now=now,
+        data={"corrected_received_at": corrected_received_at.isoformat()},
+    )
+    deadlines.restart_after_correction(
+        session, ticket, corrected_received_at=corrected_received_at, now=now, actor=actor
+    )
+    return event
+
+
+CONSULTATION_ACTIONS = {
+    deadlines.THIRD_PARTY: ("start_consultation", "end_consultation"),
+    deadlines.OTHER_AGENCY: ("start_consultation", "end_consultation"),
+    deadlines.FEE_PAYMENT: ("request_fee", "receive_fee"),
+}
+
+
+def start_consultation(
+    session: Session, ticket: Ticket, kind: str, *, actor: Actor | None, now: datetime, note: str = ""
+) -> TicketEvent:
+    """Ask a third party / another agency (15 working days) or send the fee notice; the reply clock pauses."""
+    if kind not in CONSULTATION_ACTIONS:
+        raise ValidationError(f"未知的征求意见类型 {kind!r}", fields={"kind": "取值无效"})
+    event = transition(
+        session,
+        ticket,
+        CONSULTATION_ACTIONS[kind][0],
+        actor=actor,
+        now=now,
+        data={"kind": kind, "note": note},
+    )
+    deadlines.start_consultation(session, ticket, kind, now=now, actor=actor)
+    return event
+
+
+def end_consultation(
+    session: Session, ticket: Ticket, kind: str, *, actor: Actor | None, now: datetime, note: str = ""
+) -> TicketEvent:
+    """The answer (or the fee) arrived, or the time ran out: the reply clock runs again."""
+    if kind not in CONSULTATION_ACTIONS:
+        raise ValidationError(f"未知的征求意见类型 {kind!r}", fields={"kind": "取值无效"})
+    event = transition(
+        session,
+        ticket,
+        CONSULTATION_ACTIONS[kind][1],
+        actor=actor,
+        now=now,
+        data={"kind": kind, "note": note},
+    )
+    deadlines.finish_consultation(session, ticket, kind, now=now, actor=actor)
+    return event
+
+
+def close_without_correction(
+    session: Session, ticket: Ticket, *, actor: Actor | None, now: datetime
+) -> TicketEvent:
+    """Close an application whose correction deadline passed uncorrected (report row （六）1)."""
+    if not deadlines.is_correction_overdue(ticket, now):
+        raise ValidationError("补正期限尚未届满，不能按逾期不补正办结", fields={"status": "补正期限未到"})
+    return close_ticket(session, ticket, actor=actor, now=now, outcome="other_no_correction")
