@@ -1,0 +1,185 @@
+"""The scale generator writes rows the product reads: counts, events, deadlines, the ORM, new inserts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+
+from bench.generate import generate, id_number, query_code
+from tests.conftest import create_scratch_pg_database, drop_pg_database
+from tracker.access import visible_tickets
+from tracker.channels import CHANNELS
+from tracker.db import dispose_engines, session_scope
+from tracker.models import Contact, Deadline, Ticket, TicketEvent, User
+from tracker.services.tickets import TicketDraft, open_ticket
+from tracker.status import OPEN_STATUSES
+
+pytestmark = pytest.mark.pg
+
+NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+N = 2_000
+
+
+@pytest.fixture(scope="module")
+def generated(pg_admin_url):
+    url = create_scratch_pg_database(pg_admin_url, prefix="h6_generate")
+    try:
+        summary = generate(url, N, seed=7, now=NOW, open_fraction=0.25, due_fraction=0.1)
+        yield url, summary
+    finally:
+        dispose_engines()
+        drop_pg_database(pg_admin_url, url)
+
+
+def test_counts_by_channel_match_the_summary(generated):
+    url, summary = generated
+    with session_scope(url) as session:
+        rows = dict(session.execute(select(Ticket.channel, func.count()).group_by(Ticket.channel)).all())
+    assert rows == summary.by_channel
+    assert sum(rows.values()) == N
+    assert set(rows) == set(CHANNELS)
+    # Roughly the demo's proportions: hotline the largest, disclosure the smallest share.
+    assert rows["hotline"] > rows["website"] > rows["weibo"] > 0 and rows["disclosure"] > 0
+
+
+def test_every_ticket_has_its_history_and_deadlines(generated):
+    url, summary = generated
+    with session_scope(url) as session:
+        per_ticket = session.execute(
+            text(
+                "SELECT t.id, count(e.id) AS events,"
+                " count(e.id) FILTER (WHERE e.kind = 'ticket.created') AS created"
+                " FROM tickets t LEFT JOIN ticket_events e ON e.ticket_id = t.id GROUP BY t.id"
+            )
+        ).all()
+        assert len(per_ticket) == N
+        assert all(row.created == 1 for row in per_ticket)
+        assert sum(row.events for row in per_ticket) == summary.events
+        assert summary.events / N > 3  # created, deadline opened, assigned, started, replied, closed …
+        # Every ticket has a reply deadline; closed ones met or cancelled, none left running.
+        reply_states = dict(
+            session.execute(
+                text(
+                    "SELECT t.status, count(*) FROM tickets t"
+                    " JOIN deadlines d ON d.ticket_id = t.id AND d.kind = 'reply'"
+                    " WHERE d.state = 'running' GROUP BY 1"
+                )
+            ).all()
+        )
+        assert set(reply_states) <= OPEN_STATUSES
+        assert session.scalar(select(func.count()).select_from(Deadline).where(Deadline.kind == "reply")) == N
+        # The status each ticket ends in is the status_after of its last status event.
+        mismatched = session.scalar(
+            text(
+                "SELECT count(*) FROM tickets t JOIN LATERAL ("
+                "  SELECT status_after FROM ticket_events e WHERE e.ticket_id = t.id"
+                "  AND e.status_after IS NOT NULL ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1) last ON true"
+                " WHERE last.status_after <> t.status"
+            )
+        )
+        assert mismatched == 0
+
+
+def test_open_and_due_counts_are_exact(generated):
+    url, summary = generated
+    with session_scope(url) as session:
+        open_count = session.scalar(
+            select(func.count()).select_from(Ticket).where(Ticket.status.in_(OPEN_STATUSES))
+        )
+        due = session.scalar(
+            select(func.count())
+            .select_from(Deadline)
+            .where(Deadline.state == "running", Deadline.next_check_at <= NOW)
+        )
+    assert open_count == summary.open == N // 4
+    assert due == summary.due == N // 4 // 10
+
+
+def test_the_orm_loads_a_generated_ticket_whole(generated):
+    url, _ = generated
+    with session_scope(url) as session:
+        disclosure = session.scalar(
+            select(Ticket).where(Ticket.channel == "disclosure", Ticket.status == "closed").limit(1)
+        )
+        assert disclosure.number.startswith("GK")
+        assert disclosure.outcome and disclosure.reply_text and disclosure.replied_at.tzinfo is not None
+        assert disclosure.contact.id_number == id_number(
+            disclosure.contact.id_number[:6],
+            datetime.strptime(disclosure.contact.id_number[6:14], "%Y%m%d").date(),
+            int(disclosure.contact.id_number[14:17]),
+        )
+        assert disclosure.query_code == query_code(disclosure.id)
+        reply = next(d for d in disclosure.deadlines if d.kind == "reply")
+        assert reply.due_at > disclosure.received_at and "工作日" in reply.explanation
+        hotline = session.scalar(
+            select(Ticket).where(Ticket.channel == "hotline", Ticket.topics.any()).limit(1)
+        )
+        assert hotline.topic_names and hotline.category == hotline.topic_names[0]
+        assert {d.kind for d in hotline.deadlines} == {"sign", "reply"}
+        rated = session.scalar(
+            select(func.count()).select_from(Ticket).where(Ticket.satisfaction.is_not(None))
+        )
+        assert rated > N // 3
+        # The access rules of the product apply: a staff member sees only their department's tickets.
+        staff = session.scalar(select(User).where(User.username == "bench_sme_1"))
+        mine = session.scalar(select(func.count()).select_from(Ticket).where(visible_tickets(staff)))
+        assert 0 < mine < N
+        events = session.scalars(
+            select(TicketEvent).where(TicketEvent.ticket_id == hotline.id).order_by(TicketEvent.id)
+        ).all()
+        assert events[0].kind == "ticket.created" and events[0].data["number"] == hotline.number
+
+
+def test_the_product_keeps_inserting_after_the_load(generated):
+    """Sequences were moved past the copied ids: open_ticket allocates fresh ids and numbers."""
+    url, summary = generated
+    with session_scope(url) as session:
+        ticket, created = open_ticket(
+            session,
+            TicketDraft(
+                channel="website",
+                request_type="咨询",
+                subject="生成数据之后的新留言",
+                body="请问专精特新申报何时开始？",
+                arrived_at=NOW + timedelta(hours=1),
+                external_ref="after-load-1",
+                department_code="sme",
+            ),
+            actor="测试",
+            now=NOW + timedelta(hours=1),
+        )
+        assert created and ticket.id == summary.last_ticket_id + 1
+        assert session.get(Contact, ticket.contact_id) is not None
+        session.rollback()
+
+
+def test_same_seed_same_rows(pg_admin_url):
+    digests = []
+    for _ in range(2):
+        url = create_scratch_pg_database(pg_admin_url, prefix="h6_generate_seed")
+        try:
+            generate(url, 150, seed=11, now=NOW, analyze=False)
+            with session_scope(url) as session:
+                digests.append(
+                    session.scalar(
+                        text(
+                            "SELECT md5(string_agg(t::text, '|' ORDER BY t.id)) FROM ("
+                            " SELECT tickets.id, number, channel, subject, body, status, received_at,"
+                            " replied_at, satisfaction, c.name, c.phone FROM tickets"
+                            " JOIN contacts c ON c.id = tickets.contact_id) t"
+                        )
+                    )
+                )
+        finally:
+            dispose_engines()
+            drop_pg_database(pg_admin_url, url)
+    assert digests[0] == digests[1]
+
+
+def test_id_numbers_carry_a_valid_check_character():
+    from datetime import date
+
+    # GB 11643 example from the standard: 11010519491231002X
+    assert id_number("110105", date(1949, 12, 31), 2) == "11010519491231002X"
