@@ -1,0 +1,216 @@
+"""12345 hotline work orders: the platform's push (JSON) and its export files (CSV/XLSX), and the
+reply export back to the platform in its own column names."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from tracker.channels import HOTLINE_TYPES, SATISFACTION_LEVELS
+from tracker.clock import local
+from tracker.intake.formats import write_csv, write_xlsx
+from tracker.intake.records import (
+    Column,
+    FieldError,
+    History,
+    IntakeRecord,
+    RecordError,
+    check_order,
+    iso_local,
+    parse_columns,
+)
+from tracker.models import Ticket
+from tracker.services.tickets import ContactDraft, TicketDraft
+
+CHANNEL = "hotline"
+
+COLUMNS: tuple[Column, ...] = (
+    Column("工单编号", "order_no", required=True, max_len=128),
+    Column("受理时间", "accepted_at", "datetime", required=True),
+    Column("诉求类型", "request_type", "choice", required=True, choices=HOTLINE_TYPES),
+    Column("诉求内容", "content", required=True, max_len=20000),
+    Column("标题", "title", max_len=500),
+    Column("诉求人", "name", max_len=200),
+    Column("联系电话", "phone", "phone"),
+    Column("是否保密", "is_confidential", "bool"),
+    Column("诉求分类", "category", max_len=200),
+    Column("事发地址", "address", max_len=500),
+    Column("紧急程度", "urgency", max_len=32),
+    Column("派单时间", "dispatched_at", "datetime"),
+    Column("签收时限", "sign_due_at", "datetime"),
+    Column("办结时限", "reply_due_at", "datetime"),
+    Column("办结时间", "closed_at", "datetime"),
+    Column("答复内容", "reply", max_len=20000),
+    Column("回访时间", "visited_at", "datetime"),
+    Column("满意度", "satisfaction", "choice", choices=SATISFACTION_LEVELS),
+    Column("是否解决", "is_resolved", "bool"),
+    Column("渠道", "source", max_len=64, aliases=("来源渠道",)),
+)
+REQUIRED_HEADERS = tuple(c.header for c in COLUMNS if c.required)
+
+
+def record_from_row(
+    row: dict[str, Any], *, number: int | None = None, department_code: str | None = None, by: str = "header"
+) -> IntakeRecord:
+    """Build the record of one file row (by header) or one pushed work order (by English key)."""
+    values, errors = parse_columns(COLUMNS, row, row=number, by=by)
+    label = (lambda c: c.header) if by == "header" else (lambda c: c.key)
+    names = {c.key: label(c) for c in COLUMNS}
+    accepted = values["accepted_at"]
+    for key in ("dispatched_at", "closed_at", "visited_at"):
+        check_order(errors, accepted, values[key], names[key], earlier_label="受理时间", row=number)
+    check_order(
+        errors,
+        values["closed_at"],
+        values["visited_at"],
+        names["visited_at"],
+        earlier_label="办结时间",
+        row=number,
+    )
+    if values["reply"] and not values["closed_at"]:
+        errors.append(FieldError(names["closed_at"], "有答复内容时须填写办结时间", None, number))
+    if values["closed_at"] and not values["reply"]:
+        errors.append(FieldError(names["reply"], "已办结的工单须有答复内容", None, number))
+    if values["satisfaction"] and not values["reply"]:
+        errors.append(FieldError(names["satisfaction"], "未答复的工单不能有满意度", None, number))
+    if errors:
+        raise RecordError(errors)
+    extra = {k: iso_local(values[k]) for k in ("dispatched_at", "sign_due_at", "reply_due_at") if values[k]}
+    if values["source"]:
+        extra["source"] = values["source"]
+    draft = TicketDraft(
+        channel=CHANNEL,
+        request_type=values["request_type"],
+        subject=values["title"] or "",
+        body=values["content"],
+        arrived_at=accepted,
+        received_at=accepted,
+        external_ref=values["order_no"],
+        department_code=department_code,
+        category=values["category"],
+        urgency=values["urgency"],
+        incident_address=values["address"],
+        received_via="平台",
+        contact=ContactDraft(
+            name=values["name"], phone=values["phone"], is_confidential=bool(values["is_confidential"])
+        ),
+        extra=extra,
+    )
+    history = History(
+        reply_text=values["reply"],
+        replied_at=values["closed_at"],
+        closed_at=values["closed_at"],
+        satisfaction=values["satisfaction"],
+        is_resolved=values["is_resolved"],
+        rated_at=values["visited_at"],
+    )
+    return IntakeRecord(draft, history, number)
+
+
+def record_from_json(payload: dict[str, Any], *, department_code: str | None = None) -> IntakeRecord:
+    """A pushed work order: English keys (see docs/api.md); the Chinese column names are accepted too."""
+    if any(c.header in payload for c in COLUMNS):
+        return record_from_row(payload, department_code=department_code, by="header")
+    return record_from_row(payload, department_code=department_code, by="key")
+
+
+# --- back to the platform ------------------------------------------------------------------------
+
+EXPORT_HEADER = [
+    "工单编号",
+    "签收时间",
+    "办理过程",
+    "答复内容",
+    "办结时间",
+    "延期申请理由",
+    "延期新时限",
+    "办理状态",
+]
+
+
+def reply_rows(
+    session: Session, *, since: datetime, until: datetime, department_id: int | None = None
+) -> list[list[Any]]:
+    """The department's replies, extensions and 办结 of work orders received in a period, one row each."""
+    from tracker.models import TicketEvent
+    from tracker.status import STATUS_LABELS
+
+    query = (
+        select(Ticket)
+        .where(Ticket.channel == CHANNEL, Ticket.received_at >= since, Ticket.received_at < until)
+        .options(selectinload(Ticket.deadlines))
+        .order_by(Ticket.received_at, Ticket.id)
+    )
+    if department_id is not None:
+        query = query.where(Ticket.department_id == department_id)
+    tickets = list(session.scalars(query))
+    events: dict[int, list[TicketEvent]] = {}
+    if tickets:
+        for event in session.scalars(
+            select(TicketEvent)
+            .where(TicketEvent.ticket_id.in_([t.id for t in tickets]))
+            .order_by(TicketEvent.occurred_at, TicketEvent.id)
+        ):
+            events.setdefault(event.ticket_id, []).append(event)
+    rows = []
+    for ticket in tickets:
+        history = events.get(ticket.id, [])
+        signed = next(
+            (e.occurred_at for e in history if (e.data or {}).get("action") in ("assign", "start")), None
+        )
+        steps = [
+            f"{_fmt(e.occurred_at)} {(e.data or {}).get('action') or e.kind}"
+            for e in history
+            if e.kind == "ticket.status_changed"
+        ]
+        extension = _last_extension(ticket)
+        rows.append(
+            [
+                ticket.external_ref or ticket.number,
+                _fmt(signed),
+                "；".join(steps),
+                ticket.reply_text or "",
+                _fmt(ticket.closed_at or ticket.replied_at),
+                extension.get("reason", ""),
+                extension.get("due_at", ""),
+                STATUS_LABELS.get(ticket.status, ticket.status),
+            ]
+        )
+    return rows
+
+
+def _last_extension(ticket: Ticket) -> dict[str, str]:
+    for deadline in ticket.deadlines:
+        if deadline.extensions:
+            ext = deadline.extensions[-1]
+            due = deadline.due_at
+            return {"reason": str(ext.get("reason", "")), "due_at": _fmt(due)}
+    return {}
+
+
+def _fmt(moment: datetime | None) -> str:
+    return local(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def export_replies(
+    session: Session, *, since: datetime, until: datetime, fmt: str = "csv", department_id: int | None = None
+) -> bytes:
+    rows = reply_rows(session, since=since, until=until, department_id=department_id)
+    if fmt == "xlsx":
+        return write_xlsx(rows, EXPORT_HEADER, "工单办理结果")
+    return write_csv(rows, EXPORT_HEADER)
+
+
+def callback_payload(ticket: Ticket, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """What the callback URL receives for a reply, an extension request or 办结 (platform field names)."""
+    payload: dict[str, Any] = {"工单编号": ticket.external_ref or ticket.number, "类型": kind}
+    if kind == "reply":
+        payload.update({"答复内容": ticket.reply_text or "", "答复时间": _fmt(ticket.replied_at)})
+    elif kind == "close":
+        payload.update({"办结时间": _fmt(ticket.closed_at), "答复内容": ticket.reply_text or ""})
+    elif kind == "extension":
+        payload.update({"延期理由": data.get("reason", ""), "新时限": data.get("due_at", "")})
+    return payload

@@ -1,0 +1,262 @@
+"""The one record every channel produces, the column rules that build it, and how it is applied.
+
+A record is a TicketDraft plus the history a file may carry (reply, 办结, 回访). `apply_record` is the
+single write path for one record: it calls `open_ticket` (idempotent by channel + external reference),
+replays the history as dated events, and flags possible duplicates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tracker.channels import SATISFACTION_LEVELS
+from tracker.errors import ValidationError
+from tracker.intake.formats import parse_bool, parse_datetime, text_value
+from tracker.models import Ticket
+from tracker.services.tickets import (
+    Actor,
+    TicketDraft,
+    close_ticket,
+    open_ticket,
+    rate_ticket,
+    reply_ticket,
+    update_from_draft,
+)
+from tracker.status import OPEN_STATUSES
+
+PHONE_RE = re.compile(r"^[0-9+\-（）() ]{5,32}$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One reason a row (or an API field) is refused."""
+
+    column: str
+    reason: str
+    value: str | None = None
+    row: int | None = None
+
+    def __str__(self) -> str:
+        where = f"第{self.row}行 " if self.row is not None else ""
+        shown = f' "{self.value}"' if self.value not in (None, "") else ""
+        return f"{where}{self.column}{shown} {self.reason}"
+
+
+class RecordError(ValidationError):
+    """A row or a request that cannot become a record; carries every field error, not just the first."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = errors
+        super().__init__(
+            "；".join(str(e) for e in errors),
+            fields={e.column: f"{e.reason}" + (f"（{e.value}）" if e.value else "") for e in errors},
+        )
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of an import file, and the same field in the API (its English key)."""
+
+    header: str
+    key: str
+    kind: str = "text"  # text / datetime / choice / bool / phone / email
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    max_len: int = 5000
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass
+class History:
+    """What already happened to an order before it reached us (imports of earlier records)."""
+
+    reply_text: str | None = None
+    replied_at: datetime | None = None
+    outcome: str | None = None
+    closed_at: datetime | None = None
+    satisfaction: str | None = None
+    is_resolved: bool | None = None
+    rated_at: datetime | None = None
+
+
+@dataclass
+class IntakeRecord:
+    draft: TicketDraft
+    history: History = field(default_factory=History)
+    row: int | None = None
+
+
+@dataclass
+class IntakeResult:
+    ticket: Ticket
+    status: str  # created / updated / duplicate
+    changes: dict[str, Any] = field(default_factory=dict)
+    possible_duplicate_of: Ticket | None = None
+
+
+def parse_columns(
+    columns: tuple[Column, ...], source: dict[str, Any], *, row: int | None = None, by: str = "header"
+) -> tuple[dict[str, Any], list[FieldError]]:
+    """Read and check every column of one row (by Chinese header) or one API object (by English key).
+
+    Returns the values by key and the list of errors (all of them, so a row is fixed in one go).
+    """
+    values: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    for col in columns:
+        values[col.key] = None
+        name = col.header if by == "header" else col.key
+        raw = source.get(name)
+        if raw is None:
+            for alias in col.aliases:
+                if alias in source:
+                    raw = source[alias]
+                    break
+        if by == "key" and raw is not None and not isinstance(raw, str | int | float | bool):
+            errors.append(FieldError(name, "类型不正确", None, row))
+            continue
+        text = text_value(raw)
+        if not text:
+            if col.required:
+                errors.append(FieldError(name, "不能为空", None, row))
+            values[col.key] = None
+            continue
+        try:
+            values[col.key] = _convert(col, raw, text)
+        except ValueError as exc:
+            errors.append(FieldError(name, str(exc) or "无法识别", _shown(text), row))
+    return values, errors
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def _convert(col: Column, raw: Any, text: str) -> Any:
+    if col.kind == "datetime":
+        try:
+            return parse_datetime(raw)
+        except (ValueError, OverflowError):
+            raise ValueError("无法识别") from None
+    if col.kind == "choice":
+        if text not in col.choices:
+            raise ValueError(f"应为 {'/'.join(col.choices)} 之一")
+        return text
+    if col.kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        try:
+            return parse_bool(text)
+        except ValueError:
+            raise ValueError("应为 是/否") from None
+    if col.kind == "phone":
+        if not PHONE_RE.match(text):
+            raise ValueError("不是有效的电话号码")
+        return text
+    if col.kind == "email":
+        if not EMAIL_RE.match(text) or len(text) > 255:
+            raise ValueError("不是有效的电子邮箱")
+        return text
+    if len(text) > col.max_len:
+        raise ValueError(f"超过{col.max_len}字")
+    # Citizen text is stored as given (only surrounding whitespace trimmed); escaping is the view's job.
+    return raw.strip() if isinstance(raw, str) else text
+
+
+def check_order(
+    errors: list[FieldError],
+    earlier: datetime | None,
+    later: datetime | None,
+    column: str,
+    *,
+    earlier_label: str,
+    row: int | None,
+) -> None:
+    if earlier is not None and later is not None and later < earlier:
+        errors.append(FieldError(column, f"早于{earlier_label}", later.strftime("%Y-%m-%d %H:%M"), row))
+
+
+def check_satisfaction(errors: list[FieldError], value: str | None, column: str, row: int | None) -> None:
+    if value is not None and value not in SATISFACTION_LEVELS:
+        errors.append(FieldError(column, f"应为 {'/'.join(SATISFACTION_LEVELS)} 之一", value, row))
+
+
+def iso_local(moment: datetime | None) -> str | None:
+    """A platform time as stored in Ticket.extra: ISO with its offset (the deadline engine reads it)."""
+    return moment.isoformat() if moment else None
+
+
+# --- applying --------------------------------------------------------------------------------------
+
+DuplicateCheck = Callable[[Session, Ticket], Ticket | None]
+
+
+def find_existing(session: Session, draft: TicketDraft) -> Ticket | None:
+    if not draft.external_ref:
+        return None
+    return session.scalar(
+        select(Ticket).where(Ticket.channel == draft.channel, Ticket.external_ref == draft.external_ref)
+    )
+
+
+def apply_record(
+    session: Session,
+    record: IntakeRecord,
+    *,
+    actor: Actor | None,
+    now: datetime,
+    check_duplicates: bool = True,
+) -> IntakeResult:
+    """Create or update the ticket for one record, replay its history, flag a possible duplicate.
+
+    Re-delivery of the same channel + external reference never creates a second ticket: it updates the
+    first (recording what changed) or, when nothing changed, reports `duplicate`.
+    """
+    from tracker.intake.duplicates import flag_possible_duplicate
+
+    existing = find_existing(session, record.draft)
+    if existing is None:
+        ticket, created = open_ticket(session, record.draft, actor=actor, now=now)
+        if created:
+            replay_history(session, ticket, record.history, actor=actor)
+            duplicate = flag_possible_duplicate(session, ticket, now=now) if check_duplicates else None
+            return IntakeResult(ticket, "created", possible_duplicate_of=duplicate)
+        existing = ticket  # another transaction created it between our look-up and open_ticket
+    changes: dict[str, Any] = dict(update_from_draft(session, existing, record.draft, actor=actor, now=now))
+    changes.update(replay_history(session, existing, record.history, actor=actor))
+    return IntakeResult(existing, "updated" if changes else "duplicate", changes)
+
+
+def replay_history(
+    session: Session, ticket: Ticket, history: History, *, actor: Actor | None
+) -> dict[str, Any]:
+    """Bring the ticket as far as the history says (reply → 办结 → 回访), events dated from the source.
+
+    Steps the ticket has already taken are not repeated, so replaying twice changes nothing.
+    """
+    done: dict[str, Any] = {}
+    if history.reply_text and ticket.replied_at is None and ticket.status in OPEN_STATUSES:
+        at = history.replied_at or history.closed_at
+        reply_ticket(
+            session, ticket, history.reply_text, actor=actor, now=at, outcome=history.outcome, replied_at=at
+        )
+        done["history.reply"] = [None, at.isoformat()]
+    if history.closed_at and ticket.status == "replied":
+        close_ticket(session, ticket, actor=actor, now=history.closed_at, outcome=history.outcome)
+        done["history.close"] = [None, history.closed_at.isoformat()]
+    if history.satisfaction and ticket.satisfaction != history.satisfaction:
+        at = history.rated_at or history.closed_at or history.replied_at or ticket.received_at
+        before = ticket.satisfaction
+        rate_ticket(
+            session, ticket, history.satisfaction, actor="回访", now=at, is_resolved=history.is_resolved
+        )
+        done["history.rating"] = [before, history.satisfaction]
+    return done
