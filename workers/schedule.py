@@ -1,5 +1,34 @@
-"""The one beat schedule. Every periodic job of the product is listed here and nowhere else."""
+"""The one beat schedule. Every periodic job of the product is listed here and nowhere else.
+
+Times are Asia/Shanghai (the app's `timezone`). Exactly one beat runs (docker-compose has one `beat`
+service; `tracker run` starts one). Deadlines are rows plus the sweep below — never far-future ETA tasks.
+"""
 
 from __future__ import annotations
 
-BEAT_SCHEDULE: dict[str, dict] = {}
+from datetime import timedelta
+
+from celery.schedules import crontab
+
+BEAT_SCHEDULE: dict[str, dict] = {
+    # Publish outbox rows a request could not (broker down, crash between commit and publish).
+    "outbox-relay": {"task": "outbox.relay", "schedule": timedelta(seconds=15), "options": {"expires": 14}},
+    # Deadlines that reached a reminder threshold or their due time; cost follows the number due.
+    "deadline-sweep": {
+        "task": "reminders.sweep",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 55},
+    },
+    # Deliveries that are due again after a failure, or whose sender died.
+    "deliveries-retry": {
+        "task": "deliveries.send",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 55},
+    },
+    # The supervisors' digest: what is due this week and what is overdue, by department (working days).
+    "daily-digest": {"task": "reminders.digest", "schedule": crontab(hour=8, minute=30)},
+    # From 1 October until next year's holidays are loaded, tell the office every morning.
+    "calendar-warning": {"task": "reminders.calendar_warning", "schedule": crontab(hour=9, minute=5)},
+    # beat → broker → worker → database, end to end (beat and worker also record their own heartbeats).
+    "heartbeat": {"task": "system.heartbeat", "schedule": timedelta(seconds=30), "options": {"expires": 29}},
+}

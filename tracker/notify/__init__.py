@@ -1,0 +1,354 @@
+"""The domain side of notifications: the in-app bell, per-user preferences, outside channels, deliveries.
+
+A `Notification` is the in-app message (the bell) and exists for every recipient. Each outside channel a
+recipient wants (e-mail, SMS) and each group robot configured for the department (DingTalk, WeCom, a
+generic webhook) gets a `Delivery` row. Deliveries move pending → sending (leased) → sent, or back to
+pending with exponential backoff, or to failed after `MAX_ATTEMPTS`; one failing channel never holds up the
+others, and administrators see failures in `failing_deliveries`. Services flush, never commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from tracker.errors import NotFound, ValidationError
+from tracker.models import Ticket, User
+from tracker.models.notifications import Delivery, Notification, NotificationChannel
+
+MEDIA = ("email", "sms")  # per-user media; in-app is always on
+GROUP_KINDS = ("webhook", "dingtalk", "wecom")
+CHANNEL_KINDS = (*GROUP_KINDS, "sms")
+CHANNEL_KIND_LABELS = {
+    "webhook": "通用Webhook",
+    "dingtalk": "钉钉群机器人",
+    "wecom": "企业微信群机器人",
+    "sms": "短信网关",
+}
+NOTIFICATION_KINDS = {
+    "reminder": "期限提醒",
+    "escalation": "超期督办",
+    "digest": "每日汇总",
+    "status": "状态变化",
+    "calendar": "节假日安排",
+}
+MAX_ATTEMPTS = 8
+LEASE = timedelta(minutes=5)  # longer than one send's timeouts; a crashed sender's rows come back after it
+
+
+def backoff(attempts: int) -> timedelta:
+    """1, 2, 4 … minutes, at most an hour."""
+    return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))
+
+
+# -- in-app --------------------------------------------------------------------------------------------
+
+
+def notify(
+    session: Session,
+    user_ids: Iterable[int],
+    *,
+    kind: str,
+    title: str,
+    now: datetime,
+    body: str = "",
+    ticket_id: int | None = None,
+    link: str | None = None,
+    dedupe_key: str | None = None,
+) -> list[int]:
+    """Create one in-app notification per user (skipping users already notified under ``dedupe_key``)."""
+    if kind not in NOTIFICATION_KINDS:
+        raise ValidationError(f"未知的通知类型 {kind!r}")
+    ids = []
+    for user_id in dict.fromkeys(user_ids):
+        key = f"{dedupe_key}:{user_id}" if dedupe_key else None
+        if key and session.scalar(select(Notification.id).where(Notification.dedupe_key == key)):
+            continue
+        row = Notification(
+            user_id=user_id,
+            ticket_id=ticket_id,
+            kind=kind,
+            title=title[:300],
+            body=body,
+            link=link or (f"/tickets/{ticket_id}" if ticket_id else None),
+            dedupe_key=key,
+            created_at=now,
+        )
+        session.add(row)
+        session.flush()
+        ids.append(row.id)
+    return ids
+
+
+def unread_count(session: Session, user: User) -> int:
+    return session.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    )
+
+
+def list_notifications(
+    session: Session, user: User, *, limit: int = 50, before_id: int | None = None
+) -> list[Notification]:
+    query = select(Notification).where(Notification.user_id == user.id)
+    if before_id:
+        query = query.where(Notification.id < before_id)
+    return list(session.scalars(query.order_by(Notification.id.desc()).limit(limit)))
+
+
+def mark_read(session: Session, user: User, *, now: datetime, ids: Sequence[int] | None = None) -> int:
+    """Mark the user's notifications read (all of them when ``ids`` is None); others' are never touched."""
+    query = update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    if ids is not None:
+        query = query.where(Notification.id.in_(list(ids)))
+    result = session.execute(query.values(read_at=now).execution_options(synchronize_session=False))
+    session.flush()
+    return result.rowcount or 0
+
+
+# -- preferences -----------------------------------------------------------------------------------------
+
+
+def preferences(user: User) -> dict[str, bool]:
+    """E-mail is on by default (when the user has an address), SMS off."""
+    prefs = user.preferences or {}
+    return {"inapp": True, "email": bool(prefs.get("email", True)), "sms": bool(prefs.get("sms", False))}
+
+
+def set_preferences(session: Session, user: User, *, email: bool, sms: bool) -> dict[str, bool]:
+    if sms and not user.phone:
+        raise ValidationError("未登记手机号，不能开启短信提醒", fields={"sms": "缺少手机号"})
+    user.preferences = {**(user.preferences or {}), "email": bool(email), "sms": bool(sms)}
+    session.flush()
+    return preferences(user)
+
+
+# -- outside channels --------------------------------------------------------------------------------------
+
+
+def save_channel(
+    session: Session,
+    *,
+    name: str,
+    kind: str,
+    url: str,
+    now: datetime,
+    secret_key: str,
+    secret: str | None = None,
+    department_id: int | None = None,
+    kinds: Sequence[str] = (),
+    channel_id: int | None = None,
+    is_active: bool = True,
+) -> NotificationChannel:
+    """Create or change a group robot / webhook / SMS gateway; the secret is stored encrypted."""
+    from tracker.security import encrypt_secret
+
+    errors = {}
+    if kind not in CHANNEL_KINDS:
+        errors["kind"] = f"应为 {'/'.join(CHANNEL_KINDS)} 之一"
+    if not url.startswith(("https://", "http://")):
+        errors["url"] = "应以 http:// 或 https:// 开头"
+    if not name.strip():
+        errors["name"] = "必填"
+    unknown = [k for k in kinds if k not in NOTIFICATION_KINDS]
+    if unknown:
+        errors["kinds"] = f"未知类型 {','.join(unknown)}"
+    if errors:
+        raise ValidationError("；".join(f"{k}: {v}" for k, v in errors.items()), fields=errors)
+    channel = (
+        session.get(NotificationChannel, channel_id) if channel_id else NotificationChannel(created_at=now)
+    )
+    if channel is None:
+        raise NotFound(f"通知渠道 {channel_id} 不存在")
+    channel.name = name.strip()
+    channel.kind = kind
+    channel.url = url
+    if secret:
+        channel.secret_encrypted = encrypt_secret(secret_key, secret)
+    channel.department_id = department_id
+    channel.kinds = list(kinds)
+    channel.is_active = is_active
+    session.add(channel)
+    session.flush()
+    return channel
+
+
+def channel_secret(channel: NotificationChannel, secret_key: str) -> str | None:
+    from tracker.security import decrypt_secret
+
+    return decrypt_secret(secret_key, channel.secret_encrypted) if channel.secret_encrypted else None
+
+
+# -- deliveries -----------------------------------------------------------------------------------------------
+
+
+def plan_deliveries(
+    session: Session, notification_ids: Sequence[int], *, now: datetime, media: Sequence[str] = MEDIA
+) -> int:
+    """Create the delivery rows for new notifications: the users' own media, then the group robots.
+
+    ``media`` names the per-user media that are configured (no SMTP host → no e-mail rows). A group robot
+    posts each message once per ticket, not once per recipient. Idempotent (unique delivery keys).
+    """
+    if not notification_ids:
+        return 0
+    channels = list(session.scalars(select(NotificationChannel).where(NotificationChannel.is_active)))
+    sms_ready = any(c.kind == "sms" for c in channels)
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(notification_ids), 1000):
+        chunk = notification_ids[start : start + 1000]
+        found = session.execute(
+            select(
+                Notification.id,
+                Notification.kind,
+                Notification.title,
+                Notification.ticket_id,
+                Notification.created_at,
+                User.id,
+                User.email,
+                User.phone,
+                User.preferences,
+                Ticket.department_id,
+            )
+            .join(User, User.id == Notification.user_id)
+            .outerjoin(Ticket, Ticket.id == Notification.ticket_id)
+            .where(Notification.id.in_(chunk))
+        ).all()
+        for n_id, kind, title, ticket_id, created_at, user_id, email, phone, prefs, department_id in found:
+            prefs = prefs or {}
+            wanted = []
+            if "email" in media and email and prefs.get("email", True):
+                wanted.append("email")
+            if "sms" in media and sms_ready and phone and prefs.get("sms", False):
+                wanted.append("sms")
+            for medium in wanted:
+                rows.append(_delivery(f"n{n_id}:{medium}", n_id, medium, now, user_id=user_id))
+            for channel in channels:
+                if channel.kind not in GROUP_KINDS or (channel.kinds and kind not in channel.kinds):
+                    continue
+                if channel.department_id is not None and channel.department_id != department_id:
+                    continue
+                digest = hashlib.sha256(f"{ticket_id}|{title}|{created_at.date()}".encode()).hexdigest()[:24]
+                rows.append(
+                    _delivery(f"c{channel.id}:{digest}", n_id, channel.kind, now, channel_id=channel.id)
+                )
+    if not rows:
+        return 0
+    rows = list({r["key"]: r for r in rows}.values())
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = Delivery.__table__
+    made = 0
+    for start in range(0, len(rows), 2000):
+        result = session.execute(insert(table).on_conflict_do_nothing(), rows[start : start + 2000])
+        made += result.rowcount or 0
+    session.flush()
+    return made
+
+
+def _delivery(key: str, notification_id: int, medium: str, now: datetime, **target: Any) -> dict[str, Any]:
+    return {
+        "key": key,
+        "notification_id": notification_id,
+        "medium": medium,
+        "user_id": target.get("user_id"),
+        "channel_id": target.get("channel_id"),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "lease_until": None,
+        "last_error": None,
+        "created_at": now,
+        "sent_at": None,
+    }
+
+
+def claim_deliveries(
+    session: Session, *, now: datetime, limit: int = 50, lease: timedelta = LEASE
+) -> list[int]:
+    """Lease up to ``limit`` deliveries that are due (or whose sender died); the caller commits at once.
+
+    A leased row's ``next_attempt_at`` is its lease's end, so one condition (through the partial index)
+    finds both pending rows and rows a crashed sender left behind. SKIP LOCKED keeps two senders apart.
+    """
+    ids = list(
+        session.scalars(
+            select(Delivery.id)
+            .where(Delivery.status.in_(("pending", "sending")), Delivery.next_attempt_at <= now)
+            .order_by(Delivery.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if ids:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids))
+            .values(
+                status="sending",
+                lease_until=now + lease,
+                next_attempt_at=now + lease,
+                attempts=Delivery.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        session.flush()
+    return ids
+
+
+def mark_sent(session: Session, delivery_id: int, *, now: datetime) -> None:
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(status="sent", sent_at=now, lease_until=None, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+
+
+def mark_failed(session: Session, delivery_id: int, error: str, *, now: datetime) -> str:
+    """Record a failed attempt: back to pending with backoff, or `failed` after the maximum."""
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        raise NotFound(f"投递 {delivery_id} 不存在")
+    delivery.last_error = error[:500]
+    delivery.lease_until = None
+    if delivery.attempts >= MAX_ATTEMPTS:
+        delivery.status = "failed"
+    else:
+        delivery.status = "pending"
+        delivery.next_attempt_at = now + backoff(delivery.attempts)
+    session.flush()
+    return delivery.status
+
+
+def retry_delivery(session: Session, delivery_id: int, *, now: datetime) -> None:
+    """An administrator sends a failed delivery again (after fixing the channel)."""
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        raise NotFound(f"投递 {delivery_id} 不存在")
+    delivery.status = "pending"
+    delivery.attempts = 0
+    delivery.next_attempt_at = now
+    session.flush()
+
+
+def failing_deliveries(session: Session, *, limit: int = 200) -> list[Delivery]:
+    """Deliveries that gave up, or are retrying after at least one failure — newest first."""
+    return list(
+        session.scalars(
+            select(Delivery)
+            .where(or_(Delivery.status == "failed", Delivery.last_error.is_not(None)))
+            .where(Delivery.status != "sent")
+            .order_by(Delivery.id.desc())
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,626 @@
+"""Reminders and escalation: when the right person hears about a deadline, exactly once, in working hours.
+
+Pure part (`thresholds`, `plan`, `working_moment` …) takes the rule, the calendar and ``now``; the sweep
+(`sweep_due`) applies it to the deadlines that are due, set-oriented so its cost follows the number due.
+
+* Default rule: 3 working days before, 1 working day before, on the due day, and when overdue. Overdue
+  escalates to the department's supervisors; then, once per working day, to the supervisors and the office.
+* Only in working hours on working days: a reminder that falls at night, on a weekend or a holiday waits
+  for the next working morning (09:00 Asia/Shanghai). A 调休 Saturday is a working day.
+* `Deadline.next_check_at` is the next moment something may fire for the deadline's current version. The
+  deadline engine sets it to the due time on every change; a flush hook (`reschedule_changed_deadlines`)
+  moves it to the first reminder threshold, and the sweep moves it on after each visit.
+* The ledger (`ReminderLedger`) is keyed (ticket, deadline, deadline version, threshold, recipient): two
+  sweeps at once, a re-delivered task or a crash cannot make a second notification for the same key.
+  A new version (extension, pause, restart, calendar change) gets its own keys, so reminders follow the
+  new due time, and thresholds already passed before the change are not re-sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import bindparam, select, text, update
+from sqlalchemy.orm import Session
+
+from tracker.calendar import WorkCalendar
+from tracker.clock import BUSINESS_TZ
+from tracker.errors import CalendarYearMissing, ValidationError
+
+log = logging.getLogger(__name__)
+
+WORK_START = time(9, 0)
+WORK_END = time(17, 30)
+
+HANDLER, ESCALATE, REPEAT = "handler", "escalate", "repeat"
+OPEN_STATES_SQL = "deadlines.state IN ('running', 'breached')"  # literal, so the partial index matches
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """When to remind for one channel/deadline kind."""
+
+    days_before: tuple[int, ...] = (3, 1, 0)
+    is_escalating: bool = True
+    is_repeating: bool = True
+    channel: str | None = None
+    deadline_kind: str | None = None
+
+    def __post_init__(self) -> None:
+        if any(n < 0 or n > 60 for n in self.days_before):
+            raise ValidationError("提前提醒的工作日数应在 0 到 60 之间", fields={"days_before": "取值无效"})
+
+
+DEFAULT_RULE = RuleSpec()
+
+
+@dataclass(frozen=True)
+class Threshold:
+    key: str  # before:3, before:1, due, overdue, overdue@2026-03-05
+    fire_at: datetime
+    audience: str  # handler / escalate / repeat
+
+
+# -- working hours ---------------------------------------------------------------------------------
+
+
+def _is_workday(calendar: WorkCalendar, day: date) -> bool:
+    try:
+        return calendar.is_workday(day)
+    except CalendarYearMissing:
+        # Only the *sending time* falls back to Monday–Friday here; deadlines themselves are never guessed.
+        return day.weekday() < 5
+
+
+def _next_workday(calendar: WorkCalendar, day: date) -> date:
+    day += timedelta(days=1)
+    while not _is_workday(calendar, day):
+        day += timedelta(days=1)
+    return day
+
+
+def _morning(day: date) -> datetime:
+    return datetime.combine(day, WORK_START, tzinfo=BUSINESS_TZ).astimezone(UTC)
+
+
+def working_moment(moment: datetime, calendar: WorkCalendar) -> datetime:
+    """Return ``moment`` if it is within working hours of a working day, else the next working morning."""
+    here = moment.astimezone(BUSINESS_TZ)
+    day = here.date()
+    if _is_workday(calendar, day):
+        if here.time() < WORK_START:
+            return _morning(day)
+        if here.time() < WORK_END:
+            return moment.astimezone(UTC)
+    return _morning(_next_workday(calendar, day))
+
+
+def due_day(due_at: datetime) -> date:
+    """The last day of the period: a due time of 24:00 is the end of the previous day."""
+    return (due_at.astimezone(BUSINESS_TZ) - timedelta(microseconds=1)).date()
+
+
+def workdays_before(calendar: WorkCalendar, day: date, count: int) -> date:
+    """Return the working day ``count`` working days before ``day`` (``count == 0`` gives ``day``)."""
+    found = 0
+    while found < count:
+        day -= timedelta(days=1)
+        if _is_workday(calendar, day):
+            found += 1
+    return day
+
+
+# -- thresholds --------------------------------------------------------------------------------------
+
+
+def thresholds(due_at: datetime, rule: RuleSpec, calendar: WorkCalendar) -> list[Threshold]:
+    """Return the one-off thresholds of a deadline (the daily overdue repeats come from `repeat_after`)."""
+    last_day = due_day(due_at)
+    result: list[Threshold] = []
+    for n in sorted(set(rule.days_before), reverse=True):
+        day = workdays_before(calendar, last_day, n)
+        fire_at = working_moment(_morning(day), calendar)
+        if fire_at >= due_at:
+            continue  # a due-day reminder for a period that ends before the office opens
+        result.append(Threshold("due" if n == 0 else f"before:{n}", fire_at, HANDLER))
+    result.append(
+        Threshold("overdue", working_moment(due_at, calendar), ESCALATE if rule.is_escalating else HANDLER)
+    )
+    return result
+
+
+def repeat_after(due_at: datetime, moment: datetime, calendar: WorkCalendar) -> Threshold:
+    """Return the first daily overdue repeat that fires after ``moment`` (09:00 of a working day)."""
+    first_day = working_moment(due_at, calendar).astimezone(BUSINESS_TZ).date()
+    here = moment.astimezone(BUSINESS_TZ)
+    day = here.date()
+    if not (_is_workday(calendar, day) and here.time() < WORK_START):
+        day = _next_workday(calendar, day)
+    if day <= first_day:
+        day = _next_workday(calendar, first_day)
+    return Threshold(f"overdue@{day.isoformat()}", _morning(day), REPEAT)
+
+
+def latest_repeat(due_at: datetime, now: datetime, calendar: WorkCalendar) -> Threshold | None:
+    """Return the most recent daily overdue repeat at or before ``now`` (None before the first one)."""
+    first_day = working_moment(due_at, calendar).astimezone(BUSINESS_TZ).date()
+    here = now.astimezone(BUSINESS_TZ)
+    day = here.date()
+    if not (_is_workday(calendar, day) and here.time() >= WORK_START):
+        day = workdays_before(calendar, day, 1)
+    if day <= first_day:
+        return None
+    return Threshold(f"overdue@{day.isoformat()}", _morning(day), REPEAT)
+
+
+@dataclass
+class Plan:
+    send: Threshold | None
+    next_check_at: datetime | None
+
+
+def plan(
+    *, due_at: datetime | None, starts_at: datetime, rule: RuleSpec, calendar: WorkCalendar, now: datetime
+) -> Plan:
+    """Decide what fires now for one deadline version and when to look again.
+
+    Only the latest threshold already reached is sent (a sweep that was down for a day does not send a
+    backlog of stale reminders), and a pre-due threshold that passed before the period even started is
+    skipped (a two-day period gets no "three days left" reminder).
+    """
+    if due_at is None:
+        return Plan(None, None)
+    steps = thresholds(due_at, rule, calendar)
+    reached = [
+        t
+        for t in steps
+        if t.fire_at <= now and (t.audience != HANDLER or t.key == "overdue" or t.fire_at > starts_at)
+    ]
+    upcoming = [t.fire_at for t in steps if t.fire_at > now]
+    send = max(reached, key=lambda t: t.fire_at) if reached else None
+    overdue_fire = steps[-1].fire_at
+    if rule.is_repeating and now >= overdue_fire:
+        repeat = latest_repeat(due_at, now, calendar)
+        if repeat is not None and (send is None or repeat.fire_at > send.fire_at):
+            send = repeat
+        upcoming.append(repeat_after(due_at, now, calendar).fire_at)
+    return Plan(send, min(upcoming) if upcoming else None)
+
+
+def first_check_at(due_at: datetime | None, rule: RuleSpec, calendar: WorkCalendar) -> datetime | None:
+    if due_at is None:
+        return None
+    return min(t.fire_at for t in thresholds(due_at, rule, calendar))
+
+
+# -- rules -------------------------------------------------------------------------------------------
+
+
+def rule_for(rules: Iterable[RuleSpec], channel: str, deadline_kind: str) -> RuleSpec:
+    """Return the most specific rule: channel and kind, then channel, then kind, then the catch-all."""
+    best: tuple[int, RuleSpec] | None = None
+    for rule in rules:
+        if rule.channel not in (None, channel) or rule.deadline_kind not in (None, deadline_kind):
+            continue
+        score = (rule.channel is not None) * 2 + (rule.deadline_kind is not None)
+        if best is None or score > best[0]:
+            best = (score, rule)
+    return best[1] if best else DEFAULT_RULE
+
+
+def active_rules(session: Session) -> list[RuleSpec]:
+    from tracker.models.notifications import ReminderRule
+
+    return [
+        RuleSpec(
+            days_before=tuple(int(n) for n in row.days_before or ()),
+            is_escalating=row.is_escalating,
+            is_repeating=row.is_repeating,
+            channel=row.channel,
+            deadline_kind=row.deadline_kind,
+        )
+        for row in session.scalars(
+            select(ReminderRule).where(ReminderRule.is_active).order_by(ReminderRule.id)
+        )
+    ]
+
+
+def save_reminder_rule(
+    session: Session,
+    *,
+    channel: str | None,
+    deadline_kind: str | None,
+    days_before: Sequence[int],
+    is_escalating: bool,
+    is_repeating: bool,
+    now: datetime,
+    actor_id: int | None = None,
+):
+    """Create or replace the active rule for (channel, kind); returns the row."""
+    from tracker.models.notifications import ReminderRule
+
+    RuleSpec(tuple(days_before), is_escalating, is_repeating)  # validates
+    existing = session.scalar(
+        select(ReminderRule).where(
+            ReminderRule.is_active,
+            ReminderRule.channel.is_(None) if channel is None else ReminderRule.channel == channel,
+            ReminderRule.deadline_kind.is_(None)
+            if deadline_kind is None
+            else ReminderRule.deadline_kind == deadline_kind,
+        )
+    )
+    row = existing or ReminderRule(channel=channel, deadline_kind=deadline_kind)
+    row.days_before = sorted({int(n) for n in days_before}, reverse=True)
+    row.is_escalating = is_escalating
+    row.is_repeating = is_repeating
+    row.is_active = True
+    row.updated_at = now
+    row.updated_by_id = actor_id
+    session.add(row)
+    session.flush()
+    return row
+
+
+# -- keeping Deadline.next_check_at right --------------------------------------------------------------
+
+
+def reschedule_changed_deadlines(session: Session) -> None:
+    """Before a flush: point every new or re-versioned open deadline at its first reminder threshold.
+
+    Registered as a `before_flush` hook (tracker/models/notifications.py), so every path that changes a
+    deadline through the ORM — the engine, a CLI, a test — leaves `next_check_at` right.
+    """
+    from sqlalchemy import inspect
+
+    from tracker.models import Deadline, Ticket
+
+    changed = []
+    for obj in (*session.new, *session.dirty):
+        if not isinstance(obj, Deadline):
+            continue
+        state = inspect(obj)
+        if obj in session.new or any(
+            state.attrs[name].history.has_changes() for name in ("version", "due_at", "state")
+        ):
+            changed.append(obj)
+    if not changed:
+        return
+    with session.no_autoflush:
+        try:
+            from tracker.calendar import load_calendar
+
+            calendar = load_calendar(session)
+            rules = active_rules(session)
+        except Exception:  # no calendar yet (first migration run): keep the engine's value
+            log.warning("reminder schedule not computed", exc_info=True)
+            return
+        for deadline in changed:
+            if deadline.state not in ("running", "breached") or deadline.due_at is None:
+                deadline.next_check_at = None
+                continue
+            ticket = deadline.ticket or session.get(Ticket, deadline.ticket_id)
+            rule = rule_for(rules, ticket.channel if ticket else "", deadline.kind)
+            try:
+                deadline.next_check_at = first_check_at(deadline.due_at, rule, calendar)
+            except Exception:
+                log.warning("reminder schedule fell back to the due time", exc_info=True)
+                deadline.next_check_at = deadline.due_at
+
+
+# -- recipients --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Directory:
+    """Who to tell, looked up once per sweep batch: supervisors by department, the office, preferences."""
+
+    supervisors: dict[int, list[int]] = field(default_factory=dict)
+    office: list[int] = field(default_factory=list)
+    active: set[int] = field(default_factory=set)
+
+    @classmethod
+    def load(cls, session: Session) -> Directory:
+        from tracker.models import User
+
+        directory = cls()
+        for user_id, role, department_id in session.execute(
+            select(User.id, User.role, User.department_id).where(User.is_active)
+        ):
+            directory.active.add(user_id)
+            if role == "supervisor":
+                directory.supervisors.setdefault(department_id, []).append(user_id)
+            elif role == "admin":
+                directory.office.append(user_id)
+        return directory
+
+    def recipients(self, audience: str, *, department_id: int, assignee_id: int | None) -> list[int]:
+        handler = [assignee_id] if assignee_id in self.active else []
+        supervisors = self.supervisors.get(department_id, [])
+        if audience == HANDLER:
+            people = handler or supervisors or self.office
+        elif audience == ESCALATE:
+            people = [*handler, *supervisors] or self.office
+        else:
+            people = [*supervisors, *self.office]
+        return list(dict.fromkeys(people))
+
+
+# -- the sweep ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    visited: int = 0
+    breached: int = 0
+    reminders: int = 0
+    notification_ids: list[int] = field(default_factory=list)
+
+
+def _fmt(moment: datetime) -> str:
+    here = moment.astimezone(BUSINESS_TZ)
+    if here.time() == time(0, 0):
+        here -= timedelta(minutes=1)
+        return here.strftime("%Y年%m月%d日") + " 24:00"
+    return here.strftime("%Y年%m月%d日 %H:%M")
+
+
+def reminder_text(
+    threshold: Threshold,
+    *,
+    number: str,
+    label: str,
+    subject: str,
+    due_at: datetime,
+    calendar: WorkCalendar,
+    now: datetime,
+) -> tuple[str, str, str]:
+    """Return (kind, title, body) of a reminder in plain Chinese."""
+    due = _fmt(due_at)
+    if threshold.key.startswith("before:"):
+        left = threshold.key.split(":")[1]
+        return (
+            "reminder",
+            f"【期限提醒】{number}「{label}」还有{left}个工作日到期",
+            f"{subject}\n截止时间：{due}",
+        )
+    if threshold.key == "due":
+        return "reminder", f"【今日到期】{number}「{label}」今天到期", f"{subject}\n截止时间：{due}"
+    if threshold.key == "overdue":
+        return (
+            "escalation",
+            f"【已超期】{number}「{label}」已超过期限",
+            f"{subject}\n截止时间：{due}，请科室负责人督办。",
+        )
+    days = 0
+    with contextlib.suppress(CalendarYearMissing):
+        days = calendar.workdays_between(due_day(due_at), now.astimezone(BUSINESS_TZ).date())
+    overdue = f"已超期{days}个工作日" if days > 0 else "已超期"
+    return (
+        "escalation",
+        f"【超期督办】{number}「{label}」{overdue}",
+        f"{subject}\n截止时间：{due}，请科室负责人和办公室督办。",
+    )
+
+
+def sweep_due(
+    session: Session,
+    *,
+    now: datetime,
+    limit: int = 1000,
+    calendar: WorkCalendar | None = None,
+    directory: Directory | None = None,
+    rules: Sequence[RuleSpec] | None = None,
+) -> SweepResult:
+    """Handle up to ``limit`` deadlines whose next check has come; flush, never commit.
+
+    Reads through the partial index on ``next_check_at`` of open deadlines, locking the rows with
+    ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so a second sweep at the same moment takes other rows.
+    Marks breaches, writes ledger rows (``ON CONFLICT DO NOTHING``), makes one in-app notification per new
+    ledger row, and moves ``next_check_at`` on. The caller commits, then hands the returned notification
+    ids to the deliveries. Call again while ``visited == limit``.
+    """
+    from tracker.calendar import load_calendar
+    from tracker.models import Deadline, Ticket, TicketEvent
+    from tracker.models.notifications import Notification, ReminderLedger
+
+    calendar = calendar or load_calendar(session)
+    directory = directory or Directory.load(session)
+    rules = list(rules) if rules is not None else active_rules(session)
+    rows = session.execute(
+        select(
+            Deadline.id,
+            Deadline.ticket_id,
+            Deadline.kind,
+            Deadline.label,
+            Deadline.version,
+            Deadline.due_at,
+            Deadline.state,
+            Deadline.starts_on,
+            Ticket.channel,
+            Ticket.department_id,
+            Ticket.assignee_id,
+            Ticket.number,
+            Ticket.subject,
+        )
+        .join(Ticket, Ticket.id == Deadline.ticket_id)
+        .where(text(OPEN_STATES_SQL), Deadline.next_check_at <= now)
+        .order_by(Deadline.next_check_at)
+        .limit(limit)
+        .with_for_update(of=Deadline, skip_locked=True)
+    ).all()
+    result = SweepResult(visited=len(rows))
+    if not rows:
+        return result
+
+    breaches, events, ledger_rows, schedule = [], [], [], []
+    texts: dict[tuple[int, str], tuple[str, str, str, int]] = {}
+    for row in rows:
+        version = row.version
+        if row.state == "running" and row.due_at is not None and row.due_at <= now:
+            version += 1
+            breaches.append({"id": row.id, "version": version})
+            events.append(
+                {
+                    "ticket_id": row.ticket_id,
+                    "kind": "deadline.breached",
+                    "actor_id": None,
+                    "actor_label": "系统",
+                    "occurred_at": now,
+                    "data": {
+                        "deadline": row.kind,
+                        "label": row.label,
+                        "due_at": row.due_at.astimezone(UTC).isoformat(),
+                        "version": version,
+                    },
+                }
+            )
+        rule = rule_for(rules, row.channel, row.kind)
+        step = plan(due_at=row.due_at, starts_at=row.starts_on, rule=rule, calendar=calendar, now=now)
+        schedule.append({"id": row.id, "next_check_at": step.next_check_at})
+        if step.send is None:
+            continue
+        kind, title, body = reminder_text(
+            step.send,
+            number=row.number,
+            label=row.label,
+            subject=row.subject,
+            due_at=row.due_at,
+            calendar=calendar,
+            now=now,
+        )
+        texts[(row.id, step.send.key)] = (kind, title, body, row.ticket_id)
+        for user_id in directory.recipients(
+            step.send.audience, department_id=row.department_id, assignee_id=row.assignee_id
+        ):
+            ledger_rows.append(
+                {
+                    "ticket_id": row.ticket_id,
+                    "deadline_id": row.id,
+                    "deadline_version": version,
+                    "threshold": step.send.key,
+                    "recipient_id": user_id,
+                    "due_at": row.due_at,
+                    "created_at": now,
+                }
+            )
+
+    if breaches:
+        session.execute(
+            update(Deadline)
+            .where(Deadline.id.in_([b["id"] for b in breaches]), Deadline.state == "running")
+            .values(state="breached", breached_at=now, version=Deadline.version + 1)
+        )
+        session.execute(TicketEvent.__table__.insert(), events)
+        result.breached = len(breaches)
+    table = Deadline.__table__
+    session.execute(
+        update(table).where(table.c.id == bindparam("b_id")).values(next_check_at=bindparam("b_next")),
+        [{"b_id": item["id"], "b_next": item["next_check_at"]} for item in schedule],
+    )
+
+    inserted = []
+    if ledger_rows:
+        insert = _insert_ignore(session, ReminderLedger.__table__)
+        table = ReminderLedger.__table__
+        for chunk in _chunks(ledger_rows, 2000):
+            inserted.extend(
+                session.execute(
+                    insert.returning(
+                        table.c.id,
+                        table.c.ticket_id,
+                        table.c.deadline_id,
+                        table.c.threshold,
+                        table.c.recipient_id,
+                    ),
+                    chunk,
+                ).all()
+            )
+    if inserted:
+        notifications = []
+        for ledger in inserted:
+            kind, title, body, ticket_id = texts[(ledger.deadline_id, ledger.threshold)]
+            notifications.append(
+                {
+                    "user_id": ledger.recipient_id,
+                    "ticket_id": ticket_id,
+                    "kind": kind,
+                    "title": title,
+                    "body": body,
+                    "link": f"/tickets/{ticket_id}",
+                    "dedupe_key": f"ledger:{ledger.id}",
+                    "created_at": now,
+                    "read_at": None,
+                }
+            )
+        table = Notification.__table__
+        for chunk in _chunks(notifications, 2000):
+            result.notification_ids.extend(
+                session.execute(table.insert().returning(table.c.id), chunk).scalars().all()
+            )
+        result.reminders = len(inserted)
+    session.flush()
+    return result
+
+
+def _insert_ignore(session: Session, table):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# -- the supervisor's daily digest -----------------------------------------------------------------------
+
+
+def week_end(now: datetime) -> datetime:
+    """The end of this week (Sunday 24:00 Asia/Shanghai)."""
+    today = now.astimezone(BUSINESS_TZ).date()
+    sunday = today + timedelta(days=6 - today.weekday())
+    return datetime.combine(sunday + timedelta(days=1), time(0), tzinfo=BUSINESS_TZ).astimezone(UTC)
+
+
+def digest_lines(
+    session: Session, department_ids: Sequence[int] | None, *, now: datetime
+) -> dict[str, dict[str, list[str]]]:
+    """Return {department name: {"overdue": [...], "due_this_week": [...]}} for open deadlines."""
+    from tracker.models import Deadline, Department, Ticket
+
+    query = (
+        select(
+            Department.name, Ticket.number, Ticket.subject, Deadline.label, Deadline.due_at, Deadline.state
+        )
+        .join(Ticket, Ticket.id == Deadline.ticket_id)
+        .join(Department, Department.id == Ticket.department_id)
+        .where(text(OPEN_STATES_SQL), Deadline.due_at.is_not(None), Deadline.due_at < week_end(now))
+        .order_by(Department.name, Deadline.due_at)
+    )
+    if department_ids is not None:
+        query = query.where(Ticket.department_id.in_(department_ids))
+    report: dict[str, dict[str, list[str]]] = {}
+    for name, number, subject, label, due_at, state in session.execute(query):
+        bucket = "overdue" if state == "breached" or due_at <= now else "due_this_week"
+        report.setdefault(name, {"overdue": [], "due_this_week": []})[bucket].append(
+            f"{number}「{label}」{_fmt(due_at)} — {subject[:40]}"
+        )
+    return report
+
+
+def digest_text(report: dict[str, dict[str, list[str]]]) -> str:
+    parts = []
+    for department, buckets in report.items():
+        parts.append(f"■ {department}")
+        parts.append(f"  已超期（{len(buckets['overdue'])}件）：")
+        parts.extend(f"    {line}" for line in buckets["overdue"][:50])
+        parts.append(f"  本周到期（{len(buckets['due_this_week'])}件）：")
+        parts.extend(f"    {line}" for line in buckets["due_this_week"][:50])
+    return "\n".join(parts)

@@ -1,0 +1,93 @@
+"""Relay the transactional outbox to Celery, after the commit that wrote it.
+
+`publish_pending(settings)` is what a request, a CLI command or the periodic relay calls once its own
+transaction has committed. It publishes unpublished `OutboxMessage` rows in id order, marking each one
+published; the broker being down is not an error for the caller — the rows stay and the periodic relay
+(`outbox.relay` in the beat schedule) publishes them when it is back. Delivery is at least once (a crash
+between publishing and marking publishes again); every consumer is idempotent through `ProcessedMessage`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from tracker.clock import utcnow
+from tracker.config import Settings
+from tracker.db import session_scope
+from tracker.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+HANDLE_TASK = "events.handle"
+_APPS: dict[str, object] = {}
+
+
+def app_for(settings: Settings):
+    """The Celery app for these settings' broker (the module-level app when they agree)."""
+    from workers.celery_app import celery, make_celery
+
+    if settings.broker_url == celery.conf.broker_url:
+        return celery
+    if settings.broker_url not in _APPS:
+        _APPS[settings.broker_url] = make_celery(settings)
+    return _APPS[settings.broker_url]
+
+
+def publish_pending(settings: Settings, *, limit: int = 500, now: datetime | None = None) -> int:
+    """Publish up to ``limit`` unpublished outbox messages; return how many went out.
+
+    Never raises for a broker outage (it logs and leaves the rows for the relay); a second relay running
+    at the same moment skips the rows this one holds (FOR UPDATE SKIP LOCKED on PostgreSQL).
+    """
+    app = app_for(settings)
+    published = 0
+    try:
+        with session_scope(settings.database_url) as session:
+            rows = session.execute(
+                select(OutboxMessage.id, OutboxMessage.topic)
+                .where(OutboxMessage.published_at.is_(None))
+                .order_by(OutboxMessage.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not rows:
+                return 0
+            sent_ids = []
+            try:
+                with app.producer_or_acquire() as producer:
+                    for message_id, topic in rows:
+                        app.send_task(
+                            HANDLE_TASK,
+                            args=[message_id],
+                            retry=False,
+                            producer=producer,
+                            headers={"topic": topic},
+                        )
+                        sent_ids.append(message_id)
+            except Exception as exc:  # broker unreachable: keep the rest for the relay
+                log.warning(
+                    "outbox: broker unavailable after %d messages (%s)", len(sent_ids), type(exc).__name__
+                )
+            if sent_ids:
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(sent_ids))
+                    .values(published_at=now or utcnow(), attempts=OutboxMessage.attempts + 1)
+                    .execution_options(synchronize_session=False)
+                )
+            published = len(sent_ids)
+    except Exception:
+        log.warning("outbox: relay failed", exc_info=True)
+    return published
+
+
+def unpublished_count(settings: Settings) -> int:
+    from sqlalchemy import func
+
+    with session_scope(settings.database_url) as session:
+        return session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.published_at.is_(None))
+        )

@@ -1,0 +1,158 @@
+"""Consumers of outbox events. Each consumer records the message in `ProcessedMessage` in the same
+transaction as its effect, so a re-delivered message (at-least-once relay, a redelivered task) has no
+second effect."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from celery import shared_task
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tracker.clock import utcnow
+from tracker.config import Settings
+from tracker.db import session_scope
+from tracker.models import OutboxMessage, ProcessedMessage, Ticket, TicketEvent, User
+from workers.tasks.common import RETRY, settings_of
+
+log = logging.getLogger(__name__)
+
+
+def _supervisors(session: Session, department_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(User.id).where(
+                User.department_id == department_id, User.role == "supervisor", User.is_active
+            )
+        )
+    )
+
+
+def _notify(
+    session: Session, settings: Settings, user_ids, *, title: str, ticket: Ticket, now: datetime, key: str
+):
+    from tracker.notify import notify, plan_deliveries
+
+    ids = notify(
+        session,
+        user_ids,
+        kind="status",
+        title=title,
+        body=ticket.subject,
+        ticket_id=ticket.id,
+        now=now,
+        dedupe_key=key,
+    )
+    plan_deliveries(session, ids, now=now, media=media_for(settings))
+    return ids
+
+
+def media_for(settings: Settings) -> tuple[str, ...]:
+    return ("email", "sms") if settings.smtp_host else ("sms",)
+
+
+def on_created_route(session: Session, settings: Settings, message: OutboxMessage, now: datetime) -> None:
+    from tracker.routing import route_ticket
+
+    ticket = session.get(Ticket, message.ticket_id)
+    department = route_ticket(session, ticket, now=now)
+    if department is not None:
+        _notify(
+            session,
+            settings,
+            _supervisors(session, department.id),
+            title=f"新工单分办到本部门：{ticket.number}",
+            ticket=ticket,
+            now=now,
+            key=f"routed:{message.id}",
+        )
+
+
+def on_created_tag(session: Session, settings: Settings, message: OutboxMessage, now: datetime) -> None:
+    from tracker.routing import tag_ticket
+
+    tag_ticket(session, session.get(Ticket, message.ticket_id), now=now)
+
+
+def on_created_deadlines(session: Session, settings: Settings, message: OutboxMessage, now: datetime) -> None:
+    """Open the ticket's deadlines if intake did not (idempotent: existing kinds are kept)."""
+    from tracker.deadlines import open_deadlines
+
+    open_deadlines(session, session.get(Ticket, message.ticket_id), now=now, actor="系统")
+
+
+def on_status_notify(session: Session, settings: Settings, message: OutboxMessage, now: datetime) -> None:
+    """Tell the people a status change concerns (never the person who made it)."""
+    ticket = session.get(Ticket, message.ticket_id)
+    event = session.get(TicketEvent, message.event_id) if message.event_id else None
+    action = (message.payload or {}).get("action")
+    actor_id = event.actor_id if event else None
+    if action == "assign" and ticket.assignee_id:
+        people, title = [ticket.assignee_id], f"您有新分派的工单：{ticket.number}"
+    elif action == "transfer":
+        people, title = _supervisors(session, ticket.department_id), f"工单转办到本部门：{ticket.number}"
+    elif action in ("reopen", "return_to_platform", "withdraw", "merge"):
+        people = [p for p in [ticket.assignee_id, *_supervisors(session, ticket.department_id)] if p]
+        title = f"工单{ticket.number}状态变为「{_label(ticket.status)}」"
+    else:
+        return
+    _notify(
+        session,
+        settings,
+        [p for p in people if p != actor_id],
+        title=title,
+        ticket=ticket,
+        now=now,
+        key=f"status:{message.id}",
+    )
+
+
+def _label(status: str) -> str:
+    from tracker.status import STATUS_LABELS
+
+    return STATUS_LABELS.get(status, status)
+
+
+CONSUMERS: dict[str, list[tuple[str, Callable]]] = {
+    "ticket.created": [
+        ("route", on_created_route),
+        ("tag", on_created_tag),
+        ("deadlines", on_created_deadlines),
+    ],
+    "ticket.status_changed": [("notify", on_status_notify)],
+}
+
+
+def process_message(settings: Settings, message_id: int, *, now: datetime | None = None) -> list[str]:
+    """Run every consumer of one outbox message that has not handled it yet; return the ones that ran.
+
+    Each consumer commits on its own with its `ProcessedMessage` row, so one failing consumer neither
+    blocks nor repeats the others; the task's retry runs only what is left.
+    """
+    now = now or utcnow()
+    with session_scope(settings.database_url) as session:
+        message = session.get(OutboxMessage, message_id)
+        if message is None:
+            log.warning("outbox message %s not found", message_id)
+            return []
+        topic = message.topic
+    ran = []
+    for name, consumer in CONSUMERS.get(topic, []):
+        with session_scope(settings.database_url) as session:
+            try:
+                with session.begin_nested():
+                    session.add(ProcessedMessage(consumer=name, message_id=message_id, processed_at=now))
+            except IntegrityError:
+                continue  # another delivery of the message already did it (or is doing it right now)
+            consumer(session, settings, session.get(OutboxMessage, message_id), now)
+        ran.append(name)
+    return ran
+
+
+@shared_task(bind=True, name="events.handle", **RETRY)
+def handle_message(self, message_id: int) -> list[str]:
+    return process_message(settings_of(self), message_id)
