@@ -1,0 +1,671 @@
+"""The report's figures, computed in SQL over tickets and their event history.
+
+Nothing here loops over tickets in Python: each figure is a GROUP BY with CASE sums over the period's
+rows; Python only arranges the handful of grouped rows into cells. The same functions serve a year, a
+quarter or a month (`period_scope`) for one department and its sub-departments or the whole bureau.
+
+Definitions (docs/annual-report.md):
+
+* a ticket belongs to the period when its legal receipt time (`received_at`) falls in it, in
+  Asia/Shanghai; merged duplicates (`merged_into_id`) are left out everywhere;
+* the state of a ticket at a moment is the `status_after` of its last status event before that moment
+  (events other than the creation, whose time is when the row was written, not when the application was
+  received — imported history is created years later); with no such event it is 已接收 if it had been
+  received by then;
+* "being handled" = not in `tracker.status.FINAL_STATUSES`;
+* replied = `replied_at` before the end of the period; on time = replied no later than the `due_at` of
+  the ticket's ``reply`` deadline; working days to reply = working days after the receipt day up to and
+  including the reply day, counted on the working-day calendar (调休 included) inside the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    Date,
+    Float,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.orm import Session
+
+from tracker.channels import APPLICANT_TYPES
+from tracker.clock import BUSINESS_TZ
+from tracker.errors import NotFound, ValidationError
+from tracker.models import Deadline, Department, Ticket, TicketEvent, TicketTopic
+from tracker.models.registers import RegisterFigure, ReviewCase
+from tracker.outcomes import OUTCOMES_BY_CODE
+from tracker.status import FINAL_STATUSES
+
+REPORT_CHANNELS = ("hotline", "website", "weibo", "disclosure")
+CHANNEL_REPORT_LABELS = {
+    "hotline": "12345热线",
+    "website": "网站留言及咨询",
+    "weibo": "政务微博",
+    "disclosure": "依申请公开",
+}
+SATISFIED_DEFAULT = ("满意", "基本满意")
+UNMAPPED = "unmapped"  # a finished application whose outcome names no result row
+DAY_BASE = date(2000, 1, 1)
+
+
+# -- scope ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a report covers: [start_at, end_at) in UTC and the departments (None = the whole bureau)."""
+
+    year: int
+    start_at: datetime
+    end_at: datetime
+    department_ids: tuple[int, ...] | None = None
+    department_code: str | None = None
+    department_name: str | None = None
+    label: str = ""
+
+    @property
+    def first_day(self) -> date:
+        return self.start_at.astimezone(BUSINESS_TZ).date()
+
+    @property
+    def last_day(self) -> date:
+        return (self.end_at.astimezone(BUSINESS_TZ) - timedelta(microseconds=1)).date()
+
+    def ticket_filter(self, ticket=Ticket) -> Any:
+        conditions = [ticket.merged_into_id.is_(None)]
+        if self.department_ids is not None:
+            conditions.append(ticket.department_id.in_(self.department_ids))
+        return and_(*conditions)
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), BUSINESS_TZ).astimezone(UTC)
+
+
+def department_subtree(session: Session, code: str) -> tuple[Department, tuple[int, ...]]:
+    """Return the department with this code and the ids of it and all its sub-departments."""
+    root = session.scalar(select(Department).where(Department.code == code))
+    if root is None:
+        raise NotFound(f"部门 {code!r} 不存在")
+    # The tree is small (a bureau's offices): one read, walked here.
+    children: dict[int | None, list[int]] = {}
+    for dept_id, parent_id in session.execute(select(Department.id, Department.parent_id)):
+        children.setdefault(parent_id, []).append(dept_id)
+    ids, stack = [], [root.id]
+    while stack:
+        current = stack.pop()
+        ids.append(current)
+        stack.extend(children.get(current, ()))
+    return root, tuple(sorted(ids))
+
+
+def period_scope(
+    session: Session,
+    year: int,
+    *,
+    department_code: str | None = None,
+    month: int | None = None,
+    quarter: int | None = None,
+) -> Scope:
+    """The scope of a year, or of one quarter or month of it, for a department subtree or the bureau."""
+    if not 1990 <= year <= 2100:
+        raise ValidationError(f"年度 {year} 超出范围", fields={"year": "超出范围"})
+    if month is not None and quarter is not None:
+        raise ValidationError("月份与季度只能选择一个", fields={"month": "与季度冲突"})
+    if month is not None:
+        if not 1 <= month <= 12:
+            raise ValidationError("月份应为 1–12", fields={"month": "取值无效"})
+        first = date(year, month, 1)
+        after = date(year + (month == 12), month % 12 + 1, 1)
+        label = f"{year}年{month}月"
+    elif quarter is not None:
+        if not 1 <= quarter <= 4:
+            raise ValidationError("季度应为 1–4", fields={"quarter": "取值无效"})
+        first = date(year, 3 * quarter - 2, 1)
+        after = date(year + (quarter == 4), (3 * quarter) % 12 + 1, 1)
+        label = f"{year}年第{quarter}季度"
+    else:
+        first, after = date(year, 1, 1), date(year + 1, 1, 1)
+        label = f"{year}年度"
+    ids = name = None
+    if department_code:
+        root, ids = department_subtree(session, department_code)
+        name = root.name
+    return Scope(
+        year=year,
+        start_at=_local_midnight(first),
+        end_at=_local_midnight(after),
+        department_ids=ids,
+        department_code=department_code,
+        department_name=name,
+        label=label,
+    )
+
+
+# -- working days in SQL ------------------------------------------------------------------------------
+
+
+def _day_number(session: Session, column) -> Any:
+    """The Asia/Shanghai calendar day of a stored UTC moment, as days since 2000-01-01, in SQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.timezone("Asia/Shanghai", column), Date) - cast(literal(DAY_BASE.isoformat()), Date)
+    # SQLite stores naive UTC text; China has had no daylight saving since 1991, so +8 hours is exact.
+    return cast(func.julianday(column, "+8 hours") - func.julianday(DAY_BASE.isoformat()), Integer)
+
+
+@dataclass(frozen=True)
+class WorkdayOrdinals:
+    """Working-day ordinals for a run of days: ord(d) = working days from `first` up to d (inclusive).
+
+    The difference of two ordinals is the number of working days after the first day up to and including
+    the second. Days of years whose schedule was never loaded (and every day after them) have no ordinal,
+    so the database leaves those replies out of the averages instead of guessing.
+    """
+
+    first: date
+    ordinals: tuple[int | None, ...]
+
+    @classmethod
+    def build(cls, session: Session, first: date, last: date) -> WorkdayOrdinals:
+        from tracker.calendar import load_calendar
+
+        calendar = load_calendar(session)
+        values: list[int | None] = []
+        count, broken = 0, False
+        day = first
+        while day <= last:
+            if broken or day.year not in calendar.loaded_years:
+                broken = True
+                values.append(None)
+            else:
+                count += calendar.is_workday(day)
+                values.append(count)
+            day += timedelta(days=1)
+        return cls(first, tuple(values))
+
+    def sql(self, session: Session, day_number) -> Any:
+        """The ordinal of the day `day_number` (days since 2000-01-01), as an SQL expression."""
+        offset = (self.first - DAY_BASE).days
+        if session.get_bind().dialect.name == "postgresql":
+            array = bindparam("wd_ords", value=list(self.ordinals), type_=ARRAY(Integer))
+            return array[day_number - offset + 1]  # PostgreSQL arrays are 1-based
+        import json
+
+        text = json.dumps(list(self.ordinals))
+        path = func.printf("$[%d]", day_number - offset)
+        return cast(func.json_extract(literal(text), path), Integer)
+
+
+# -- interaction figures --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rate:
+    numerator: int
+    denominator: int
+
+    @property
+    def value(self) -> float | None:
+        return None if self.denominator == 0 else self.numerator / self.denominator
+
+    def percent(self, digits: int = 1) -> str:
+        if self.value is None:
+            return "—"
+        text = f"{self.value * 100:.{digits}f}".rstrip("0").rstrip(".")
+        return f"{text}%"
+
+
+@dataclass
+class ChannelFigures:
+    channel: str
+    label: str
+    received: int = 0
+    replied: int = 0
+    on_time: int = 0
+    without_deadline: int = 0
+    rated: int = 0
+    satisfied: int = 0
+    median_workdays: float | None = None
+    mean_workdays: float | None = None
+
+    @property
+    def reply_rate(self) -> Rate:
+        return Rate(self.replied, self.received)
+
+    @property
+    def on_time_rate(self) -> Rate:
+        return Rate(self.on_time, self.replied)
+
+    @property
+    def satisfaction_rate(self) -> Rate:
+        return Rate(self.satisfied, self.rated)
+
+
+def _replied(scope: Scope):
+    return and_(Ticket.replied_at.is_not(None), Ticket.replied_at < scope.end_at)
+
+
+def _interaction_from(session: Session, scope: Scope, columns: Sequence[Any], ordinals: WorkdayOrdinals):
+    return (
+        select(*columns)
+        .select_from(Ticket)
+        .outerjoin(Deadline, and_(Deadline.ticket_id == Ticket.id, Deadline.kind == "reply"))
+        .where(
+            Ticket.channel.in_(REPORT_CHANNELS),
+            Ticket.received_at >= scope.start_at,
+            Ticket.received_at < scope.end_at,
+            scope.ticket_filter(),
+        )
+    )
+
+
+def _workdays_expr(session: Session, ordinals: WorkdayOrdinals):
+    return ordinals.sql(session, _day_number(session, Ticket.replied_at)) - ordinals.sql(
+        session, _day_number(session, Ticket.received_at)
+    )
+
+
+def interaction_figures(
+    session: Session, scope: Scope, *, satisfied_levels: Iterable[str] = SATISFIED_DEFAULT
+) -> dict[str, ChannelFigures]:
+    """Per channel: received, replied, on time, rated, satisfied, median and mean working days to reply."""
+    levels = tuple(satisfied_levels)
+    replied = _replied(scope)
+    ordinals = WorkdayOrdinals.build(session, scope.first_day, scope.last_day)
+    workdays = _workdays_expr(session, ordinals)
+    replied_workdays = case((replied, workdays))
+    is_pg = session.get_bind().dialect.name == "postgresql"
+
+    def count_if(condition):
+        return func.sum(case((condition, 1), else_=0))
+
+    columns = [
+        Ticket.channel,
+        func.count().label("received"),
+        count_if(replied).label("replied"),
+        count_if(and_(replied, Deadline.due_at.is_not(None), Ticket.replied_at <= Deadline.due_at)).label(
+            "on_time"
+        ),
+        count_if(and_(replied, Deadline.due_at.is_(None))).label("without_deadline"),
+        count_if(Ticket.satisfaction.is_not(None)).label("rated"),
+        count_if(Ticket.satisfaction.in_(levels)).label("satisfied"),
+        func.avg(type_coerce(replied_workdays, Float)).label("mean_workdays"),
+    ]
+    if is_pg:
+        columns.append(func.percentile_cont(0.5).within_group(replied_workdays).label("median_workdays"))
+    query = _interaction_from(session, scope, columns, ordinals).group_by(Ticket.channel)
+    figures = {code: ChannelFigures(code, CHANNEL_REPORT_LABELS[code]) for code in REPORT_CHANNELS}
+    for row in session.execute(query).mappings():
+        f = figures[row["channel"]]
+        f.received, f.replied, f.on_time = (
+            int(row["received"]),
+            int(row["replied"] or 0),
+            int(row["on_time"] or 0),
+        )
+        f.without_deadline = int(row["without_deadline"] or 0)
+        f.rated, f.satisfied = int(row["rated"] or 0), int(row["satisfied"] or 0)
+        f.mean_workdays = None if row["mean_workdays"] is None else float(row["mean_workdays"])
+        if is_pg:
+            f.median_workdays = None if row["median_workdays"] is None else float(row["median_workdays"])
+    if not is_pg:
+        for channel_code, median in _portable_medians(session, scope, ordinals).items():
+            figures[channel_code].median_workdays = median
+    return figures
+
+
+def _portable_medians(session: Session, scope: Scope, ordinals: WorkdayOrdinals) -> dict[str, float]:
+    """Medians with window functions, for databases without percentile_cont (SQLite)."""
+    workdays = _workdays_expr(session, ordinals).label("wd")
+    inner = (
+        _interaction_from(session, scope, [Ticket.channel, workdays], ordinals)
+        .where(_replied(scope))
+        .subquery()
+    )
+    ranked = select(
+        inner.c.channel,
+        inner.c.wd,
+        func.row_number().over(partition_by=inner.c.channel, order_by=inner.c.wd).label("rn"),
+        func.count().over(partition_by=inner.c.channel).label("n"),
+    ).where(inner.c.wd.is_not(None))
+    ranked = ranked.subquery()
+    query = (
+        select(ranked.c.channel, func.avg(type_coerce(ranked.c.wd, Float)))
+        .where(or_(ranked.c.rn == (ranked.c.n + 1) / 2, ranked.c.rn == (ranked.c.n + 2) / 2))
+        .group_by(ranked.c.channel)
+    )
+    return {channel_code: float(value) for channel_code, value in session.execute(query)}
+
+
+def top_topics(
+    session: Session,
+    scope: Scope,
+    *,
+    limit: int = 5,
+    channels: Sequence[str] = ("hotline", "website", "weibo"),
+) -> list[tuple[str, int]]:
+    """What citizens asked about most: topics, or the 诉求分类 for tickets that carry no topic."""
+    in_scope = and_(
+        Ticket.channel.in_(channels),
+        Ticket.received_at >= scope.start_at,
+        Ticket.received_at < scope.end_at,
+        scope.ticket_filter(),
+    )
+    topics = (
+        select(TicketTopic.topic.label("topic"))
+        .join(Ticket, Ticket.id == TicketTopic.ticket_id)
+        .where(in_scope)
+    )
+    categories = select(Ticket.category.label("topic")).where(
+        in_scope,
+        Ticket.category.is_not(None),
+        ~exists().where(TicketTopic.ticket_id == Ticket.id),
+    )
+    both = topics.union_all(categories).subquery()
+    query = (
+        select(both.c.topic, func.count().label("n"))
+        .group_by(both.c.topic)
+        .order_by(func.count().desc(), both.c.topic)
+        .limit(limit)
+    )
+    return [(topic, int(n)) for topic, n in session.execute(query)]
+
+
+def interaction_ticket_ids(
+    session: Session,
+    scope: Scope,
+    channel: str,
+    measure: str,
+    *,
+    satisfied_levels: Iterable[str] = SATISFIED_DEFAULT,
+) -> Select:
+    """The tickets behind one interaction figure (drill-down): a Select of Ticket.id."""
+    if channel not in REPORT_CHANNELS:
+        raise ValidationError(f"未知渠道 {channel!r}", fields={"channel": "未知渠道"})
+    replied = _replied(scope)
+    conditions = {
+        "received": None,
+        "replied": replied,
+        "unreplied": ~replied,
+        "on_time": and_(replied, Deadline.due_at.is_not(None), Ticket.replied_at <= Deadline.due_at),
+        "late": and_(replied, or_(Deadline.due_at.is_(None), Ticket.replied_at > Deadline.due_at)),
+        "rated": Ticket.satisfaction.is_not(None),
+        "satisfied": Ticket.satisfaction.in_(tuple(satisfied_levels)),
+    }
+    if measure not in conditions:
+        raise ValidationError(f"未知指标 {measure!r}", fields={"measure": "未知指标"})
+    query = (
+        select(Ticket.id)
+        .outerjoin(Deadline, and_(Deadline.ticket_id == Ticket.id, Deadline.kind == "reply"))
+        .where(
+            Ticket.channel == channel,
+            Ticket.received_at >= scope.start_at,
+            Ticket.received_at < scope.end_at,
+            scope.ticket_filter(),
+        )
+    )
+    if conditions[measure] is not None:
+        query = query.where(conditions[measure])
+    return query
+
+
+# -- disclosure applications (section 三) ------------------------------------------------------------
+
+
+def _last_status_before(moment: datetime, ticket_ids):
+    """Per ticket: the last status event before `moment` (creation events excluded, see module doc)."""
+    e = TicketEvent
+    rank = func.row_number().over(partition_by=e.ticket_id, order_by=(e.occurred_at.desc(), e.id.desc()))
+    inner = (
+        select(
+            e.ticket_id,
+            e.status_after,
+            e.status_before,
+            e.occurred_at,
+            rank.label("rn"),
+        )
+        .where(
+            e.status_after.is_not(None),
+            e.kind != "ticket.created",
+            e.occurred_at < moment,
+            e.ticket_id.in_(ticket_ids),
+        )
+        .subquery()
+    )
+    return (
+        select(inner.c.ticket_id, inner.c.status_after, inner.c.status_before, inner.c.occurred_at)
+        .where(inner.c.rn == 1)
+        .subquery()
+    )
+
+
+def disclosure_rows(scope: Scope):
+    """One row per disclosure application relevant to the year, with its cell coordinates.
+
+    Columns: ticket_id, applicant_type, outcome (an outcome code or UNMAPPED), is_new (一), is_carried_in
+    (二), is_finished (counted in 三: reached a final state during the period and is in one at its end),
+    is_carried_out (四).
+    """
+    final = tuple(sorted(FINAL_STATUSES))
+    relevant = select(Ticket.id).where(
+        Ticket.channel == "disclosure", Ticket.received_at < scope.end_at, scope.ticket_filter()
+    )
+    at_start = _last_status_before(scope.start_at, relevant)
+    at_end = _last_status_before(scope.end_at, relevant)
+    state_start = func.coalesce(at_start.c.status_after, "received")
+    state_end = func.coalesce(at_end.c.status_after, "received")
+
+    e = TicketEvent
+    outcome_of_event = e.data["outcome"].as_string()
+    was_partial = exists().where(
+        e.ticket_id == Ticket.id, outcome_of_event == "partial", e.occurred_at < scope.end_at
+    )
+    # Why the application was waiting when it was closed without a named outcome (补正 or 缴费 not supplied).
+    waiting_action = (
+        select(e.data["action"].as_string())
+        .where(e.ticket_id == Ticket.id, e.status_after == "waiting_applicant", e.occurred_at < scope.end_at)
+        .order_by(e.occurred_at.desc(), e.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    known = tuple(OUTCOMES_BY_CODE)
+    outcome = case(
+        (was_partial, literal("partial")),
+        (Ticket.outcome.in_(known), Ticket.outcome),
+        (
+            and_(Ticket.outcome.is_(None), at_end.c.status_before == "waiting_applicant"),
+            case(
+                (waiting_action == "request_correction", literal("other_no_correction")),
+                (waiting_action == "request_fee", literal("other_fee_unpaid")),
+                else_=literal(UNMAPPED),
+            ),
+        ),
+        (and_(Ticket.outcome.is_(None), state_end.in_(("withdrawn", "returned"))), literal("other")),
+        else_=literal(UNMAPPED),
+    )
+    is_new = Ticket.received_at >= scope.start_at
+    return (
+        select(
+            Ticket.id.label("ticket_id"),
+            Ticket.applicant_type.label("applicant_type"),
+            outcome.label("outcome"),
+            case((is_new, 1), else_=0).label("is_new"),
+            case((and_(~is_new, state_start.not_in(final)), 1), else_=0).label("is_carried_in"),
+            case((and_(state_end.in_(final), at_end.c.occurred_at >= scope.start_at), 1), else_=0).label(
+                "is_finished"
+            ),
+            case((state_end.not_in(final), 1), else_=0).label("is_carried_out"),
+        )
+        .select_from(Ticket)
+        .outerjoin(at_start, at_start.c.ticket_id == Ticket.id)
+        .outerjoin(at_end, at_end.c.ticket_id == Ticket.id)
+        .where(Ticket.channel == "disclosure", Ticket.received_at < scope.end_at, scope.ticket_filter())
+        .subquery("disclosure_rows")
+    )
+
+
+@dataclass
+class DisclosureCounts:
+    """Counts by (row key, applicant type); applicant None = the application names no known type.
+
+    Row keys: "new" (一), "carried_in" (二), an outcome code or UNMAPPED (三 result rows), "finished"
+    (三（七）), "carried_out" (四).
+    """
+
+    cells: dict[tuple[str, str | None], int] = field(default_factory=dict)
+
+    def get(self, row: str, applicant: str | None) -> int:
+        return self.cells.get((row, applicant), 0)
+
+    def total(self, row: str) -> int:
+        """All applications of the row, whatever their applicant type (what 总计 must equal)."""
+        return sum(n for (r, _a), n in self.cells.items() if r == row)
+
+    def column_sum(self, row: str) -> int:
+        return sum(self.get(row, a) for a in APPLICANT_TYPES)
+
+
+def disclosure_counts(session: Session, scope: Scope) -> DisclosureCounts:
+    rows = disclosure_rows(scope)
+    query = select(
+        rows.c.applicant_type,
+        rows.c.outcome,
+        func.sum(rows.c.is_new),
+        func.sum(rows.c.is_carried_in),
+        func.sum(rows.c.is_finished),
+        func.sum(rows.c.is_carried_out),
+    ).group_by(rows.c.applicant_type, rows.c.outcome)
+    counts = DisclosureCounts()
+    for applicant, outcome, new, carried_in, finished, carried_out in session.execute(query):
+        applicant = applicant if applicant in APPLICANT_TYPES else None
+        for key, n in (
+            ("new", new),
+            ("carried_in", carried_in),
+            ("finished", finished),
+            ("carried_out", carried_out),
+        ):
+            if n:
+                counts.cells[(key, applicant)] = counts.cells.get((key, applicant), 0) + int(n)
+        if finished:
+            counts.cells[(outcome, applicant)] = counts.cells.get((outcome, applicant), 0) + int(finished)
+    return counts
+
+
+def disclosure_ticket_ids(session: Session, scope: Scope, row: str, applicant: str | None = None) -> Select:
+    """The applications behind one cell of section 三 (applicant None = the 总计 column)."""
+    rows = disclosure_rows(scope)
+    flags = {"new": rows.c.is_new, "carried_in": rows.c.is_carried_in, "finished": rows.c.is_finished}
+    flags["carried_out"] = rows.c.is_carried_out
+    query = select(rows.c.ticket_id)
+    if row in flags:
+        query = query.where(flags[row] == 1)
+    elif row in OUTCOMES_BY_CODE or row == UNMAPPED:
+        query = query.where(rows.c.is_finished == 1, rows.c.outcome == row)
+    elif row in {"（三）不予公开", "（四）无法提供", "（五）不予处理", "（六）其他处理"}:
+        codes = [o.code for o in OUTCOMES_BY_CODE.values() if o.group == row]
+        query = query.where(rows.c.is_finished == 1, rows.c.outcome.in_(codes))
+    else:
+        raise ValidationError(f"未知行 {row!r}", fields={"row": "未知行"})
+    if applicant == "":  # no known applicant type
+        query = query.where(
+            or_(rows.c.applicant_type.is_(None), rows.c.applicant_type.not_in(APPLICANT_TYPES))
+        )
+    elif applicant is not None:
+        query = query.where(rows.c.applicant_type == applicant)
+    return query
+
+
+def ticket_states_at(session: Session, moment: datetime, ticket_ids: Sequence[int]) -> dict[int, str | None]:
+    """The status of each ticket at `moment`, reconstructed from its events (None: not yet received)."""
+    last = _last_status_before(moment, list(ticket_ids))
+    query = (
+        select(
+            Ticket.id,
+            case(
+                (last.c.status_after.is_not(None), last.c.status_after),
+                (Ticket.received_at < moment, literal("received")),
+            ),
+        )
+        .outerjoin(last, last.c.ticket_id == Ticket.id)
+        .where(Ticket.id.in_(list(ticket_ids)))
+    )
+    return dict(session.execute(query).all())
+
+
+# -- registers (sections 二, 四, 六) ------------------------------------------------------------------
+
+
+def register_totals(session: Session, scope: Scope) -> dict[tuple[str, str], Decimal]:
+    """The proactive-disclosure register for the year, summed over the departments in scope."""
+    query = (
+        select(RegisterFigure.item, RegisterFigure.measure, func.sum(RegisterFigure.value))
+        .where(RegisterFigure.year == scope.year)
+        .group_by(RegisterFigure.item, RegisterFigure.measure)
+    )
+    if scope.department_ids is not None:
+        query = query.where(RegisterFigure.department_id.in_(scope.department_ids))
+    return {(item, measure): Decimal(value) for item, measure, value in session.execute(query)}
+
+
+def _case_in_scope(scope: Scope):
+    conditions = [ReviewCase.filed_on >= scope.first_day, ReviewCase.filed_on <= scope.last_day]
+    if scope.department_ids is not None:
+        conditions.append(ReviewCase.department_id.in_(scope.department_ids))
+    return and_(*conditions)
+
+
+def _case_result(scope: Scope):
+    """The result as it stood at the end of the period: undecided then = 尚未审结."""
+    return case(
+        (or_(ReviewCase.decided_on.is_(None), ReviewCase.decided_on > scope.last_day), literal("pending")),
+        (ReviewCase.result == "pending", literal("pending")),
+        else_=ReviewCase.result,
+    )
+
+
+def review_counts(session: Session, scope: Scope) -> dict[tuple[str, str], int]:
+    """Cases filed in the period, by kind and result at its end."""
+    result = _case_result(scope).label("result")
+    query = (
+        select(ReviewCase.kind, result, func.count())
+        .where(_case_in_scope(scope))
+        .group_by(ReviewCase.kind, result)
+    )
+    return {(kind, res): int(n) for kind, res, n in session.execute(query)}
+
+
+def review_case_query(scope: Scope, kind: str | None = None, result: str | None = None) -> Select:
+    query = select(ReviewCase).where(_case_in_scope(scope)).order_by(ReviewCase.filed_on, ReviewCase.id)
+    if kind:
+        query = query.where(ReviewCase.kind == kind)
+    if result:
+        query = query.where(_case_result(scope) == result)
+    return query
+
+
+def summary(session: Session, scope: Scope) -> dict[str, Any]:
+    """A plain summary for logs and the year-end notice (counts only, no personal data)."""
+    counts = disclosure_counts(session, scope)
+    figures = interaction_figures(session, scope)
+    return {
+        "year": scope.year,
+        "received": {code: f.received for code, f in figures.items()},
+        "disclosure_new": counts.total("new"),
+        "disclosure_carried_out": counts.total("carried_out"),
+    }

@@ -1,0 +1,138 @@
+"""The cross-checks of section 三 that must hold before a report is exported.
+
+* for every column: 一 + 二 = 三（七） + 四;
+* 三（七） = the sum of the result rows;
+* for every row: 总计 = the sum of the six applicant columns.
+
+Each failure names the rule, the row or column, both sides, and the tickets involved, so staff can open
+them and fix the data (an application closed without an outcome, one without an applicant type, one
+reopened after it was closed in an earlier year …). Exports refuse a failing report unless forced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tracker.channels import APPLICANT_TYPES
+from tracker.errors import ValidationError
+from tracker.models import Ticket
+from tracker.outcomes import OUTCOMES
+from tracker.reports.aggregation import UNMAPPED, DisclosureCounts, Scope, disclosure_ticket_ids
+from tracker.reports.formats import (
+    ROW_CARRIED_IN,
+    ROW_CARRIED_OUT,
+    ROW_NEW,
+    ROW_RESULTS,
+    ROW_TOTAL,
+    TOTAL,
+)
+
+RULE_BALANCE = "一+二=三（七）+四"
+RULE_RESULTS = "三（七）=各办理结果之和"
+RULE_TOTAL = "总计=各申请人列之和"
+ROW_LABELS = {
+    "new": ROW_NEW,
+    "carried_in": ROW_CARRIED_IN,
+    "finished": f"{ROW_RESULTS}{ROW_TOTAL}",
+    "carried_out": ROW_CARRIED_OUT,
+}
+
+
+@dataclass
+class CheckFailure:
+    rule: str
+    where: str  # the column or row the rule failed for
+    left: int
+    right: int
+    message: str
+    tickets: list[tuple[int, str]] = field(default_factory=list)  # (id, number)
+
+
+class ReportCheckFailed(ValidationError):
+    """The report's cross-checks fail; exporting needs `force`."""
+
+    code = "report_check_failed"
+
+    def __init__(self, failures: list[CheckFailure]):
+        lines = [f.message for f in failures]
+        super().__init__("年报勾稽关系校验未通过：" + "；".join(lines), fields={"checks": "；".join(lines)})
+        self.failures = failures
+
+
+def _numbers(session: Session, ids: set[int]) -> list[tuple[int, str]]:
+    if not ids:
+        return []
+    rows = session.execute(
+        select(Ticket.id, Ticket.number).where(Ticket.id.in_(sorted(ids))).order_by(Ticket.id)
+    )
+    return [(ticket_id, number) for ticket_id, number in rows]
+
+
+def _ids(session: Session, scope: Scope, row: str, applicant: str | None) -> set[int]:
+    return set(session.scalars(disclosure_ticket_ids(session, scope, row, applicant)))
+
+
+def run_checks(session: Session, scope: Scope, counts: DisclosureCounts) -> list[CheckFailure]:
+    failures: list[CheckFailure] = []
+
+    # 一 + 二 = 三（七） + 四, per applicant column and for 总计.
+    for applicant in (*APPLICANT_TYPES, None):
+        column = applicant or TOTAL
+
+        def value(row: str, applicant=applicant) -> int:
+            return counts.total(row) if applicant is None else counts.get(row, applicant)
+
+        left = value("new") + value("carried_in")
+        right = value("finished") + value("carried_out")
+        if left != right:
+            key = applicant if applicant is not None else None
+            left_ids = _ids(session, scope, "new", key) | _ids(session, scope, "carried_in", key)
+            right_ids = _ids(session, scope, "finished", key) | _ids(session, scope, "carried_out", key)
+            failures.append(
+                CheckFailure(
+                    RULE_BALANCE,
+                    column,
+                    left,
+                    right,
+                    f"「{column}」列：一+二={left}，三（七）+四={right}，不相等"
+                    "（涉及的申请在本年既非新收/结转却有办结，或办结后又重新办理）",
+                    _numbers(session, left_ids ^ right_ids),
+                )
+            )
+
+    # 三（七） = the sum of the result rows: an application finished without a known outcome breaks it.
+    unmapped_total = counts.total(UNMAPPED)
+    if unmapped_total:
+        finished = counts.total("finished")
+        failures.append(
+            CheckFailure(
+                RULE_RESULTS,
+                TOTAL,
+                finished,
+                finished - unmapped_total,
+                f"三（七）总计={finished}，各办理结果之和={finished - unmapped_total}："
+                f"{unmapped_total}件申请已办结但未选择答复结果",
+                _numbers(session, _ids(session, scope, UNMAPPED, None)),
+            )
+        )
+
+    # 总计 = the sum of the applicant columns: an application without a known applicant type breaks it.
+    rows = ["new", "carried_in", *(o.code for o in OUTCOMES), "finished", "carried_out"]
+    for row in rows:
+        total, columns = counts.total(row), counts.column_sum(row)
+        if total != columns:
+            label = ROW_LABELS.get(row) or next(o.label for o in OUTCOMES if o.code == row)
+            failures.append(
+                CheckFailure(
+                    RULE_TOTAL,
+                    label,
+                    total,
+                    columns,
+                    f"「{label}」行：总计={total}，各申请人列之和={columns}（申请人类型缺失或无效）",
+                    _numbers(session, _ids(session, scope, row, "")),
+                )
+            )
+    return failures

@@ -1,0 +1,126 @@
+"""The DOCX export: a draft of the whole report (一 to 六) with the tables, for staff to edit in Word/WPS."""
+
+from __future__ import annotations
+
+import io
+
+from docx import Document
+from docx.enum.table import WD_TABLE_ALIGNMENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.oxml.ns import qn
+from docx.shared import Cm, Pt
+
+from tracker.reports import annual, formats
+from tracker.reports.formats import Table
+from tracker.reports.html import SECTION_KEYS
+
+BODY_FONT = "仿宋"
+HEADING_FONT = "黑体"
+TITLE_FONT = "方正小标宋简体"
+
+
+def _font(run, name: str, size: float, *, bold: bool = False) -> None:
+    run.font.name = name
+    run.font.size = Pt(size)
+    run.font.bold = bold
+    run._element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), name)
+
+
+def _paragraph(doc, text: str, *, font: str = BODY_FONT, size: float = 14, indent: bool = True, bold=False):
+    paragraph = doc.add_paragraph()
+    if indent:
+        paragraph.paragraph_format.first_line_indent = Pt(size * 2)
+    _font(paragraph.add_run(text), font, size, bold=bold)
+    return paragraph
+
+
+def write_table(doc, table: Table) -> None:
+    t = doc.add_table(rows=table.height, cols=table.width)
+    t.style = "Table Grid"
+    t.alignment = WD_TABLE_ALIGNMENT.CENTER
+    for label in [*table.header, *table.labels]:
+        cell = t.cell(label.row, label.col)
+        if label.rowspan > 1 or label.colspan > 1:
+            cell = cell.merge(t.cell(label.row + label.rowspan - 1, label.col + label.colspan - 1))
+        _set_text(cell, label.text)
+    for i, cells in enumerate(table.rows):
+        for j, data in enumerate(cells):
+            _set_text(t.cell(table.header_height + i, table.label_cols + j), str(data.value), center=True)
+    widths = _widths(table)
+    t.autofit = False
+    for row in t.rows:
+        for c, cell in enumerate(row.cells):
+            cell.width = widths[c]
+
+
+def _widths(table: Table) -> list:
+    """Column widths on an A4 page (16 cm of text width): wide label columns, narrow number columns."""
+    if table.label_cols == 3:
+        return [Cm(1.6), Cm(2.0), Cm(4.6)] + [Cm(1.11)] * (table.width - 3)
+    if table.label_cols == 1:
+        return [Cm(4.0)] + [Cm(12.0 / (table.width - 1))] * (table.width - 1)
+    return [Cm(16.0 / table.width)] * table.width
+
+
+def _set_text(cell, text: str, *, center: bool = True) -> None:
+    cell.text = ""
+    paragraph = cell.paragraphs[0]
+    if center:
+        paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    _font(paragraph.add_run(text), "宋体", 9)
+
+
+def _interaction_table(doc, report: annual.AnnualReport) -> None:
+    headers = ("渠道", "收到", "答复", "答复率", "按期答复率", "评价", "满意", "满意率")
+    t = doc.add_table(rows=1 + len(report.interaction), cols=len(headers))
+    t.style = "Table Grid"
+    t.alignment = WD_TABLE_ALIGNMENT.CENTER
+    for c, text in enumerate(headers):
+        _set_text(t.cell(0, c), text)
+    for r, f in enumerate(report.interaction.values(), start=1):
+        values = (
+            f.label,
+            f.received,
+            f.replied,
+            f.reply_rate.percent(),
+            f.on_time_rate.percent(),
+            f.rated,
+            f.satisfied,
+            f.satisfaction_rate.percent(),
+        )
+        for c, value in enumerate(values):
+            _set_text(t.cell(r, c), str(value))
+
+
+def render_docx(report: annual.AnnualReport) -> bytes:
+    doc = Document()
+    title = doc.add_paragraph()
+    title.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    _font(title.add_run(annual.report_title(report)), TITLE_FONT, 20)
+    if report.failures:
+        _paragraph(doc, "【草稿】勾稽关系校验未通过，请核对后再定稿：", bold=True)
+        for failure in report.failures:
+            numbers = "、".join(number for _id, number in failure.tickets)
+            _paragraph(doc, failure.message + (f"（{numbers}）" if numbers else ""))
+    by_section: dict[str, list[Table]] = {}
+    for table in report.tables:
+        by_section.setdefault(SECTION_KEYS[table.section], []).append(table)
+    paragraphs = annual.narrative(report)
+    for key, heading in annual.section_titles(report.format).items():
+        _paragraph(doc, heading, font=HEADING_FONT, size=16, indent=True)
+        for text in paragraphs[key]:
+            _paragraph(doc, text)
+        if key == "overview":
+            _paragraph(doc, "政民互动情况如下表：")
+            _interaction_table(doc, report)
+        for table in by_section.get(key, []):
+            if table.title:
+                _paragraph(
+                    doc,
+                    f"（{table.title}）" if report.format == formats.FORMAT_FREE else table.title,
+                    indent=False,
+                )
+            write_table(doc, table)
+    buffer = io.BytesIO()
+    doc.save(buffer)
+    return buffer.getvalue()
