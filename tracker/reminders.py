@@ -181,6 +181,8 @@ def plan(
         if t.fire_at <= now and (t.audience != HANDLER or t.key == "overdue" or t.fire_at > starts_at)
     ]
     upcoming = [t.fire_at for t in steps if t.fire_at > now]
+    if due_at > now:
+        upcoming.append(due_at)  # the breach itself is recorded on time, even at night
     send = max(reached, key=lambda t: t.fire_at) if reached else None
     overdue_fire = steps[-1].fire_at
     if rule.is_repeating and now >= overdue_fire:
@@ -456,6 +458,15 @@ def sweep_due(
     if not rows:
         return result
 
+    # A threshold already sent for the same due time under an earlier version (a breach, a pause that
+    # moved nothing) is not sent again: new versions re-send only when the due time really moved.
+    sent_before = set(
+        session.execute(
+            select(ReminderLedger.deadline_id, ReminderLedger.threshold, ReminderLedger.due_at).where(
+                ReminderLedger.deadline_id.in_([row.id for row in rows])
+            )
+        ).all()
+    )
     breaches, events, ledger_rows, schedule = [], [], [], []
     texts: dict[tuple[int, str], tuple[str, str, str, int]] = {}
     for row in rows:
@@ -481,7 +492,7 @@ def sweep_due(
         rule = rule_for(rules, row.channel, row.kind)
         step = plan(due_at=row.due_at, starts_at=row.starts_on, rule=rule, calendar=calendar, now=now)
         schedule.append({"id": row.id, "next_check_at": step.next_check_at})
-        if step.send is None:
+        if step.send is None or (row.id, step.send.key, row.due_at) in sent_before:
             continue
         kind, title, body = reminder_text(
             step.send,

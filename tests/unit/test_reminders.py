@@ -1,0 +1,142 @@
+"""Reminder timing across weekends, holidays, make-up working Saturdays and the night (2026 calendar)."""
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+
+from tracker.calendar_store import bundled_calendar
+from tracker.clock import BUSINESS_TZ
+from tracker.reminders import (
+    DEFAULT_RULE,
+    RuleSpec,
+    latest_repeat,
+    plan,
+    repeat_after,
+    rule_for,
+    thresholds,
+    working_moment,
+)
+
+CAL = bundled_calendar()
+
+
+def at(day: str, hhmm: str = "09:00") -> datetime:
+    h, m = map(int, hhmm.split(":"))
+    return datetime.combine(date.fromisoformat(day), time(h, m), tzinfo=BUSINESS_TZ).astimezone(UTC)
+
+
+def end_of(day: str) -> datetime:
+    """24:00 of a day (the default end of a period)."""
+    return at(day, "00:00") + timedelta(days=1)
+
+
+def fires(due_at: datetime, rule: RuleSpec = DEFAULT_RULE) -> dict[str, datetime]:
+    return {t.key: t.fire_at for t in thresholds(due_at, rule, CAL)}
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        (at("2026-03-04", "10:00"), at("2026-03-04", "10:00")),  # Wednesday, office hours
+        (at("2026-03-04", "07:30"), at("2026-03-04", "09:00")),  # early morning waits for 09:00
+        (at("2026-03-04", "22:15"), at("2026-03-05", "09:00")),  # night → next working morning
+        (at("2026-03-06", "18:00"), at("2026-03-09", "09:00")),  # Friday evening → Monday
+        (at("2026-03-07", "11:00"), at("2026-03-09", "09:00")),  # Saturday → Monday
+        (at("2026-10-01", "10:00"), at("2026-10-08", "09:00")),  # National Day → first day back
+        (at("2026-02-28", "10:00"), at("2026-02-28", "10:00")),  # 调休 Saturday is a working day
+        (at("2026-10-09", "20:00"), at("2026-10-10", "09:00")),  # Friday night → make-up Saturday
+    ],
+)
+def test_working_moment(moment, expected):
+    assert working_moment(moment, CAL) == expected
+
+
+def test_default_thresholds_for_an_ordinary_week():
+    # Due at the end of Monday 9 March: 3 and 1 working days before skip the weekend.
+    assert fires(end_of("2026-03-09")) == {
+        "before:3": at("2026-03-04"),
+        "before:1": at("2026-03-06"),
+        "due": at("2026-03-09"),
+        "overdue": at("2026-03-10"),  # 24:00 is night: the escalation waits for Tuesday morning
+    }
+
+
+def test_make_up_saturday_counts_as_a_working_day_before_the_due_day():
+    # Due Monday 2 March 2026; Saturday 28 February was a make-up working day (春节 调休).
+    assert fires(end_of("2026-03-02"))["before:1"] == at("2026-02-28")
+    assert fires(end_of("2026-03-02"))["before:3"] == at("2026-02-26")
+
+
+def test_holiday_is_skipped_before_and_after():
+    # Due Tuesday 24 Feb 2026, the first working day after 春节 (15–23 Feb off, 14 Feb a make-up day).
+    assert fires(end_of("2026-02-24"))["before:1"] == at("2026-02-14")
+    assert fires(end_of("2026-02-24"))["before:3"] == at("2026-02-12")
+    # Due at the end of 30 September: overdue waits through 国庆节 to 8 October; the daily repeats then
+    # run 9 October (Friday) and 10 October (make-up Saturday), not Monday 12 October.
+    due = end_of("2026-09-30")
+    assert fires(due)["overdue"] == at("2026-10-08")
+    first = repeat_after(due, at("2026-10-08", "10:00"), CAL)
+    assert (first.key, first.fire_at) == ("overdue@2026-10-09", at("2026-10-09"))
+    second = repeat_after(due, at("2026-10-09", "10:00"), CAL)
+    assert second.fire_at == at("2026-10-10")
+
+
+def test_clock_hour_deadline_due_at_night_fires_next_morning():
+    due = at("2026-03-04", "23:00")  # a Weibo 24-hour deadline
+    got = fires(due)
+    assert got["due"] == at("2026-03-04")
+    assert got["overdue"] == at("2026-03-05")
+
+
+def test_only_the_latest_reached_threshold_is_sent():
+    due = end_of("2026-03-09")
+    started = at("2026-02-20")
+    step = plan(due_at=due, starts_at=started, rule=DEFAULT_RULE, calendar=CAL, now=at("2026-03-06", "11:00"))
+    assert step.send.key == "before:1"
+    assert step.next_check_at == at("2026-03-09")
+    # Sweep down for days: one escalation-repeat, not a backlog.
+    late = plan(due_at=due, starts_at=started, rule=DEFAULT_RULE, calendar=CAL, now=at("2026-03-13", "15:00"))
+    assert late.send.key == "overdue@2026-03-13" and late.send.audience == "repeat"
+    assert late.next_check_at == at("2026-03-16")
+
+
+def test_a_period_that_starts_inside_a_window_gets_no_stale_reminder():
+    due = end_of("2026-03-09")
+    step = plan(
+        due_at=due, starts_at=at("2026-03-05", "10:00"), rule=DEFAULT_RULE, calendar=CAL, now=at("2026-03-05", "10:01")
+    )
+    assert step.send is None  # "3 days left" fired before the period even started
+    assert step.next_check_at == at("2026-03-06")
+
+
+def test_overdue_at_night_is_not_sent_before_the_morning():
+    due = end_of("2026-03-09")
+    step = plan(due_at=due, starts_at=at("2026-02-20"), rule=DEFAULT_RULE, calendar=CAL, now=at("2026-03-10", "02:00"))
+    assert step.send.key == "due"  # already sent the day before; the ledger keeps it at one
+    assert step.next_check_at == at("2026-03-10")
+
+
+def test_latest_repeat_is_none_on_the_first_overdue_day():
+    due = end_of("2026-03-09")
+    assert latest_repeat(due, at("2026-03-10", "12:00"), CAL) is None
+    assert latest_repeat(due, at("2026-03-11", "08:00"), CAL) is None
+    assert latest_repeat(due, at("2026-03-11", "09:00"), CAL).key == "overdue@2026-03-11"
+    assert latest_repeat(due, at("2026-03-14", "12:00"), CAL).key == "overdue@2026-03-13"  # Saturday
+
+
+def test_rule_without_repeats_stops_after_the_escalation():
+    rule = RuleSpec(days_before=(1,), is_repeating=False)
+    due = end_of("2026-03-09")
+    step = plan(due_at=due, starts_at=at("2026-02-20"), rule=rule, calendar=CAL, now=at("2026-03-10", "10:00"))
+    assert step.send.key == "overdue" and step.next_check_at is None
+
+
+def test_most_specific_rule_wins():
+    general = RuleSpec(days_before=(2,))
+    hotline = RuleSpec(days_before=(1,), channel="hotline")
+    hotline_sign = RuleSpec(days_before=(0,), channel="hotline", deadline_kind="sign")
+    rules = [general, hotline, hotline_sign]
+    assert rule_for(rules, "hotline", "sign") is hotline_sign
+    assert rule_for(rules, "hotline", "reply") is hotline
+    assert rule_for(rules, "website", "reply") is general
+    assert rule_for([], "website", "reply") is DEFAULT_RULE

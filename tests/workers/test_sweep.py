@@ -1,0 +1,143 @@
+"""The sweep on real databases (SQLite and PostgreSQL): thresholds, escalation, ledger, versions."""
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import func, select
+
+from tests import factories
+from tracker import deadlines
+from tracker.clock import BUSINESS_TZ
+from tracker.models import Deadline, TicketEvent
+from tracker.models.notifications import Notification, ReminderLedger
+from tracker.notify import mark_read, unread_count
+from tracker.reminders import save_reminder_rule, sweep_due
+from tracker.services.tickets import assign_ticket
+
+
+def at(day: str, hhmm: str = "09:00") -> datetime:
+    h, m = map(int, hhmm.split(":"))
+    return datetime.combine(date.fromisoformat(day), time(h, m), tzinfo=BUSINESS_TZ).astimezone(UTC)
+
+
+def end_of(day: str) -> datetime:
+    return at(day, "00:00") + timedelta(days=1)
+
+
+def _bureau(session, now):
+    dept = factories.department(session)
+    office = factories.department(session, "office", "办公室")
+    people = {
+        "staff": factories.user(session, role="staff", dept=dept, now=now),
+        "supervisor": factories.user(session, role="supervisor", dept=dept, now=now),
+        "admin": factories.user(session, role="admin", dept=office, now=now),
+    }
+    return dept, people
+
+
+def _ticket_due(session, dept, people, due_at, now):
+    ticket = factories.ticket(session, now=now, dept=dept)
+    assign_ticket(session, ticket, people["staff"], actor="测试", now=now)
+    deadlines.override_deadline(session, ticket, "reply", due_at=due_at, reason="测试期限", now=now, actor="测试")
+    session.flush()
+    return ticket, deadlines.get_deadline(ticket, "reply")
+
+
+def _inbox(session, user):
+    return [
+        n.title
+        for n in session.scalars(select(Notification).where(Notification.user_id == user.id).order_by(Notification.id))
+    ]
+
+
+def test_reminders_follow_thresholds_escalate_and_repeat(session):
+    start = at("2026-02-25", "10:00")
+    dept, people = _bureau(session, start)
+    ticket, deadline = _ticket_due(session, dept, people, end_of("2026-03-09"), start)
+    # The flush hook moved next_check_at from the due time to the first threshold.
+    assert deadline.next_check_at == at("2026-03-04")
+
+    assert sweep_due(session, now=at("2026-03-04", "08:59")).visited == 0
+    first = sweep_due(session, now=at("2026-03-04", "09:01"))
+    assert (first.visited, first.reminders) == (1, 1)
+    assert _inbox(session, people["staff"]) == [f"【期限提醒】{ticket.number}「答复」还有3个工作日到期"]
+    # The same moment again, or a minute later: nothing is due, nothing is sent twice.
+    assert sweep_due(session, now=at("2026-03-04", "09:02")).visited == 0
+
+    sweep_due(session, now=at("2026-03-06", "09:30"))  # 1 working day before (Friday)
+    sweep_due(session, now=at("2026-03-07", "12:00"))  # Saturday: nothing
+    sweep_due(session, now=at("2026-03-09", "09:00"))  # due day
+    assert len(_inbox(session, people["staff"])) == 3
+    assert _inbox(session, people["supervisor"]) == []
+
+    # Midnight: breached, but the escalation waits for the morning.
+    night = sweep_due(session, now=at("2026-03-10", "00:01"))
+    assert night.breached == 1 and night.reminders == 0
+    session.expire_all()
+    assert session.get(Deadline, deadline.id).state == "breached"
+    morning = sweep_due(session, now=at("2026-03-10", "09:00"))
+    assert morning.reminders == 2  # the handler and the supervisor
+    assert _inbox(session, people["supervisor"])[-1].startswith("【已超期】")
+    # Next working day: supervisor and office, once.
+    sweep_due(session, now=at("2026-03-11", "09:00"))
+    sweep_due(session, now=at("2026-03-11", "09:05"))
+    assert _inbox(session, people["admin"]) == [f"【超期督办】{ticket.number}「答复」已超期2个工作日"]
+    assert len(_inbox(session, people["supervisor"])) == 2
+    breaches = session.scalar(
+        select(func.count()).select_from(TicketEvent).where(
+            TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "deadline.breached"
+        )
+    )
+    assert breaches == 1
+
+
+def test_extension_gives_a_new_version_and_reminders_follow_the_new_due_time(session):
+    start = at("2026-02-25", "10:00")
+    dept, people = _bureau(session, start)
+    ticket, deadline = _ticket_due(session, dept, people, end_of("2026-03-09"), start)
+    sweep_due(session, now=at("2026-03-06", "10:00"))
+    assert len(_inbox(session, people["staff"])) == 1
+    old_version = deadline.version
+    deadlines.override_deadline(
+        session, ticket, "reply", due_at=end_of("2026-03-20"), reason="延期", now=at("2026-03-06", "11:00"), actor="测试"
+    )
+    session.flush()
+    assert deadline.version > old_version
+    assert deadline.next_check_at == at("2026-03-17")  # 3 working days before 20 March
+    assert sweep_due(session, now=at("2026-03-09", "10:00")).reminders == 0  # old thresholds are gone
+    sweep_due(session, now=at("2026-03-17", "10:00"))
+    titles = _inbox(session, people["staff"])
+    assert len(titles) == 2 and "还有3个工作日" in titles[-1]
+    versions = set(session.scalars(select(ReminderLedger.deadline_version).where(ReminderLedger.ticket_id == ticket.id)))
+    assert versions == {old_version, deadline.version}
+
+
+def test_the_ledger_refuses_a_second_notification_for_the_same_key(session):
+    start = at("2026-02-25", "10:00")
+    dept, people = _bureau(session, start)
+    ticket, deadline = _ticket_due(session, dept, people, end_of("2026-03-09"), start)
+    sweep_due(session, now=at("2026-03-04", "10:00"))
+    # A second sweep that read the row before the first moved it on (as two sweeps at once would).
+    session.execute(Deadline.__table__.update().where(Deadline.__table__.c.id == deadline.id).values(next_check_at=at("2026-03-04")))
+    again = sweep_due(session, now=at("2026-03-04", "10:00"))
+    assert again.visited == 1 and again.reminders == 0
+    assert len(_inbox(session, people["staff"])) == 1
+
+
+def test_unassigned_ticket_reminds_the_supervisor_and_rules_are_configurable(session):
+    start = at("2026-02-25", "10:00")
+    dept, people = _bureau(session, start)
+    save_reminder_rule(
+        session, channel="hotline", deadline_kind=None, days_before=[2], is_escalating=True, is_repeating=False, now=start
+    )
+    ticket = factories.ticket(session, now=start, dept=dept)
+    deadlines.override_deadline(session, ticket, "reply", due_at=end_of("2026-03-09"), reason="测试", now=start, actor="测试")
+    session.flush()
+    assert deadlines.get_deadline(ticket, "reply").next_check_at == at("2026-03-05")
+    sweep_due(session, now=at("2026-03-05", "10:00"))
+    replies = [t for t in _inbox(session, people["supervisor"]) if "「答复」" in t]
+    assert replies == [f"【期限提醒】{ticket.number}「答复」还有2个工作日到期"]
+    # The unsigned work order's 签收 deadline has passed too: that one escalates to the supervisor.
+    assert any("「签收」已超过期限" in t for t in _inbox(session, people["supervisor"]))
+    assert unread_count(session, people["supervisor"]) == 2
+    assert mark_read(session, people["supervisor"], now=at("2026-03-05", "11:00")) == 2
+    assert unread_count(session, people["supervisor"]) == 0
