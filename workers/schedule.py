@@ -29,6 +29,8 @@ BEAT_SCHEDULE: dict[str, dict] = {
     "daily-digest": {"task": "reminders.digest", "schedule": crontab(hour=8, minute=30)},
     # From 1 October until next year's holidays are loaded, tell the office every morning.
     "calendar-warning": {"task": "reminders.calendar_warning", "schedule": crontab(hour=9, minute=5)},
+    # Personal data past its channel's retention period is anonymised at night (tracker.privacy).
+    "privacy-retention": {"task": "privacy.anonymise_due", "schedule": crontab(hour=2, minute=30)},
     # beat → broker → worker → database, end to end (beat and worker also record their own heartbeats).
     "heartbeat": {"task": "system.heartbeat", "schedule": timedelta(seconds=30), "options": {"expires": 29}},
 }
