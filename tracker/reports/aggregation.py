@@ -44,6 +44,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import Grouping
 
 from tracker.channels import APPLICANT_TYPES
 from tracker.clock import BUSINESS_TZ
@@ -205,7 +206,10 @@ class WorkdayOrdinals:
         offset = (self.first - DAY_BASE).days
         if session.get_bind().dialect.name == "postgresql":
             array = bindparam("wd_ords", value=list(self.ordinals), type_=ARRAY(Integer))
-            return array[day_number - offset + 1]  # PostgreSQL arrays are 1-based
+            # Parenthesised, or PostgreSQL reads `$1::INTEGER[][i]` as a type with two dimensions.
+            return type_coerce(Grouping(array), ARRAY(Integer))[
+                day_number - offset + 1
+            ]  # PostgreSQL arrays are 1-based
         import json
 
         text = json.dumps(list(self.ordinals))
