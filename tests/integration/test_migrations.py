@@ -7,9 +7,16 @@ from tracker.migrate import current_heads, upgrade
 from tracker.models import Base
 
 
+def _modelled(obj, name, type_, reflected, compare_to):
+    # SQLite's FTS5 search table and its shadow tables are created by the migration, not modelled.
+    return not (
+        type_ == "table" and reflected and compare_to is None and (name or "").startswith("ticket_search_fts")
+    )
+
+
 def test_models_match_migrations(engine):
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": _modelled})
         diff = compare_metadata(context, Base.metadata)
     assert diff == [], f"models and migrations differ; write a migration: {diff}"
 

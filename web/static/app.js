@@ -1,8 +1,10 @@
-// Progressive enhancement only: every page works without this file.
+// Progressive enhancement only: every page works without this file. No inline handlers (CSP).
 (function () {
   "use strict";
   var meta = document.querySelector('input[name="csrf_token"]');
   var csrf = meta ? meta.value : "";
+
+  // Reveal the citizen's contact details (audited on the server).
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-reveal]");
     if (!button) return;
@@ -17,5 +19,86 @@
         button.remove();
       })
       .catch(function () { button.textContent = "无法显示"; });
+  });
+
+  // Canned replies fill the reply text (and the suggested outcome).
+  document.addEventListener("change", function (event) {
+    var select = event.target.closest("[data-canned]");
+    if (!select) return;
+    var option = select.options[select.selectedIndex];
+    var form = select.closest("form");
+    if (!option || !option.value) return;
+    form.querySelector('textarea[name="reply_text"]').value = option.getAttribute("data-body") || "";
+    var outcome = option.getAttribute("data-outcome");
+    var outcomeSelect = form.querySelector('select[name="outcome"]');
+    if (outcome && outcomeSelect) outcomeSelect.value = outcome;
+  });
+
+  // Select all rows for bulk actions.
+  document.addEventListener("change", function (event) {
+    if (!event.target.matches("[data-check-all]")) return;
+    document.querySelectorAll('input[name="ticket_ids"]').forEach(function (box) { box.checked = event.target.checked; });
+  });
+
+  // Help overlay.
+  var overlay = document.getElementById("help-overlay");
+  function toggleHelp(show) {
+    if (!overlay) return;
+    overlay.hidden = show === undefined ? !overlay.hidden : !show;
+  }
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-open-help]")) toggleHelp(true);
+    else if (event.target.closest("[data-close-help]") || event.target === overlay) toggleHelp(false);
+  });
+
+  // Keyboard shortcuts (documented in the help overlay, "?").
+  var rows = Array.prototype.slice.call(document.querySelectorAll("#queue-table tbody tr[data-href]"));
+  var current = -1;
+  function select(index) {
+    if (!rows.length) return;
+    if (current >= 0) rows[current].classList.remove("selected");
+    current = Math.max(0, Math.min(rows.length - 1, index));
+    rows[current].classList.add("selected");
+    rows[current].scrollIntoView({ block: "nearest" });
+  }
+  function openAction(name) {
+    var details = document.querySelector('details[data-action="' + name + '"]');
+    if (!details) return false;
+    details.open = true;
+    var field = details.querySelector("textarea, select, input:not([type=hidden])") || details.querySelector("button");
+    if (field) field.focus();
+    return true;
+  }
+  var pendingG = false;
+  var goTargets = { h: "/", m: "/queues/mine", d: "/queues/department", o: "/queues/overdue", a: "/queues/approvals" };
+  document.addEventListener("keydown", function (event) {
+    var tag = (event.target.tagName || "").toLowerCase();
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (tag === "input" || tag === "textarea" || tag === "select" || event.target.isContentEditable) {
+      if (event.key === "Escape") event.target.blur();
+      return;
+    }
+    var key = event.key;
+    if (pendingG) {
+      pendingG = false;
+      if (goTargets[key]) { window.location.href = goTargets[key]; event.preventDefault(); }
+      return;
+    }
+    if (key === "?") { toggleHelp(); event.preventDefault(); return; }
+    if (key === "Escape") { toggleHelp(false); return; }
+    if (key === "/") { var s = document.getElementById("global-search"); if (s) { s.focus(); event.preventDefault(); } return; }
+    if (key === "g") { pendingG = true; return; }
+    if (rows.length) {
+      if (key === "j") { select(current + 1); event.preventDefault(); return; }
+      if (key === "k") { select(current - 1); event.preventDefault(); return; }
+      if ((key === "Enter" || key === "o") && current >= 0) { window.location.href = rows[current].getAttribute("data-href"); return; }
+      if (key === "x" && current >= 0) { var box = rows[current].querySelector('input[name="ticket_ids"]'); if (box) box.checked = !box.checked; return; }
+    }
+    if (key === "n") { var next = document.querySelector("[data-next-page]"); if (next) window.location.href = next.href; return; }
+    if (document.querySelector("[data-ticket-page]")) {
+      var map = { r: "reply", a: "assign", t: "transfer", e: "extend", c: "close", i: "note" };
+      if (map[key] && openAction(map[key])) { event.preventDefault(); return; }
+      if (key === "u") { var back = document.querySelector("[data-back]"); if (back) window.location.href = back.href; }
+    }
   });
 })();

@@ -1,59 +1,646 @@
-"""The staff dashboard: home, ticket lists, the ticket page."""
+"""The staff dashboard: home with charts, queues with filters and bulk actions, the ticket page and its
+actions, approvals, attachments, saved filters. Every view checks object-level access (tracker.access)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, render_template, request
+from datetime import datetime, time
+from pathlib import Path
+from urllib.parse import urlencode
 
-from tracker.access import can_reveal_personal_data, require_view
-from tracker.clock import utcnow
-from tracker.models import AuditEntry
-from tracker.queries import count_by_status, list_tickets, timeline
-from tracker.services.tickets import get_ticket
-from web.database import db
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+
+from tracker import deadlines as dl
+from tracker.access import can_act_on_ticket, can_reveal_personal_data, require_act, require_view
+from tracker.calendar import load_calendar
+from tracker.channels import CHANNELS, SATISFACTION_LEVELS
+from tracker.clock import BUSINESS_TZ, local_date, utcnow
+from tracker.errors import CalendarYearMissing, PermissionDenied, TrackerError, ValidationError
+from tracker.models import Department, Ticket, User
+from tracker.models.dashboard import Attachment
+from tracker.outcomes import OUTCOMES, OUTCOMES_BY_CODE
+from tracker.queries import (
+    QUEUES,
+    SORTS,
+    TicketFilter,
+    format_count,
+    on_time_rate,
+    overdue_by_department,
+    queue_count,
+    queue_counts,
+    queue_page,
+    tickets_per_week,
+    timeline,
+    top_topics,
+)
+from tracker.services import dashboard as ds
+from tracker.services.tickets import add_note, get_ticket, rate_ticket
+from tracker.status import OPEN_STATUSES, TRANSITIONS, allowed_actions
+from web import charts
+from web.database import db, settings
 from web.security import current_user, login_required
 
 bp = Blueprint("dashboard", __name__)
+
+APPROVER_ROLES = ("supervisor", "admin")
+
+# Actions of the ticket page: code → (label, status transition it needs or None, roles allowed).
+TICKET_ACTIONS: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
+    "start": ("签收/开始办理", "start", ("staff", "supervisor", "admin")),
+    "assign": ("分派", "assign", ("staff", "supervisor", "admin")),
+    "transfer": ("转办", "transfer", ("staff", "supervisor", "admin")),
+    "return": ("退单", "return_to_platform", ("staff", "supervisor", "admin")),
+    "request_correction": ("告知补正", "request_correction", ("staff", "supervisor", "admin")),
+    "receive_correction": ("收到补正材料", "receive_correction", ("staff", "supervisor", "admin")),
+    "start_consultation": ("征求意见", "start_consultation", ("staff", "supervisor", "admin")),
+    "end_consultation": ("征求意见结束", "end_consultation", ("staff", "supervisor", "admin")),
+    "extend": ("延期", None, ("staff", "supervisor", "admin")),
+    "reply": ("答复", "reply", ("staff", "supervisor", "admin")),
+    "close": ("办结", "close", ("staff", "supervisor", "admin")),
+    "reopen": ("重新办理", "reopen", ("supervisor", "admin")),
+    "rate": ("回访", None, ("staff", "supervisor", "admin")),
+    "merge": ("合并重复件", "merge", ("staff", "supervisor", "admin")),
+    "note": ("内部备注", None, ("staff", "supervisor", "admin")),
+}
+CHANNEL_ONLY = {"return": "hotline", "request_correction": "disclosure", "receive_correction": "disclosure"}
+EVENT_LABELS = {
+    "ticket.created": "收到并登记",
+    "ticket.updated": "工单信息更新",
+    "ticket.status_changed": "状态变更",
+    "ticket.note": "内部备注",
+    "ticket.rated": "回访结果",
+    "ticket.merged_in": "合并了重复件",
+    "ticket.attachment_added": "上传附件",
+    "ticket.attachments": "答复附带附件",
+    "deadline.opened": "期限开始计算",
+    "deadline.recomputed": "期限重新计算",
+    "deadline.paused": "期限暂停",
+    "deadline.resumed": "期限恢复计算",
+    "deadline.extended": "期限延长",
+    "deadline.overridden": "期限人工调整",
+    "deadline.restarted": "期限重新起算",
+    "deadline.met": "期限内完成",
+    "deadline.breached": "已超期",
+    "approval.requested": "提交审批",
+    "approval.approved": "审批同意",
+    "approval.refused": "审批不同意",
+    "reminder.sent": "发送提醒",
+}
+
+
+def now() -> datetime:
+    clock = current_app.config.get("CLOCK")
+    return clock() if clock else utcnow()
+
+
+def _user() -> User:
+    user = current_user()
+    assert user is not None  # login_required ran
+    return user
+
+
+# -- home -------------------------------------------------------------------------------------------------
 
 
 @bp.route("/")
 @login_required
 def home():
-    user = current_user()
-    before = request.args.get("before", type=int)
-    page = list_tickets(db(), user, before_id=before)
-    return render_template("dashboard/home.html", page=page, counts=count_by_status(db(), user))
+    user, moment, session = _user(), now(), db()
+    counts = queue_counts(session, user, now=moment)
+    labels = {code: c.label for code, c in CHANNELS.items()}
+    on_time, finished = on_time_rate(session, user, now=moment)
+    figures = {
+        "weekly": charts.weekly_by_channel(tickets_per_week(session, user, now=moment), labels),
+        "on_time": charts.rate_gauge(on_time, finished),
+        "overdue": charts.horizontal_bars(
+            overdue_by_department(session, user, now=moment),
+            title="各部门超期工单",
+            colour="#b3261e",
+            empty="没有超期工单",
+        ),
+        "topics": charts.horizontal_bars(top_topics(session, user, now=moment), title="近90天热点主题"),
+    }
+    return render_template(
+        "dashboard/home.html",
+        counts=counts,
+        queues=QUEUES,
+        figures=figures,
+        format_count=format_count,
+        on_time=(on_time, finished),
+    )
+
+
+# -- queues -----------------------------------------------------------------------------------------------
+
+
+@bp.route("/queues/<code>")
+@login_required
+def queue(code: str):
+    if code not in QUEUES:
+        abort(404)
+    user, moment, session = _user(), now(), db()
+    try:
+        filters = TicketFilter.from_args(request.args)
+        error = None
+    except ValidationError as exc:
+        filters, error = TicketFilter(), exc.message
+    sort = request.args.get("sort", "due")
+    if sort not in SORTS:
+        sort = "due"
+    try:
+        page = queue_page(
+            session, user, code, filters, now=moment, sort=sort, cursor=request.args.get("after")
+        )
+    except ValidationError as exc:
+        error = exc.message
+        page = queue_page(session, user, code, filters, now=moment, sort=sort)
+    total = queue_count(session, user, code, filters, now=moment)
+    params = filters.as_params()
+    next_url = None
+    if page.next_cursor:
+        next_url = url_for("dashboard.queue", code=code, **params, sort=sort, after=page.next_cursor)
+    departments = session.query(Department).order_by(Department.id).all()
+    assignees = (
+        session.query(User)
+        .filter(User.is_active, User.role.in_(("staff", "supervisor")))
+        .filter(True if user.role in ("admin", "auditor") else User.department_id == user.department_id)
+        .order_by(User.id)
+        .all()
+    )
+    return render_template(
+        "dashboard/queue.html",
+        page=page,
+        code=code,
+        queues=QUEUES,
+        filters=filters,
+        params=params,
+        sort=sort,
+        sorts=SORTS,
+        total=format_count(total),
+        next_url=next_url,
+        error=error,
+        departments=departments,
+        assignees=assignees,
+        saved=ds.saved_filters(session, user),
+        urgency=lambda due, state: _urgency(due, state, moment),
+        workdays_left=lambda due: _workdays_left(due, moment),
+        outcomes=OUTCOMES,
+        can_bulk=user.role in ("staff", "supervisor", "admin"),
+        statuses=_status_choices(),
+        counts=queue_counts(session, user, now=moment),
+        format_count=format_count,
+        query_string=urlencode({**params, "sort": sort}),
+    )
+
+
+def _status_choices():
+    from tracker.status import STATUS_LABELS
+
+    return [("open", "未办结"), ("final", "已结束"), *STATUS_LABELS.items()]
+
+
+@bp.route("/search")
+@login_required
+def search():
+    """The search box in the top bar: all visible tickets matching the words, Chinese segmented."""
+    return redirect(url_for("dashboard.queue", code="all", q=request.args.get("q", "")))
+
+
+@bp.route("/queues/<code>/bulk", methods=["POST"])
+@login_required
+def bulk(code: str):
+    user = _user()
+    if user.role not in ("staff", "supervisor", "admin"):
+        raise PermissionDenied("无权执行批量操作")
+    form = request.form
+    ids = [int(v) for v in form.getlist("ticket_ids") if v.isdigit()]
+    back = url_for("dashboard.queue", code=code if code in QUEUES else "all") + _back_query(
+        form.get("back", "")
+    )
+    try:
+        result = ds.bulk_action(
+            db(),
+            user,
+            ids,
+            form.get("action", ""),
+            now=now(),
+            assignee_id=_int(form.get("assignee_id")),
+            department_id=_int(form.get("department_id")),
+            reason=form.get("reason", ""),
+            outcome=form.get("outcome") or None,
+            reply_text=form.get("reply_text", ""),
+        )
+    except TrackerError as exc:
+        db().rollback()
+        flash(exc.message, "error")
+        return redirect(back)
+    db().commit()
+    flash(f"{ds.BULK_ACTIONS[form['action']]}完成：{'、'.join(result.done)}", "ok")
+    return redirect(back)
+
+
+def _back_query(raw: str) -> str:
+    # Only a query string of our own: never a URL.
+    return "?" + raw if raw and "://" not in raw and not raw.startswith("/") else ""
+
+
+def _int(raw: str | None) -> int | None:
+    return int(raw) if raw and raw.isdigit() else None
+
+
+@bp.route("/filters", methods=["POST"])
+@login_required
+def save_filter():
+    user = _user()
+    code = request.form.get("queue", "all")
+    if code not in QUEUES:
+        abort(400)
+    filters = TicketFilter.from_args(request.form)
+    ds.save_filter(db(), user, request.form.get("name", ""), code, filters.as_params(), now=now())
+    db().commit()
+    flash("筛选已保存", "ok")
+    return redirect(url_for("dashboard.queue", code=code, **filters.as_params()))
+
+
+@bp.route("/filters/<int:filter_id>/delete", methods=["POST"])
+@login_required
+def delete_filter(filter_id: int):
+    ds.delete_saved_filter(db(), _user(), filter_id)
+    db().commit()
+    flash("筛选已删除", "ok")
+    return redirect(url_for("dashboard.home"))
+
+
+# -- the ticket page ----------------------------------------------------------------------------------------
+
+
+def _workdays_left(due_at: datetime | None, moment: datetime) -> int | None:
+    if due_at is None:
+        return None
+    try:
+        return load_calendar(db()).workdays_between(local_date(moment), local_date(due_at))
+    except CalendarYearMissing:
+        return None
+
+
+def _urgency(due_at: datetime | None, state: str | None, moment: datetime) -> str:
+    """A colour class: overdue (red), due within 2 working days (orange), later (green), done (grey)."""
+    if state in ("met", "cancelled"):
+        return "u-done"
+    if state == "paused":
+        return "u-paused"
+    if due_at is None:
+        return "u-none"
+    if due_at <= moment or state == "breached":
+        return "u-overdue"
+    left = _workdays_left(due_at, moment)
+    if left is not None and left <= 2:
+        return "u-soon"
+    return "u-ok"
+
+
+def available_actions(user: User, ticket: Ticket) -> list[str]:
+    """The actions the state machine AND the role allow on this ticket, in page order."""
+    if not can_act_on_ticket(user, ticket):
+        return []
+    allowed_transitions = {t.action for t in allowed_actions(ticket.status)}
+    result = []
+    for code, (_label, needed, roles) in TICKET_ACTIONS.items():
+        if user.role not in roles:
+            continue
+        if needed is not None and needed not in allowed_transitions:
+            continue
+        if CHANNEL_ONLY.get(code, ticket.channel) != ticket.channel:
+            continue
+        if code == "extend" and not any(
+            d.kind == dl.REPLY and d.state in dl.OPEN_STATES for d in ticket.deadlines
+        ):
+            continue
+        if code == "rate" and ticket.status not in ("replied", "closed"):
+            continue
+        if code in ("start_consultation", "end_consultation") and ticket.channel != "disclosure":
+            continue
+        result.append(code)
+    return result
 
 
 @bp.route("/tickets/<int:ticket_id>")
 @login_required
 def ticket(ticket_id: int):
-    ticket = get_ticket(db(), ticket_id)
-    require_view(current_user(), ticket)
-    return render_template("dashboard/ticket.html", ticket=ticket, events=timeline(db(), ticket))
+    user, moment, session = _user(), now(), db()
+    ticket = get_ticket(session, ticket_id)
+    require_view(user, ticket)
+    deadlines = [
+        {
+            "d": d,
+            "urgency": _urgency(d.due_at, d.state, moment),
+            "left": _workdays_left(d.due_at, moment) if d.state in dl.OPEN_STATES else None,
+        }
+        for d in ticket.deadlines
+    ]
+    same_department = (
+        session.query(User)
+        .filter(
+            User.department_id == ticket.department_id, User.is_active, User.role.in_(("staff", "supervisor"))
+        )
+        .order_by(User.id)
+        .all()
+    )
+    if user.role == "staff":
+        same_department = [u for u in same_department if u.id == user.id]
+    approvals = ds.pending_approvals(session, ticket)
+    return render_template(
+        "dashboard/ticket.html",
+        ticket=ticket,
+        events=timeline(session, ticket),
+        deadlines=deadlines,
+        actions=available_actions(user, ticket),
+        action_labels={k: v[0] for k, v in TICKET_ACTIONS.items()},
+        event_labels=EVENT_LABELS,
+        transitions=TRANSITIONS,
+        assignees=same_department,
+        departments=session.query(Department)
+        .filter(Department.id != ticket.department_id)
+        .order_by(Department.id)
+        .all(),
+        outcomes=OUTCOMES,
+        outcomes_by_code=OUTCOMES_BY_CODE,
+        canned=ds.canned_replies_for(session, ticket),
+        satisfaction_levels=SATISFACTION_LEVELS,
+        approvals=approvals,
+        can_decide=lambda a: ds.can_decide(user, a),
+        needs_signoff=ds.reply_needs_signoff(user, ticket),
+        attachments=ds.ticket_attachments(session, ticket),
+        can_reveal=can_reveal_personal_data(user, ticket),
+        kind_labels=dl.KIND_LABELS,
+        consultation_kinds=ds.CONSULTATION_KINDS,
+    )
 
 
 @bp.route("/tickets/<int:ticket_id>/reveal", methods=["POST"])
 @login_required
 def reveal(ticket_id: int):
     """Show the citizen's contact details in full, once, with an audit entry."""
-    user = current_user()
+    user = _user()
     ticket = get_ticket(db(), ticket_id)
     require_view(user, ticket)
     if not can_reveal_personal_data(user, ticket) or ticket.contact is None:
         abort(403)
-    db().add(
-        AuditEntry(
-            at=utcnow(),
-            user_id=user.id,
-            action="personal_data.reveal",
-            object_type="ticket",
-            object_id=str(ticket.id),
-            ip=request.remote_addr,
-            detail={"number": ticket.number},
-        )
+    ds.audit(
+        db(),
+        user,
+        "personal_data.reveal",
+        now=now(),
+        object_type="ticket",
+        object_id=ticket.id,
+        detail={"number": ticket.number},
+        ip=request.remote_addr,
     )
     db().commit()
     c = ticket.contact
     return jsonify(
         {"name": c.name, "phone": c.phone, "email": c.email, "address": c.address, "id_number": c.id_number}
     )
+
+
+def _local_datetime(raw: str | None, field: str) -> datetime:
+    """A datetime-local / date input (Asia/Shanghai) as an aware moment."""
+    raw = (raw or "").strip()
+    try:
+        if len(raw) == 10:
+            return datetime.combine(datetime.fromisoformat(raw).date(), time(12, 0), tzinfo=BUSINESS_TZ)
+        return datetime.fromisoformat(raw).replace(tzinfo=BUSINESS_TZ)
+    except ValueError:
+        raise ValidationError(
+            f"{field}格式应为 YYYY-MM-DD 或 YYYY-MM-DDTHH:MM", fields={field: "格式不符"}
+        ) from None
+
+
+@bp.route("/tickets/<int:ticket_id>/actions/<action>", methods=["POST"])
+@login_required
+def act(ticket_id: int, action: str):
+    """Perform one action of the ticket page. Business errors come back as a message on the page."""
+    user, moment, session = _user(), now(), db()
+    ticket = get_ticket(session, ticket_id)
+    require_act(user, ticket)
+    if action not in TICKET_ACTIONS:
+        abort(404)
+    if user.role not in TICKET_ACTIONS[action][2]:
+        raise PermissionDenied("您的角色不能执行此操作")
+    form = request.form
+    message = f"已{TICKET_ACTIONS[action][0]}"
+    try:
+        if action == "start":
+            ds.start_work(session, ticket, user=user, now=moment)
+        elif action == "assign":
+            assignee = session.get(User, _int(form.get("assignee_id")) or 0)
+            if assignee is None:
+                raise ValidationError("请选择承办人", fields={"assignee_id": "必填"})
+            if user.role == "staff" and assignee.id != user.id:
+                raise PermissionDenied("承办人只能把工单分派给自己，分派他人请找科室负责人")
+            ds.assign(session, ticket, assignee, user=user, now=moment)
+        elif action == "transfer":
+            department = session.get(Department, _int(form.get("department_id")) or 0)
+            if department is None:
+                raise ValidationError("请选择转办部门", fields={"department_id": "必填"})
+            ds.transfer(session, ticket, department, form.get("reason", ""), user=user, now=moment)
+        elif action == "return":
+            ds.return_to_platform(session, ticket, form.get("reason", ""), user=user, now=moment)
+        elif action == "request_correction":
+            due = (
+                _local_datetime(form["correction_due"], "correction_due")
+                if form.get("correction_due")
+                else None
+            )
+            ds.request_correction(
+                session, ticket, form.get("note", ""), user=user, now=moment, correction_due_at=due
+            )
+        elif action == "receive_correction":
+            received = _local_datetime(form.get("corrected_received_at"), "corrected_received_at")
+            ds.receive_correction(session, ticket, received, user=user, now=moment)
+        elif action == "start_consultation":
+            ds.start_consultation(session, ticket, form.get("kind", ""), user=user, now=moment)
+        elif action == "end_consultation":
+            ds.end_consultation(session, ticket, user=user, now=moment)
+        elif action == "extend":
+            length = _int(form.get("length"))
+            if length is None:
+                raise ValidationError("延长天数须为正整数", fields={"length": "须为数字"})
+            if user.role in APPROVER_ROLES:
+                approval = ds.request_extension(
+                    session, ticket, user=user, length=length, reason=form.get("reason", ""), now=moment
+                )
+                ds.decide_approval(
+                    session, approval, user=user, approve=True, now=moment, note=form.get("notice", "")
+                )
+                message = "已批准延期"
+            else:
+                ds.request_extension(
+                    session, ticket, user=user, length=length, reason=form.get("reason", ""), now=moment
+                )
+                message = "延期申请已提交，等待科室负责人审批"
+        elif action == "reply":
+            attachment_ids = _upload_files(ticket, user, moment)
+            outcome = form.get("outcome") or None
+            if ds.reply_needs_signoff(user, ticket):
+                ds.request_reply_signoff(
+                    session,
+                    ticket,
+                    form.get("reply_text", ""),
+                    user=user,
+                    now=moment,
+                    outcome=outcome,
+                    attachment_ids=attachment_ids,
+                )
+                message = "答复已提交科室负责人签发"
+            else:
+                ds.reply(
+                    session,
+                    ticket,
+                    form.get("reply_text", ""),
+                    user=user,
+                    now=moment,
+                    outcome=outcome,
+                    attachment_ids=attachment_ids,
+                )
+        elif action == "close":
+            ds.close(session, ticket, user=user, now=moment, outcome=form.get("outcome") or None)
+        elif action == "reopen":
+            from tracker.services.tickets import transition
+
+            transition(
+                session, ticket, "reopen", actor=user, now=moment, data={"reason": form.get("reason", "")}
+            )
+        elif action == "rate":
+            resolved = {"yes": True, "no": False}.get(form.get("is_resolved", ""))
+            rate_ticket(
+                session, ticket, form.get("satisfaction", ""), actor=user, now=moment, is_resolved=resolved
+            )
+        elif action == "merge":
+            ds.merge(session, ticket, form.get("into", ""), user=user, now=moment)
+        elif action == "note":
+            add_note(session, ticket, form.get("note", ""), actor=user, now=moment)
+    except PermissionDenied:
+        session.rollback()
+        raise
+    except TrackerError as exc:
+        session.rollback()
+        flash(f"{TICKET_ACTIONS[action][0]}未完成：{exc.message}", "error")
+        return redirect(url_for("dashboard.ticket", ticket_id=ticket_id))
+    session.commit()
+    flash(message, "ok")
+    return redirect(url_for("dashboard.ticket", ticket_id=ticket_id))
+
+
+def _attachment_dir() -> Path:
+    return Path(settings().instance_dir) / "attachments"
+
+
+def _upload_files(ticket: Ticket, user: User, moment: datetime) -> list[int]:
+    ids = []
+    for upload in request.files.getlist("files"):
+        if not upload or not upload.filename:
+            continue
+        attachment = ds.save_attachment(
+            db(),
+            ticket,
+            filename=upload.filename,
+            data=upload.read(ds.MAX_ATTACHMENT_BYTES + 1),
+            content_type=upload.mimetype,
+            user=user,
+            now=moment,
+            directory=_attachment_dir(),
+        )
+        ids.append(attachment.id)
+    return ids
+
+
+@bp.route("/tickets/<int:ticket_id>/attachments", methods=["POST"])
+@login_required
+def upload(ticket_id: int):
+    user = _user()
+    ticket = get_ticket(db(), ticket_id)
+    require_act(user, ticket)
+    try:
+        ids = _upload_files(ticket, user, now())
+    except ValidationError as exc:
+        db().rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("dashboard.ticket", ticket_id=ticket_id))
+    db().commit()
+    flash(f"已上传{len(ids)}个附件" if ids else "没有选择文件", "ok" if ids else "error")
+    return redirect(url_for("dashboard.ticket", ticket_id=ticket_id))
+
+
+@bp.route("/attachments/<int:attachment_id>")
+@login_required
+def attachment(attachment_id: int):
+    user = _user()
+    row = db().get(Attachment, attachment_id)
+    if row is None:
+        abort(404)
+    require_view(user, get_ticket(db(), row.ticket_id))
+    path = _attachment_dir() / row.stored_name
+    if not path.is_file():
+        abort(404)
+    ds.audit(
+        db(),
+        user,
+        "attachment.download",
+        now=now(),
+        object_type="attachment",
+        object_id=row.id,
+        ip=request.remote_addr,
+    )
+    db().commit()
+    # Always a download, never rendered inline: an uploaded HTML file must not run in our origin.
+    return send_file(
+        path, mimetype="application/octet-stream", as_attachment=True, download_name=row.filename
+    )
+
+
+# -- approvals ------------------------------------------------------------------------------------------------
+
+
+@bp.route("/approvals/<int:approval_id>/decide", methods=["POST"])
+@login_required
+def decide(approval_id: int):
+    user = _user()
+    approval = ds.get_approval(db(), approval_id)
+    require_view(user, approval.ticket)
+    if not ds.can_decide(user, approval):
+        raise PermissionDenied("只有本部门科室负责人或管理员可以审批")
+    approve = request.form.get("decision") == "approve"
+    try:
+        ds.decide_approval(
+            db(), approval, user=user, approve=approve, now=now(), note=request.form.get("note", "")
+        )
+    except PermissionDenied:
+        raise
+    except TrackerError as exc:
+        db().rollback()
+        flash(f"审批未完成：{exc.message}", "error")
+        return redirect(url_for("dashboard.ticket", ticket_id=approval.ticket_id))
+    db().commit()
+    flash("已同意" if approve else "已退回申请", "ok")
+    return redirect(url_for("dashboard.ticket", ticket_id=approval.ticket_id))
+
+
+@bp.route("/help/shortcuts")
+@login_required
+def shortcuts():
+    return render_template("dashboard/shortcuts.html")
+
+
+def open_statuses() -> frozenset[str]:
+    return OPEN_STATUSES

@@ -1,0 +1,124 @@
+"""The dashboard's own data: saved filters, canned replies, attachments, approvals and the search index."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, event
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from tracker.models.base import Base, int_pk
+from tracker.models.people import User
+from tracker.models.tickets import Deadline, Ticket
+
+# Queues sort open tickets by their reply deadline: one ordered index serves "sort by due time" with keyset
+# pagination (kind first, because the queue joins exactly one deadline kind per ticket).
+Index("ix_deadlines_kind_due_ticket", Deadline.kind, Deadline.due_at, Deadline.ticket_id)
+
+
+class SavedFilter(Base):
+    """A user's named queue filter (the query string of a queue page)."""
+
+    __tablename__ = "saved_filters"
+
+    id: Mapped[int_pk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    queue: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+
+
+class CannedReply(Base):
+    """A reply template per channel and request type (answers staff reuse every day)."""
+
+    __tablename__ = "canned_replies"
+
+    id: Mapped[int_pk]
+    channel: Mapped[str | None] = mapped_column(String(32))
+    request_type: Mapped[str | None] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(64))  # suggested disclosure outcome
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+
+class Attachment(Base):
+    """A file attached to a ticket (a reply's enclosures). The bytes live under instance/attachments."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int_pk]
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))  # as uploaded, shown escaped
+    stored_name: Mapped[str] = mapped_column(String(128), unique=True)  # random, safe on any filesystem
+    content_type: Mapped[str] = mapped_column(String(128))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(32), default="reply")
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime]
+
+
+class Approval(Base):
+    """A request that needs a supervisor: an extension of a deadline, or a reply that needs sign-off."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_state_department", "state", "department_id"),)
+
+    id: Mapped[int_pk]
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # extension / reply
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending / approved / refused
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    decision_note: Mapped[str | None] = mapped_column(Text)
+
+    ticket: Mapped[Ticket] = relationship()
+    requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+
+
+class TicketSearch(Base):
+    """The full-text index of a ticket's subject and body, segmented by jieba into space-separated words.
+
+    PostgreSQL searches `search_vector` (to_tsvector('simple', terms), GIN index); SQLite searches an FTS5
+    table over `terms` kept in step by triggers (created by the migration, not modelled here).
+    """
+
+    __tablename__ = "ticket_search"
+    __table_args__ = (Index("ix_ticket_search_vector", "search_vector", postgresql_using="gin"),)
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    terms: Mapped[str] = mapped_column(Text)
+    search_vector: Mapped[str | None] = mapped_column(
+        Text().with_variant(postgresql.TSVECTOR(), "postgresql")
+    )
+
+
+@event.listens_for(Session, "after_flush")
+def _index_changed_tickets(session: Session, _context: Any) -> None:
+    """Keep the search index in step with every ticket created or whose subject/body changed."""
+    from sqlalchemy import inspect
+
+    changed = [
+        obj
+        for obj in (*session.new, *session.dirty)
+        if isinstance(obj, Ticket)
+        and (
+            obj in session.new
+            or any(inspect(obj).attrs[n].history.has_changes() for n in ("subject", "body"))
+        )
+    ]
+    if changed:
+        from tracker.search import write_index
+
+        write_index(session.connection(), [(t.id, t.subject, t.body) for t in changed])

@@ -1,0 +1,624 @@
+"""Dashboard use cases: ticket actions with their deadline steps, approvals, bulk actions, attachments,
+saved filters and canned replies. Services flush; the request owns the transaction.
+
+Approval rules (the 条例 art. 33 extension needs the approval of the head of the office):
+- an extension is requested by whoever handles the ticket and granted by a supervisor of the ticket's
+  department or an administrator (`tracker.deadlines.extend_deadline` records the approver);
+- a disclosure reply written by staff (承办人) needs a supervisor's sign-off before it goes out;
+  supervisors and administrators reply directly.
+Both the request and the decision are ticket events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tracker import deadlines as dl
+from tracker.access import can_act_on_ticket, require_act
+from tracker.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from tracker.models import AuditEntry, Department, Ticket, User
+from tracker.models.dashboard import Approval, Attachment, CannedReply, SavedFilter
+from tracker.outcomes import OUTCOMES_BY_CODE
+from tracker.services import tickets as svc
+from tracker.status import OPEN_STATUSES
+
+APPROVER_ROLES = ("supervisor", "admin")
+MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
+ATTACHMENT_EXTENSIONS = frozenset(
+    {"pdf", "ofd", "doc", "docx", "xls", "xlsx", "wps", "txt", "jpg", "jpeg", "png", "zip", "rar"}
+)
+BULK_ACTIONS = {"assign": "批量分派", "transfer": "批量转办", "close": "批量办结"}
+MAX_BULK = 200
+
+
+def audit(
+    session: Session,
+    user: User | None,
+    action: str,
+    *,
+    now: datetime,
+    object_type: str | None = None,
+    object_id: Any = None,
+    detail: dict[str, Any] | None = None,
+    ip: str | None = None,
+) -> None:
+    """Record who did or saw what outside a ticket's own history (admin changes, reveals, downloads)."""
+    session.add(
+        AuditEntry(
+            at=now,
+            user_id=user.id if user else None,
+            action=action,
+            object_type=object_type,
+            object_id=None if object_id is None else str(object_id),
+            detail=detail or {},
+            ip=ip,
+        )
+    )
+
+
+# -- ticket actions -------------------------------------------------------------------------------------
+# Status transitions move the deadlines themselves (tracker.services.tickets wires the deadline engine in);
+# these wrappers add the checks and the wording the dashboard needs.
+
+
+def start_work(session: Session, ticket: Ticket, *, user: User, now: datetime) -> None:
+    """签收 / 开始办理: the sign-for deadline is met."""
+    svc.transition(session, ticket, "start", actor=user, now=now)
+
+
+def assign(session: Session, ticket: Ticket, assignee: User, *, user: User, now: datetime) -> None:
+    svc.assign_ticket(session, ticket, assignee, actor=user, now=now)
+
+
+def transfer(
+    session: Session, ticket: Ticket, department: Department, reason: str, *, user: User, now: datetime
+) -> None:
+    svc.transfer_ticket(session, ticket, department, reason, actor=user, now=now)
+
+
+def return_to_platform(session: Session, ticket: Ticket, reason: str, *, user: User, now: datetime) -> None:
+    """退单: give a 12345 work order back to the platform, with the reason the platform will read."""
+    if ticket.channel != "hotline":
+        raise ValidationError("只有12345热线工单可以退单", fields={"action": "渠道不符"})
+    if not reason.strip():
+        raise ValidationError("退单须说明理由", fields={"reason": "必填"})
+    svc.transition(session, ticket, "return_to_platform", actor=user, now=now, data={"reason": reason})
+
+
+def request_correction(
+    session: Session,
+    ticket: Ticket,
+    note: str,
+    *,
+    user: User,
+    now: datetime,
+    correction_due_at: datetime | None = None,
+) -> None:
+    """告知补正 (art. 30): one notice, the applicant's deadline opens, the reply clock stops."""
+    if ticket.channel != "disclosure":
+        raise ValidationError("只有依申请公开可以告知补正", fields={"action": "渠道不符"})
+    if any(d.kind == dl.CORRECTION for d in ticket.deadlines):
+        raise Conflict("补正告知只能发出一次")
+    svc.request_correction(session, ticket, note, actor=user, now=now, correction_due_at=correction_due_at)
+
+
+def receive_correction(
+    session: Session, ticket: Ticket, corrected_received_at: datetime, *, user: User, now: datetime
+) -> None:
+    """收到补正: the reply period restarts from the day the corrected application was received."""
+    if corrected_received_at > now:
+        raise ValidationError("补正收到时间不能晚于现在", fields={"corrected_received_at": "晚于现在"})
+    svc.receive_correction(session, ticket, corrected_received_at=corrected_received_at, actor=user, now=now)
+
+
+CONSULTATION_KINDS = {dl.THIRD_PARTY: "第三方", dl.OTHER_AGENCY: "其他机关"}
+
+
+def start_consultation(session: Session, ticket: Ticket, kind: str, *, user: User, now: datetime) -> None:
+    if kind not in CONSULTATION_KINDS:
+        raise ValidationError("征求意见对象应为第三方或其他机关", fields={"kind": "取值无效"})
+    svc.start_consultation(session, ticket, kind, actor=user, now=now)
+
+
+def end_consultation(session: Session, ticket: Ticket, *, user: User, now: datetime) -> None:
+    """End the running consultation (the one whose deadline is still open)."""
+    running = [d.kind for d in ticket.deadlines if d.kind in CONSULTATION_KINDS and d.state in dl.OPEN_STATES]
+    if not running:
+        raise Conflict("没有正在进行的征求意见")
+    svc.end_consultation(session, ticket, running[0], actor=user, now=now)
+
+
+def reply_needs_signoff(user: User, ticket: Ticket) -> bool:
+    return ticket.channel == "disclosure" and user.role not in APPROVER_ROLES
+
+
+def _check_reply(ticket: Ticket, text: str, outcome: str | None) -> None:
+    errors = {}
+    if not text.strip():
+        errors["reply_text"] = "答复内容不能为空"
+    if ticket.channel == "disclosure":
+        if not outcome:
+            errors["outcome"] = "依申请公开答复须选择答复结果（年度报告的统计行）"
+        elif outcome not in OUTCOMES_BY_CODE:
+            errors["outcome"] = "答复结果不在年度报告的统计行中"
+    elif outcome:
+        errors["outcome"] = "只有依申请公开答复需要选择答复结果"
+    if errors:
+        raise ValidationError("；".join(errors.values()), fields=errors)
+
+
+def reply(
+    session: Session,
+    ticket: Ticket,
+    text: str,
+    *,
+    user: User,
+    now: datetime,
+    outcome: str | None = None,
+    attachment_ids: list[int] | None = None,
+) -> None:
+    """Send the reply now (the reply deadline is met)."""
+    _check_reply(ticket, text, outcome)
+    svc.reply_ticket(session, ticket, text, actor=user, now=now, outcome=outcome)
+    if attachment_ids:
+        svc.record_event(
+            session,
+            ticket,
+            "ticket.attachments",
+            actor=user,
+            now=now,
+            data={"attachment_ids": attachment_ids},
+        )
+
+
+def close(session: Session, ticket: Ticket, *, user: User, now: datetime, outcome: str | None = None) -> None:
+    if outcome and outcome not in OUTCOMES_BY_CODE:
+        raise ValidationError("答复结果不在年度报告的统计行中", fields={"outcome": "取值无效"})
+    if ticket.channel == "disclosure" and not (outcome or ticket.outcome):
+        raise ValidationError("依申请公开办结须有答复结果", fields={"outcome": "必填"})
+    svc.close_ticket(session, ticket, actor=user, now=now, outcome=outcome)
+
+
+def merge(session: Session, duplicate: Ticket, into_number: str, *, user: User, now: datetime) -> Ticket:
+    into = session.scalar(select(Ticket).where(Ticket.number == into_number.strip()))
+    if into is None or not can_act_on_ticket(user, into):
+        raise ValidationError(f"找不到可合并的工单 {into_number!r}", fields={"into": "不存在或无权办理"})
+    svc.merge_tickets(session, duplicate, into, actor=user, now=now)
+    return into
+
+
+# -- approvals --------------------------------------------------------------------------------------------
+
+
+def _pending(session: Session, ticket: Ticket, kind: str) -> Approval | None:
+    return session.scalar(
+        select(Approval).where(
+            Approval.ticket_id == ticket.id, Approval.kind == kind, Approval.state == "pending"
+        )
+    )
+
+
+def request_extension(
+    session: Session,
+    ticket: Ticket,
+    *,
+    user: User,
+    length: int,
+    reason: str,
+    now: datetime,
+    kind: str = dl.REPLY,
+) -> Approval:
+    """Ask a supervisor to extend a deadline by `length` (in the rule's unit); checked against the rule now."""
+    require_act(user, ticket)
+    if not reason.strip():
+        raise ValidationError("申请延期须说明理由", fields={"reason": "必填"})
+    if length <= 0:
+        raise ValidationError("延长天数须为正整数", fields={"length": "须大于0"})
+    if _pending(session, ticket, "extension") is not None:
+        raise Conflict("已有一项延期申请等待审批")
+    deadline = dl.get_deadline(ticket, kind)
+    if deadline.state not in dl.OPEN_STATES:
+        raise Conflict(f"“{deadline.label}”期限已结束，不能延期")
+    policy = dl.find_policy(dl.policies_for(session), deadline.policy_code, deadline.policy_version)
+    dl.check_extension(policy, [dl.Extension.from_json(e) for e in deadline.extensions or ()], length)
+    approval = Approval(
+        ticket_id=ticket.id,
+        department_id=ticket.department_id,
+        kind="extension",
+        state="pending",
+        payload={"deadline": kind, "length": length, "unit": policy.unit, "label": deadline.label},
+        reason=reason,
+        requested_by_id=user.id,
+        requested_at=now,
+    )
+    session.add(approval)
+    session.flush()
+    svc.record_event(
+        session,
+        ticket,
+        "approval.requested",
+        actor=user,
+        now=now,
+        data={
+            "approval_id": approval.id,
+            "kind": "extension",
+            "deadline": kind,
+            "length": length,
+            "reason": reason,
+        },
+        publish=True,
+    )
+    return approval
+
+
+def request_reply_signoff(
+    session: Session,
+    ticket: Ticket,
+    text: str,
+    *,
+    user: User,
+    now: datetime,
+    outcome: str | None = None,
+    attachment_ids: list[int] | None = None,
+) -> Approval:
+    """Submit a reply for a supervisor's sign-off; it is sent when approved."""
+    require_act(user, ticket)
+    _check_reply(ticket, text, outcome)
+    if ticket.status not in OPEN_STATUSES:
+        raise Conflict("工单已结束，不能再提交答复")
+    if _pending(session, ticket, "reply") is not None:
+        raise Conflict("已有一份答复等待签发")
+    approval = Approval(
+        ticket_id=ticket.id,
+        department_id=ticket.department_id,
+        kind="reply",
+        state="pending",
+        payload={"text": text, "outcome": outcome, "attachment_ids": attachment_ids or []},
+        reason="答复签发",
+        requested_by_id=user.id,
+        requested_at=now,
+    )
+    session.add(approval)
+    session.flush()
+    svc.record_event(
+        session,
+        ticket,
+        "approval.requested",
+        actor=user,
+        now=now,
+        data={"approval_id": approval.id, "kind": "reply", "outcome": outcome},
+        publish=True,
+    )
+    return approval
+
+
+def can_decide(user: User, approval: Approval) -> bool:
+    if user.role == "admin":
+        return True
+    return user.role == "supervisor" and user.department_id == approval.department_id
+
+
+def decide_approval(
+    session: Session, approval: Approval, *, user: User, approve: bool, now: datetime, note: str = ""
+) -> Approval:
+    """Approve (and carry out) or refuse a pending request. Refusing needs a reason."""
+    if not can_decide(user, approval):
+        raise PermissionDenied("只有本部门科室负责人或管理员可以审批")
+    if approval.state != "pending":
+        raise Conflict("该申请已处理")
+    if not approve and not note.strip():
+        raise ValidationError("不同意须说明理由", fields={"note": "必填"})
+    ticket = approval.ticket
+    if approve and approval.kind == "extension":
+        payload = approval.payload
+        dl.extend_deadline(
+            session,
+            ticket,
+            payload["deadline"],
+            length=int(payload["length"]),
+            approver=user.display_name,
+            reason=approval.reason,
+            now=now,
+            actor=user,
+            applicant_notice=note,
+        )
+    elif approve and approval.kind == "reply":
+        payload = approval.payload
+        reply(
+            session,
+            ticket,
+            payload["text"],
+            user=user,
+            now=now,
+            outcome=payload.get("outcome"),
+            attachment_ids=payload.get("attachment_ids") or None,
+        )
+    approval.state = "approved" if approve else "refused"
+    approval.decided_by_id = user.id
+    approval.decided_at = now
+    approval.decision_note = note or None
+    session.flush()
+    svc.record_event(
+        session,
+        ticket,
+        "approval.approved" if approve else "approval.refused",
+        actor=user,
+        now=now,
+        data={"approval_id": approval.id, "kind": approval.kind, "note": note},
+        publish=True,
+    )
+    return approval
+
+
+def pending_approvals(session: Session, ticket: Ticket) -> list[Approval]:
+    return list(
+        session.scalars(
+            select(Approval)
+            .where(Approval.ticket_id == ticket.id, Approval.state == "pending")
+            .order_by(Approval.id)
+        )
+    )
+
+
+def get_approval(session: Session, approval_id: int) -> Approval:
+    approval = session.get(Approval, approval_id)
+    if approval is None:
+        raise NotFound("审批事项不存在")
+    return approval
+
+
+# -- bulk actions -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BulkResult:
+    done: list[str] = field(default_factory=list)
+
+
+def bulk_action(
+    session: Session,
+    user: User,
+    ticket_ids: list[int],
+    action: str,
+    *,
+    now: datetime,
+    assignee_id: int | None = None,
+    department_id: int | None = None,
+    reason: str = "",
+    outcome: str | None = None,
+    reply_text: str = "",
+) -> BulkResult:
+    """Apply one action to many tickets, all or nothing: any ticket that cannot take it fails the batch,
+    and the error names every such ticket and why."""
+    if action not in BULK_ACTIONS:
+        raise ValidationError("未知的批量操作", fields={"action": "取值无效"})
+    ids = list(dict.fromkeys(ticket_ids))
+    if not ids:
+        raise ValidationError("请先勾选工单", fields={"ticket_ids": "未选择"})
+    if len(ids) > MAX_BULK:
+        raise ValidationError(f"一次最多处理{MAX_BULK}件", fields={"ticket_ids": "过多"})
+    assignee = department = None
+    if action == "assign":
+        assignee = session.get(User, assignee_id) if assignee_id else None
+        if assignee is None or not assignee.is_active:
+            raise ValidationError("请选择承办人", fields={"assignee_id": "必填"})
+    if action == "transfer":
+        department = session.get(Department, department_id) if department_id else None
+        if department is None:
+            raise ValidationError("请选择转办部门", fields={"department_id": "必填"})
+        if not reason.strip():
+            raise ValidationError("转办须说明理由", fields={"reason": "必填"})
+    tickets = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(ids)))}
+    failures: list[str] = []
+    result = BulkResult()
+    for ticket_id in ids:
+        ticket = tickets.get(ticket_id)
+        if ticket is None or not can_act_on_ticket(user, ticket):
+            failures.append(f"工单{ticket_id}：不存在或无权办理")
+            continue
+        try:
+            with session.begin_nested():
+                if action == "assign":
+                    assign(session, ticket, assignee, user=user, now=now)
+                elif action == "transfer":
+                    transfer(session, ticket, department, reason, user=user, now=now)
+                else:
+                    if ticket.status not in ("replied", "waiting_applicant"):
+                        reply(session, ticket, reply_text, user=user, now=now, outcome=outcome)
+                    close(session, ticket, user=user, now=now, outcome=outcome)
+            result.done.append(ticket.number)
+        except (ValidationError, Conflict, PermissionDenied, NotFound) as exc:
+            failures.append(f"{ticket.number}：{exc.message}")
+        except Exception as exc:  # IllegalTransition and friends are TrackerErrors too
+            from tracker.errors import TrackerError
+
+            if not isinstance(exc, TrackerError):
+                raise
+            failures.append(f"{ticket.number}：{exc.message}")
+    if failures:
+        raise ValidationError(
+            f"{BULK_ACTIONS[action]}未执行，以下工单不能处理：" + "；".join(failures),
+            fields={"ticket_ids": "；".join(failures)},
+        )
+    return result
+
+
+# -- attachments ---------------------------------------------------------------------------------------------
+
+_SAFE_NAME = re.compile(r"[^\w.\-（）()\u4e00-\u9fff ]+")
+
+
+def clean_filename(name: str) -> str:
+    """The uploaded name without any path and without characters that could mean something to a shell."""
+    base = re.split(r"[\\/]", name or "")[-1].strip().strip(".")
+    base = _SAFE_NAME.sub("_", base)[:200]
+    return base or "附件"
+
+
+def save_attachment(
+    session: Session,
+    ticket: Ticket,
+    *,
+    filename: str,
+    data: bytes,
+    content_type: str,
+    user: User,
+    now: datetime,
+    directory: Path,
+    purpose: str = "reply",
+) -> Attachment:
+    """Store the bytes under `directory` with a random name; keep the original name only as metadata."""
+    require_act(user, ticket)
+    name = clean_filename(filename)
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if extension not in ATTACHMENT_EXTENSIONS:
+        raise ValidationError(
+            f"附件“{name}”的类型不允许（允许：{'、'.join(sorted(ATTACHMENT_EXTENSIONS))}）",
+            fields={"file": "类型不允许"},
+        )
+    if not data:
+        raise ValidationError(f"附件“{name}”是空文件", fields={"file": "空文件"})
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        raise ValidationError(f"附件“{name}”超过20MB", fields={"file": "过大"})
+    stored = f"{secrets.token_hex(16)}.{extension}"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / stored).write_bytes(data)
+    attachment = Attachment(
+        ticket_id=ticket.id,
+        filename=name,
+        stored_name=stored,
+        content_type=(content_type or "application/octet-stream")[:128],
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        purpose=purpose,
+        uploaded_by_id=user.id,
+        uploaded_at=now,
+    )
+    session.add(attachment)
+    session.flush()
+    svc.record_event(
+        session,
+        ticket,
+        "ticket.attachment_added",
+        actor=user,
+        now=now,
+        data={"attachment_id": attachment.id, "filename": name, "size": len(data)},
+    )
+    return attachment
+
+
+def ticket_attachments(session: Session, ticket: Ticket) -> list[Attachment]:
+    return list(
+        session.scalars(select(Attachment).where(Attachment.ticket_id == ticket.id).order_by(Attachment.id))
+    )
+
+
+# -- saved filters and canned replies ------------------------------------------------------------------------
+
+
+def save_filter(
+    session: Session, user: User, name: str, queue: str, params: dict[str, str], *, now: datetime
+) -> SavedFilter:
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ValidationError("筛选名称须为1–100个字", fields={"name": "长度不符"})
+    row = SavedFilter(user_id=user.id, name=name, queue=queue, params=params, created_at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def saved_filters(session: Session, user: User) -> list[SavedFilter]:
+    return list(
+        session.scalars(select(SavedFilter).where(SavedFilter.user_id == user.id).order_by(SavedFilter.name))
+    )
+
+
+def delete_saved_filter(session: Session, user: User, filter_id: int) -> None:
+    row = session.get(SavedFilter, filter_id)
+    if row is None or row.user_id != user.id:
+        raise NotFound("筛选不存在")
+    session.delete(row)
+    session.flush()
+
+
+def canned_replies_for(session: Session, ticket: Ticket) -> list[CannedReply]:
+    rows = session.scalars(select(CannedReply).where(CannedReply.is_active).order_by(CannedReply.title))
+    return [
+        r
+        for r in rows
+        if r.channel in (None, ticket.channel) and r.request_type in (None, ticket.request_type)
+    ]
+
+
+def create_canned_reply(
+    session: Session,
+    *,
+    title: str,
+    body: str,
+    now: datetime,
+    channel: str | None = None,
+    request_type: str | None = None,
+    outcome: str | None = None,
+) -> CannedReply:
+    errors = {}
+    if not title.strip():
+        errors["title"] = "标题必填"
+    if not body.strip():
+        errors["body"] = "内容必填"
+    if outcome and outcome not in OUTCOMES_BY_CODE:
+        errors["outcome"] = "答复结果无效"
+    if errors:
+        raise ValidationError("；".join(errors.values()), fields=errors)
+    row = CannedReply(
+        title=title.strip(),
+        body=body,
+        channel=channel or None,
+        request_type=request_type or None,
+        outcome=outcome or None,
+        is_active=True,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+DEFAULT_CANNED_REPLIES = (
+    (
+        "disclosure",
+        None,
+        "予以公开",
+        "经查，您申请公开的政府信息属于公开范围，现予以提供，详见附件。",
+        "public",
+    ),
+    (
+        "disclosure",
+        None,
+        "本机关不掌握",
+        "经检索，本机关未制作或获取您所申请的政府信息。根据《中华人民共和国政府信息公开条例》第三十六条第（四）项，告知如上。",
+        "unable_not_held",
+    ),
+    ("hotline", "咨询", "政策咨询答复", "您好，关于您咨询的问题，答复如下：", None),
+    ("website", None, "留言已办理", "您好，您的留言已收悉，现答复如下：", None),
+)
+
+
+def ensure_default_canned_replies(session: Session, *, now: datetime) -> int:
+    """Add the starter canned replies once (idempotent)."""
+    if session.scalar(select(CannedReply.id).limit(1)) is not None:
+        return 0
+    for chan, rtype, title, body, outcome in DEFAULT_CANNED_REPLIES:
+        create_canned_reply(
+            session, title=title, body=body, now=now, channel=chan, request_type=rtype, outcome=outcome
+        )
+    return len(DEFAULT_CANNED_REPLIES)

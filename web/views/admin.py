@@ -1,0 +1,567 @@
+"""Administration: users and departments, the holiday calendar, deadline policies, rules, notification
+channels, API keys, canned replies — and the audit log (administrators and auditors).
+
+Every change writes an audit entry. Services of other parts (API keys, routing, reminders, notification
+channels) are imported when a page is used, so a part that is not installed only disables its page.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import date
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from tracker import deadlines as dl
+from tracker.access import require_role
+from tracker.calendar_notice import notice_source, parse_notice
+from tracker.calendar_store import load_year, loaded_years, next_year_missing, notice_rows
+from tracker.channels import CHANNELS
+from tracker.clock import local_date
+from tracker.errors import TrackerError, ValidationError
+from tracker.models import ROLES, AuditEntry, CalendarYear, Department, HolidayDay, User
+from tracker.outcomes import OUTCOMES
+from tracker.security import hash_password
+from tracker.services import dashboard as ds
+from tracker.services.people import create_department, create_user
+from web.database import db, settings
+from web.security import current_user, login_required
+from web.views.dashboard import now
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.app_context_processor
+def calendar_banner() -> dict:
+    """From 1 October, admins see on every page that next year's holidays are not loaded yet."""
+    user = current_user()
+    if user is None or user.role != "admin":
+        return {"calendar_warning": None}
+    try:
+        return {"calendar_warning": next_year_missing(db(), local_date(now()))}
+    except Exception:  # the banner must never break a page (e.g. the error page after a DB failure)
+        return {"calendar_warning": None}
+
+
+def admin_required(view: Callable) -> Callable:
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        require_role(current_user(), "admin")
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _audit(action: str, object_type: str, object_id, detail: dict | None = None) -> None:
+    ds.audit(
+        db(),
+        current_user(),
+        action,
+        now=now(),
+        object_type=object_type,
+        object_id=object_id,
+        detail=detail or {},
+        ip=request.remote_addr,
+    )
+
+
+def _fail(exc: TrackerError, endpoint: str):
+    db().rollback()
+    flash(exc.message, "error")
+    return redirect(url_for(endpoint))
+
+
+@bp.route("/")
+@login_required
+@admin_required
+def index():
+    return render_template("admin/index.html")
+
+
+# -- users and departments ----------------------------------------------------------------------------
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@login_required
+@admin_required
+def users():
+    session = db()
+    if request.method == "POST":
+        form = request.form
+        try:
+            user = create_user(
+                session,
+                username=form.get("username", "").strip(),
+                password=form.get("password", ""),
+                role=form.get("role", ""),
+                department_code=form.get("department", ""),
+                display_name=form.get("display_name", "").strip() or form.get("username", "").strip(),
+                now=now(),
+                email=form.get("email") or None,
+            )
+        except TrackerError as exc:
+            return _fail(exc, "admin.users")
+        _audit("user.created", "user", user.id, {"username": user.username, "role": user.role})
+        session.commit()
+        flash(f"已创建用户 {user.username}", "ok")
+        return redirect(url_for("admin.users"))
+    return render_template(
+        "admin/users.html",
+        users=session.scalars(select(User).order_by(User.id)).all(),
+        departments=session.scalars(select(Department).order_by(Department.id)).all(),
+        roles=ROLES,
+    )
+
+
+@bp.route("/users/<int:user_id>", methods=["POST"])
+@login_required
+@admin_required
+def update_user(user_id: int):
+    session = db()
+    user = session.get(User, user_id)
+    if user is None:
+        abort(404)
+    form = request.form
+    changes = {}
+    role = form.get("role")
+    if role and role != user.role:
+        if role not in ROLES:
+            flash("角色无效", "error")
+            return redirect(url_for("admin.users"))
+        changes["role"] = [user.role, role]
+        user.role = role
+    department_id = form.get("department_id", type=int)
+    if department_id and department_id != user.department_id:
+        if session.get(Department, department_id) is None:
+            flash("部门不存在", "error")
+            return redirect(url_for("admin.users"))
+        changes["department_id"] = [user.department_id, department_id]
+        user.department_id = department_id
+    is_active = form.get("is_active") == "on"
+    if is_active != user.is_active:
+        if user.id == current_user().id and not is_active:
+            flash("不能停用自己的账号", "error")
+            return redirect(url_for("admin.users"))
+        changes["is_active"] = [user.is_active, is_active]
+        user.is_active = is_active
+    new_password = form.get("new_password", "")
+    if new_password:
+        if len(new_password) < 8:
+            flash("新密码至少8位", "error")
+            return redirect(url_for("admin.users"))
+        user.password_hash = hash_password(new_password)
+        user.failed_logins = 0
+        user.locked_until = None
+        changes["password"] = "reset"  # never the password itself
+    if changes:
+        _audit("user.updated", "user", user.id, {"username": user.username, "changes": changes})
+        session.commit()
+        flash(f"已更新用户 {user.username}", "ok")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/departments", methods=["GET", "POST"])
+@login_required
+@admin_required
+def departments():
+    session = db()
+    if request.method == "POST":
+        form = request.form
+        code, name = form.get("code", "").strip(), form.get("name", "").strip()
+        try:
+            if not code or not name:
+                raise ValidationError("部门代码和名称必填", fields={"code": "必填", "name": "必填"})
+            if session.scalar(select(Department.id).where(Department.code == code)) is not None:
+                raise ValidationError(f"部门代码 {code!r} 已存在", fields={"code": "已存在"})
+            department = create_department(
+                session, code=code, name=name, parent_code=form.get("parent") or None
+            )
+        except TrackerError as exc:
+            return _fail(exc, "admin.departments")
+        _audit("department.created", "department", department.id, {"code": code, "name": name})
+        session.commit()
+        flash(f"已创建部门 {name}", "ok")
+        return redirect(url_for("admin.departments"))
+    return render_template(
+        "admin/departments.html",
+        departments=session.scalars(select(Department).order_by(Department.id)).all(),
+    )
+
+
+# -- the holiday calendar -------------------------------------------------------------------------------
+
+
+@bp.route("/calendar")
+@login_required
+@admin_required
+def calendar():
+    session = db()
+    years = loaded_years(session)
+    recent = session.scalars(select(CalendarYear).order_by(CalendarYear.year.desc()).limit(3)).all()
+    days = {
+        y.year: session.scalars(
+            select(HolidayDay).where(HolidayDay.year == y.year).order_by(HolidayDay.day)
+        ).all()
+        for y in recent
+    }
+    return render_template(
+        "admin/calendar.html",
+        years=years,
+        recent=recent,
+        days=days,
+        missing=next_year_missing(session, local_date(now())),
+        preview=None,
+        text="",
+    )
+
+
+@bp.route("/calendar/preview", methods=["POST"])
+@login_required
+@admin_required
+def calendar_preview():
+    text = request.form.get("notice", "")
+    year = request.form.get("year", type=int)
+    try:
+        parsed = parse_notice(text, year=year)
+    except TrackerError as exc:
+        flash(f"无法识别通知：{exc.message}", "error")
+        return render_template(
+            "admin/calendar.html",
+            years=loaded_years(db()),
+            recent=[],
+            days={},
+            missing=None,
+            preview=None,
+            text=text,
+        ), 400
+    return render_template(
+        "admin/calendar.html",
+        years=loaded_years(db()),
+        recent=[],
+        days={},
+        missing=None,
+        preview=parsed,
+        text=text,
+        already=parsed.year in loaded_years(db()),
+    )
+
+
+@bp.route("/calendar/save", methods=["POST"])
+@login_required
+@admin_required
+def calendar_save():
+    # The notice text is parsed again: what is saved is what the server read, not what a form claims.
+    text = request.form.get("notice", "")
+    session = db()
+    try:
+        parsed = parse_notice(text, year=request.form.get("year", type=int))
+        result = load_year(
+            session,
+            parsed.year,
+            notice_rows(parsed),
+            source=notice_source(parsed.year),
+            now=now(),
+            actor=current_user(),
+        )
+    except TrackerError as exc:
+        return _fail(exc, "admin.calendar")
+    _audit(
+        "calendar.loaded",
+        "calendar_year",
+        parsed.year,
+        {"rows": result.rows, "recomputed": result.recomputed_deadlines},
+    )
+    session.commit()
+    flash(result.summary(), "ok")
+    return redirect(url_for("admin.calendar"))
+
+
+# -- deadline policies ---------------------------------------------------------------------------------
+
+
+@bp.route("/policies", methods=["GET", "POST"])
+@login_required
+@admin_required
+def policies():
+    session = db()
+    if request.method == "POST":
+        form = request.form
+        try:
+            try:
+                effective_from = date.fromisoformat(form.get("effective_from", ""))
+                length = int(form.get("length", ""))
+            except ValueError:
+                raise ValidationError(
+                    "生效日期应为 YYYY-MM-DD，期限长度应为整数", fields={"length": "格式不符"}
+                ) from None
+            row = dl.add_policy_override(
+                session,
+                code=form.get("code", ""),
+                unit=form.get("unit", ""),
+                length=length,
+                effective_from=effective_from,
+                reason=form.get("reason", ""),
+                now=now(),
+                request_type=form.get("request_type") or None,
+                created_by_id=current_user().id,
+            )
+        except TrackerError as exc:
+            return _fail(exc, "admin.policies")
+        _audit(
+            "policy.override_added",
+            "deadline_policy",
+            row.id,
+            {"code": row.code, "length": length, "unit": row.unit},
+        )
+        session.commit()
+        flash("期限规则已调整，此后收到的工单按新规则计算", "ok")
+        return redirect(url_for("admin.policies"))
+    from tracker.models.policies import DeadlinePolicyOverride
+
+    overrides = session.scalars(
+        select(DeadlinePolicyOverride).order_by(DeadlinePolicyOverride.id.desc())
+    ).all()
+    return render_template(
+        "admin/policies.html",
+        defaults=dl.DEFAULT_POLICIES,
+        overrides=overrides,
+        units=dl.UNIT_WORDS,
+        kind_labels=dl.KIND_LABELS,
+        codes=sorted({p.code for p in dl.DEFAULT_POLICIES}),
+    )
+
+
+# -- API keys (helper service: tracker.intake.apikeys) ---------------------------------------------------
+
+
+@bp.route("/api-keys", methods=["GET", "POST"])
+@login_required
+@admin_required
+def api_keys():
+    from tracker.intake import apikeys
+
+    session = db()
+    new_secret = None
+    if request.method == "POST":
+        form = request.form
+        try:
+            key, new_secret = apikeys.create_api_key(
+                session,
+                settings().secret_key,
+                name=form.get("name", ""),
+                channel=form.get("channel") or None,
+                now=now(),
+                department_code=form.get("department") or None,
+            )
+        except TrackerError as exc:
+            return _fail(exc, "admin.api_keys")
+        _audit("api_key.created", "api_key", key.key_id, {"name": key.name, "channel": key.channel})
+        session.commit()
+        flash("密钥已创建。密钥只显示这一次，请立即复制交给对方平台。", "ok")
+    departments = {d.id: d.name for d in session.scalars(select(Department))}
+    return render_template(
+        "admin/api_keys.html",
+        keys=apikeys.list_api_keys(session),
+        new_secret=new_secret,
+        departments=departments,
+        department_list=session.scalars(select(Department).order_by(Department.id)).all(),
+    )
+
+
+@bp.route("/api-keys/<key_id>/revoke", methods=["POST"])
+@login_required
+@admin_required
+def revoke_api_key(key_id: str):
+    from tracker.intake import apikeys
+
+    try:
+        apikeys.revoke_api_key(db(), key_id, now=now())
+    except TrackerError as exc:
+        return _fail(exc, "admin.api_keys")
+    _audit("api_key.revoked", "api_key", key_id)
+    db().commit()
+    flash(f"密钥 {key_id} 已吊销", "ok")
+    return redirect(url_for("admin.api_keys"))
+
+
+# -- routing, topic and reminder rules; notification channels (helper services) ------------------------
+
+
+def _split_keywords(raw: str) -> list[str]:
+    return [w.strip() for w in raw.replace("，", ",").replace("、", ",").split(",") if w.strip()]
+
+
+@bp.route("/rules", methods=["GET"])
+@login_required
+@admin_required
+def rules():
+    from tracker.models.notifications import ReminderRule, RoutingRule, TopicRule
+
+    session = db()
+    return render_template(
+        "admin/rules.html",
+        routing=session.scalars(select(RoutingRule).order_by(RoutingRule.priority, RoutingRule.id)).all(),
+        topics=session.scalars(select(TopicRule).order_by(TopicRule.topic)).all(),
+        reminders=session.scalars(select(ReminderRule).order_by(ReminderRule.id)).all(),
+        departments=session.scalars(select(Department).order_by(Department.id)).all(),
+        kind_labels=dl.KIND_LABELS,
+    )
+
+
+@bp.route("/rules/<kind>", methods=["POST"])
+@login_required
+@admin_required
+def save_rule(kind: str):
+    session, form = db(), request.form
+    try:
+        if kind == "routing":
+            from tracker.routing import save_routing_rule
+
+            row = save_routing_rule(
+                session,
+                department_code=form.get("department", ""),
+                now=now(),
+                channel=form.get("channel") or None,
+                category=form.get("category") or None,
+                keywords=_split_keywords(form.get("keywords", "")),
+                priority=form.get("priority", type=int) or 100,
+            )
+        elif kind == "topic":
+            from tracker.routing import save_topic_rule
+
+            row = save_topic_rule(
+                session,
+                topic=form.get("topic", ""),
+                keywords=_split_keywords(form.get("keywords", "")),
+                now=now(),
+            )
+        elif kind == "reminder":
+            from tracker.reminders import save_reminder_rule
+
+            try:
+                days = [int(x) for x in _split_keywords(form.get("days_before", ""))]
+            except ValueError:
+                raise ValidationError(
+                    "提前天数应为逗号分隔的整数，如 3,1,0", fields={"days_before": "格式不符"}
+                ) from None
+            row = save_reminder_rule(
+                session,
+                channel=form.get("channel") or None,
+                deadline_kind=form.get("deadline_kind") or None,
+                days_before=days,
+                is_escalating=form.get("is_escalating") == "on",
+                is_repeating=form.get("is_repeating") == "on",
+                now=now(),
+                actor_id=current_user().id,
+            )
+        else:
+            abort(404)
+    except TrackerError as exc:
+        return _fail(exc, "admin.rules")
+    _audit(f"rule.{kind}.saved", f"{kind}_rule", row.id, {k: v for k, v in form.items() if k != "csrf_token"})
+    session.commit()
+    flash("规则已保存", "ok")
+    return redirect(url_for("admin.rules"))
+
+
+@bp.route("/channels", methods=["GET", "POST"])
+@login_required
+@admin_required
+def channels():
+    from tracker import notify
+    from tracker.models.notifications import NotificationChannel
+
+    session = db()
+    if request.method == "POST":
+        form = request.form
+        try:
+            row = notify.save_channel(
+                session,
+                name=form.get("name", ""),
+                kind=form.get("kind", ""),
+                url=form.get("url", "").strip(),
+                now=now(),
+                secret_key=settings().secret_key,
+                secret=form.get("secret") or None,
+                department_id=form.get("department_id", type=int) or None,
+                kinds=form.getlist("kinds"),
+            )
+        except TrackerError as exc:
+            return _fail(exc, "admin.channels")
+        _audit(
+            "notification_channel.saved", "notification_channel", row.id, {"name": row.name, "kind": row.kind}
+        )
+        session.commit()
+        flash("通知渠道已保存", "ok")
+        return redirect(url_for("admin.channels"))
+    return render_template(
+        "admin/channels.html",
+        channels=session.scalars(select(NotificationChannel).order_by(NotificationChannel.id)).all(),
+        kinds=notify.CHANNEL_KINDS,
+        notification_kinds=notify.NOTIFICATION_KINDS,
+        departments=session.scalars(select(Department).order_by(Department.id)).all(),
+    )
+
+
+# -- canned replies ---------------------------------------------------------------------------------------
+
+
+@bp.route("/canned-replies", methods=["GET", "POST"])
+@login_required
+@admin_required
+def canned_replies():
+    from tracker.models.dashboard import CannedReply
+
+    session = db()
+    if request.method == "POST":
+        form = request.form
+        try:
+            row = ds.create_canned_reply(
+                session,
+                title=form.get("title", ""),
+                body=form.get("body", ""),
+                now=now(),
+                channel=form.get("channel") or None,
+                request_type=form.get("request_type") or None,
+                outcome=form.get("outcome") or None,
+            )
+        except TrackerError as exc:
+            return _fail(exc, "admin.canned_replies")
+        _audit("canned_reply.created", "canned_reply", row.id, {"title": row.title})
+        session.commit()
+        flash("常用答复已保存", "ok")
+        return redirect(url_for("admin.canned_replies"))
+    return render_template(
+        "admin/canned_replies.html",
+        rows=session.scalars(select(CannedReply).order_by(CannedReply.id)).all(),
+        channels=CHANNELS,
+        outcomes=OUTCOMES,
+    )
+
+
+# -- the audit log (admins and auditors) -------------------------------------------------------------------
+
+
+@bp.route("/audit")
+@login_required
+def audit_log():
+    require_role(current_user(), "admin", "auditor")
+    session = db()
+    before = request.args.get("before", type=int)
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(101)
+    action = (request.args.get("action") or "").strip()
+    if action:
+        query = query.where(AuditEntry.action.startswith(action))
+    if before:
+        query = query.where(AuditEntry.id < before)
+    rows = session.scalars(query).all()
+    users = {u.id: u for u in session.scalars(select(User))}
+    return render_template(
+        "admin/audit.html",
+        rows=rows[:100],
+        users=users,
+        action=action,
+        next_before=rows[99].id if len(rows) > 100 else None,
+    )
