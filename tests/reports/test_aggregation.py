@@ -55,7 +55,7 @@ def year_2021(session, bureau):
 
 
 def test_bureau_wide_2021_cells(session, year_2021):
-    root, _o, _x, t = year_2021
+    root, _o, _x, _t = year_2021
     scope = period_scope(session, 2021, department_code=root.code)
     c = disclosure_counts(session, scope)
     assert {a: c.get("new", a) for a in ("自然人", "商业企业", "法律服务机构")} == {
@@ -201,7 +201,7 @@ def hotline_2026(session, bureau):
 
 
 def test_interaction_figures_with_known_answers(session, hotline_2026):
-    root, *_rest, t = hotline_2026
+    root, *_rest, _t = hotline_2026
     scope = period_scope(session, 2026, department_code=root.code)
     f = interaction_figures(session, scope)
     h = f["hotline"]
