@@ -143,7 +143,11 @@ def verify_request(
     if row is None or row[0].revoked_at is not None:
         raise AuthenticationFailed("签名无效")
     key, department_id = row
-    expected = sign(decrypt_secret(secret_key, key.secret_encrypted), timestamp, body)
+    try:
+        secret = decrypt_secret(secret_key, key.secret_encrypted)
+    except Exception:  # the instance secret key changed since the key was made: the key is unusable
+        raise AuthenticationFailed("签名无效") from None
+    expected = sign(secret, timestamp, body)
     if not hmac.compare_digest(expected, signature.strip().lower()):
         raise AuthenticationFailed("签名无效")
     if touch and (key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1)):

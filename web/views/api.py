@@ -1,0 +1,331 @@
+"""The REST API (/api/v1): the 12345 push, ticket creation for other channels, read access to tickets,
+their events and deadlines, and the OpenAPI document. Every call but the document is signed with an
+API key (tracker.intake.apikeys); a key may be limited to a channel and a department."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, abort, current_app, g, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from tracker.clock import BUSINESS_TZ, utcnow
+from tracker.errors import NotFound, PermissionDenied, ValidationError
+from tracker.intake import disclosure, hotline, website, weibo
+from tracker.intake.apikeys import Client, verify_request
+from tracker.intake.records import FieldError, RecordError, apply_record
+from tracker.models import Department, Ticket, TicketEvent
+from tracker.security import mask_email, mask_name, mask_phone
+from tracker.status import STATUS_LABELS
+from web.database import db, settings
+from web.views.api_openapi import openapi_document
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+MAX_BODY = 512 * 1024
+PAGE_MAX = 200
+
+
+# --- the edge: size, content type, signature ------------------------------------------------------------
+
+
+@bp.before_request
+def _authenticate() -> None:
+    if request.endpoint == "api.openapi":
+        return
+    if request.method in ("POST", "PUT", "PATCH"):
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            abort(413, description=f"请求体超过 {MAX_BODY // 1024} KB")
+        if request.mimetype != "application/json":
+            abort(415, description="Content-Type 应为 application/json")
+    request.max_content_length = MAX_BODY  # a chunked body without Content-Length is cut off too
+    body = request.get_data(cache=True)
+    g.api_client = verify_request(
+        db(),
+        settings().secret_key,
+        key_id=request.headers.get("X-Tracker-Key"),
+        timestamp=request.headers.get("X-Tracker-Timestamp"),
+        signature=request.headers.get("X-Tracker-Signature"),
+        body=body,
+        now=utcnow(),
+    )
+
+
+def client() -> Client:
+    return g.api_client
+
+
+def _json_object() -> dict[str, Any]:
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        raise ValidationError("请求体应为 JSON 对象", fields={"body": "应为 JSON 对象"})
+    return payload
+
+
+def _client_department_code() -> str | None:
+    if client().department_id is None:
+        return None
+    return db().scalar(select(Department.code).where(Department.id == client().department_id))
+
+
+def _require_channel(channel: str) -> None:
+    if client().channel and client().channel != channel:
+        raise PermissionDenied(f"该 API 密钥仅限 {client().channel} 渠道")
+
+
+def _in_scope(ticket: Ticket) -> bool:
+    c = client()
+    return (c.channel is None or ticket.channel == c.channel) and (
+        c.department_id is None or ticket.department_id == c.department_id
+    )
+
+
+# --- intake -----------------------------------------------------------------------------------------------
+
+
+def _apply(record) -> tuple[Any, int]:
+    session = db()
+    now = utcnow()
+    label = f"API:{client().key.name}"
+    try:
+        with session.begin_nested():
+            result = apply_record(session, record, actor=label, now=now)
+    except IntegrityError:
+        # The same order pushed twice at once: the other request created it; this one updates it.
+        result = apply_record(session, record, actor=label, now=now)
+    session.commit()
+    body = {
+        "result": result.status,
+        "ticket": _ticket_summary(result.ticket),
+        "changes": sorted(result.changes),
+    }
+    if result.possible_duplicate_of is not None:
+        body["possible_duplicate_of"] = result.possible_duplicate_of.number
+    return jsonify(body), 201 if result.status == "created" else 200
+
+
+@bp.post("/intake/hotline")
+def intake_hotline():
+    _require_channel("hotline")
+    record = hotline.record_from_json(_json_object(), department_code=_client_department_code())
+    return _apply(record)
+
+
+@bp.post("/tickets")
+def create_ticket():
+    payload = _json_object()
+    channel = payload.get("channel")
+    if channel == "hotline":
+        raise ValidationError(
+            "12345 工单请使用 POST /api/v1/intake/hotline", fields={"channel": "请使用专用接口"}
+        )
+    if channel not in ("website", "weibo", "disclosure"):
+        raise ValidationError("channel 应为 website/weibo/disclosure 之一", fields={"channel": "取值无效"})
+    _require_channel(channel)
+    department_code = _client_department_code()
+    if channel == "weibo":
+        item = payload.get("item")
+        if not isinstance(item, dict):
+            raise RecordError([FieldError("item", "应为微博接口返回的对象")])
+        kind = payload.get("kind") or ("comment" if "status" in item else "mention")
+        if kind not in ("comment", "mention", "direct_message"):
+            raise RecordError([FieldError("kind", "应为 comment/mention/direct_message 之一", str(kind))])
+        record = weibo.record_from_item(kind, item, department_code=department_code)
+    else:
+        module = website if channel == "website" else disclosure
+        record = module.record_from_row(payload, department_code=department_code, by="key")
+    return _apply(record)
+
+
+# --- read access ----------------------------------------------------------------------------------------
+
+
+def _date_arg(name: str) -> datetime | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        day = datetime.strptime(raw, "%Y-%m-%d")
+    except ValueError:
+        raise ValidationError(f"{name} 应为 YYYY-MM-DD", fields={name: "日期格式应为 YYYY-MM-DD"}) from None
+    return day.replace(tzinfo=BUSINESS_TZ)
+
+
+def _int_arg(name: str, default: int | None, *, low: int = 1, high: int = 10**12) -> int | None:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(f"{name} 应为整数", fields={name: "应为整数"}) from None
+    if not low <= value <= high:
+        raise ValidationError(f"{name} 超出范围", fields={name: f"应在 {low}–{high} 之间"})
+    return value
+
+
+@bp.get("/tickets")
+def list_tickets():
+    query = select(Ticket).options(selectinload(Ticket.department), selectinload(Ticket.contact))
+    c = client()
+    if c.channel:
+        query = query.where(Ticket.channel == c.channel)
+    if c.department_id:
+        query = query.where(Ticket.department_id == c.department_id)
+    channel = request.args.get("channel")
+    if channel:
+        query = query.where(Ticket.channel == channel)
+    status = request.args.get("status")
+    if status:
+        if status not in STATUS_LABELS:
+            raise ValidationError("status 取值无效", fields={"status": "取值无效"})
+        query = query.where(Ticket.status == status)
+    department = request.args.get("department")
+    if department:
+        query = query.join(Department, Ticket.department_id == Department.id).where(
+            Department.code == department
+        )
+    external_ref = request.args.get("external_ref")
+    if external_ref:
+        query = query.where(Ticket.external_ref == external_ref)
+    received_from, received_to = _date_arg("received_from"), _date_arg("received_to")
+    if received_from:
+        query = query.where(Ticket.received_at >= received_from)
+    if received_to:
+        from datetime import timedelta
+
+        query = query.where(Ticket.received_at < received_to + timedelta(days=1))
+    before = _int_arg("before", None)
+    if before:
+        query = query.where(Ticket.id < before)
+    limit = _int_arg("limit", 50, high=PAGE_MAX)
+    rows = list(db().scalars(query.order_by(Ticket.id.desc()).limit(limit + 1)))
+    next_before = rows[limit - 1].id if len(rows) > limit else None
+    return jsonify({"tickets": [_ticket_json(t) for t in rows[:limit]], "next_before": next_before})
+
+
+def _ticket_in_scope(ticket_id: int) -> Ticket:
+    ticket = db().get(Ticket, ticket_id)
+    if ticket is None or not _in_scope(ticket):
+        # Out of scope looks like missing: an id must not reveal that another department's ticket exists.
+        raise NotFound("工单不存在或无权查看")
+    return ticket
+
+
+@bp.get("/tickets/<int:ticket_id>")
+def get_ticket(ticket_id: int):
+    return jsonify(_ticket_json(_ticket_in_scope(ticket_id), full=True))
+
+
+@bp.get("/tickets/<int:ticket_id>/events")
+def ticket_events(ticket_id: int):
+    ticket = _ticket_in_scope(ticket_id)
+    events = db().scalars(
+        select(TicketEvent)
+        .where(TicketEvent.ticket_id == ticket.id)
+        .order_by(TicketEvent.occurred_at, TicketEvent.id)
+    )
+    return jsonify(
+        {
+            "events": [
+                {
+                    "id": e.id,
+                    "kind": e.kind,
+                    "occurred_at": _iso(e.occurred_at),
+                    "actor": e.actor_label or (e.actor.display_name if e.actor else None),
+                    "status_before": e.status_before,
+                    "status_after": e.status_after,
+                    "data": _public_event_data(e.data or {}),
+                }
+                for e in events
+            ]
+        }
+    )
+
+
+@bp.get("/tickets/<int:ticket_id>/deadlines")
+def ticket_deadlines(ticket_id: int):
+    ticket = _ticket_in_scope(ticket_id)
+    return jsonify(
+        {
+            "deadlines": [
+                {
+                    "kind": d.kind,
+                    "label": d.label,
+                    "due_at": _iso(d.due_at),
+                    "state": d.state,
+                    "version": d.version,
+                    "policy": f"{d.policy_code}@{d.policy_version}",
+                    "explanation": d.explanation,
+                }
+                for d in ticket.deadlines
+            ]
+        }
+    )
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document(current_app.config["TRACKER_SETTINGS"].public_url))
+
+
+# --- serialisation --------------------------------------------------------------------------------------
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _public_event_data(data: dict[str, Any]) -> dict[str, Any]:
+    # Notes can hold personal data typed by staff; machine clients see that a note exists, not its text.
+    return {k: v for k, v in data.items() if k not in ("note",)}
+
+
+def _ticket_summary(ticket: Ticket) -> dict[str, Any]:
+    return {"id": ticket.id, "number": ticket.number, "status": ticket.status}
+
+
+def _ticket_json(ticket: Ticket, *, full: bool = False) -> dict[str, Any]:
+    contact = ticket.contact
+    data: dict[str, Any] = {
+        "id": ticket.id,
+        "number": ticket.number,
+        "channel": ticket.channel,
+        "external_ref": ticket.external_ref,
+        "request_type": ticket.request_type,
+        "subject": ticket.subject,
+        "status": ticket.status,
+        "status_label": STATUS_LABELS.get(ticket.status, ticket.status),
+        "department": ticket.department.code,
+        "received_at": _iso(ticket.received_at),
+        "arrived_at": _iso(ticket.arrived_at),
+        "replied_at": _iso(ticket.replied_at),
+        "closed_at": _iso(ticket.closed_at),
+        "satisfaction": ticket.satisfaction,
+        "outcome": ticket.outcome,
+        "possible_duplicate_of_id": ticket.possible_duplicate_of_id,
+        "linked_ticket_id": ticket.linked_ticket_id,
+    }
+    if full:
+        data.update(
+            {
+                "body": ticket.body,
+                "category": ticket.category,
+                "urgency": ticket.urgency,
+                "incident_address": ticket.incident_address,
+                "reply_text": ticket.reply_text,
+                "applicant_type": ticket.applicant_type,
+                "received_via": ticket.received_via,
+                # Machine clients get personal data masked, like an auditor.
+                "contact": {
+                    "name": mask_name(contact.name) if contact else "",
+                    "phone": mask_phone(contact.phone) if contact else "",
+                    "email": mask_email(contact.email) if contact else "",
+                },
+                "extra": ticket.extra or {},
+            }
+        )
+    return data

@@ -1,0 +1,164 @@
+"""The public portal: website messages, disclosure applications (条例 art. 29), and the 查询码 page.
+
+No sign-in. Abuse control without outside services: per-IP limits (20 an hour, 240 a day, counted in
+the database so every web process sees them) and a locally drawn arithmetic CAPTCHA.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+from flask import Blueprint, Response, render_template, request, session
+from sqlalchemy import select
+
+from tracker.channels import MESSAGE_TYPES
+from tracker.clock import local, utcnow
+from tracker.intake import disclosure, website
+from tracker.intake.records import RecordError, apply_record
+from tracker.models import Ticket
+from tracker.models.intake import PortalCounter
+from tracker.outcomes import OUTCOMES_BY_CODE
+from web import captcha
+from web.database import db, settings
+
+bp = Blueprint(
+    "portal", __name__, url_prefix="/portal", static_folder="../portal_static", static_url_path="/static"
+)
+
+HOURLY_LIMIT = 20
+DAILY_LIMIT = 240
+QUERY_HOURLY_LIMIT = 60
+
+
+def _client_hash() -> str:
+    ip = request.remote_addr or "unknown"
+    return hashlib.sha256(f"{settings().secret_key}:portal:{ip}".encode()).hexdigest()[:32]
+
+
+def _bump(kind: str, now: datetime) -> dict[str, int]:
+    """Count one request of this client in its hour and day windows; return the new counts."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    session_ = db()
+    insert = pg_insert if session_.get_bind().dialect.name == "postgresql" else sqlite_insert
+    client = _client_hash()
+    moment = local(now)
+    counts = {}
+    for span, key, ttl in (
+        ("hour", f"{kind}h:{moment:%Y%m%d%H}", timedelta(hours=2)),
+        ("day", f"{kind}d:{moment:%Y%m%d}", timedelta(days=2)),
+    ):
+        statement = insert(PortalCounter).values(
+            client_hash=client, window=key, count=1, expires_at=now + ttl
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["client_hash", "window"], set_={"count": PortalCounter.count + 1}
+        ).returning(PortalCounter.count)
+        counts[span] = session_.execute(statement).scalar_one()
+    return counts
+
+
+def _over_limit(kind: str, hourly: int, daily: int) -> bool:
+    counts = _bump(kind, utcnow())
+    db().commit()  # the count stands whatever happens to the submission
+    return counts["hour"] > hourly or counts["day"] > daily
+
+
+def _limited() -> tuple[str, int]:
+    return render_template("portal/limited.html"), 429
+
+
+@bp.get("/")
+def index():
+    return render_template("portal/index.html")
+
+
+@bp.get("/captcha.svg")
+def captcha_image():
+    svg = captcha.issue(session, settings().secret_key)
+    response = Response(svg, mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _captcha_ok() -> bool:
+    return captcha.check(session, settings().secret_key, request.form.get("captcha"))
+
+
+@bp.route("/message", methods=["GET", "POST"])
+def message():
+    form = request.form
+    if request.method == "GET":
+        return render_template("portal/message.html", form={}, errors={}, types=MESSAGE_TYPES)
+    if _over_limit("m", HOURLY_LIMIT, DAILY_LIMIT):
+        return _limited()
+    errors: dict[str, str] = {}
+    if not _captcha_ok():
+        errors["验证码"] = "验证码错误或已过期，请重新计算"
+    now = utcnow()
+    try:
+        record = website.record_from_portal(form.to_dict(), now=now)
+    except RecordError as exc:
+        errors.update({e.column: e.reason for e in exc.errors})
+        record = None
+    if errors or record is None:
+        return render_template("portal/message.html", form=form, errors=errors, types=MESSAGE_TYPES), 400
+    result = apply_record(db(), record, actor="门户网站", now=now)
+    db().commit()
+    return render_template("portal/done.html", ticket=result.ticket, kind="留言")
+
+
+@bp.route("/disclosure", methods=["GET", "POST"])
+def disclosure_form():
+    choices = _disclosure_choices()
+    if request.method == "GET":
+        return render_template("portal/disclosure.html", form={}, errors={}, **choices)
+    if _over_limit("m", HOURLY_LIMIT, DAILY_LIMIT):
+        return _limited()
+    errors: dict[str, str] = {}
+    if not _captcha_ok():
+        errors["验证码"] = "验证码错误或已过期，请重新计算"
+    now = utcnow()
+    try:
+        record = disclosure.record_from_form(request.form.to_dict(), now=now)
+    except RecordError as exc:
+        errors.update({e.column: e.reason for e in exc.errors})
+        record = None
+    if errors or record is None:
+        return render_template("portal/disclosure.html", form=request.form, errors=errors, **choices), 400
+    result = apply_record(db(), record, actor="门户网站", now=now)
+    db().commit()
+    return render_template("portal/done.html", ticket=result.ticket, kind="政府信息公开申请")
+
+
+def _disclosure_choices() -> dict:
+    return {
+        "org_types": disclosure.ORG_TYPES,
+        "id_types": disclosure.ID_TYPES_PERSON,
+        "delivery_forms": disclosure.DELIVERY_FORMS,
+        "delivery_ways": disclosure.DELIVERY_WAYS,
+    }
+
+
+@bp.route("/query", methods=["GET", "POST"])
+def query():
+    if request.method == "GET":
+        return render_template("portal/query.html", ticket=None, error=None)
+    if _over_limit("q", QUERY_HOURLY_LIMIT, DAILY_LIMIT):
+        return _limited()
+    code = (request.form.get("code") or "").strip().upper()
+    ticket = None
+    if code and len(code) <= 32:
+        ticket = db().scalar(select(Ticket).where(Ticket.query_code == code))
+    if ticket is None:
+        return render_template("portal/query.html", ticket=None, error="查询码不正确，请核对后重试"), 404
+    outcome = OUTCOMES_BY_CODE.get(ticket.outcome) if ticket.outcome else None
+    return render_template(
+        "portal/query.html",
+        ticket=ticket,
+        error=None,
+        outcome=outcome.short if outcome else None,
+        has_reply=ticket.replied_at is not None and bool(ticket.reply_text),
+    )
