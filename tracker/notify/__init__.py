@@ -248,8 +248,8 @@ def plan_deliveries(
     table = Delivery.__table__
     made = 0
     for start in range(0, len(rows), 2000):
-        result = session.execute(insert(table).on_conflict_do_nothing(), rows[start : start + 2000])
-        made += result.rowcount or 0
+        stmt = insert(table).on_conflict_do_nothing().returning(table.c.id)
+        made += len(session.execute(stmt, rows[start : start + 2000]).all())
     session.flush()
     return made
 
@@ -272,13 +272,14 @@ def _delivery(key: str, notification_id: int, medium: str, now: datetime, **targ
 
 
 def claim_deliveries(
-    session: Session, *, now: datetime, limit: int = 50, lease: timedelta = LEASE
+    session: Session, *, now: datetime, limit: int = 50, lease: timedelta | None = None
 ) -> list[int]:
     """Lease up to ``limit`` deliveries that are due (or whose sender died); the caller commits at once.
 
     A leased row's ``next_attempt_at`` is its lease's end, so one condition (through the partial index)
     finds both pending rows and rows a crashed sender left behind. SKIP LOCKED keeps two senders apart.
     """
+    lease = lease or LEASE  # read at call time, so a deployment (or a test) can change it
     ids = list(
         session.scalars(
             select(Delivery.id)

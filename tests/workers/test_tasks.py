@@ -1,0 +1,280 @@
+"""Task bodies called directly (no eager mode) against a committed scratch database."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from tests import factories
+from tests.workers.conftest import at, end_of, worker_settings
+from tracker import deadlines
+from tracker.db import session_scope
+from tracker.models import Department, ProcessedMessage, Ticket, TicketEvent, User
+from tracker.models.notifications import Delivery, Notification, ReminderLedger
+from tracker.notify import failing_deliveries, save_channel, set_preferences
+from tracker.routing import save_routing_rule, save_topic_rule
+from tracker.services.tickets import assign_ticket, open_ticket
+from workers.outbox import publish_pending
+from workers.senders.webhook import dingtalk_url
+from workers.tasks.deliveries import send_pending
+from workers.tasks.events import process_message
+from workers.tasks.reminders import run_calendar_warning, run_digest, run_sweep
+
+
+def _bureau(url, now):
+    with session_scope(url) as s:
+        factories.department(s, "bureau", "市工业和信息化局")
+        sme = factories.department(s, "sme", "中小企业服务处")
+        office = factories.department(s, "office", "办公室")
+        staff = factories.user(s, role="staff", dept=sme, now=now, username="zhang")
+        boss = factories.user(s, role="supervisor", dept=sme, now=now, username="liu")
+        admin = factories.user(s, role="admin", dept=office, now=now, username="wang")
+        return {"staff": staff.id, "supervisor": boss.id, "admin": admin.id, "sme": sme.id}
+
+
+def _count(url, query):
+    with session_scope(url) as s:
+        return s.scalar(query)
+
+
+def test_ticket_created_is_routed_tagged_and_handled_once(scratch_url, tmp_path):
+    now = at("2026-03-04", "10:00")
+    ids = _bureau(scratch_url, now)
+    settings, _ = worker_settings(tmp_path, scratch_url, "memory://")
+    with session_scope(scratch_url) as s:
+        save_routing_rule(s, department_code="sme", keywords=["中小企业", "专精特新"], now=now)
+        save_topic_rule(s, topic="惠企政策", keywords=["补贴", "专精特新"], now=now)
+        ticket, _ = open_ticket(
+            s,
+            factories.draft(
+                arrived_at=now,
+                subject="专精特新企业认定补贴何时发放",
+                body="我公司去年通过了市级专精特新中小企业认定，请问认定补贴什么时候发放？",
+            ),
+            actor="测试",
+            now=now,
+        )
+        ticket_id = ticket.id
+        assert ticket.department.code == "bureau"
+    with session_scope(scratch_url) as s:
+        from tracker.models import OutboxMessage
+
+        message_id = s.scalar(select(OutboxMessage.id).where(OutboxMessage.ticket_id == ticket_id))
+
+    assert process_message(settings, message_id, now=now) == ["route", "tag", "deadlines"]
+    assert process_message(settings, message_id, now=now) == []  # redelivered: no second effect
+    with session_scope(scratch_url) as s:
+        ticket = s.get(Ticket, ticket_id)
+        assert ticket.department_id == ids["sme"]
+        assert ticket.topic_names == ["惠企政策"]
+        kinds = [e.kind for e in s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id))]
+        assert kinds.count("ticket.routed") == 1 and kinds.count("ticket.tagged") == 1
+        assert s.scalar(select(func.count()).select_from(ProcessedMessage)) == 3
+        notes = s.scalars(select(Notification).where(Notification.user_id == ids["supervisor"])).all()
+        assert [n.title for n in notes] == [f"新工单分办到本部门：{ticket.number}"]
+
+
+def test_routing_never_overrides_a_department_chosen_at_intake(scratch_url, tmp_path):
+    now = at("2026-03-04", "10:00")
+    _bureau(scratch_url, now)
+    settings, _ = worker_settings(tmp_path, scratch_url, "memory://")
+    with session_scope(scratch_url) as s:
+        factories.department(s, "it", "信息化推进处")
+        save_routing_rule(s, department_code="sme", keywords=["补贴"], now=now)
+        ticket, _ = open_ticket(
+            s, factories.draft(arrived_at=now, department_code="it", body="补贴发放系统登录不上"), actor="测试", now=now
+        )
+        ticket_id = ticket.id
+        from tracker.models import OutboxMessage
+
+        s.flush()
+        message_id = s.scalar(select(OutboxMessage.id).where(OutboxMessage.ticket_id == ticket_id))
+    process_message(settings, message_id, now=now)
+    with session_scope(scratch_url) as s:
+        assert s.get(Ticket, ticket_id).department.code == "it"
+
+
+def test_assignment_notifies_the_assignee_not_the_actor(scratch_url, tmp_path):
+    now = at("2026-03-04", "10:00")
+    ids = _bureau(scratch_url, now)
+    settings, _ = worker_settings(tmp_path, scratch_url, "memory://")
+    with session_scope(scratch_url) as s:
+        ticket, _ = open_ticket(s, factories.draft(arrived_at=now, department_code="sme"), actor="测试", now=now)
+        event = assign_ticket(s, ticket, s.get(User, ids["staff"]), actor=s.get(User, ids["supervisor"]), now=now)
+        from tracker.models import OutboxMessage
+
+        s.flush()
+        message_id = s.scalar(select(OutboxMessage.id).where(OutboxMessage.event_id == event.id))
+    assert process_message(settings, message_id, now=now) == ["notify"]
+    with session_scope(scratch_url) as s:
+        titles = {n.user_id: n.title for n in s.scalars(select(Notification))}
+        assert titles == {ids["staff"]: f"您有新分派的工单：{ticket.number}"}
+
+
+def _due_ticket(url, ids, due_at, now):
+    with session_scope(url) as s:
+        ticket, _ = open_ticket(s, factories.draft(arrived_at=now, department_code="sme"), actor="测试", now=now)
+        assign_ticket(s, ticket, s.get(User, ids["staff"]), actor="测试", now=now)
+        deadlines.override_deadline(s, ticket, "reply", due_at=due_at, reason="测试", now=now, actor="测试")
+        return ticket.id
+
+
+def test_reminders_go_out_by_email_and_group_robots_and_a_failing_channel_blocks_nothing(
+    scratch_url, tmp_path, smtp_server, robot_server
+):
+    start = at("2026-02-25", "10:00")
+    ids = _bureau(scratch_url, start)
+    settings, _ = worker_settings(
+        tmp_path, scratch_url, "memory://", TRACKER_SMTP_HOST="127.0.0.1", TRACKER_SMTP_PORT=str(smtp_server.port)
+    )
+    with session_scope(scratch_url) as s:
+        sme = s.get(Department, ids["sme"])
+        save_channel(s, name="处室钉钉群", kind="dingtalk", url=f"{robot_server.url}/ding?access_token=t", secret="SECabc", department_id=sme.id, now=start, secret_key=settings.secret_key)
+        save_channel(s, name="企业微信群", kind="wecom", url=f"{robot_server.url}/wecom", now=start, secret_key=settings.secret_key)
+        save_channel(s, name="坏掉的Webhook", kind="webhook", url=f"{robot_server.url}/broken", now=start, secret_key=settings.secret_key)
+    robot_server.fail_paths.add("/broken")
+    ticket_id = _due_ticket(scratch_url, ids, end_of("2026-03-09"), start)
+
+    totals = run_sweep(settings, now=at("2026-03-04", "09:30"))
+    assert totals["reminders"] == 1 and totals["deliveries"] == 4  # e-mail + 3 group channels
+    counts = send_pending(settings, now=at("2026-03-04", "09:31"))
+    assert counts == {"sent": 3, "failed": 0, "retrying": 1}
+
+    [mail] = smtp_server.messages
+    assert "还有3个工作日到期" in str(mail["Subject"]) or "=?utf-8?" in mail["Subject"]
+    text = mail.get_payload(decode=True).decode()
+    assert "测试staff，您好" in text and "请在期限内办理" in text and f"/tickets/{ticket_id}" in text
+    paths = {path.split("?")[0]: body for path, _, body in robot_server.requests}
+    assert paths["/ding"]["msgtype"] == "markdown" and "还有3个工作日到期" in paths["/ding"]["markdown"]["text"]
+    assert "timestamp=" in next(p for p, _, _ in robot_server.requests if p.startswith("/ding"))
+    assert paths["/wecom"]["markdown"]["content"].startswith("### 【期限提醒】")
+    with session_scope(scratch_url) as s:
+        [failing] = failing_deliveries(s)
+        assert failing.medium == "webhook" and failing.status == "pending" and "HTTP 500" in failing.last_error
+        retry_at = failing.next_attempt_at
+    assert retry_at == at("2026-03-04", "09:32")  # 1 minute backoff after the first failure
+    # Nothing more before the backoff; the failed channel is retried later, alone.
+    assert send_pending(settings, now=at("2026-03-04", "09:31")) == {"sent": 0, "failed": 0, "retrying": 0}
+    robot_server.fail_paths.clear()
+    assert send_pending(settings, now=at("2026-03-04", "09:40"))["sent"] == 1
+    assert len(smtp_server.messages) == 1
+
+
+def test_a_channel_that_keeps_failing_ends_failed_and_visible(scratch_url, tmp_path, robot_server):
+    from tracker.notify import MAX_ATTEMPTS
+
+    start = at("2026-02-25", "10:00")
+    ids = _bureau(scratch_url, start)
+    settings, _ = worker_settings(tmp_path, scratch_url, "memory://")
+    with session_scope(scratch_url) as s:
+        save_channel(s, name="坏掉的Webhook", kind="webhook", url=f"{robot_server.url}/broken", now=start, secret_key=settings.secret_key)
+    robot_server.fail_paths.add("/broken")
+    _due_ticket(scratch_url, ids, end_of("2026-03-09"), start)
+    run_sweep(settings, now=at("2026-03-04", "09:30"))
+    moment = at("2026-03-04", "09:30")
+    for _ in range(MAX_ATTEMPTS):
+        send_pending(settings, now=moment)
+        moment += timedelta(hours=2)
+    with session_scope(scratch_url) as s:
+        [row] = failing_deliveries(s)
+        assert row.status == "failed" and row.attempts == MAX_ATTEMPTS
+
+
+def test_dingtalk_signature_follows_the_robot_protocol():
+    import base64
+    import hashlib
+    import hmac
+    from urllib.parse import parse_qs, urlsplit
+
+    url = dingtalk_url("https://oapi.dingtalk.com/robot/send?access_token=x", "SEC123", now_ms=1700000000000)
+    query = parse_qs(urlsplit(url).query)
+    expected = base64.b64encode(hmac.new(b"SEC123", b"1700000000000\nSEC123", hashlib.sha256).digest()).decode()
+    assert query["timestamp"] == ["1700000000000"] and query["sign"] == [expected]
+
+
+def test_sms_preference_needs_a_phone(scratch_url):
+    from tracker.errors import ValidationError
+
+    now = at("2026-03-04", "10:00")
+    ids = _bureau(scratch_url, now)
+    with session_scope(scratch_url) as s:
+        user = s.get(User, ids["staff"])
+        with pytest.raises(ValidationError):
+            set_preferences(s, user, email=True, sms=True)
+
+
+def test_two_sweeps_started_at_the_same_moment_send_each_reminder_once(pg_scratch_url, tmp_path, smtp_server):
+    start = at("2026-02-25", "10:00")
+    ids = _bureau(pg_scratch_url, start)
+    settings, _ = worker_settings(
+        tmp_path, pg_scratch_url, "memory://", TRACKER_SMTP_HOST="127.0.0.1", TRACKER_SMTP_PORT=str(smtp_server.port)
+    )
+    for n in range(60):
+        _due_ticket(pg_scratch_url, ids, end_of("2026-03-09") if n % 2 else end_of("2026-03-06"), start)
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def sweep():
+        try:
+            barrier.wait()
+            results.append(run_sweep(settings, now=at("2026-03-04", "10:00"), batch=7))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    # 30 tickets are 3 working days from due (before:3), 30 are 1 working day from due (before:1).
+    assert sum(r["reminders"] for r in results) == 60
+    assert _count(pg_scratch_url, select(func.count()).select_from(ReminderLedger)) == 60
+    assert _count(pg_scratch_url, select(func.count()).select_from(Notification)) == 60
+
+    def send():
+        barrier.wait()
+        send_pending(settings, now=at("2026-03-04", "10:01"))
+
+    barrier.reset()
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    ids_sent = [m["Message-ID"] for m in smtp_server.messages]
+    assert len(ids_sent) == 60 == len(set(ids_sent))
+    assert _count(pg_scratch_url, select(func.count()).select_from(Delivery).where(Delivery.status == "sent")) == 60
+
+
+def test_digest_and_calendar_warning_once_a_day(scratch_url, tmp_path):
+    start = at("2026-02-25", "10:00")
+    ids = _bureau(scratch_url, start)
+    settings, _ = worker_settings(tmp_path, scratch_url, "memory://")
+    _due_ticket(scratch_url, ids, end_of("2026-03-06"), start)
+    _due_ticket(scratch_url, ids, end_of("2026-03-02"), start)
+    run_sweep(settings, now=at("2026-03-04", "08:00"))  # marks the second one breached
+    assert run_digest(settings, now=at("2026-03-04", "08:30")) == 2  # the supervisor and the office
+    assert run_digest(settings, now=at("2026-03-04", "08:31")) == 0
+    assert run_digest(settings, now=at("2026-03-07", "08:30")) == 0  # Saturday
+    with session_scope(scratch_url) as s:
+        note = s.scalar(select(Notification).where(Notification.user_id == ids["supervisor"], Notification.kind == "digest"))
+        assert note.title == "【每日汇总】03月04日：已超期1件，本周到期1件"
+        assert "中小企业服务处" in note.body
+    # 2026 is the last bundled year: from 1 October 2026 the office hears about 2027 every day.
+    assert run_calendar_warning(settings, now=at("2026-09-30")) == 0
+    assert run_calendar_warning(settings, now=at("2026-10-08")) == 1
+    assert run_calendar_warning(settings, now=at("2026-10-08", "15:00")) == 0
+    assert run_calendar_warning(settings, now=at("2026-10-09")) == 1
+
+
+def test_publish_pending_marks_what_it_published(scratch_url, tmp_path):
+    now = at("2026-03-04", "10:00")
+    _bureau(scratch_url, now)
+    settings, _ = worker_settings(tmp_path, scratch_url, "memory://")
+    with session_scope(scratch_url) as s:
+        for _ in range(3):
+            open_ticket(s, factories.draft(arrived_at=now, department_code="sme"), actor="测试", now=now)
+    assert publish_pending(settings) == 3
+    assert publish_pending(settings) == 0
