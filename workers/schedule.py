@@ -31,6 +31,18 @@ BEAT_SCHEDULE: dict[str, dict] = {
     "calendar-warning": {"task": "reminders.calendar_warning", "schedule": crontab(hour=9, minute=5)},
     # Personal data past its channel's retention period is anonymised at night (tracker.privacy).
     "privacy-retention": {"task": "privacy.anonymise_due", "schedule": crontab(hour=2, minute=30)},
+    # Intake (tracker/intake): the Weibo poll backs off by itself after failures (next_attempt_at).
+    "weibo-poll": {"task": "intake.weibo_poll", "schedule": timedelta(minutes=1), "options": {"expires": 55}},
+    # An adapter silent for the configured time raises one alert (outbox topic adapter.silent).
+    "adapter-health": {"task": "intake.adapter_health", "schedule": timedelta(minutes=5), "options": {"expires": 290}},
+    # Replies, extension requests and 办结 back to the 12345 platform, retried with backoff.
+    "hotline-callbacks": {
+        "task": "intake.hotline_callbacks",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 55},
+    },
+    # Dashboard uploads whose task never reached a worker (broker down when queued).
+    "resume-imports": {"task": "intake.resume_imports", "schedule": timedelta(minutes=2), "options": {"expires": 110}},
     # beat → broker → worker → database, end to end (beat and worker also record their own heartbeats).
     "heartbeat": {"task": "system.heartbeat", "schedule": timedelta(seconds=30), "options": {"expires": 29}},
 }

@@ -1,0 +1,158 @@
+"""Replies back to the 12345 platform: the department's reply, extension requests and 办结 of pushed or
+imported work orders become delivery rows (one per event, a unique key), sent by a worker with retries
+and backoff to the configured callback URL.
+
+Events replayed from an import's history (dated before the ticket was created here) are the platform's
+own past and are not sent back.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from tracker.intake.apikeys import sign
+from tracker.intake.hotline import callback_payload
+from tracker.intake.weibo import adapter_state
+from tracker.models import ApiKey, Ticket, TicketEvent
+from tracker.models.intake import CallbackDelivery
+from tracker.security import decrypt_secret
+
+SCAN_NAME = "hotline-callback"
+MAX_ATTEMPTS = 10
+MAX_BACKOFF = timedelta(hours=2)
+SCAN_LIMIT = 1000
+
+Post = Callable[[str, bytes, dict[str, str]], int]
+
+
+def plan_callbacks(session: Session, *, now: datetime, limit: int = SCAN_LIMIT) -> int:
+    """Turn new reply / extension / 办结 events of hotline tickets into deliveries; return how many."""
+    state = adapter_state(session, SCAN_NAME)
+    after = int((state.cursor or {}).get("event_id", 0))
+    rows = session.execute(
+        select(TicketEvent, Ticket)
+        .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+        .where(
+            TicketEvent.id > after,
+            Ticket.channel == "hotline",
+            or_(
+                (TicketEvent.kind == "ticket.status_changed")
+                & TicketEvent.status_after.in_(("replied", "closed")),
+                TicketEvent.kind == "deadline.extended",
+            ),
+        )
+        .order_by(TicketEvent.id)
+        .limit(limit)
+    ).all()
+    # The cursor moves past every event looked at, planned or not.
+    highest = session.scalar(select(TicketEvent.id).order_by(TicketEvent.id.desc()).limit(1)) or after
+    if len(rows) == limit:
+        highest = rows[-1][0].id
+    made = 0
+    for event, ticket in rows:
+        if event.occurred_at < ticket.created_at or (event.actor_label or "").startswith("API:"):
+            continue  # history from the platform itself
+        kind = (
+            "extension"
+            if event.kind == "deadline.extended"
+            else ("reply" if event.status_after == "replied" else "close")
+        )
+        data = dict(event.data or {})
+        if kind == "extension":
+            data = {"reason": data.get("reason", ""), "due_at": data.get("due_at") or ""}
+        if session.scalar(select(CallbackDelivery.id).where(CallbackDelivery.event_id == event.id)):
+            continue
+        session.add(
+            CallbackDelivery(
+                ticket_id=ticket.id,
+                event_id=event.id,
+                kind=kind,
+                payload=callback_payload(ticket, kind, data),
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        made += 1
+    state.cursor = {"event_id": highest}
+    state.last_success_at = now
+    session.flush()
+    return made
+
+
+def _signing_secret(session: Session, secret_key: str) -> tuple[str, str] | None:
+    key = session.scalar(
+        select(ApiKey)
+        .where(ApiKey.channel == "hotline", ApiKey.revoked_at.is_(None))
+        .order_by(ApiKey.id.desc())
+    )
+    if key is None:
+        return None
+    return key.key_id, decrypt_secret(secret_key, key.secret_encrypted)
+
+
+def http_post(url: str, body: bytes, headers: dict[str, str], *, timeout: float = 10.0) -> int:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def deliver_due(
+    session: Session, *, url: str, secret_key: str, now: datetime, post: Post | None = None, limit: int = 100
+) -> dict[str, int]:
+    """Send the deliveries that are due; failures wait 1, 2, 4 … minutes (at most 2 h), 10 tries at most.
+
+    Signed like the push: X-Tracker-Key / X-Tracker-Timestamp / X-Tracker-Signature with the newest
+    hotline key, so the platform verifies us with the secret it already holds.
+    """
+    post = post or http_post
+    counts = {"sent": 0, "retry": 0, "failed": 0}
+    due = session.scalars(
+        select(CallbackDelivery)
+        .where(CallbackDelivery.status == "pending", CallbackDelivery.next_attempt_at <= now)
+        .order_by(CallbackDelivery.next_attempt_at, CallbackDelivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    signing = _signing_secret(session, secret_key) if due else None
+    for delivery in due:
+        body = json.dumps(delivery.payload, ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        if signing:
+            timestamp = str(int(now.timestamp()))
+            headers.update(
+                {
+                    "X-Tracker-Key": signing[0],
+                    "X-Tracker-Timestamp": timestamp,
+                    "X-Tracker-Signature": sign(signing[1], timestamp, body),
+                }
+            )
+        delivery.attempts += 1
+        try:
+            status = post(url, body, headers)
+            error = None if 200 <= status < 300 else f"HTTP {status}"
+        except Exception as exc:  # network trouble of any kind is a failed attempt, retried later
+            error = f"{type(exc).__name__}"
+        if error is None:
+            delivery.status, delivery.sent_at, delivery.last_error = "sent", now, None
+            counts["sent"] += 1
+        elif delivery.attempts >= MAX_ATTEMPTS:
+            delivery.status, delivery.last_error = "failed", error
+            counts["failed"] += 1
+        else:
+            delivery.last_error = error
+            delivery.next_attempt_at = now + min(timedelta(minutes=2 ** (delivery.attempts - 1)), MAX_BACKOFF)
+            counts["retry"] += 1
+    session.flush()
+    return counts
