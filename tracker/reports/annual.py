@@ -181,7 +181,7 @@ def outlets_sentence(report: AnnualReport) -> str:
     portal = report.register("outlet_portal", "items")
     point = report.register("outlet_public_point", "items")
     media = report.register("outlet_media", "items")
-    total = portal + point + media
+    total = report.register("published_all", "items") or portal + point + media
     if not total:
         return ""
     return (

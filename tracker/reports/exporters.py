@@ -48,6 +48,13 @@ def report_json(report: annual.AnnualReport) -> dict[str, Any]:
     if report.format == formats.FORMAT_FREE:
         data["free_form"] = {
             "published": {
+                "全年发布（报送）各类信息": int(
+                    report.register("published_all", "items")
+                    or sum(
+                        report.register(i, "items")
+                        for i in ("outlet_portal", "outlet_public_point", "outlet_media")
+                    )
+                ),
                 "门户网站": int(report.register("outlet_portal", "items")),
                 "公开查阅点及政府信息公开平台": int(report.register("outlet_public_point", "items")),
                 "报刊、电视、专栏等传统媒体": int(report.register("outlet_media", "items")),

@@ -16,7 +16,9 @@ ITEMS: dict[str, str] = {
     "enforcement": "行政强制",
     "fee": "行政事业性收费",
     "procurement": "政府集中采购",
-    # Proactively published items by outlet (the seed report counts them: 局网站105条 …).
+    # Proactively published items: the year's total and by outlet (the seed: 229条, 局网站105条 …). The
+    # total is kept apart because it need not be the sum (the seed's 105 + 56 + 67 = 228 of 229 报送).
+    "published_all": "全年发布（报送）各类信息",
     "outlet_portal": "门户网站",
     "outlet_public_point": "公开查阅点及政府信息公开平台",
     "outlet_media": "报刊、电视、专栏等传统媒体",
