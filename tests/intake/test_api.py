@@ -60,17 +60,31 @@ def test_push_creates_then_updates_then_reports_duplicate(client, session, key, 
 
     changed = post_signed(client, "/api/v1/intake/hotline", {**order, "urgency": "紧急"}, *key)
     assert changed.get_json()["result"] == "updated" and changed.get_json()["changes"] == ["urgency"]
-    assert session.scalar(select(func.count()).select_from(Ticket).where(Ticket.external_ref == order["order_no"])) == 1
+    assert (
+        session.scalar(
+            select(func.count()).select_from(Ticket).where(Ticket.external_ref == order["order_no"])
+        )
+        == 1
+    )
 
 
 def test_chinese_field_names_are_accepted_too(client, key):
-    order = {"工单编号": "HL-CN-1", "受理时间": "2026/3/4 9:00", "诉求类型": "咨询", "诉求内容": "咨询技改补贴"}
+    order = {
+        "工单编号": "HL-CN-1",
+        "受理时间": "2026/3/4 9:00",
+        "诉求类型": "咨询",
+        "诉求内容": "咨询技改补贴",
+    }
     assert post_signed(client, "/api/v1/intake/hotline", order, *key).status_code == 201
 
 
 def test_bad_fields_get_400_with_every_field_named(client, key):
-    response = post_signed(client, "/api/v1/intake/hotline",
-                           {"order_no": "X1", "accepted_at": "2026/13/01", "request_type": "吐槽"}, *key)
+    response = post_signed(
+        client,
+        "/api/v1/intake/hotline",
+        {"order_no": "X1", "accepted_at": "2026/13/01", "request_type": "吐槽"},
+        *key,
+    )
     assert response.status_code == 400
     error = response.get_json()["error"]
     assert error["code"] == "validation_error"
@@ -78,7 +92,9 @@ def test_bad_fields_get_400_with_every_field_named(client, key):
     assert "无法识别" in error["fields"]["accepted_at"]
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[1,2]", b'"text"', b"{", b"\xff\xfe", b'{"order_no": {"a": 1}}'])
+@pytest.mark.parametrize(
+    "body", [b"not json", b"[1,2]", b'"text"', b"{", b"\xff\xfe", b'{"order_no": {"a": 1}}']
+)
 def test_garbage_bodies_get_400_never_500(client, key, body):
     response = post_signed(client, "/api/v1/intake/hotline", body, *key)
     assert response.status_code == 400
@@ -150,7 +166,9 @@ def test_department_scope_hides_other_departments(client, session, now, dept):
     other = factories.department(session, "radio", "无线电管理处")
     own = factories.ticket(session, now=now, dept=mine, subject="本处工单")
     foreign = factories.ticket(session, now=now, dept=other, subject="他处工单")
-    api_key, secret = create_api_key(session, SECRET_KEY, name="区平台", channel=None, now=now, department_code="sme")
+    api_key, secret = create_api_key(
+        session, SECRET_KEY, name="区平台", channel=None, now=now, department_code="sme"
+    )
     session.commit()
     listing = get_signed(client, "/api/v1/tickets?limit=200", api_key.key_id, secret).get_json()
     ids = {t["id"] for t in listing["tickets"]}
@@ -158,9 +176,13 @@ def test_department_scope_hides_other_departments(client, session, now, dept):
     assert get_signed(client, f"/api/v1/tickets/{foreign.id}", api_key.key_id, secret).status_code == 404
     assert get_signed(client, f"/api/v1/tickets/{own.id}", api_key.key_id, secret).status_code == 200
     # A pushed order from a department-scoped key lands in that department.
-    created = post_signed(client, "/api/v1/tickets",
-                          {"channel": "website", "message_no": "W1", "posted_at": "2026-03-04 08:00", "content": "留言"},
-                          api_key.key_id, secret)
+    created = post_signed(
+        client,
+        "/api/v1/tickets",
+        {"channel": "website", "message_no": "W1", "posted_at": "2026-03-04 08:00", "content": "留言"},
+        api_key.key_id,
+        secret,
+    )
     assert created.status_code == 201
     assert session.get(Ticket, created.get_json()["ticket"]["id"]).department_id == mine.id
 
@@ -168,7 +190,9 @@ def test_department_scope_hides_other_departments(client, session, now, dept):
 def test_list_get_events_and_deadlines(client, session, now, key, dept, order):
     created = post_signed(client, "/api/v1/intake/hotline", order, *key).get_json()
     ticket_id = created["ticket"]["id"]
-    listing = get_signed(client, "/api/v1/tickets?status=received&received_from=2026-03-04&received_to=2026-03-04", *key)
+    listing = get_signed(
+        client, "/api/v1/tickets?status=received&received_from=2026-03-04&received_to=2026-03-04", *key
+    )
     assert listing.status_code == 200
     assert ticket_id in [t["id"] for t in listing.get_json()["tickets"]]
     detail = get_signed(client, f"/api/v1/tickets/{ticket_id}", *key).get_json()
@@ -185,19 +209,40 @@ def test_list_get_events_and_deadlines(client, session, now, key, dept, order):
 def test_create_disclosure_and_weibo_tickets(client, session, now, dept):
     api_key, secret = create_api_key(session, SECRET_KEY, name="集成", channel=None, now=now)
     session.commit()
-    application = {"channel": "disclosure", "application_no": "GK-API-1", "received_at": "2026-03-03",
-                   "name": "赵某", "id_number": "11010519491231002X", "information": "2025年技改资金分配结果"}
+    application = {
+        "channel": "disclosure",
+        "application_no": "GK-API-1",
+        "received_at": "2026-03-03",
+        "name": "赵某",
+        "id_number": "11010519491231002X",
+        "information": "2025年技改资金分配结果",
+    }
     response = post_signed(client, "/api/v1/tickets", application, api_key.key_id, secret)
     assert response.status_code == 201, response.get_json()
-    bad = post_signed(client, "/api/v1/tickets", {**application, "id_number": "110105194912310021"},
-                      api_key.key_id, secret)
+    bad = post_signed(
+        client, "/api/v1/tickets", {**application, "id_number": "110105194912310021"}, api_key.key_id, secret
+    )
     assert bad.status_code == 400 and "校验位" in bad.get_json()["error"]["fields"]["id_number"]
-    item = {"idstr": "4999", "created_at": "Wed Mar 04 10:00:00 +0800 2026", "text": "咨询补贴",
-            "user": {"id": 1, "screen_name": "网友"}, "status": {"id": 77}}
-    assert post_signed(client, "/api/v1/tickets", {"channel": "weibo", "item": item},
-                       api_key.key_id, secret).status_code == 201
-    assert post_signed(client, "/api/v1/tickets", {"channel": "hotline"}, api_key.key_id, secret).status_code == 400
-    assert post_signed(client, "/api/v1/tickets", {"channel": "fax"}, api_key.key_id, secret).status_code == 400
+    item = {
+        "idstr": "4999",
+        "created_at": "Wed Mar 04 10:00:00 +0800 2026",
+        "text": "咨询补贴",
+        "user": {"id": 1, "screen_name": "网友"},
+        "status": {"id": 77},
+    }
+    assert (
+        post_signed(
+            client, "/api/v1/tickets", {"channel": "weibo", "item": item}, api_key.key_id, secret
+        ).status_code
+        == 201
+    )
+    assert (
+        post_signed(client, "/api/v1/tickets", {"channel": "hotline"}, api_key.key_id, secret).status_code
+        == 400
+    )
+    assert (
+        post_signed(client, "/api/v1/tickets", {"channel": "fax"}, api_key.key_id, secret).status_code == 400
+    )
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # schemathesis 3.x on jsonschema 4.26
@@ -207,9 +252,13 @@ def test_openapi_document_is_valid_and_covers_every_route(client, app):
     response = client.get("/api/v1/openapi.json")
     assert response.status_code == 200
     document = response.get_json()
-    schema = schemathesis.from_dict(document, validate_schema=True)  # checks against the OpenAPI 3.0 meta-schema
+    schema = schemathesis.from_dict(
+        document, validate_schema=True
+    )  # checks against the OpenAPI 3.0 meta-schema
     assert len(list(schema.get_all_operations())) >= 6
-    documented = {("/api/v1" + path, method.upper()) for path, ops in document["paths"].items() for method in ops}
+    documented = {
+        ("/api/v1" + path, method.upper()) for path, ops in document["paths"].items() for method in ops
+    }
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/api/v1"):
             path = rule.rule.replace("<int:ticket_id>", "{ticket_id}")
