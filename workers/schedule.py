@@ -45,4 +45,9 @@ BEAT_SCHEDULE: dict[str, dict] = {
     "resume-imports": {"task": "intake.resume_imports", "schedule": timedelta(minutes=2), "options": {"expires": 110}},
     # beat → broker → worker → database, end to end (beat and worker also record their own heartbeats).
     "heartbeat": {"task": "system.heartbeat", "schedule": timedelta(seconds=30), "options": {"expires": 29}},
+    # Early January: last year's annual-report figures, and a notice to the administrators (once a year).
+    "annual-report": {
+        "task": "reports.prepare_previous_year",
+        "schedule": crontab(hour=9, minute=15, day_of_month="2-15", month_of_year="1"),
+    },
 }
