@@ -10,7 +10,7 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt
 
-from tracker.reports import annual, formats
+from tracker.reports import annual
 from tracker.reports.formats import Table
 from tracker.reports.html import SECTION_KEYS
 
@@ -46,11 +46,17 @@ def write_table(doc, table: Table) -> None:
     for i, cells in enumerate(table.rows):
         for j, data in enumerate(cells):
             _set_text(t.cell(table.header_height + i, table.label_cols + j), str(data.value), center=True)
-    widths = _widths(table)
+    _apply_widths(t, _widths(table))
+
+
+def _apply_widths(t, widths: list) -> None:
+    """Set the grid and every cell: Word reads the cells, LibreOffice/WPS the grid."""
     t.autofit = False
+    for column, width in zip(t.columns, widths, strict=True):
+        column.width = width
     for row in t.rows:
-        for c, cell in enumerate(row.cells):
-            cell.width = widths[c]
+        for cell, width in zip(row.cells, widths, strict=True):
+            cell.width = width
 
 
 def _widths(table: Table) -> list:
@@ -90,6 +96,7 @@ def _interaction_table(doc, report: annual.AnnualReport) -> None:
         )
         for c, value in enumerate(values):
             _set_text(t.cell(r, c), str(value))
+    _apply_widths(t, [Cm(2.6)] + [Cm(1.9)] * (len(headers) - 1))
 
 
 def render_docx(report: annual.AnnualReport) -> bytes:
@@ -114,13 +121,8 @@ def render_docx(report: annual.AnnualReport) -> bytes:
             _paragraph(doc, "政民互动情况如下表：")
             _interaction_table(doc, report)
         for table in by_section.get(key, []):
-            if table.title:
-                _paragraph(
-                    doc,
-                    f"（{table.title}）" if report.format == formats.FORMAT_FREE else table.title,
-                    indent=False,
-                )
-            write_table(doc, table)
+            write_table(doc, table)  # a sub-table's heading (第二十条第（一）项) is its own first row
+            doc.add_paragraph()
     buffer = io.BytesIO()
     doc.save(buffer)
     return buffer.getvalue()

@@ -31,7 +31,7 @@ from tracker.reports.aggregation import CHANNEL_REPORT_LABELS, period_scope
 from tracker.reports.annual import build_annual_report, narrative, section_titles
 from tracker.reports.drilldown import drill
 from tracker.reports.exporters import EXPORT_FORMATS, export
-from tracker.reports.html import REPORT_CSS, SECTION_KEYS, interaction_html, tables_html
+from tracker.reports.html import SECTION_KEYS, interaction_html, tables_html
 from tracker.reports.registers_spec import ITEMS, MEASURES, NARRATIVE_SECTIONS, REVIEW_KINDS, REVIEW_RESULTS
 from tracker.services import registers as register_service
 from tracker.status import STATUS_LABELS
@@ -142,7 +142,9 @@ def drilldown():
 
 @bp.route("/report.css")
 def stylesheet():
-    return Response(REPORT_CSS, mimetype="text/css")
+    response = Response(render_template("reports/report.css"), mimetype="text/css")
+    response.cache_control.max_age = 3600
+    return response
 
 
 # -- registers -----------------------------------------------------------------------------------------
