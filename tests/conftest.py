@@ -121,6 +121,10 @@ def engine(database_url: str) -> Iterator[Engine]:
 def connection(engine: Engine):
     with engine.connect() as conn:
         outer = conn.begin()
+        if conn.dialect.name == "sqlite":
+            # pysqlite opens a transaction only before DML: without this BEGIN the sessions' first
+            # SAVEPOINT would open one, and its RELEASE would commit the test's data for good.
+            conn.exec_driver_sql("BEGIN")
         yield conn
         outer.rollback()
 

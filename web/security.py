@@ -6,10 +6,13 @@ import functools
 import hmac
 import secrets
 from collections.abc import Callable
+from datetime import timedelta
 
 from flask import Flask, abort, g, redirect, request, session, url_for
+from sqlalchemy import func, select
 
-from tracker.models import User
+from tracker.clock import utcnow
+from tracker.models import AuditEntry, User
 from web.database import db
 
 CSRF_FIELD = "csrf_token"
@@ -70,6 +73,40 @@ def _check_csrf() -> None:
         abort(400, description="CSRF 校验失败，请刷新页面后重试")
 
 
+# Per-IP sign-in limit, on top of the per-account lockout (tracker.services.people): guessing across many
+# usernames from one address is stopped too. Counted from the audit log, so it holds across processes.
+LOGIN_FAILURES_PER_IP = 20
+LOGIN_WINDOW = timedelta(minutes=15)
+
+
+def _limit_logins():
+    if request.endpoint != "auth.login" or request.method != "POST":
+        return None
+    since = utcnow() - LOGIN_WINDOW
+    failures = db().scalar(
+        select(func.count())
+        .select_from(AuditEntry)
+        .where(
+            AuditEntry.action == "login.rejected",
+            AuditEntry.ip == request.remote_addr,
+            AuditEntry.at >= since,
+        )
+    )
+    if failures >= LOGIN_FAILURES_PER_IP:
+        abort(429, description="该地址登录失败次数过多，请15分钟后再试")
+    return None
+
+
+def _record_login_failure(response):
+    if request.endpoint == "auth.login" and request.method == "POST" and response.status_code == 401:
+        # No username here: people type passwords into the username field.
+        db().add(
+            AuditEntry(at=utcnow(), user_id=None, action="login.rejected", ip=request.remote_addr, detail={})
+        )
+        db().commit()
+    return response
+
+
 def _nonce() -> str:
     if "csp_nonce" not in g:
         g.csp_nonce = secrets.token_urlsafe(16)
@@ -101,5 +138,7 @@ def current_user_loaded() -> bool:
 
 def init_app(app: Flask) -> None:
     app.before_request(_check_csrf)
+    app.before_request(_limit_logins)
     app.after_request(_headers)
+    app.after_request(_record_login_failure)
     app.jinja_env.globals.update(csrf_token=csrf_token, csp_nonce=_nonce, current_user=current_user)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from tracker import deadlines as dl
 from tracker.access import can_act_on_ticket, require_act
-from tracker.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from tracker.errors import Conflict, NotFound, PermissionDenied, TrackerError, ValidationError
 from tracker.models import AuditEntry, Department, Ticket, User
 from tracker.models.dashboard import Approval, Attachment, CannedReply, SavedFilter
 from tracker.outcomes import OUTCOMES_BY_CODE
@@ -425,25 +425,21 @@ def bulk_action(
         if ticket is None or not can_act_on_ticket(user, ticket):
             failures.append(f"工单{ticket_id}：不存在或无权办理")
             continue
+        # No savepoint per ticket: any failure fails the whole request (the view rolls back), and a
+        # SAVEPOINT on pysqlite would commit early. Services validate before they change anything.
         try:
-            with session.begin_nested():
-                if action == "assign":
-                    assign(session, ticket, assignee, user=user, now=now)
-                elif action == "transfer":
-                    transfer(session, ticket, department, reason, user=user, now=now)
-                else:
-                    if ticket.status not in ("replied", "waiting_applicant"):
-                        reply(session, ticket, reply_text, user=user, now=now, outcome=outcome)
-                    close(session, ticket, user=user, now=now, outcome=outcome)
-            result.done.append(ticket.number)
-        except (ValidationError, Conflict, PermissionDenied, NotFound) as exc:
+            if action == "assign":
+                assign(session, ticket, assignee, user=user, now=now)
+            elif action == "transfer":
+                transfer(session, ticket, department, reason, user=user, now=now)
+            else:
+                if ticket.status not in ("replied", "waiting_applicant"):
+                    reply(session, ticket, reply_text, user=user, now=now, outcome=outcome)
+                close(session, ticket, user=user, now=now, outcome=outcome)
+        except TrackerError as exc:
             failures.append(f"{ticket.number}：{exc.message}")
-        except Exception as exc:  # IllegalTransition and friends are TrackerErrors too
-            from tracker.errors import TrackerError
-
-            if not isinstance(exc, TrackerError):
-                raise
-            failures.append(f"{ticket.number}：{exc.message}")
+            continue
+        result.done.append(ticket.number)
     if failures:
         raise ValidationError(
             f"{BULK_ACTIONS[action]}未执行，以下工单不能处理：" + "；".join(failures),

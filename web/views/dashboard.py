@@ -19,6 +19,7 @@ from flask import (
     send_file,
     url_for,
 )
+from sqlalchemy import select
 
 from tracker import deadlines as dl
 from tracker.access import can_act_on_ticket, can_reveal_personal_data, require_act, require_view
@@ -224,6 +225,9 @@ def bulk(code: str):
         raise PermissionDenied("无权执行批量操作")
     form = request.form
     ids = [int(v) for v in form.getlist("ticket_ids") if v.isdigit()]
+    # Object-level check before anything runs: an id the user may not see answers like a missing ticket.
+    for ticket in db().scalars(select(Ticket).where(Ticket.id.in_(ids))):
+        require_act(user, ticket)
     back = url_for("dashboard.queue", code=code if code in QUEUES else "all") + _back_query(
         form.get("back", "")
     )

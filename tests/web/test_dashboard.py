@@ -1,0 +1,327 @@
+"""The staff dashboard through the Flask test client: queues, search, the ticket page and its actions,
+approvals, bulk actions, attachments, admin pages, the calendar banner, sign-in limits and cookies."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from tests import factories
+from tracker.models import AuditEntry, CalendarYear, Deadline, Ticket, TicketEvent
+from tracker.models.dashboard import Approval, Attachment
+
+NOTICE_2027 = """国务院办公厅关于2027年部分节假日安排的通知
+一、元旦：1月1日（周五）至3日（周日）放假，共3天。
+二、春节：2月6日（周六）至13日（周六）放假调休，共8天。2月20日（周六）上班。
+"""
+DISCLOSURE = {"channel": "disclosure", "request_type": "政府信息公开申请"}
+
+
+def sign_in(client, user):
+    with client.session_transaction() as web_session:
+        web_session["user_id"] = user.id
+        web_session["pw"] = user.password_hash[-16:]
+        web_session["csrf_token"] = "t0ken"
+
+
+def post(client, url, **data):
+    return client.post(url, data={"csrf_token": "t0ken", **data})
+
+
+@pytest.fixture(autouse=True)
+def _clock(app, now):
+    """The dashboard reads the time from app.config["CLOCK"]: pin it to the tests' Wednesday."""
+    app.config["CLOCK"] = lambda: now
+
+
+@pytest.fixture
+def office(session, now):
+    """A department with one of each role, and a department next door."""
+    dept = factories.department(session, "sme", "中小企业服务处")
+    other = factories.department(session, "it", "信息化推进处")
+    people = {
+        role: factories.user(session, role=role, dept=dept, now=now) for role in ("staff", "supervisor")
+    }
+    people["admin"] = factories.user(
+        session, role="admin", dept=factories.department(session, "office", "办公室"), now=now
+    )
+    people["auditor"] = factories.user(session, role="auditor", dept=dept, now=now)
+    people["other_staff"] = factories.user(session, role="staff", dept=other, now=now)
+    return {"dept": dept, "other": other, **people}
+
+
+def test_home_shows_queue_counts_and_svg_charts(client, session, now, office):
+    factories.ticket(session, now=now, dept=office["dept"], topics=["<b>集体企业改制</b>"])
+    session.commit()
+    sign_in(client, office["staff"])
+    page = client.get("/").get_data(as_text=True)
+    assert "我的待办" in page and "本部门" in page and "已超期" in page
+    assert page.count("<svg") == 4
+    assert (
+        "&lt;b&gt;集体企业改制" in page and "<b>集体企业改制" not in page
+    )  # topic text escaped inside the SVG
+
+
+def test_queue_filters_sort_by_due_and_escape(client, session, now, office):
+    factories.ticket(
+        session,
+        now=now,
+        dept=office["dept"],
+        subject="网站留言：补贴申请",
+        channel="website",
+        request_type="咨询",
+    )
+    factories.ticket(session, now=now, dept=office["dept"], subject="<img src=x onerror=alert(1)>")
+    factories.ticket(session, now=now, dept=office["other"], subject="他处的热线工单")
+    session.commit()
+    sign_in(client, office["staff"])
+    page = client.get("/queues/department").get_data(as_text=True)
+    assert "网站留言：补贴申请" in page and "他处的热线工单" not in page
+    assert "<img src=x" not in page and "&lt;img src=x" in page
+    filtered = client.get("/queues/department?channel=website").get_data(as_text=True)
+    assert "网站留言：补贴申请" in filtered and "onerror" not in filtered
+    bad = client.get("/queues/department?received_from=2026-13-01").get_data(as_text=True)
+    assert "收到日期起：日期格式应为 YYYY-MM-DD" in bad
+
+
+def test_chinese_search_finds_words_inside_the_body(client, session, now, office):
+    factories.ticket(
+        session,
+        now=now,
+        dept=office["dept"],
+        subject="咨询",
+        body="我父亲原在市第三纺织厂工作，想查询养老保险补缴需要的改制批复文件。",
+    )
+    factories.ticket(
+        session, now=now, dept=office["dept"], subject="路灯不亮", body="小区门口路灯坏了一个月。"
+    )
+    factories.ticket(session, now=now, dept=office["other"], subject="他处", body="养老保险补缴问题")
+    session.commit()
+    sign_in(client, office["staff"])
+    response = client.get("/search?q=养老保险", follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert page.count('name="ticket_ids"') == 1 and "咨询" in page and "路灯不亮" not in page
+    assert "他处" not in page  # search never widens visibility
+
+
+def test_saved_filter_round_trip(client, session, now, office):
+    sign_in(client, office["staff"])
+    response = post(client, "/filters", name="我的网站留言", queue="department", channel="website")
+    assert response.status_code == 302 and "channel=website" in response.headers["Location"]
+    page = client.get("/queues/department").get_data(as_text=True)
+    assert "我的网站留言" in page
+
+
+def test_ticket_page_shows_deadlines_with_explanation_and_workdays_left(client, session, now, office):
+    ticket = factories.ticket(session, now=now, dept=office["dept"], **DISCLOSURE)
+    session.commit()
+    sign_in(client, office["staff"])
+    page = client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    reply = session.scalar(select(Deadline).where(Deadline.ticket_id == ticket.id, Deadline.kind == "reply"))
+    assert reply.explanation and reply.explanation in page
+    assert re.search(r"剩\d+个工作日", page)
+    assert "138****5678" in page and "13812345678" not in page
+    # Event kinds are shown in plain Chinese, not as codes.
+    assert "收到并登记" in page and "ticket.created" not in page
+
+
+def test_extension_requested_by_staff_and_approved_by_supervisor(client, session, now, office):
+    ticket = factories.ticket(session, now=now, dept=office["dept"], **DISCLOSURE)
+    session.commit()
+    due_before = session.scalar(
+        select(Deadline.due_at).where(Deadline.ticket_id == ticket.id, Deadline.kind == "reply")
+    )
+    sign_in(client, office["staff"])
+    response = post(
+        client, f"/tickets/{ticket.id}/actions/extend", length="20", reason="需要调取档案室存档材料"
+    )
+    assert response.status_code == 302
+    approval = session.scalar(select(Approval).where(Approval.ticket_id == ticket.id))
+    assert approval.state == "pending"
+    # Staff cannot approve their own request.
+    assert post(client, f"/approvals/{approval.id}/decide", decision="approve").status_code == 403
+    sign_in(client, office["supervisor"])
+    assert "待我审批" in client.get("/queues/approvals").get_data(as_text=True)
+    response = post(client, f"/approvals/{approval.id}/decide", decision="approve", note="已电话告知申请人")
+    assert response.status_code == 302
+    session.expire_all()
+    reply = session.scalar(select(Deadline).where(Deadline.ticket_id == ticket.id, Deadline.kind == "reply"))
+    assert reply.due_at > due_before and reply.extensions[0]["approver"] == "测试supervisor"
+    kinds = [e.kind for e in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id))]
+    assert {"approval.requested", "approval.approved", "deadline.extended"} <= set(kinds)
+
+
+def test_refusing_an_extension_needs_a_reason(client, session, now, office):
+    ticket = factories.ticket(session, now=now, dept=office["dept"], **DISCLOSURE)
+    session.commit()
+    sign_in(client, office["staff"])
+    post(client, f"/tickets/{ticket.id}/actions/extend", length="20", reason="材料多")
+    approval = session.scalar(select(Approval).where(Approval.ticket_id == ticket.id))
+    sign_in(client, office["supervisor"])
+    post(client, f"/approvals/{approval.id}/decide", decision="refuse")
+    session.expire_all()
+    assert session.get(Approval, approval.id).state == "pending"
+    post(client, f"/approvals/{approval.id}/decide", decision="refuse", note="材料可在期限内整理完毕")
+    session.expire_all()
+    assert session.get(Approval, approval.id).state == "refused"
+
+
+def test_disclosure_reply_needs_an_outcome_and_staff_replies_need_sign_off(client, session, now, office):
+    ticket = factories.ticket(session, now=now, dept=office["dept"], **DISCLOSURE)
+    session.commit()
+    sign_in(client, office["supervisor"])
+    response = post(client, f"/tickets/{ticket.id}/actions/reply", reply_text="经查，予以公开。")
+    assert response.status_code == 302
+    assert "依申请公开答复须选择答复结果" in client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    session.expire_all()
+    assert session.get(Ticket, ticket.id).status == "received"  # nothing half-written
+    # Staff: the reply goes to the supervisor for sign-off first.
+    sign_in(client, office["staff"])
+    response = client.post(
+        f"/tickets/{ticket.id}/actions/reply",
+        data={
+            "csrf_token": "t0ken",
+            "reply_text": "经查，您申请的信息予以公开，详见附件。",
+            "outcome": "public",
+            "files": (io.BytesIO(b"%PDF-1.4"), "../../etc/答复书.pdf"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(Ticket, ticket.id).status == "received"
+    attachment = session.scalar(select(Attachment).where(Attachment.ticket_id == ticket.id))
+    assert attachment.filename == "答复书.pdf" and "/" not in attachment.stored_name
+    approval = session.scalar(
+        select(Approval).where(Approval.ticket_id == ticket.id, Approval.kind == "reply")
+    )
+    sign_in(client, office["supervisor"])
+    post(client, f"/approvals/{approval.id}/decide", decision="approve")
+    session.expire_all()
+    replied = session.get(Ticket, ticket.id)
+    assert replied.status == "replied" and replied.outcome == "public"
+    download = client.get(f"/attachments/{attachment.id}")
+    assert download.status_code == 200 and download.headers["Content-Disposition"].startswith("attachment")
+    download.close()
+
+
+def test_bulk_assign_is_all_or_nothing(client, session, now, office):
+    mine = [factories.ticket(session, now=now, dept=office["dept"]) for _ in range(2)]
+    session.commit()
+    sign_in(client, office["supervisor"])
+    ids = [str(t.id) for t in mine]
+    response = client.post(
+        "/queues/department/bulk",
+        data={
+            "csrf_token": "t0ken",
+            "ticket_ids": ids,
+            "action": "assign",
+            "assignee_id": str(office["staff"].id),
+        },
+    )
+    assert response.status_code == 302
+    session.expire_all()
+    assert all(session.get(Ticket, t.id).assignee_id == office["staff"].id for t in mine)
+    # Closing tickets that were never replied to, without a reply text: the whole batch is refused.
+    post(client, "/queues/department/bulk", ticket_ids=ids[0], action="close")
+    session.expire_all()
+    assert session.get(Ticket, mine[0].id).status == "assigned"
+
+
+def test_bulk_with_another_departments_ticket_is_refused(client, session, now, office):
+    foreign = factories.ticket(session, now=now, dept=office["other"])
+    session.commit()
+    sign_in(client, office["supervisor"])
+    response = post(
+        client, "/queues/department/bulk", ticket_ids=str(foreign.id), action="assign", assignee_id="1"
+    )
+    assert response.status_code == 404
+
+
+def test_admin_loads_next_year_from_the_notice_and_the_banner_goes_away(client, session, office, app):
+    app.config["CLOCK"] = lambda: datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
+    sign_in(client, office["staff"])
+    assert "节假日安排尚未导入" not in client.get("/").get_data(as_text=True)  # admins only
+    sign_in(client, office["admin"])
+    assert "2027年节假日安排尚未导入" in client.get("/").get_data(as_text=True)
+    preview = post(client, "/admin/calendar/preview", notice=NOTICE_2027).get_data(as_text=True)
+    assert "2027-02-20" in preview and "调休上班" in preview
+    assert session.get(CalendarYear, 2027) is None  # a preview saves nothing
+    response = post(client, "/admin/calendar/save", notice=NOTICE_2027)
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(CalendarYear, 2027) is not None
+    assert "2027年节假日安排尚未导入" not in client.get("/").get_data(as_text=True)
+    assert session.scalar(select(AuditEntry).where(AuditEntry.action == "calendar.loaded"))
+
+
+def test_admin_creates_a_user_and_it_is_audited(client, session, office):
+    sign_in(client, office["admin"])
+    post(
+        client,
+        "/admin/users",
+        username="newstaff",
+        display_name="新同事",
+        password="long-enough-pw",
+        role="staff",
+        department="sme",
+    )
+    entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "user.created"))
+    assert entry.detail["username"] == "newstaff" and "long-enough-pw" not in str(entry.detail)
+
+
+def test_auditor_reads_everything_but_changes_nothing(client, session, now, office):
+    foreign = factories.ticket(session, now=now, dept=office["other"])
+    session.commit()
+    sign_in(client, office["auditor"])
+    page = client.get(f"/tickets/{foreign.id}").get_data(as_text=True)
+    assert 'id="actions"' not in page and "data-reveal" not in page
+    assert post(client, f"/tickets/{foreign.id}/actions/note", note="审计意见").status_code == 403
+    assert client.get("/admin/audit").status_code == 200
+
+
+def test_login_is_limited_per_address(client, session, now, office):
+    with client.session_transaction() as web_session:
+        web_session["csrf_token"] = "t0ken"
+    for attempt in range(20):
+        response = post(client, "/login", username=f"nobody{attempt}", password="wrong")
+        assert response.status_code == 401
+    response = post(client, "/login", username=office["staff"].username, password=factories.PASSWORD)
+    assert response.status_code == 429
+
+
+def test_session_cookie_flags(client, session, office, app):
+    with client.session_transaction() as web_session:
+        web_session["csrf_token"] = "t0ken"
+    response = post(client, "/login", username=office["staff"].username, password=factories.PASSWORD)
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    app.config["SESSION_COOKIE_SECURE"] = True
+    sign_in(client, office["staff"])
+    response = post(client, "/login", username=office["staff"].username, password=factories.PASSWORD)
+    assert "Secure" in response.headers["Set-Cookie"]
+
+
+def test_english_is_the_second_language(client, session, office):
+    sign_in(client, office["staff"])
+    post(client, "/lang/en", next="/")
+    page = client.get("/").get_data(as_text=True)
+    assert "My queue" in page and "Overdue" in page
+
+
+def test_keyset_pages_do_not_repeat_or_skip(client, session, now, office):
+    for n in range(55):
+        factories.ticket(session, now=now + timedelta(minutes=n), dept=office["dept"], subject=f"第{n}件")
+    session.commit()
+    sign_in(client, office["staff"])
+    first = client.get("/queues/department").get_data(as_text=True)
+    next_link = re.search(r'href="([^"]+)" rel="next"', first).group(1).replace("&amp;", "&")
+    second = client.get(next_link).get_data(as_text=True)
+    ids_first = set(re.findall(r'name="ticket_ids" value="(\d+)"', first))
+    ids_second = set(re.findall(r'name="ticket_ids" value="(\d+)"', second))
+    assert len(ids_first) == 50 and len(ids_second) == 5
+    assert not ids_first & ids_second
