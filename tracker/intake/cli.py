@@ -23,26 +23,14 @@ def _import_command(channel: str, help_text: str):
     def command(settings: Settings, file: Path, skip_bad_rows: bool, department_code: str | None) -> None:
         from tracker.clock import utcnow
         from tracker.db import session_scope
-        from tracker.intake.importer import ImportRejected, check_file, import_file
+        from tracker.intake.importer import ImportRejected, import_file
 
-        click.echo(f"检查 {file.name} …", err=True)
-        checked = check_file(channel, file, department_code=department_code)
-        if checked.rejected:
-            for error in checked.errors[:500]:
-                click.echo(str(error), err=True)
-            if len(checked.errors) > 500:
-                click.echo(f"……另有 {len(checked.errors) - 500} 处错误", err=True)
-        if checked.rejected and not skip_bad_rows:
-            click.echo(
-                f"导入 0 条，更新 0 条，拒绝 {checked.rejected} 条（有错误行，未导入任何数据；"
-                "可修改后重试，或使用 --skip-bad-rows）",
-                err=True,
-            )
-            sys.exit(1)
+        lines = max(_count_lines(file) - 1, 1)
         try:
+            # One transaction: a refused file (any bad row, without --skip-bad-rows) is rolled back whole.
             with (
                 session_scope(settings.database_url) as session,
-                click.progressbar(length=checked.total, label="导入", file=sys.stderr) as bar,
+                click.progressbar(length=lines, label=f"导入 {file.name}", file=sys.stderr) as bar,
             ):
                 report = import_file(
                     session,
@@ -53,16 +41,35 @@ def _import_command(channel: str, help_text: str):
                     skip_bad_rows=skip_bad_rows,
                     department_code=department_code,
                     progress=bar.update,
-                    checked=checked,
                 )
-        except ImportRejected:  # pragma: no cover - the check above already refused
+        except ImportRejected as exc:
+            _print_errors(exc.report.errors)
+            click.echo(
+                f"导入 0 条，更新 0 条，拒绝 {exc.report.rejected} 条（有错误行，未导入任何数据；"
+                "可修改后重试，或使用 --skip-bad-rows）",
+                err=True,
+            )
             sys.exit(1)
+        if report.rejected:
+            _print_errors(report.errors)
         if report.rejected_path:
             click.echo(f"被拒绝的行已写入 {report.rejected_path}", err=True)
         click.echo(report.summary + (f"（{report.unchanged} 条无变化）" if report.unchanged else ""))
 
     command.__doc__ = help_text
     return import_group.command(channel)(command)
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as fh:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+
+
+def _print_errors(errors) -> None:
+    for error in errors[:500]:
+        click.echo(str(error), err=True)
+    if len(errors) > 500:
+        click.echo(f"……另有 {len(errors) - 500} 处错误", err=True)
 
 
 _import_command("hotline", "Import 12345 work orders (工单编号, 受理时间, 诉求类型, 诉求内容 …).")

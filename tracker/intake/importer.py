@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import JSON, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from tracker.channels import channel as channel_of
@@ -189,13 +189,29 @@ def import_file(
     checked: ImportReport | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> ImportReport:
-    """Check the whole file, then import it in batches; flush only (the caller commits).
+    """Import a file in batches; flush only (the caller commits, or rolls back on ImportRejected).
 
+    With `checked` (the result of `check_file`, as the worker does to know the total first) bad rows are
+    already known. Without it the file is read once: rows are checked as they are written, and the first
+    bad row stops all writing while the rest of the file is still checked, so every error is reported —
+    then ImportRejected is raised and the caller's rollback leaves nothing written.
     `after_batch` is called after each batch (the worker commits there and records progress; a re-run
     after an interruption resumes, because rows already imported are recognised).
     """
+    if checked is None:
+        return _import_single_pass(
+            session,
+            channel,
+            Path(path),
+            actor=actor,
+            now=now,
+            skip_bad_rows=skip_bad_rows,
+            department_code=department_code,
+            progress=progress,
+            after_batch=after_batch,
+            batch_size=batch_size,
+        )
     path = Path(path)
-    checked = checked or check_file(channel, path, department_code=department_code)
     if checked.rejected and not skip_bad_rows:
         raise ImportRejected(checked)
     report = ImportReport(channel, total=checked.total, rejected=checked.rejected, errors=checked.errors)
@@ -220,6 +236,55 @@ def import_file(
         _write_batch(session, batch, report, actor=actor, now=now)
         if progress:
             progress(len(batch))
+    if after_batch:
+        after_batch(report)
+    return report
+
+
+def _import_single_pass(
+    session: Session,
+    channel: str,
+    path: Path,
+    *,
+    actor: Actor | None,
+    now: datetime,
+    skip_bad_rows: bool,
+    department_code: str | None,
+    progress: Progress | None,
+    after_batch: Callable[[ImportReport], None] | None,
+    batch_size: int,
+) -> ImportReport:
+    report = ImportReport(channel)
+    batch: list[IntakeRecord] = []
+    is_refused = False
+    for number, _row, record, errors in iter_rows(channel, path, department_code=department_code):
+        report.total += 1
+        if record is not None and not errors:
+            try:
+                validate_draft(record.draft)
+            except ValidationError as exc:
+                errors = [FieldError(k, v, None, number) for k, v in exc.fields.items()]
+        if errors or record is None:
+            report.rejected += 1
+            report.errors.extend(errors)
+            is_refused = is_refused or not skip_bad_rows
+        elif not is_refused:
+            batch.append(record)
+        if is_refused:
+            batch = []
+        if len(batch) >= batch_size:
+            _write_batch(session, batch, report, actor=actor, now=now)
+            batch = []
+            if after_batch:
+                after_batch(report)
+        if progress:
+            progress(1)
+    if is_refused:
+        raise ImportRejected(report)
+    if batch:
+        _write_batch(session, batch, report, actor=actor, now=now)
+    if report.rejected:
+        write_rejected(channel, path, report)
     if after_batch:
         after_batch(report)
     return report
@@ -292,6 +357,46 @@ def _allocate_numbers(session: Session, count: int) -> list[int]:
     ]
 
 
+def _write_rows(
+    session: Session, model: Any, rows: list[dict[str, Any]], *, return_ids: bool = False
+) -> list[int]:
+    """Insert many rows of one table; on PostgreSQL with COPY (ids drawn from the table's sequence first),
+    elsewhere with one executemany. Returns the new ids, in row order, when asked."""
+    if not rows:
+        return []
+    table = model.__table__
+    if session.get_bind().dialect.name != "postgresql":
+        if return_ids:
+            statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+            return list(session.scalars(statement, rows))
+        session.execute(insert(table), rows)
+        return []
+    ids: list[int] = []
+    if return_ids:
+        ids = list(
+            session.scalars(
+                text(
+                    f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, :n)"
+                ),
+                {"n": len(rows)},
+            )
+        )
+        rows = [{"id": new_id, **row} for new_id, row in zip(ids, rows, strict=True)]
+    columns = list(rows[0])
+    is_json = [isinstance(table.c[name].type, JSON) for name in columns]
+    cursor = session.connection().connection.driver_connection.cursor()
+    quoted = ", ".join(f'"{name}"' for name in columns)
+    with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    json.dumps(row[name], ensure_ascii=False) if flag and row[name] is not None else row[name]
+                    for name, flag in zip(columns, is_json, strict=True)
+                ]
+            )
+    return ids
+
+
 def bulk_open(
     session: Session, drafts: list[TicketDraft], *, actor: Actor | None, now: datetime
 ) -> list[int]:
@@ -304,11 +409,11 @@ def bulk_open(
     for draft in drafts:
         validate_draft(draft)
     departments = _departments(session, {d.department_code for d in drafts})
-    contact_ids = list(
-        session.scalars(
-            insert(Contact).returning(Contact.id, sort_by_parameter_order=True),
-            [{f: getattr(d.contact, f) for f in CONTACT_FIELDS} for d in drafts],
-        )
+    contact_ids = _write_rows(
+        session,
+        Contact,
+        [{f: getattr(d.contact, f) for f in CONTACT_FIELDS} for d in drafts],
+        return_ids=True,
     )
     numbers = _allocate_numbers(session, len(drafts))
     ticket_rows = []
@@ -339,34 +444,33 @@ def bulk_open(
                 "updated_at": now,
             }
         )
-    ticket_ids = list(
-        session.scalars(insert(Ticket).returning(Ticket.id, sort_by_parameter_order=True), ticket_rows)
-    )
+    ticket_ids = _write_rows(session, Ticket, ticket_rows, return_ids=True)
     actor_id, actor_label = _actor_label(actor)
     event_data = [
         {"channel": row["channel"], "number": row["number"], "external_ref": row["external_ref"]}
         for row in ticket_rows
     ]
-    event_ids = list(
-        session.scalars(
-            insert(TicketEvent).returning(TicketEvent.id, sort_by_parameter_order=True),
-            [
-                {
-                    "ticket_id": tid,
-                    "kind": "ticket.created",
-                    "occurred_at": now,
-                    "status_before": None,
-                    "status_after": "received",
-                    "data": data,
-                    "actor_id": actor_id,
-                    "actor_label": actor_label,
-                }
-                for tid, data in zip(ticket_ids, event_data, strict=True)
-            ],
-        )
+    event_ids = _write_rows(
+        session,
+        TicketEvent,
+        [
+            {
+                "ticket_id": tid,
+                "kind": "ticket.created",
+                "occurred_at": now,
+                "status_before": None,
+                "status_after": "received",
+                "data": data,
+                "actor_id": actor_id,
+                "actor_label": actor_label,
+            }
+            for tid, data in zip(ticket_ids, event_data, strict=True)
+        ],
+        return_ids=True,
     )
-    session.execute(
-        insert(OutboxMessage),
+    _write_rows(
+        session,
+        OutboxMessage,
         [
             {
                 "topic": "ticket.created",
@@ -459,17 +563,128 @@ def _flag_phone_duplicates(
 def _open_deadlines_for(
     session: Session, ticket_ids: list[int], *, now: datetime, actor: Actor | None
 ) -> None:
-    """Open the statutory deadlines of bulk-created tickets (open_deadlines keeps kinds that exist)."""
-    from sqlalchemy.orm import selectinload
+    """Open the statutory deadlines of bulk-created tickets: the rows and `deadline.opened` events that
+    `tracker.deadlines.open_deadlines` writes, computed with the engine's own pure functions (policy
+    selection, `compute_due`, the reminder schedule) and inserted a batch at a time.
 
+    tests/intake/test_bulk_deadlines.py checks this against `open_deadlines` field by field.
+    """
+    from tracker import deadlines as engine
     from tracker.calendar import load_calendar
-    from tracker.deadlines import open_deadlines
+    from tracker.errors import CalendarYearMissing
+    from tracker.models import Deadline
+
+    try:
+        from tracker.reminders import active_rules, first_check_at, rule_for
+    except ImportError:  # the reminder module is optional in a build; the engine's value stands then
+        active_rules = first_check_at = rule_for = None  # type: ignore[assignment]
 
     calendar = load_calendar(session)
-    for ticket in session.scalars(
-        select(Ticket).where(Ticket.id.in_(ticket_ids)).options(selectinload(Ticket.deadlines))
-    ):
-        open_deadlines(session, ticket, now=now, actor=actor, calendar=calendar)
+    policies = engine.policies_for(session)
+    rules = active_rules(session) if active_rules else None
+    end_of_day = engine.default_end_of_day()
+    actor_id, actor_label = _actor_label(actor)
+    rows = session.execute(
+        select(
+            Ticket.id, Ticket.channel, Ticket.request_type, Ticket.urgency, Ticket.received_at, Ticket.extra
+        ).where(Ticket.id.in_(ticket_ids))
+    ).all()
+    deadline_rows, event_rows = [], []
+    due_cache: dict[Any, tuple[datetime | None, str, bool]] = {}
+    check_cache: dict[Any, datetime | None] = {}
+    for row in rows:
+        received_on = local(row.received_at).date()
+        for kind in engine.INITIAL_KINDS.get(row.channel, (engine.REPLY,)):
+            policy = engine.select_policy(
+                policies,
+                channel=row.channel,
+                kind=kind,
+                received_on=received_on,
+                request_type=row.request_type,
+                urgency=row.urgency,
+            )
+            if policy is None:
+                continue
+            override = engine._work_order_due(row, kind)  # reads only .extra
+            # Day-counted periods without a work order's own time depend only on the receipt day: compute
+            # each (policy, day) once — an import of a year has a few hundred distinct days.
+            key = (
+                (policy.code, policy.version, policy.request_type, policy.urgency, received_on)
+                if override is None and policy.unit != engine.CLOCK_HOURS
+                else None
+            )
+            computed = due_cache.get(key) if key is not None else None
+            if computed is None:
+                inputs = engine.DeadlineInput(
+                    policy=policy,
+                    starts_at=row.received_at,
+                    fixed_due=engine.FixedDue.from_json(override) if override else None,
+                )
+                try:
+                    result = engine.compute_due(inputs, calendar, end_of_day=end_of_day)
+                    computed = (result.due_at, result.explanation, result.is_paused)
+                except CalendarYearMissing as missing:
+                    start = engine._start_phrase(inputs, row.received_at.astimezone(engine.BUSINESS_TZ))
+                    computed = (
+                        None,
+                        f"{start}；{missing.message}，暂无法计算截止时间，导入后自动重新计算",
+                        False,
+                    )
+                if key is not None:
+                    due_cache[key] = computed
+            due_at, explanation, is_paused = computed
+            state = engine.state_at(due_at, is_paused=is_paused, now=now)
+            next_check = due_at if state in (engine.RUNNING, engine.BREACHED) else None
+            if next_check is not None and rules is not None:
+                check_key = (due_at, row.channel, kind)
+                if check_key not in check_cache:
+                    check_cache[check_key] = first_check_at(
+                        due_at, rule_for(rules, row.channel, kind), calendar
+                    )
+                next_check = check_cache[check_key]
+            deadline_rows.append(
+                {
+                    "ticket_id": row.id,
+                    "kind": kind,
+                    "label": policy.label,
+                    "policy_code": policy.code,
+                    "policy_version": policy.version,
+                    "starts_on": row.received_at,
+                    "due_at": due_at,
+                    "state": state,
+                    "pauses": [],
+                    "extensions": [],
+                    "override": override,
+                    "version": 1,
+                    "explanation": explanation,
+                    "next_check_at": next_check,
+                    "breached_at": now if state == engine.BREACHED else None,
+                }
+            )
+            event_rows.append(
+                {
+                    "ticket_id": row.id,
+                    "kind": "deadline.opened",
+                    "occurred_at": now,
+                    "actor_id": actor_id,
+                    "actor_label": actor_label,
+                    "status_before": None,
+                    "status_after": None,
+                    "data": {
+                        "deadline": kind,
+                        "label": policy.label,
+                        "due_at_before": None,
+                        "due_at": engine._iso(due_at),
+                        "state": state,
+                        "version": 1,
+                        "policy": f"{policy.code}@{policy.version}",
+                        "explanation": explanation,
+                    },
+                }
+            )
+    if deadline_rows:
+        _write_rows(session, Deadline, deadline_rows)
+        _write_rows(session, TicketEvent, event_rows)
 
 
 def count_tickets(session: Session, channel: str) -> int:
