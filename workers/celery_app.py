@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery, bootsteps
+from celery.signals import worker_process_init
 
 from tracker.config import Settings
 from workers.schedule import BEAT_SCHEDULE
@@ -84,6 +85,16 @@ def beat_now(app: Celery, name: str) -> None:
         import logging
 
         logging.getLogger(__name__).warning("could not record %s heartbeat", name, exc_info=True)
+
+
+@worker_process_init.connect
+def _fresh_connections_after_fork(**_kwargs) -> None:
+    """A prefork child must not use the parent's pooled database connections (the heartbeat opened them
+    before the fork): drop them without closing, so the parent's sockets are left alone."""
+    from tracker import db
+
+    for engine in list(db._ENGINES.values()):
+        engine.dispose(close=False)
 
 
 celery = make_celery()

@@ -22,6 +22,7 @@ from tracker.models import OutboxMessage
 log = logging.getLogger(__name__)
 
 HANDLE_TASK = "events.handle"
+CONNECT_TIMEOUT = 2
 _APPS: dict[str, object] = {}
 
 
@@ -57,7 +58,10 @@ def publish_pending(settings: Settings, *, limit: int = 500, now: datetime | Non
                 return 0
             sent_ids = []
             try:
-                with app.producer_or_acquire() as producer:
+                # Fail fast when the broker is down: a request must not wait on it (the relay retries).
+                with app.connection_for_write() as connection:
+                    connection.ensure_connection(max_retries=1, interval_start=0, timeout=CONNECT_TIMEOUT)
+                    producer = app.amqp.Producer(connection)
                     for message_id, topic in rows:
                         app.send_task(
                             HANDLE_TASK,

@@ -10,7 +10,8 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, date, datetime, time as dtime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -91,7 +92,11 @@ class SmtpSink:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.on_rcpt is not None:
-            self.on_rcpt(len(self.messages))
+            delay = self.on_rcpt(len(self.messages))
+            if delay:
+                import asyncio
+
+                await asyncio.sleep(delay)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -169,7 +174,17 @@ class RedisProcess:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -201,7 +216,9 @@ def private_redis():
     redis.stop()
 
 
-def worker_settings(tmp_path: Path, database_url: str, broker_url: str, **extra: str) -> tuple[Settings, dict]:
+def worker_settings(
+    tmp_path: Path, database_url: str, broker_url: str, **extra: str
+) -> tuple[Settings, dict]:
     env = {
         "TRACKER_INSTANCE_DIR": str(tmp_path / "instance"),
         "TRACKER_DATABASE_URL": database_url,
@@ -212,7 +229,9 @@ def worker_settings(tmp_path: Path, database_url: str, broker_url: str, **extra:
     return Settings.from_env(env), env
 
 
-def start_worker(env: dict, *, name: str, lease_seconds: float = 3, visibility_timeout: int = 4) -> subprocess.Popen:
+def start_worker(
+    env: dict, *, name: str, lease_seconds: float = 3, visibility_timeout: int = 4
+) -> subprocess.Popen:
     """A real Celery worker subprocess (prefork, one child) with a short lease and visibility timeout."""
     full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(

@@ -13,6 +13,9 @@ from workers.celery_app import VISIBILITY_TIMEOUT, celery
 lease, visibility = float(sys.argv[1]), int(sys.argv[2])
 assert visibility < VISIBILITY_TIMEOUT
 tracker.notify.LEASE = timedelta(seconds=lease)
-celery.conf.broker_transport_options = {**celery.conf.broker_transport_options, "visibility_timeout": visibility}
+celery.conf.broker_transport_options = {
+    **celery.conf.broker_transport_options,
+    "visibility_timeout": visibility,
+}
 celery.conf.beat_schedule = {}
 celery.worker_main(sys.argv[3:])

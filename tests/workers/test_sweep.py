@@ -37,7 +37,9 @@ def _bureau(session, now):
 def _ticket_due(session, dept, people, due_at, now):
     ticket = factories.ticket(session, now=now, dept=dept)
     assign_ticket(session, ticket, people["staff"], actor="测试", now=now)
-    deadlines.override_deadline(session, ticket, "reply", due_at=due_at, reason="测试期限", now=now, actor="测试")
+    deadlines.override_deadline(
+        session, ticket, "reply", due_at=due_at, reason="测试期限", now=now, actor="测试"
+    )
     session.flush()
     return ticket, deadlines.get_deadline(ticket, "reply")
 
@@ -45,7 +47,9 @@ def _ticket_due(session, dept, people, due_at, now):
 def _inbox(session, user):
     return [
         n.title
-        for n in session.scalars(select(Notification).where(Notification.user_id == user.id).order_by(Notification.id))
+        for n in session.scalars(
+            select(Notification).where(Notification.user_id == user.id).order_by(Notification.id)
+        )
     ]
 
 
@@ -83,9 +87,9 @@ def test_reminders_follow_thresholds_escalate_and_repeat(session):
     assert _inbox(session, people["admin"]) == [f"【超期督办】{ticket.number}「答复」已超期2个工作日"]
     assert len(_inbox(session, people["supervisor"])) == 2
     breaches = session.scalar(
-        select(func.count()).select_from(TicketEvent).where(
-            TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "deadline.breached"
-        )
+        select(func.count())
+        .select_from(TicketEvent)
+        .where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "deadline.breached")
     )
     assert breaches == 1
 
@@ -98,7 +102,13 @@ def test_extension_gives_a_new_version_and_reminders_follow_the_new_due_time(ses
     assert len(_inbox(session, people["staff"])) == 1
     old_version = deadline.version
     deadlines.override_deadline(
-        session, ticket, "reply", due_at=end_of("2026-03-20"), reason="延期", now=at("2026-03-06", "11:00"), actor="测试"
+        session,
+        ticket,
+        "reply",
+        due_at=end_of("2026-03-20"),
+        reason="延期",
+        now=at("2026-03-06", "11:00"),
+        actor="测试",
     )
     session.flush()
     assert deadline.version > old_version
@@ -107,17 +117,23 @@ def test_extension_gives_a_new_version_and_reminders_follow_the_new_due_time(ses
     sweep_due(session, now=at("2026-03-17", "10:00"))
     titles = _inbox(session, people["staff"])
     assert len(titles) == 2 and "还有3个工作日" in titles[-1]
-    versions = set(session.scalars(select(ReminderLedger.deadline_version).where(ReminderLedger.ticket_id == ticket.id)))
+    versions = set(
+        session.scalars(select(ReminderLedger.deadline_version).where(ReminderLedger.ticket_id == ticket.id))
+    )
     assert versions == {old_version, deadline.version}
 
 
 def test_the_ledger_refuses_a_second_notification_for_the_same_key(session):
     start = at("2026-02-25", "10:00")
     dept, people = _bureau(session, start)
-    ticket, deadline = _ticket_due(session, dept, people, end_of("2026-03-09"), start)
+    _ticket, deadline = _ticket_due(session, dept, people, end_of("2026-03-09"), start)
     sweep_due(session, now=at("2026-03-04", "10:00"))
     # A second sweep that read the row before the first moved it on (as two sweeps at once would).
-    session.execute(Deadline.__table__.update().where(Deadline.__table__.c.id == deadline.id).values(next_check_at=at("2026-03-04")))
+    session.execute(
+        Deadline.__table__.update()
+        .where(Deadline.__table__.c.id == deadline.id)
+        .values(next_check_at=at("2026-03-04"))
+    )
     again = sweep_due(session, now=at("2026-03-04", "10:00"))
     assert again.visited == 1 and again.reminders == 0
     assert len(_inbox(session, people["staff"])) == 1
@@ -127,10 +143,18 @@ def test_unassigned_ticket_reminds_the_supervisor_and_rules_are_configurable(ses
     start = at("2026-02-25", "10:00")
     dept, people = _bureau(session, start)
     save_reminder_rule(
-        session, channel="hotline", deadline_kind=None, days_before=[2], is_escalating=True, is_repeating=False, now=start
+        session,
+        channel="hotline",
+        deadline_kind=None,
+        days_before=[2],
+        is_escalating=True,
+        is_repeating=False,
+        now=start,
     )
     ticket = factories.ticket(session, now=start, dept=dept)
-    deadlines.override_deadline(session, ticket, "reply", due_at=end_of("2026-03-09"), reason="测试", now=start, actor="测试")
+    deadlines.override_deadline(
+        session, ticket, "reply", due_at=end_of("2026-03-09"), reason="测试", now=start, actor="测试"
+    )
     session.flush()
     assert deadlines.get_deadline(ticket, "reply").next_check_at == at("2026-03-05")
     sweep_due(session, now=at("2026-03-05", "10:00"))

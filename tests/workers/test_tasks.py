@@ -83,7 +83,10 @@ def test_routing_never_overrides_a_department_chosen_at_intake(scratch_url, tmp_
         factories.department(s, "it", "信息化推进处")
         save_routing_rule(s, department_code="sme", keywords=["补贴"], now=now)
         ticket, _ = open_ticket(
-            s, factories.draft(arrived_at=now, department_code="it", body="补贴发放系统登录不上"), actor="测试", now=now
+            s,
+            factories.draft(arrived_at=now, department_code="it", body="补贴发放系统登录不上"),
+            actor="测试",
+            now=now,
         )
         ticket_id = ticket.id
         from tracker.models import OutboxMessage
@@ -100,8 +103,12 @@ def test_assignment_notifies_the_assignee_not_the_actor(scratch_url, tmp_path):
     ids = _bureau(scratch_url, now)
     settings, _ = worker_settings(tmp_path, scratch_url, "memory://")
     with session_scope(scratch_url) as s:
-        ticket, _ = open_ticket(s, factories.draft(arrived_at=now, department_code="sme"), actor="测试", now=now)
-        event = assign_ticket(s, ticket, s.get(User, ids["staff"]), actor=s.get(User, ids["supervisor"]), now=now)
+        ticket, _ = open_ticket(
+            s, factories.draft(arrived_at=now, department_code="sme"), actor="测试", now=now
+        )
+        event = assign_ticket(
+            s, ticket, s.get(User, ids["staff"]), actor=s.get(User, ids["supervisor"]), now=now
+        )
         from tracker.models import OutboxMessage
 
         s.flush()
@@ -114,7 +121,9 @@ def test_assignment_notifies_the_assignee_not_the_actor(scratch_url, tmp_path):
 
 def _due_ticket(url, ids, due_at, now):
     with session_scope(url) as s:
-        ticket, _ = open_ticket(s, factories.draft(arrived_at=now, department_code="sme"), actor="测试", now=now)
+        ticket, _ = open_ticket(
+            s, factories.draft(arrived_at=now, department_code="sme"), actor="测试", now=now
+        )
         assign_ticket(s, ticket, s.get(User, ids["staff"]), actor="测试", now=now)
         deadlines.override_deadline(s, ticket, "reply", due_at=due_at, reason="测试", now=now, actor="测试")
         return ticket.id
@@ -126,13 +135,40 @@ def test_reminders_go_out_by_email_and_group_robots_and_a_failing_channel_blocks
     start = at("2026-02-25", "10:00")
     ids = _bureau(scratch_url, start)
     settings, _ = worker_settings(
-        tmp_path, scratch_url, "memory://", TRACKER_SMTP_HOST="127.0.0.1", TRACKER_SMTP_PORT=str(smtp_server.port)
+        tmp_path,
+        scratch_url,
+        "memory://",
+        TRACKER_SMTP_HOST="127.0.0.1",
+        TRACKER_SMTP_PORT=str(smtp_server.port),
     )
     with session_scope(scratch_url) as s:
         sme = s.get(Department, ids["sme"])
-        save_channel(s, name="处室钉钉群", kind="dingtalk", url=f"{robot_server.url}/ding?access_token=t", secret="SECabc", department_id=sme.id, now=start, secret_key=settings.secret_key)
-        save_channel(s, name="企业微信群", kind="wecom", url=f"{robot_server.url}/wecom", now=start, secret_key=settings.secret_key)
-        save_channel(s, name="坏掉的Webhook", kind="webhook", url=f"{robot_server.url}/broken", now=start, secret_key=settings.secret_key)
+        save_channel(
+            s,
+            name="处室钉钉群",
+            kind="dingtalk",
+            url=f"{robot_server.url}/ding?access_token=t",
+            secret="SECabc",
+            department_id=sme.id,
+            now=start,
+            secret_key=settings.secret_key,
+        )
+        save_channel(
+            s,
+            name="企业微信群",
+            kind="wecom",
+            url=f"{robot_server.url}/wecom",
+            now=start,
+            secret_key=settings.secret_key,
+        )
+        save_channel(
+            s,
+            name="坏掉的Webhook",
+            kind="webhook",
+            url=f"{robot_server.url}/broken",
+            now=start,
+            secret_key=settings.secret_key,
+        )
     robot_server.fail_paths.add("/broken")
     ticket_id = _due_ticket(scratch_url, ids, end_of("2026-03-09"), start)
 
@@ -146,12 +182,16 @@ def test_reminders_go_out_by_email_and_group_robots_and_a_failing_channel_blocks
     text = mail.get_payload(decode=True).decode()
     assert "测试staff，您好" in text and "请在期限内办理" in text and f"/tickets/{ticket_id}" in text
     paths = {path.split("?")[0]: body for path, _, body in robot_server.requests}
-    assert paths["/ding"]["msgtype"] == "markdown" and "还有3个工作日到期" in paths["/ding"]["markdown"]["text"]
+    assert (
+        paths["/ding"]["msgtype"] == "markdown" and "还有3个工作日到期" in paths["/ding"]["markdown"]["text"]
+    )
     assert "timestamp=" in next(p for p, _, _ in robot_server.requests if p.startswith("/ding"))
     assert paths["/wecom"]["markdown"]["content"].startswith("### 【期限提醒】")
     with session_scope(scratch_url) as s:
         [failing] = failing_deliveries(s)
-        assert failing.medium == "webhook" and failing.status == "pending" and "HTTP 500" in failing.last_error
+        assert (
+            failing.medium == "webhook" and failing.status == "pending" and "HTTP 500" in failing.last_error
+        )
         retry_at = failing.next_attempt_at
     assert retry_at == at("2026-03-04", "09:32")  # 1 minute backoff after the first failure
     # Nothing more before the backoff; the failed channel is retried later, alone.
@@ -168,7 +208,14 @@ def test_a_channel_that_keeps_failing_ends_failed_and_visible(scratch_url, tmp_p
     ids = _bureau(scratch_url, start)
     settings, _ = worker_settings(tmp_path, scratch_url, "memory://")
     with session_scope(scratch_url) as s:
-        save_channel(s, name="坏掉的Webhook", kind="webhook", url=f"{robot_server.url}/broken", now=start, secret_key=settings.secret_key)
+        save_channel(
+            s,
+            name="坏掉的Webhook",
+            kind="webhook",
+            url=f"{robot_server.url}/broken",
+            now=start,
+            secret_key=settings.secret_key,
+        )
     robot_server.fail_paths.add("/broken")
     _due_ticket(scratch_url, ids, end_of("2026-03-09"), start)
     run_sweep(settings, now=at("2026-03-04", "09:30"))
@@ -189,7 +236,9 @@ def test_dingtalk_signature_follows_the_robot_protocol():
 
     url = dingtalk_url("https://oapi.dingtalk.com/robot/send?access_token=x", "SEC123", now_ms=1700000000000)
     query = parse_qs(urlsplit(url).query)
-    expected = base64.b64encode(hmac.new(b"SEC123", b"1700000000000\nSEC123", hashlib.sha256).digest()).decode()
+    expected = base64.b64encode(
+        hmac.new(b"SEC123", b"1700000000000\nSEC123", hashlib.sha256).digest()
+    ).decode()
     assert query["timestamp"] == ["1700000000000"] and query["sign"] == [expected]
 
 
@@ -208,7 +257,11 @@ def test_two_sweeps_started_at_the_same_moment_send_each_reminder_once(pg_scratc
     start = at("2026-02-25", "10:00")
     ids = _bureau(pg_scratch_url, start)
     settings, _ = worker_settings(
-        tmp_path, pg_scratch_url, "memory://", TRACKER_SMTP_HOST="127.0.0.1", TRACKER_SMTP_PORT=str(smtp_server.port)
+        tmp_path,
+        pg_scratch_url,
+        "memory://",
+        TRACKER_SMTP_HOST="127.0.0.1",
+        TRACKER_SMTP_PORT=str(smtp_server.port),
     )
     for n in range(60):
         _due_ticket(pg_scratch_url, ids, end_of("2026-03-09") if n % 2 else end_of("2026-03-06"), start)
@@ -245,7 +298,10 @@ def test_two_sweeps_started_at_the_same_moment_send_each_reminder_once(pg_scratc
         t.join(120)
     ids_sent = [m["Message-ID"] for m in smtp_server.messages]
     assert len(ids_sent) == 60 == len(set(ids_sent))
-    assert _count(pg_scratch_url, select(func.count()).select_from(Delivery).where(Delivery.status == "sent")) == 60
+    assert (
+        _count(pg_scratch_url, select(func.count()).select_from(Delivery).where(Delivery.status == "sent"))
+        == 60
+    )
 
 
 def test_digest_and_calendar_warning_once_a_day(scratch_url, tmp_path):
@@ -259,7 +315,11 @@ def test_digest_and_calendar_warning_once_a_day(scratch_url, tmp_path):
     assert run_digest(settings, now=at("2026-03-04", "08:31")) == 0
     assert run_digest(settings, now=at("2026-03-07", "08:30")) == 0  # Saturday
     with session_scope(scratch_url) as s:
-        note = s.scalar(select(Notification).where(Notification.user_id == ids["supervisor"], Notification.kind == "digest"))
+        note = s.scalar(
+            select(Notification).where(
+                Notification.user_id == ids["supervisor"], Notification.kind == "digest"
+            )
+        )
         assert note.title == "【每日汇总】03月04日：已超期1件，本周到期1件"
         assert "中小企业服务处" in note.body
     # 2026 is the last bundled year: from 1 October 2026 the office hears about 2027 every day.

@@ -38,7 +38,9 @@ NOTIFICATION_KINDS = {
     "calendar": "节假日安排",
 }
 MAX_ATTEMPTS = 8
-LEASE = timedelta(minutes=5)  # longer than one send's timeouts; a crashed sender's rows come back after it
+# Longer than a claimed batch can take (workers/tasks/deliveries.py: 10 rows × 20 s timeouts); a crashed
+# sender's rows come back when it runs out.
+LEASE = timedelta(minutes=10)
 
 
 def backoff(attempts: int) -> timedelta:

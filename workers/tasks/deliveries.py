@@ -23,7 +23,7 @@ from workers.tasks.common import RETRY, settings_of
 
 log = logging.getLogger(__name__)
 
-CLAIM = 20
+CLAIM = 10  # × the senders' 20 s timeouts stays well inside tracker.notify.LEASE
 TIME_BUDGET_SECONDS = 120  # then hand over to a fresh task, well inside the task time limit
 
 
