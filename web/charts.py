@@ -24,14 +24,15 @@ def _svg(width: int, height: int, label: str, body: list[str]) -> Markup:
     )
 
 
-def _nice_max(value: int) -> int:
-    if value <= 5:
-        return 5
-    magnitude = 10 ** (len(str(value)) - 1)
-    for step in (1, 2, 5, 10):
-        if value <= step * magnitude:
-            return step * magnitude
-    return value
+def _nice_step(value: int, ticks: int = 4) -> int:
+    """The smallest 1/2/5×10ⁿ step such that `ticks` steps reach `value` (so every gridline is a whole number)."""
+    need = max(1, -(-value // ticks))
+    magnitude = 1
+    while True:
+        for step in (1, 2, 5):
+            if step * magnitude >= need:
+                return step * magnitude
+        magnitude *= 10
 
 
 def weekly_by_channel(
@@ -41,17 +42,18 @@ def weekly_by_channel(
     title: str = "每周收到工单（按渠道）",
 ) -> Markup:
     """A stacked bar per week, one colour per channel, with a legend."""
-    width, height, left, bottom, top = 640, 260, 40, 40, 30
+    width, height, left, bottom, top = 1100, 280, 44, 36, 34
     plot_w, plot_h = width - left - 10, height - bottom - top
     totals = [sum(counts.values()) for _, counts in weeks]
-    peak = _nice_max(max(totals, default=0))
+    step = _nice_step(max(totals, default=0))
+    peak = step * 4
     body: list[str] = []
     for i in range(5):
-        value = peak * i // 4
+        value = step * i
         y = top + plot_h - plot_h * i / 4
         body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" stroke="#dde3ea"/>')
         body.append(
-            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" fill="#6b7785">{value}</text>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="13" text-anchor="end" fill="#6b7785">{value}</text>'
         )
     slot = plot_w / max(len(weeks), 1)
     bar_w = slot * 0.66
@@ -72,7 +74,7 @@ def weekly_by_channel(
             )
         if index % 2 == 0 or len(weeks) <= 8:
             body.append(
-                f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h + 16}" font-size="11" text-anchor="middle" '
+                f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h + 16}" font-size="13" text-anchor="middle" '
                 f'fill="#6b7785">{monday.month}/{monday.day}</text>'
             )
     lx = left
@@ -80,7 +82,7 @@ def weekly_by_channel(
         colour = CHANNEL_COLOURS.get(code, FALLBACK_COLOURS[n_code % len(FALLBACK_COLOURS)])
         body.append(f'<rect x="{lx}" y="8" width="12" height="12" fill="{colour}"/>')
         body.append(
-            f'<text x="{lx + 16}" y="18" font-size="12" fill="#1f2933">{escape(channel_labels[code])}</text>'
+            f'<text x="{lx + 16}" y="20" font-size="14" fill="#1f2933">{escape(channel_labels[code])}</text>'
         )
         lx += 24 + 14 * len(channel_labels[code])
     return _svg(width, height, title, body)
@@ -109,7 +111,7 @@ def rate_gauge(numerator: int, denominator: int, *, title: str = "按期办结�
         f'<text x="{cx}" y="{cy - 10}" font-size="30" font-weight="700" text-anchor="middle" fill="{colour}">{text}</text>'
     )
     body.append(
-        f'<text x="{cx}" y="{cy + 34}" font-size="12" text-anchor="middle" fill="#6b7785">'
+        f'<text x="{cx}" y="{cy + 34}" font-size="14" text-anchor="middle" fill="#6b7785">'
         f"{numerator} / {denominator}</text>"
     )
     return _svg(width, height, title, body)
@@ -119,7 +121,7 @@ def horizontal_bars(
     items: Sequence[tuple[str, int]], *, title: str, colour: str = "#0b57d0", empty: str = "暂无数据"
 ) -> Markup:
     """One bar per (label, value), longest first as given."""
-    row_h, label_w, width = 26, 150, 460
+    row_h, label_w, width = 30, 118, 360
     height = max(len(items), 1) * row_h + 10
     peak = max((v for _, v in items), default=0) or 1
     body: list[str] = []
@@ -127,16 +129,16 @@ def horizontal_bars(
         body.append(f'<text x="10" y="22" font-size="13" fill="#6b7785">{escape(empty)}</text>')
     for index, (label, value) in enumerate(items):
         y = 5 + index * row_h
-        w = (width - label_w - 50) * value / peak
-        shown = label if len(label) <= 10 else label[:9] + "…"
+        w = (width - label_w - 40) * value / peak
+        shown = label if len(label) <= 8 else label[:7] + "…"
         body.append(
-            f'<text x="{label_w - 8}" y="{y + 17}" font-size="12" text-anchor="end" fill="#1f2933">'
+            f'<text x="{label_w - 8}" y="{y + 20}" font-size="14" text-anchor="end" fill="#1f2933">'
             f"<title>{escape(label)}</title>{escape(shown)}</text>"
         )
         body.append(
             f'<rect x="{label_w}" y="{y + 4}" width="{max(w, 1):.1f}" height="{row_h - 8}" fill="{colour}"/>'
         )
         body.append(
-            f'<text x="{label_w + w + 6:.1f}" y="{y + 17}" font-size="12" fill="#1f2933">{value}</text>'
+            f'<text x="{label_w + w + 6:.1f}" y="{y + 20}" font-size="14" fill="#1f2933">{value}</text>'
         )
     return _svg(width, height, title, body)

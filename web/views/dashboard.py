@@ -3,7 +3,7 @@ actions, approvals, attachments, saved filters. Every view checks object-level a
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -25,7 +25,7 @@ from tracker import deadlines as dl
 from tracker.access import can_act_on_ticket, can_reveal_personal_data, require_act, require_view
 from tracker.calendar import load_calendar
 from tracker.channels import CHANNELS, SATISFACTION_LEVELS
-from tracker.clock import BUSINESS_TZ, local_date, utcnow
+from tracker.clock import BUSINESS_TZ, local, local_date, utcnow
 from tracker.errors import CalendarYearMissing, PermissionDenied, TrackerError, ValidationError
 from tracker.models import Department, Ticket, User
 from tracker.models.dashboard import Attachment
@@ -288,11 +288,28 @@ def delete_filter(filter_id: int):
 # -- the ticket page ----------------------------------------------------------------------------------------
 
 
+def last_day(due_at: datetime):
+    """The last day of the period: a due time of 24:00 is the end of that day, not the next day."""
+    return local_date(due_at - timedelta(microseconds=1))
+
+
+@bp.app_template_filter("due_cn")
+def due_cn(due_at: datetime | None) -> str:
+    """A due time as the law words it: "2026-11-11（周三）24:00" rather than the next day's 00:00."""
+    if due_at is None:
+        return ""
+    moment = local(due_at)
+    day = last_day(due_at)
+    clock = "24:00" if moment.time() == time(0, 0) else f"{moment:%H:%M}"
+    return f"{day:%Y-%m-%d}（周{'一二三四五六日'[day.weekday()]}）{clock}"
+
+
 def _workdays_left(due_at: datetime | None, moment: datetime) -> int | None:
+    """Working days after today up to and including the last day (negative once it has passed)."""
     if due_at is None:
         return None
     try:
-        return load_calendar(db()).workdays_between(local_date(moment), local_date(due_at))
+        return load_calendar(db()).workdays_between(local_date(moment), last_day(due_at))
     except CalendarYearMissing:
         return None
 

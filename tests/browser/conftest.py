@@ -1,0 +1,148 @@
+"""A live server on a migrated scratch SQLite database with demo data, and a real headless Chromium.
+
+Debian's chromium is driven by Python playwright (`executable_path=/usr/bin/chromium`); nothing is
+downloaded. Without chromium the tests skip on a developer's machine and fail under CI=true.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import IS_CI
+
+CHROMIUM = os.environ.get("TRACKER_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PASSWORD = "demo-pass-2026"
+# The server's clock: a Wednesday in October 2026 — after 1 October, so the "2027 not loaded" banner shows,
+# and early enough that a 20-working-day reply period plus a 20-day extension stays inside 2026.
+NOW = datetime(2026, 10, 14, 2, 0, tzinfo=UTC)
+
+# Tickets the tests look for by their subject, on top of the random demo bureau.
+DISCLOSURE_SUBJECT = "申请公开2025年中小企业发展专项资金分配结果"
+PENSION_SUBJECT = "原纺织厂职工养老保险补缴需要改制批复"
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """Serve the app from a thread (werkzeug make_server) over a freshly migrated SQLite database."""
+    from werkzeug.serving import make_server
+
+    from tracker.bootstrap import load_reference_data
+    from tracker.config import Settings
+    from tracker.db import dispose_engines, session_scope
+    from tracker.demo import load_demo
+    from tracker.migrate import upgrade
+    from tracker.services.dashboard import ensure_default_canned_replies
+    from tracker.services.tickets import ContactDraft, TicketDraft, open_ticket
+    from web import create_app
+
+    root = tmp_path_factory.mktemp("live")
+    url = f"sqlite:///{root / 'tracker.sqlite'}"
+    upgrade(url)
+    now = NOW
+    with session_scope(url) as session:
+        load_reference_data(session)
+        load_demo(session, tickets=240, seed=2026, now=now)
+        ensure_default_canned_replies(session, now=now)
+        for draft in (
+            TicketDraft(
+                channel="disclosure",
+                request_type="政府信息公开申请",
+                subject=DISCLOSURE_SUBJECT,
+                body="申请人请求公开：2025年市级中小企业发展专项资金分配结果（含企业名单与金额）。获取方式：电子邮件。",
+                arrived_at=now - timedelta(hours=2),
+                external_ref="YSQ-BROWSER-1",
+                department_code="sme",
+                applicant_type="自然人",
+                received_via="网络",
+                contact=ContactDraft(name="王建华", phone="13912345678", email="wjh@example.com"),
+            ),
+            TicketDraft(
+                channel="hotline",
+                request_type="咨询",
+                subject=PENSION_SUBJECT,
+                body="我父亲原在市第三纺织厂工作，2003年企业改制时买断，现在办理养老保险补缴，社保要求出具改制批复文件。",
+                arrived_at=now - timedelta(hours=1),
+                external_ref="12345-BROWSER-1",
+                department_code="sme",
+                contact=ContactDraft(name="李明", phone="13812345678"),
+            ),
+        ):
+            open_ticket(session, draft, actor="12345平台", now=now)
+    settings = Settings.from_env(
+        {
+            "TRACKER_DATABASE_URL": url,
+            "TRACKER_INSTANCE_DIR": str(root / "instance"),
+            "TRACKER_SECRET_KEY": "browser-test-secret",
+            "TRACKER_BROKER_URL": f"sqla+sqlite:///{root / 'broker.sqlite'}",
+        }
+    )
+    app = create_app({"TESTING": False, "CLOCK": lambda: NOW}, settings=settings)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        dispose_engines()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        message = f"chromium not found at {CHROMIUM} (apt-get install chromium fonts-noto-cjk)"
+        if IS_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def sign_in(page, base_url: str, username: str) -> None:
+    page.goto(f"{base_url}/login")
+    page.fill('input[name="username"]', username)
+    page.fill('input[name="password"]', PASSWORD)
+    page.click('button[type="submit"].primary')
+    page.wait_for_url(f"{base_url}/")
+
+
+def sign_out(page) -> None:
+    page.click("form.inline button:has-text('退出')")
+    page.wait_for_url("**/login")
+
+
+def shot(page, name: str, *, full_page: bool = True) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
