@@ -34,15 +34,25 @@ BEAT_SCHEDULE: dict[str, dict] = {
     # Intake (tracker/intake): the Weibo poll backs off by itself after failures (next_attempt_at).
     "weibo-poll": {"task": "intake.weibo_poll", "schedule": timedelta(minutes=1), "options": {"expires": 55}},
     # An adapter silent for the configured time raises one alert (outbox topic adapter.silent).
-    "adapter-health": {"task": "intake.adapter_health", "schedule": timedelta(minutes=5), "options": {"expires": 290}},
+    "adapter-health": {
+        "task": "intake.adapter_health",
+        "schedule": timedelta(minutes=5),
+        "options": {"expires": 290},
+    },
     # Replies, extension requests and 办结 back to the 12345 platform, retried with backoff.
     "hotline-callbacks": {
         "task": "intake.hotline_callbacks",
         "schedule": timedelta(minutes=1),
         "options": {"expires": 55},
     },
+    # Possible duplicates by similar text among new tickets (the push and imports flag by phone inline).
+    "duplicate-scan": {"task": "intake.duplicate_scan", "schedule": timedelta(minutes=1), "options": {"expires": 55}},
     # Dashboard uploads whose task never reached a worker (broker down when queued).
-    "resume-imports": {"task": "intake.resume_imports", "schedule": timedelta(minutes=2), "options": {"expires": 110}},
+    "resume-imports": {
+        "task": "intake.resume_imports",
+        "schedule": timedelta(minutes=2),
+        "options": {"expires": 110},
+    },
     # beat → broker → worker → database, end to end (beat and worker also record their own heartbeats).
     "heartbeat": {"task": "system.heartbeat", "schedule": timedelta(seconds=30), "options": {"expires": 29}},
     # Early January: last year's annual-report figures, and a notice to the administrators (once a year).

@@ -205,3 +205,36 @@ def test_hotline_order_converted_to_disclosure_keeps_both_histories(session, now
     assert "ticket.created" in kinds and "ticket.converted" in kinds and "ticket.linked" in kinds
     with pytest.raises(Exception, match="已关联"):
         convert_ticket(session, order, "website", actor="承办人", now=now, reason="再转")
+
+
+def test_pushed_orders_with_similar_text_are_flagged_by_the_scan(session, now, dept):
+    from tracker.intake.duplicates import scan_similar_text
+
+    text = "工业园区东侧某企业夜间生产噪音很大，影响附近居民休息，请尽快处理。"
+    first = apply_record(
+        session,
+        hotline.record_from_json(
+            {"order_no": "SIM-1", "accepted_at": "2026-03-04 09:00", "request_type": "投诉", "content": text}
+        ),
+        actor="API:12345平台",
+        now=now,
+        fast=True,
+    ).ticket
+    second = apply_record(
+        session,
+        hotline.record_from_json(
+            {
+                "order_no": "SIM-2",
+                "accepted_at": "2026-03-04 10:00",
+                "request_type": "投诉",
+                "content": text + "谢谢",
+            }
+        ),
+        actor="API:12345平台",
+        now=now,
+        fast=True,
+    ).ticket
+    assert second.possible_duplicate_of_id is None  # not inline on the fast path
+    assert scan_similar_text(session, now=now, limit=100_000) >= 1
+    session.refresh(second)
+    assert second.possible_duplicate_of_id == first.id and first.possible_duplicate_of_id is None

@@ -35,29 +35,37 @@ def similarity(a: str, b: str) -> float:
     return matcher.ratio()
 
 
-def find_possible_duplicate(session: Session, ticket: Ticket, *, window: timedelta = WINDOW) -> Ticket | None:
-    """The earliest other live ticket within the window with the same phone, else with very similar text."""
-    since, until = ticket.received_at - window, ticket.received_at + window
-    live = (
+def _live(ticket: Ticket, window: timedelta) -> tuple:
+    return (
         Ticket.id != ticket.id,
         Ticket.merged_into_id.is_(None),
-        Ticket.received_at >= since,
-        Ticket.received_at <= until,
+        Ticket.received_at >= ticket.received_at - window,
+        Ticket.received_at <= ticket.received_at + window,
     )
+
+
+def find_phone_duplicate(session: Session, ticket: Ticket, *, window: timedelta = WINDOW) -> Ticket | None:
+    """The earliest other live ticket within the window from the same phone number (an indexed look-up)."""
     phone = ticket.contact.phone if ticket.contact is not None else None
-    if phone:
-        match = session.scalar(
-            select(Ticket)
-            .join(Contact, Ticket.contact_id == Contact.id)
-            .where(Contact.phone == phone, *live)
-            .order_by(Ticket.received_at, Ticket.id)
-            .limit(1)
-        )
-        if match is not None:
-            return match
-    rows = session.execute(
-        select(Ticket.id, Ticket.body).where(*live).order_by(Ticket.received_at.desc()).limit(TEXT_CANDIDATES)
-    ).all()
+    if not phone:
+        return None
+    return session.scalar(
+        select(Ticket)
+        .join(Contact, Ticket.contact_id == Contact.id)
+        .where(Contact.phone == phone, *_live(ticket, window))
+        .order_by(Ticket.received_at, Ticket.id)
+        .limit(1)
+    )
+
+
+def find_text_duplicate(
+    session: Session, ticket: Ticket, *, window: timedelta = WINDOW, only_earlier: bool = False
+) -> Ticket | None:
+    """The most similar of the recent live tickets within the window, if similar enough."""
+    query = select(Ticket.id, Ticket.body).where(*_live(ticket, window))
+    if only_earlier:
+        query = query.where(Ticket.id < ticket.id)
+    rows = session.execute(query.order_by(Ticket.received_at.desc()).limit(TEXT_CANDIDATES)).all()
     best: tuple[float, int] | None = None
     for other_id, body in rows:
         score = similarity(ticket.body, body)
@@ -66,12 +74,19 @@ def find_possible_duplicate(session: Session, ticket: Ticket, *, window: timedel
     return session.get(Ticket, best[1]) if best else None
 
 
-def flag_possible_duplicate(session: Session, ticket: Ticket, *, now: datetime) -> Ticket | None:
+def find_possible_duplicate(
+    session: Session, ticket: Ticket, *, window: timedelta = WINDOW, by_text: bool = True
+) -> Ticket | None:
+    """Same phone first; then (with `by_text`) very similar text."""
+    match = find_phone_duplicate(session, ticket, window=window)
+    if match is None and by_text:
+        match = find_text_duplicate(session, ticket, window=window)
+    return match
+
+
+def _flag(session: Session, ticket: Ticket, other: Ticket, *, now: datetime, reason: str) -> None:
     from tracker.services.tickets import record_event
 
-    other = find_possible_duplicate(session, ticket)
-    if other is None:
-        return None
     ticket.possible_duplicate_of_id = other.id
     record_event(
         session,
@@ -79,6 +94,45 @@ def flag_possible_duplicate(session: Session, ticket: Ticket, *, now: datetime) 
         "ticket.possible_duplicate",
         actor="系统",
         now=now,
-        data={"of": other.number, "of_id": other.id, "of_channel": other.channel},
+        data={"of": other.number, "of_id": other.id, "of_channel": other.channel, "by": reason},
     )
+
+
+def flag_possible_duplicate(
+    session: Session, ticket: Ticket, *, now: datetime, by_text: bool = True
+) -> Ticket | None:
+    """Point a new ticket at an earlier possible duplicate (phone, then text) and record why."""
+    other = find_phone_duplicate(session, ticket)
+    reason = "phone"
+    if other is None and by_text:
+        other, reason = find_text_duplicate(session, ticket), "text"
+    if other is not None:
+        _flag(session, ticket, other, now=now, reason=reason)
     return other
+
+
+SCAN_NAME = "duplicate-scan"
+
+
+def scan_similar_text(session: Session, *, now: datetime, limit: int = 500) -> int:
+    """Compare the tickets that arrived since the last scan with earlier ones by text; flag the similar.
+
+    The beat task for the high-volume paths (the 12345 push, imports), which flag only by phone inline.
+    """
+    from tracker.intake.weibo import adapter_state
+
+    state = adapter_state(session, SCAN_NAME)
+    after = int((state.cursor or {}).get("ticket_id", 0))
+    tickets = session.scalars(select(Ticket).where(Ticket.id > after).order_by(Ticket.id).limit(limit)).all()
+    flagged = 0
+    for ticket in tickets:
+        if ticket.possible_duplicate_of_id is None and ticket.merged_into_id is None:
+            other = find_text_duplicate(session, ticket, only_earlier=True)
+            if other is not None:
+                _flag(session, ticket, other, now=now, reason="text")
+                flagged += 1
+        after = ticket.id
+    state.cursor = {"ticket_id": after}
+    state.last_success_at = now
+    session.flush()
+    return flagged

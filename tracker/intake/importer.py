@@ -319,7 +319,7 @@ def _write_batch(
         bulk_open(session, [r.draft for r in fresh], actor=actor, now=now)
         report.created += len(fresh)
     for record in slow:
-        result = apply_record(session, record, actor=actor, now=now, check_duplicates=True)
+        result = apply_record(session, record, actor=actor, now=now, fast=True)
         if result.status == "created":
             report.created += 1
         elif result.status == "updated":
@@ -398,13 +398,18 @@ def _write_rows(
 
 
 def bulk_open(
-    session: Session, drafts: list[TicketDraft], *, actor: Actor | None, now: datetime
+    session: Session,
+    drafts: list[TicketDraft],
+    *,
+    actor: Actor | None,
+    now: datetime,
+    flag_duplicates: bool = True,
 ) -> list[int]:
-    """Open many new tickets at once: the same rows `open_ticket` writes, a few statements per batch.
+    """Open many new tickets at once: the same rows `open_ticket` writes — contact, ticket, the
+    `ticket.created` event and outbox row, the statutory deadlines with their events, the search index —
+    in a few statements per batch (COPY on PostgreSQL). Returns the ticket ids in draft order.
 
     The caller guarantees the drafts' external references are new (the importer checks in one query).
-    Deadlines are opened for the new tickets when the deadline engine is wired into intake
-    (see `_open_deadlines_for`).
     """
     for draft in drafts:
         validate_draft(draft)
@@ -483,9 +488,23 @@ def bulk_open(
             for tid, eid, data in zip(ticket_ids, event_ids, event_data, strict=True)
         ],
     )
-    _flag_phone_duplicates(session, ticket_ids, drafts, now=now, actor=(actor_id, actor_label))
+    if flag_duplicates:
+        _flag_phone_duplicates(session, ticket_ids, drafts, now=now, actor=(actor_id, actor_label))
     _open_deadlines_for(session, ticket_ids, now=now, actor=actor)
+    _index_for_search(session, ticket_ids, ticket_rows)
     return ticket_ids
+
+
+def _index_for_search(session: Session, ticket_ids: list[int], ticket_rows: list[dict[str, Any]]) -> None:
+    """What the ORM's after-flush hook does for tickets it sees: the search index rows (tracker.search)."""
+    try:
+        from tracker.search import write_index
+    except ImportError:  # a build without the search module
+        return
+    write_index(
+        session.connection(),
+        [(tid, row["subject"], row["body"]) for tid, row in zip(ticket_ids, ticket_rows, strict=True)],
+    )
 
 
 def _departments(session: Session, codes: set[str | None]) -> dict[str | None, int]:

@@ -214,20 +214,38 @@ def apply_record(
     actor: Actor | None,
     now: datetime,
     check_duplicates: bool = True,
+    fast: bool = False,
 ) -> IntakeResult:
     """Create or update the ticket for one record, replay its history, flag a possible duplicate.
 
     Re-delivery of the same channel + external reference never creates a second ticket: it updates the
-    first (recording what changed) or, when nothing changed, reports `duplicate`.
+    first (recording what changed) or, when nothing changed, reports `duplicate`. Possible duplicates by
+    phone are flagged here (an indexed look-up); by similar text, by `duplicates.scan_similar_text`
+    (a beat task), which keeps the cost of a text comparison out of the request.
+
+    `fast` (the 12345 push and file imports) opens a new ticket without history through the batched
+    path `importer.bulk_open`, which writes exactly what `open_ticket` writes (tests/intake/
+    test_bulk_deadlines.py) in a handful of statements.
     """
     from tracker.intake.duplicates import flag_possible_duplicate
 
     existing = find_existing(session, record.draft)
     if existing is None:
-        ticket, created = open_ticket(session, record.draft, actor=actor, now=now)
+        is_plain = not (record.history.reply_text or record.history.satisfaction or record.draft.topics)
+        if fast and is_plain:
+            from tracker.intake.importer import bulk_open
+
+            (ticket_id,) = bulk_open(session, [record.draft], actor=actor, now=now, flag_duplicates=False)
+            ticket, created = session.get(Ticket, ticket_id), True
+        else:
+            ticket, created = open_ticket(session, record.draft, actor=actor, now=now)
         if created:
             replay_history(session, ticket, record.history, actor=actor)
-            duplicate = flag_possible_duplicate(session, ticket, now=now) if check_duplicates else None
+            duplicate = (
+                flag_possible_duplicate(session, ticket, now=now, by_text=not fast)
+                if check_duplicates
+                else None
+            )
             return IntakeResult(ticket, "created", possible_duplicate_of=duplicate)
         existing = ticket  # another transaction created it between our look-up and open_ticket
     changes: dict[str, Any] = dict(update_from_draft(session, existing, record.draft, actor=actor, now=now))

@@ -92,10 +92,10 @@ def _apply(record) -> tuple[Any, int]:
     label = f"API:{client().key.name}"
     try:
         with session.begin_nested():
-            result = apply_record(session, record, actor=label, now=now)
+            result = apply_record(session, record, actor=label, now=now, fast=True)
     except IntegrityError:
         # The same order pushed twice at once: the other request created it; this one updates it.
-        result = apply_record(session, record, actor=label, now=now)
+        result = apply_record(session, record, actor=label, now=now, fast=True)
     session.commit()
     body = {
         "result": result.status,

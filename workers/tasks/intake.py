@@ -193,3 +193,12 @@ def resume_imports(self) -> int:
     for batch_id in ids:
         run_import_batch(settings, batch_id)
     return len(ids)
+
+
+@shared_task(bind=True, name="intake.duplicate_scan", **RETRY)
+def duplicate_scan(self) -> int:
+    """Flag tickets whose text is very similar to an earlier one (the push and imports flag phone only)."""
+    from tracker.intake.duplicates import scan_similar_text
+
+    with session_scope(settings_of(self).database_url) as session:
+        return scan_similar_text(session, now=utcnow())
