@@ -42,8 +42,18 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from werkzeug.routing import IntegerConverter
+
     from web.blueprints import registered_blueprints
 
+    class DatabaseId(IntegerConverter):
+        """`<int:…>` in a URL is a row id: beyond a 32-bit integer it is no row (404), not a crash (500)."""
+
+        def __init__(self, map, *args, **kwargs):
+            kwargs.setdefault("max", 2**31 - 1)
+            super().__init__(map, *args, **kwargs)
+
+    app.url_map.converters["int"] = DatabaseId
     for blueprint in registered_blueprints():
         app.register_blueprint(blueprint)
 
