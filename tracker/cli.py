@@ -96,6 +96,10 @@ def demo_data(settings: Settings, tickets: int, seed: int, if_empty: bool) -> No
             click.echo("数据库中已有数据，跳过演示数据。")
         else:
             click.echo(load_demo(session, tickets=tickets, seed=seed, now=utcnow()))
+            from tracker.reminders import catch_up
+
+            swept = catch_up(session, now=utcnow())
+            click.echo(f"期限提醒：{swept.reminders} 条站内提醒，{swept.breached} 个期限已超期")
     click.echo(
         f"演示账号（密码均为 {DEMO_PASSWORD}）：admin 管理员 / zhangwei 承办人 / liuyang 科室负责人 / auditor 审计"
     )

@@ -635,3 +635,38 @@ def digest_text(report: dict[str, dict[str, list[str]]]) -> str:
         parts.append(f"  本周到期（{len(buckets['due_this_week'])}件）：")
         parts.extend(f"    {line}" for line in buckets["due_this_week"][:50])
     return "\n".join(parts)
+
+
+def last_working_moment(now: datetime, calendar: WorkCalendar) -> datetime:
+    """Return ``now`` if it is within working hours, else the end of the latest working period before it."""
+    here = now.astimezone(BUSINESS_TZ)
+    day = here.date()
+    if _is_workday(calendar, day) and WORK_START <= here.time() < WORK_END:
+        return now
+    if not (_is_workday(calendar, day) and here.time() >= WORK_END):
+        day = workdays_before(calendar, day, 1)
+    closing = datetime.combine(day, WORK_END, tzinfo=BUSINESS_TZ) - timedelta(minutes=1)
+    return closing.astimezone(UTC)
+
+
+def catch_up(session: Session, *, now: datetime, batch: int = 1000) -> SweepResult:
+    """Sweep as the running system would have at the latest working moment (for freshly loaded demo data).
+
+    Demo tickets are loaded all at once with a year of history; this gives them the reminders and
+    escalations a live system would show today. In-app only (no outside deliveries are planned).
+    """
+    from tracker.calendar import load_calendar
+
+    calendar = load_calendar(session)
+    moment = last_working_moment(now, calendar)
+    directory, rules = Directory.load(session), active_rules(session)
+    total = SweepResult()
+    while True:
+        result = sweep_due(
+            session, now=moment, limit=batch, calendar=calendar, directory=directory, rules=rules
+        )
+        total.visited += result.visited
+        total.breached += result.breached
+        total.reminders += result.reminders
+        if result.visited < batch:
+            return total
