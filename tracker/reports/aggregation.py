@@ -29,7 +29,6 @@ from typing import Any
 from sqlalchemy import (
     ARRAY,
     Date,
-    Float,
     Integer,
     Select,
     and_,
@@ -41,9 +40,10 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     type_coerce,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import Grouping
 
 from tracker.channels import APPLICANT_TYPES
@@ -89,11 +89,11 @@ class Scope:
     def last_day(self) -> date:
         return (self.end_at.astimezone(BUSINESS_TZ) - timedelta(microseconds=1)).date()
 
-    def ticket_filter(self, ticket=Ticket) -> Any:
-        conditions = [ticket.merged_into_id.is_(None)]
+    def ticket_filter(self, ticket=Ticket, *, include_merged: bool = False) -> Any:
+        conditions = [] if include_merged else [ticket.merged_into_id.is_(None)]
         if self.department_ids is not None:
             conditions.append(ticket.department_id.in_(self.department_ids))
-        return and_(*conditions)
+        return and_(true(), *conditions)
 
 
 def _local_midnight(day: date) -> datetime:
@@ -266,6 +266,15 @@ def _replied(scope: Scope):
     return and_(Ticket.replied_at.is_not(None), Ticket.replied_at < scope.end_at)
 
 
+def _interaction_filter(scope: Scope):
+    """Merged duplicates are left out, except applications: a merged one is a 重复申请 in section 三,
+    and the disclosure channel's figures stay equal to the table's (received = 一)."""
+    return and_(
+        scope.ticket_filter(include_merged=True),
+        or_(Ticket.merged_into_id.is_(None), Ticket.channel == "disclosure"),
+    )
+
+
 def _interaction_from(session: Session, scope: Scope, columns: Sequence[Any], ordinals: WorkdayOrdinals):
     return (
         select(*columns)
@@ -275,7 +284,7 @@ def _interaction_from(session: Session, scope: Scope, columns: Sequence[Any], or
             Ticket.channel.in_(REPORT_CHANNELS),
             Ticket.received_at >= scope.start_at,
             Ticket.received_at < scope.end_at,
-            scope.ticket_filter(),
+            _interaction_filter(scope),
         )
     )
 
@@ -289,19 +298,24 @@ def _workdays_expr(session: Session, ordinals: WorkdayOrdinals):
 def interaction_figures(
     session: Session, scope: Scope, *, satisfied_levels: Iterable[str] = SATISFIED_DEFAULT
 ) -> dict[str, ChannelFigures]:
-    """Per channel: received, replied, on time, rated, satisfied, median and mean working days to reply."""
+    """Per channel: received, replied, on time, rated, satisfied, median and mean working days to reply.
+
+    One pass, one hash aggregation: the rows are grouped by channel *and* by working days to reply, so
+    the database returns a small histogram per channel (a few dozen groups, not tickets); the counts
+    are its sums and the median and mean are read off it exactly. No sort of a year of replies, and the
+    same SQL on PostgreSQL and SQLite.
+    """
     levels = tuple(satisfied_levels)
     replied = _replied(scope)
     ordinals = WorkdayOrdinals.build(session, scope.first_day, scope.last_day)
-    workdays = _workdays_expr(session, ordinals)
-    replied_workdays = case((replied, workdays))
-    is_pg = session.get_bind().dialect.name == "postgresql"
+    workdays = case((replied, _workdays_expr(session, ordinals))).label("wd")
 
     def count_if(condition):
         return func.sum(case((condition, 1), else_=0))
 
     columns = [
         Ticket.channel,
+        workdays,
         func.count().label("received"),
         count_if(replied).label("replied"),
         count_if(and_(replied, Deadline.due_at.is_not(None), Ticket.replied_at <= Deadline.due_at)).label(
@@ -310,51 +324,40 @@ def interaction_figures(
         count_if(and_(replied, Deadline.due_at.is_(None))).label("without_deadline"),
         count_if(Ticket.satisfaction.is_not(None)).label("rated"),
         count_if(Ticket.satisfaction.in_(levels)).label("satisfied"),
-        func.avg(type_coerce(replied_workdays, Float)).label("mean_workdays"),
     ]
-    if is_pg:
-        columns.append(func.percentile_cont(0.5).within_group(replied_workdays).label("median_workdays"))
-    query = _interaction_from(session, scope, columns, ordinals).group_by(Ticket.channel)
+    query = _interaction_from(session, scope, columns, ordinals).group_by(Ticket.channel, workdays)
     figures = {code: ChannelFigures(code, CHANNEL_REPORT_LABELS[code]) for code in REPORT_CHANNELS}
+    histograms: dict[str, dict[int, int]] = {code: {} for code in REPORT_CHANNELS}
     for row in session.execute(query).mappings():
         f = figures[row["channel"]]
-        f.received, f.replied, f.on_time = (
-            int(row["received"]),
-            int(row["replied"] or 0),
-            int(row["on_time"] or 0),
-        )
-        f.without_deadline = int(row["without_deadline"] or 0)
-        f.rated, f.satisfied = int(row["rated"] or 0), int(row["satisfied"] or 0)
-        f.mean_workdays = None if row["mean_workdays"] is None else float(row["mean_workdays"])
-        if is_pg:
-            f.median_workdays = None if row["median_workdays"] is None else float(row["median_workdays"])
-    if not is_pg:
-        for channel_code, median in _portable_medians(session, scope, ordinals).items():
-            figures[channel_code].median_workdays = median
+        f.received += int(row["received"])
+        f.replied += int(row["replied"] or 0)
+        f.on_time += int(row["on_time"] or 0)
+        f.without_deadline += int(row["without_deadline"] or 0)
+        f.rated += int(row["rated"] or 0)
+        f.satisfied += int(row["satisfied"] or 0)
+        if row["wd"] is not None:
+            histogram = histograms[row["channel"]]
+            histogram[int(row["wd"])] = histogram.get(int(row["wd"]), 0) + int(row["replied"] or 0)
+    for code, histogram in histograms.items():
+        figures[code].median_workdays, figures[code].mean_workdays = _median_mean(histogram)
     return figures
 
 
-def _portable_medians(session: Session, scope: Scope, ordinals: WorkdayOrdinals) -> dict[str, float]:
-    """Medians with window functions, for databases without percentile_cont (SQLite)."""
-    workdays = _workdays_expr(session, ordinals).label("wd")
-    inner = (
-        _interaction_from(session, scope, [Ticket.channel, workdays], ordinals)
-        .where(_replied(scope))
-        .subquery()
-    )
-    ranked = select(
-        inner.c.channel,
-        inner.c.wd,
-        func.row_number().over(partition_by=inner.c.channel, order_by=inner.c.wd).label("rn"),
-        func.count().over(partition_by=inner.c.channel).label("n"),
-    ).where(inner.c.wd.is_not(None))
-    ranked = ranked.subquery()
-    query = (
-        select(ranked.c.channel, func.avg(type_coerce(ranked.c.wd, Float)))
-        .where(or_(ranked.c.rn == (ranked.c.n + 1) / 2, ranked.c.rn == (ranked.c.n + 2) / 2))
-        .group_by(ranked.c.channel)
-    )
-    return {channel_code: float(value) for channel_code, value in session.execute(query)}
+def _median_mean(histogram: dict[int, int]) -> tuple[float | None, float | None]:
+    """Median (the mean of the two middle values for an even count) and mean of a value → count table."""
+    total = sum(histogram.values())
+    if not total:
+        return None, None
+    mean = sum(value * n for value, n in histogram.items()) / total
+    middle = ((total + 1) // 2, (total + 2) // 2)  # 1-based ranks of the middle value(s)
+    found: list[int] = []
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        while len(found) < 2 and seen >= middle[len(found)]:
+            found.append(value)
+    return (found[0] + found[1]) / 2, mean
 
 
 def top_topics(
@@ -365,27 +368,21 @@ def top_topics(
     channels: Sequence[str] = ("hotline", "website", "weibo"),
 ) -> list[tuple[str, int]]:
     """What citizens asked about most: topics, or the 诉求分类 for tickets that carry no topic."""
-    in_scope = and_(
-        Ticket.channel.in_(channels),
-        Ticket.received_at >= scope.start_at,
-        Ticket.received_at < scope.end_at,
-        scope.ticket_filter(),
-    )
-    topics = (
-        select(TicketTopic.topic.label("topic"))
-        .join(Ticket, Ticket.id == TicketTopic.ticket_id)
-        .where(in_scope)
-    )
-    categories = select(Ticket.category.label("topic")).where(
-        in_scope,
-        Ticket.category.is_not(None),
-        ~exists().where(TicketTopic.ticket_id == Ticket.id),
-    )
-    both = topics.union_all(categories).subquery()
+    # One pass: a ticket's topics, or its 诉求分类 when it carries none (LEFT JOIN → NULL topic).
+    label = func.coalesce(TicketTopic.topic, Ticket.category).label("topic")
     query = (
-        select(both.c.topic, func.count().label("n"))
-        .group_by(both.c.topic)
-        .order_by(func.count().desc(), both.c.topic)
+        select(label, func.count().label("n"))
+        .select_from(Ticket)
+        .outerjoin(TicketTopic, TicketTopic.ticket_id == Ticket.id)
+        .where(
+            Ticket.channel.in_(channels),
+            Ticket.received_at >= scope.start_at,
+            Ticket.received_at < scope.end_at,
+            scope.ticket_filter(),
+            label.is_not(None),
+        )
+        .group_by(label)
+        .order_by(func.count().desc(), label)
         .limit(limit)
     )
     return [(topic, int(n)) for topic, n in session.execute(query)]
@@ -421,7 +418,7 @@ def interaction_ticket_ids(
             Ticket.channel == channel,
             Ticket.received_at >= scope.start_at,
             Ticket.received_at < scope.end_at,
-            scope.ticket_filter(),
+            _interaction_filter(scope),
         )
     )
     if conditions[measure] is not None:
@@ -459,28 +456,51 @@ def _last_status_before(moment: datetime, ticket_ids):
     )
 
 
-def disclosure_rows(scope: Scope):
-    """One row per disclosure application relevant to the year, with its cell coordinates.
+def _relevant_applications(scope: Scope):
+    """Applications that can appear in the year's table: received in it, or earlier and possibly still open.
 
-    Columns: ticket_id, applicant_type, outcome (an outcome code or UNMAPPED), is_new (一), is_carried_in
-    (二), is_finished (counted in 三: reached a final state during the period and is in one at its end),
-    is_carried_out (四).
+    An application received before 1 January matters only if it was being handled on that day or changed
+    since; every status change sets `updated_at`, so one finished earlier and untouched since is left out
+    without reading its history (this keeps the cost with the year, not with the age of the database).
     """
     final = tuple(sorted(FINAL_STATUSES))
-    relevant = select(Ticket.id).where(
-        Ticket.channel == "disclosure", Ticket.received_at < scope.end_at, scope.ticket_filter()
+    return and_(
+        Ticket.channel == "disclosure",
+        Ticket.received_at < scope.end_at,
+        or_(
+            Ticket.received_at >= scope.start_at,
+            Ticket.status.not_in(final),
+            Ticket.updated_at >= scope.start_at,
+        ),
+        scope.ticket_filter(include_merged=True),
     )
-    at_start = _last_status_before(scope.start_at, relevant)
-    at_end = _last_status_before(scope.end_at, relevant)
-    state_start = func.coalesce(at_start.c.status_after, "received")
-    state_end = func.coalesce(at_end.c.status_after, "received")
 
+
+@dataclass(frozen=True)
+class _History:
+    """What the report needs from an application's status events, as SQL columns joined to Ticket."""
+
+    froms: list  # (selectable, on-clause) pairs to LEFT JOIN
+    state_start: Any  # status at 1 January 00:00 (None: no status event before)
+    state_end: Any  # status at the end of 31 December
+    before_end: Any  # the status the last change before the end came from
+    last_at_end: Any  # when that last change happened
+    was_partial: Any  # some reply before the end named 部分公开
+    waiting_action: Any  # the action of the last change into 等待申请人 before the end
+
+
+def _history_portable(scope: Scope, relevant) -> _History:
+    """Window functions and correlated subqueries: SQLite (and any database), for modest volumes."""
+    ids = select(Ticket.id).where(relevant)
+    at_start = _last_status_before(scope.start_at, ids)
+    at_end = _last_status_before(scope.end_at, ids)
     e = TicketEvent
-    outcome_of_event = e.data["outcome"].as_string()
     was_partial = exists().where(
-        e.ticket_id == Ticket.id, outcome_of_event == "partial", e.occurred_at < scope.end_at
+        e.ticket_id == Ticket.id,
+        e.status_after == "replied",
+        e.occurred_at < scope.end_at,
+        e.data["outcome"].as_string() == "partial",
     )
-    # Why the application was waiting when it was closed without a named outcome (补正 or 缴费 not supplied).
     waiting_action = (
         select(e.data["action"].as_string())
         .where(e.ticket_id == Ticket.id, e.status_after == "waiting_applicant", e.occurred_at < scope.end_at)
@@ -488,40 +508,107 @@ def disclosure_rows(scope: Scope):
         .limit(1)
         .scalar_subquery()
     )
+    return _History(
+        [(at_start, at_start.c.ticket_id == Ticket.id), (at_end, at_end.c.ticket_id == Ticket.id)],
+        at_start.c.status_after,
+        at_end.c.status_after,
+        at_end.c.status_before,
+        at_end.c.occurred_at,
+        was_partial,
+        waiting_action,
+    )
+
+
+def _history_postgresql(scope: Scope) -> _History:
+    """PostgreSQL: one LATERAL aggregate per application over its own status events.
+
+    One probe of ix_ticket_events_ticket_at per application reads its few status events once and
+    derives everything (ordered array_agg … FILTER); the cost follows the number of applications of the
+    year, not the size of the event table.
+    """
+    from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+    e = aliased(TicketEvent)
+    order = (e.occurred_at.desc(), e.id.desc())
+
+    def last(column, condition):
+        agg = func.array_agg(aggregate_order_by(column, *order)).filter(condition)
+        return type_coerce(Grouping(agg), ARRAY(column.type))[1]
+
+    before_end = e.occurred_at < scope.end_at
+    history = (
+        select(
+            last(e.status_after, e.occurred_at < scope.start_at).label("state_start"),
+            last(e.status_after, before_end).label("state_end"),
+            last(e.status_before, before_end).label("before_end"),
+            func.max(e.occurred_at).filter(before_end).label("last_at_end"),
+            func.bool_or(and_(e.status_after == "replied", e.data["outcome"].as_string() == "partial"))
+            .filter(before_end)
+            .label("was_partial"),
+            last(e.data["action"].as_string(), and_(before_end, e.status_after == "waiting_applicant")).label(
+                "waiting_action"
+            ),
+        )
+        .where(e.ticket_id == Ticket.id, e.status_after.is_not(None), e.kind != "ticket.created")
+        .lateral("history")
+    )
+    c = history.c
+    return _History(
+        [(history, true())],
+        c.state_start,
+        c.state_end,
+        c.before_end,
+        c.last_at_end,
+        func.coalesce(c.was_partial, False),
+        c.waiting_action,
+    )
+
+
+def disclosure_rows(scope: Scope, dialect: str = "sqlite"):
+    """One row per disclosure application relevant to the year, with its cell coordinates.
+
+    Columns: ticket_id, applicant_type, outcome (an outcome code or UNMAPPED), is_new (一), is_carried_in
+    (二), is_finished (counted in 三: reached a final state during the period and is in one at its end),
+    is_carried_out (四).
+    """
+    final = tuple(sorted(FINAL_STATUSES))
+    relevant = _relevant_applications(scope)
+    h = _history_postgresql(scope) if dialect == "postgresql" else _history_portable(scope, relevant)
+    state_start = func.coalesce(h.state_start, "received")
+    state_end = func.coalesce(h.state_end, "received")
     known = tuple(OUTCOMES_BY_CODE)
     outcome = case(
-        (was_partial, literal("partial")),
+        # Partial disclosure wins over any later reply: the application is counted once, as 部分公开.
+        (Ticket.outcome == "partial", literal("partial")),
+        (h.was_partial, literal("partial")),
         (Ticket.outcome.in_(known), Ticket.outcome),
+        # Closed while waiting for the applicant, without a named outcome: 补正 or 缴费 never came.
         (
-            and_(Ticket.outcome.is_(None), at_end.c.status_before == "waiting_applicant"),
+            and_(Ticket.outcome.is_(None), h.before_end == "waiting_applicant"),
             case(
-                (waiting_action == "request_correction", literal("other_no_correction")),
-                (waiting_action == "request_fee", literal("other_fee_unpaid")),
+                (h.waiting_action == "request_correction", literal("other_no_correction")),
+                (h.waiting_action == "request_fee", literal("other_fee_unpaid")),
                 else_=literal(UNMAPPED),
             ),
         ),
         (and_(Ticket.outcome.is_(None), state_end.in_(("withdrawn", "returned"))), literal("other")),
+        # A duplicate merged into another application is a repeat application (art. 36(6)).
+        (and_(Ticket.outcome.is_(None), state_end == "merged"), literal("np_repeat")),
         else_=literal(UNMAPPED),
     )
     is_new = Ticket.received_at >= scope.start_at
-    return (
-        select(
-            Ticket.id.label("ticket_id"),
-            Ticket.applicant_type.label("applicant_type"),
-            outcome.label("outcome"),
-            case((is_new, 1), else_=0).label("is_new"),
-            case((and_(~is_new, state_start.not_in(final)), 1), else_=0).label("is_carried_in"),
-            case((and_(state_end.in_(final), at_end.c.occurred_at >= scope.start_at), 1), else_=0).label(
-                "is_finished"
-            ),
-            case((state_end.not_in(final), 1), else_=0).label("is_carried_out"),
-        )
-        .select_from(Ticket)
-        .outerjoin(at_start, at_start.c.ticket_id == Ticket.id)
-        .outerjoin(at_end, at_end.c.ticket_id == Ticket.id)
-        .where(Ticket.channel == "disclosure", Ticket.received_at < scope.end_at, scope.ticket_filter())
-        .subquery("disclosure_rows")
-    )
+    query = select(
+        Ticket.id.label("ticket_id"),
+        Ticket.applicant_type.label("applicant_type"),
+        outcome.label("outcome"),
+        case((is_new, 1), else_=0).label("is_new"),
+        case((and_(~is_new, state_start.not_in(final)), 1), else_=0).label("is_carried_in"),
+        case((and_(state_end.in_(final), h.last_at_end >= scope.start_at), 1), else_=0).label("is_finished"),
+        case((state_end.not_in(final), 1), else_=0).label("is_carried_out"),
+    ).select_from(Ticket)
+    for selectable, on in h.froms:
+        query = query.outerjoin(selectable, on)
+    return query.where(relevant).subquery("disclosure_rows")
 
 
 @dataclass
@@ -545,8 +632,12 @@ class DisclosureCounts:
         return sum(self.get(row, a) for a in APPLICANT_TYPES)
 
 
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
 def disclosure_counts(session: Session, scope: Scope) -> DisclosureCounts:
-    rows = disclosure_rows(scope)
+    rows = disclosure_rows(scope, _dialect(session))
     query = select(
         rows.c.applicant_type,
         rows.c.outcome,
@@ -573,7 +664,7 @@ def disclosure_counts(session: Session, scope: Scope) -> DisclosureCounts:
 
 def disclosure_ticket_ids(session: Session, scope: Scope, row: str, applicant: str | None = None) -> Select:
     """The applications behind one cell of section 三 (applicant None = the 总计 column)."""
-    rows = disclosure_rows(scope)
+    rows = disclosure_rows(scope, _dialect(session))
     flags = {"new": rows.c.is_new, "carried_in": rows.c.is_carried_in, "finished": rows.c.is_finished}
     flags["carried_out"] = rows.c.is_carried_out
     query = select(rows.c.ticket_id)

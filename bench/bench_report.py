@@ -1,0 +1,251 @@
+"""Benchmark the whole annual aggregation against one hand-written GROUP BY over the same rows.
+
+Run: ``.venv/bin/python bench/bench_report.py [--write] [--tickets N] [--keep]``. Loads N tickets of one
+year (default 2,000,000; ``BENCH_SCALE=small``: 200,000) into a scratch PostgreSQL database of its own
+with `bench.generate.generate` (COPY, seeded), then times, in the same run:
+
+* **report** — `tracker.reports.annual.build_annual_report(session, year)` for the whole bureau: the
+  interaction figures of the four channels (received, replied, on time against the reply deadline,
+  rated, satisfied, working days to reply with median and mean on the working-day calendar), the top
+  topics, section 三 with the state of every disclosure application on 1 January and 31 December
+  reconstructed from its events, the registers, section 四 and the cross-checks;
+* **baseline** — one hand-written ``GROUP BY channel`` over the same year's tickets counting received,
+  replied, rated and satisfied (what anyone would write first; no deadlines, no calendar, no history).
+
+Targets (issue 7): report ≤ 5 s, and ≤ 1.5 × the baseline. Each figure is the median of RUNS runs
+after one warm-up run. With ``--write`` the results replace the ``<!-- bench:report -->`` section of
+docs/benchmarks.md. The scratch database is dropped at the end unless ``--keep`` (then it is reused by
+the next run with the same size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+DB_NAME = "bench_report_helper5"
+YEAR = 2025
+RUNS = 5
+
+BASELINE_SQL = """
+SELECT channel,
+       count(*) AS received,
+       count(*) FILTER (WHERE replied_at IS NOT NULL AND replied_at < :end_at) AS replied,
+       count(*) FILTER (WHERE satisfaction IS NOT NULL) AS rated,
+       count(*) FILTER (WHERE satisfaction IN ('满意', '基本满意')) AS satisfied
+FROM tickets
+WHERE received_at >= :start_at AND received_at < :end_at AND merged_into_id IS NULL
+GROUP BY channel
+"""
+
+# The same interaction figures written by hand as one GROUP BY over tickets ⋈ reply deadlines (what the
+# report's interaction query computes, minus the working-day histogram).
+BASELINE_JOIN_SQL = """
+SELECT t.channel,
+       count(*) AS received,
+       count(*) FILTER (WHERE t.replied_at < :end_at) AS replied,
+       count(*) FILTER (WHERE t.replied_at < :end_at AND t.replied_at <= d.due_at) AS on_time,
+       count(*) FILTER (WHERE t.satisfaction IS NOT NULL) AS rated,
+       count(*) FILTER (WHERE t.satisfaction IN ('满意', '基本满意')) AS satisfied
+FROM tickets t LEFT JOIN deadlines d ON d.ticket_id = t.id AND d.kind = 'reply'
+WHERE t.received_at >= :start_at AND t.received_at < :end_at AND t.merged_into_id IS NULL
+GROUP BY t.channel
+"""
+
+
+def database_url() -> str:
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + DB_NAME
+
+
+def _admin(sql: str) -> None:
+    engine = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(sql))
+    engine.dispose()
+
+
+def prepare(n_tickets: int) -> tuple[str, float | None]:
+    """Create (or reuse) the scratch database with n tickets of YEAR; return its URL and the load time."""
+    url = database_url()
+    engine = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": DB_NAME})
+    engine.dispose()
+    if exists:
+        check = create_engine(url)
+        try:
+            with check.connect() as conn:
+                have = conn.scalar(text("SELECT count(*) FROM tickets"))
+        except Exception:
+            have = None
+        check.dispose()
+        if have == n_tickets:
+            return url, None
+        _admin(f'DROP DATABASE "{DB_NAME}" WITH (FORCE)')
+    _admin(f'CREATE DATABASE "{DB_NAME}"')
+    from bench.generate import generate
+
+    started = time.perf_counter()
+    generate(url, n_tickets, seed=7, year=YEAR, open_fraction=0.02, due_fraction=0.0, progress=True)
+    return url, time.perf_counter() - started
+
+
+def time_report(url: str) -> tuple[list[float], dict]:
+    from tracker.db import make_engine
+    from tracker.reports.annual import build_annual_report
+
+    engine = make_engine(url)
+    runs, summary = [], {}
+    for i in range(RUNS + 1):
+        with Session(engine) as session:
+            started = time.perf_counter()
+            report = build_annual_report(session, YEAR, now=datetime.now(UTC))
+            elapsed = time.perf_counter() - started
+        if i:  # the first run warms the caches
+            runs.append(elapsed)
+        summary = {
+            "received": {c: f.received for c, f in report.interaction.items()},
+            "disclosure_new": report.disclosure.total("new"),
+            "checks_passed": report.is_valid,
+            "median_workdays_hotline": report.interaction["hotline"].median_workdays,
+        }
+    engine.dispose()
+    return runs, summary
+
+
+def time_part(url: str, function) -> list[float]:
+    """Time one part of the report (e.g. the interaction figures alone), same protocol."""
+    from tracker.db import make_engine
+    from tracker.reports.aggregation import period_scope
+
+    engine = make_engine(url)
+    runs = []
+    for i in range(RUNS + 1):
+        with Session(engine) as session:
+            scope = period_scope(session, YEAR)
+            started = time.perf_counter()
+            function(session, scope)
+            elapsed = time.perf_counter() - started
+        if i:
+            runs.append(elapsed)
+    engine.dispose()
+    return runs
+
+
+def time_baseline(url: str, sql: str) -> list[float]:
+    from tracker.db import make_engine
+    from tracker.reports.aggregation import period_scope
+
+    engine = make_engine(url)
+    runs = []
+    with Session(engine) as session:
+        scope = period_scope(session, YEAR)
+    for i in range(RUNS + 1):
+        with engine.connect() as conn:
+            started = time.perf_counter()
+            conn.execute(text(sql), {"start_at": scope.start_at, "end_at": scope.end_at}).all()
+            elapsed = time.perf_counter() - started
+        if i:
+            runs.append(elapsed)
+    engine.dispose()
+    return runs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", action="store_true", help="record the results in docs/benchmarks.md")
+    parser.add_argument("--tickets", type=int, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database for the next run")
+    args = parser.parse_args()
+    small = os.environ.get("BENCH_SCALE") == "small"
+    n = args.tickets or (200_000 if small else 2_000_000)
+    load_before = os.getloadavg()
+    url, load_seconds = prepare(n)
+    try:
+        from tracker.reports.aggregation import disclosure_counts, interaction_figures
+
+        report_runs, summary = time_report(url)
+        interaction_runs = time_part(url, interaction_figures)
+        disclosure_runs = time_part(url, disclosure_counts)
+        baseline_runs = time_baseline(url, BASELINE_SQL)
+        join_runs = time_baseline(url, BASELINE_JOIN_SQL)
+    finally:
+        if not args.keep:
+            from tracker.db import dispose_engines
+
+            dispose_engines()
+            _admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    load_after = os.getloadavg()
+    report_median = statistics.median(report_runs)
+    baseline_median = statistics.median(baseline_runs)
+    join_median = statistics.median(join_runs)
+    interaction_median = statistics.median(interaction_runs)
+    disclosure_median = statistics.median(disclosure_runs)
+    ratio = report_median / baseline_median
+    met_time = report_median <= 5.0
+    met_ratio = ratio <= 1.5
+
+    def fmt(runs: list[float]) -> str:
+        return ", ".join(f"{r:.2f}" for r in runs)
+
+    body = "\n".join(
+        [
+            "## Annual report: the whole aggregation vs one GROUP BY",
+            "",
+            f"`bench/bench_report.py`; {n:,} tickets received in {YEAR} (all four channels, with deadlines and "
+            f"event history, `bench.generate`, seed 7) in PostgreSQL; bureau-wide report; median of {RUNS} runs "
+            "after a warm-up run"
+            + (
+                f"; data loaded in {load_seconds:.0f} s"
+                if load_seconds
+                else "; data reused from a kept database"
+            )
+            + f". Load average before / after: {', '.join(f'{x:.2f}' for x in load_before)} / "
+            f"{', '.join(f'{x:.2f}' for x in load_after)} (2 cores shared with other work).",
+            "",
+            "| contender | median (s) | runs (s) |",
+            "|---|---|---|",
+            f"| `build_annual_report` — interaction figures (on time vs deadlines, working days on the calendar, "
+            f"median/mean), top topics, section 三 from event history, registers, 四, cross-checks | "
+            f"**{report_median:.2f}** | {fmt(report_runs)} |",
+            f"| — of which `interaction_figures` (one GROUP BY channel × working days, deadlines joined) | "
+            f"{interaction_median:.2f} | {fmt(interaction_runs)} |",
+            f"| — of which `disclosure_counts` (section 三, history of every application of the year) | "
+            f"{disclosure_median:.2f} | {fmt(disclosure_runs)} |",
+            f"| baseline: one hand-written `GROUP BY channel` over the year's tickets (received, replied, rated, "
+            f"satisfied) | {baseline_median:.2f} | {fmt(baseline_runs)} |",
+            f"| baseline with the reply deadlines joined (adds on time) — the hand-written form of the interaction "
+            f"figures | {join_median:.2f} | {fmt(join_runs)} |",
+            "",
+            f"Ratio: whole report **{ratio:.2f}×** the plain GROUP BY (target ≤ 1.5×: "
+            f"{'met' if met_ratio else 'not met'}); {report_median / join_median:.2f}× the GROUP BY with deadlines; "
+            f"interaction figures alone {interaction_median / join_median:.2f}× their hand-written GROUP BY. "
+            f"Whole aggregation {report_median:.2f} s (target ≤ 5 s: {'met' if met_time else 'not met'}).",
+            f"Figures computed: received per channel {summary['received']}, disclosure applications new "
+            f"{summary['disclosure_new']:,}, cross-checks {'passed' if summary['checks_passed'] else 'FAILED'}, "
+            f"median working days to reply (hotline) {summary['median_workdays_hotline']}.",
+        ]
+    )
+    print(body)
+    if args.write:
+        from bench.run import write_section
+
+        write_section("report", body)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
