@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import JSON, func, insert, select, text, update
@@ -36,6 +37,7 @@ from tracker.services.tickets import _validate as validate_draft  # the one set 
 CHANNELS = ("hotline", "website", "weibo", "disclosure")
 TABLE_MODULES = {"hotline": hotline, "website": website, "disclosure": disclosure}
 BATCH_SIZE = 1000
+COPY_THRESHOLD = 50
 MAX_STORED_ERRORS = 500
 
 Progress = Callable[[int], None]
@@ -365,7 +367,8 @@ def _write_rows(
     if not rows:
         return []
     table = model.__table__
-    if session.get_bind().dialect.name != "postgresql":
+    # COPY costs a few round trips of its own: for a handful of rows (the push) one INSERT is cheaper.
+    if session.get_bind().dialect.name != "postgresql" or len(rows) < COPY_THRESHOLD:
         if return_ids:
             statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
             return list(session.scalars(statement, rows))
@@ -490,7 +493,7 @@ def bulk_open(
     )
     if flag_duplicates:
         _flag_phone_duplicates(session, ticket_ids, drafts, now=now, actor=(actor_id, actor_label))
-    _open_deadlines_for(session, ticket_ids, now=now, actor=actor)
+    _open_deadlines_for(session, ticket_ids, now=now, actor=actor, ticket_rows=ticket_rows)
     _index_for_search(session, ticket_ids, ticket_rows)
     return ticket_ids
 
@@ -580,7 +583,12 @@ def _flag_phone_duplicates(
 
 
 def _open_deadlines_for(
-    session: Session, ticket_ids: list[int], *, now: datetime, actor: Actor | None
+    session: Session,
+    ticket_ids: list[int],
+    *,
+    now: datetime,
+    actor: Actor | None,
+    ticket_rows: list[dict[str, Any]] | None = None,
 ) -> None:
     """Open the statutory deadlines of bulk-created tickets: the rows and `deadline.opened` events that
     `tracker.deadlines.open_deadlines` writes, computed with the engine's own pure functions (policy
@@ -603,11 +611,19 @@ def _open_deadlines_for(
     rules = active_rules(session) if active_rules else None
     end_of_day = engine.default_end_of_day()
     actor_id, actor_label = _actor_label(actor)
-    rows = session.execute(
-        select(
-            Ticket.id, Ticket.channel, Ticket.request_type, Ticket.urgency, Ticket.received_at, Ticket.extra
-        ).where(Ticket.id.in_(ticket_ids))
-    ).all()
+    if ticket_rows is None:
+        rows = session.execute(
+            select(
+                Ticket.id,
+                Ticket.channel,
+                Ticket.request_type,
+                Ticket.urgency,
+                Ticket.received_at,
+                Ticket.extra,
+            ).where(Ticket.id.in_(ticket_ids))
+        ).all()
+    else:  # straight from the rows just written: no read back
+        rows = [SimpleNamespace(id=tid, **row) for tid, row in zip(ticket_ids, ticket_rows, strict=True)]
     deadline_rows, event_rows = [], []
     due_cache: dict[Any, tuple[datetime | None, str, bool]] = {}
     check_cache: dict[Any, datetime | None] = {}

@@ -235,10 +235,17 @@ def apply_record(
         if fast and is_plain:
             from tracker.intake.importer import bulk_open
 
-            (ticket_id,) = bulk_open(session, [record.draft], actor=actor, now=now, flag_duplicates=False)
-            ticket, created = session.get(Ticket, ticket_id), True
-        else:
-            ticket, created = open_ticket(session, record.draft, actor=actor, now=now)
+            (ticket_id,) = bulk_open(
+                session, [record.draft], actor=actor, now=now, flag_duplicates=check_duplicates
+            )
+            ticket = session.get(Ticket, ticket_id)
+            duplicate = (
+                session.get(Ticket, ticket.possible_duplicate_of_id)
+                if ticket.possible_duplicate_of_id
+                else None
+            )
+            return IntakeResult(ticket, "created", possible_duplicate_of=duplicate)
+        ticket, created = open_ticket(session, record.draft, actor=actor, now=now)
         if created:
             replay_history(session, ticket, record.history, actor=actor)
             duplicate = (

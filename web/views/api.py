@@ -91,12 +91,13 @@ def _apply(record) -> tuple[Any, int]:
     now = utcnow()
     label = f"API:{client().key.name}"
     try:
-        with session.begin_nested():
-            result = apply_record(session, record, actor=label, now=now, fast=True)
+        result = apply_record(session, record, actor=label, now=now, fast=True)
+        session.commit()
     except IntegrityError:
         # The same order pushed twice at once: the other request created it; this one updates it.
+        session.rollback()
         result = apply_record(session, record, actor=label, now=now, fast=True)
-    session.commit()
+        session.commit()
     body = {
         "result": result.status,
         "ticket": _ticket_summary(result.ticket),
@@ -198,7 +199,7 @@ def list_tickets():
         from datetime import timedelta
 
         query = query.where(Ticket.received_at < received_to + timedelta(days=1))
-    before = _int_arg("before", None)
+    before = _int_arg("before", None, high=2**31 - 1)  # ids are 32-bit integers (PostgreSQL refuses more)
     if before:
         query = query.where(Ticket.id < before)
     limit = _int_arg("limit", 50, high=PAGE_MAX)
