@@ -238,3 +238,16 @@ def test_cli_import_all_or_nothing_and_summary(scratch, tmp_path, monkeypatch):
     assert runner.invoke(main, ["apikey", "rotate", key_id]).exit_code == 0
     assert runner.invoke(main, ["apikey", "revoke", key_id]).exit_code == 0
     assert "已吊销" in runner.invoke(main, ["apikey", "list"]).output
+
+
+def test_adapter_health_is_visible_on_the_import_page(client, session, staff, now):
+    from tracker.intake.weibo import adapter_state
+
+    state = adapter_state(session)
+    state.last_success_at = now
+    state.last_error_at, state.last_error = now, "HTTP 500"
+    state.consecutive_failures = 2
+    session.commit()
+    login(client, staff.username)
+    page = client.get("/imports/").get_data(as_text=True)
+    assert "政务微博接口" in page and "HTTP 500" in page

@@ -20,7 +20,7 @@ from tracker.intake import disclosure
 from tracker.intake.convert import convert_ticket
 from tracker.intake.hotline import export_replies
 from tracker.intake.records import RecordError, apply_record
-from tracker.models.intake import ImportBatch
+from tracker.models.intake import AdapterState, ImportBatch
 from tracker.services.tickets import get_ticket
 from web.database import db, settings
 from web.security import current_user, login_required
@@ -63,6 +63,13 @@ def dispatch_import(batch_id: int) -> None:
         log.warning("could not queue import batch %s; it will be resumed", batch_id)
 
 
+ADAPTER_LABELS = {"weibo": "政务微博接口", "hotline-callback": "12345回传", "duplicate-scan": "疑似重复扫描"}
+
+
+def _adapters() -> list[AdapterState]:
+    return list(db().scalars(select(AdapterState).order_by(AdapterState.name)))
+
+
 def _visible_batches(user):
     query = select(ImportBatch).order_by(ImportBatch.id.desc()).limit(30)
     if user.role != "admin":
@@ -83,7 +90,12 @@ def upload():
     user = _staff()
     if request.method == "GET":
         return render_template(
-            "imports/upload.html", batches=_visible_batches(user), channels=CHANNEL_LABELS, error=None
+            "imports/upload.html",
+            batches=_visible_batches(user),
+            channels=CHANNEL_LABELS,
+            error=None,
+            adapters=_adapters(),
+            adapter_labels=ADAPTER_LABELS,
         )
     channel = request.form.get("channel", "")
     file = request.files.get("file")
@@ -96,7 +108,12 @@ def upload():
         error = "只支持 CSV、XLSX 或（微博）JSON 文件"
     if error:
         return render_template(
-            "imports/upload.html", batches=_visible_batches(user), channels=CHANNEL_LABELS, error=error
+            "imports/upload.html",
+            batches=_visible_batches(user),
+            channels=CHANNEL_LABELS,
+            error=error,
+            adapters=_adapters(),
+            adapter_labels=ADAPTER_LABELS,
         ), 400
     uploads = settings().instance_dir / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
