@@ -24,6 +24,7 @@ from tracker.status import OPEN_STATUSES, STATUS_LABELS
 
 REPLY_KIND = "reply"
 OPEN_DEADLINE_STATES = ("running", "breached")
+RUNNING_REPLY_STATES = ("running", "paused", "breached")  # not met, not cancelled
 DUE_SOON_WORKDAYS = 3
 COUNT_CAP = 10_000  # counts above this show as "10000+": exact totals over a million rows cost seconds
 PAGE_SIZE = 50
@@ -337,24 +338,29 @@ def queue_page(
             )
         )
     else:
-        # Due time ascending, tickets without a due time last: two index-friendly passes instead of one
-        # ORDER BY … NULLS LAST that would defeat the index on (kind, due_at, ticket_id).
+        # Running reply deadlines by due time first, then everything else (no deadline, met, cancelled) by
+        # id: two index-friendly passes instead of one ORDER BY … NULLS LAST over a CASE, which would defeat
+        # the partial index on the open reply deadlines (ix_deadlines_open_reply_due).
+        # The same comparisons as the partial index's predicate, so PostgreSQL can use it.
+        is_dated = and_(reply.state != "met", reply.state != "cancelled", reply.due_at.is_not(None))
         rows = []
+        if after is not None and after[0] not in ("d", "n"):
+            raise ValidationError("分页参数无效，请回到第一页", fields={"after": "无效"})
         if after is None or after[0] == "d":
-            dated = query.where(reply.due_at.is_not(None))
+            dated = query.where(is_dated)
             if after is not None:
                 dated = dated.where(
-                    or_(reply.due_at > after[1], and_(reply.due_at == after[1], Ticket.id > after[2]))
+                    or_(reply.due_at > after[1], and_(reply.due_at == after[1], reply.ticket_id > after[2]))
                 )
             rows = list(
-                session.execute(dated.options(*options).order_by(reply.due_at, Ticket.id).limit(limit + 1))
+                session.execute(
+                    dated.options(*options).order_by(reply.due_at, reply.ticket_id).limit(limit + 1)
+                )
             )
         if len(rows) <= limit:
-            undated = query.where(reply.due_at.is_(None))
+            undated = query.where(or_(reply.id.is_(None), ~is_dated))
             if after is not None and after[0] == "n":
                 undated = undated.where(Ticket.id > after[2])
-            elif after is not None and after[0] != "d":
-                raise ValidationError("分页参数无效，请回到第一页", fields={"after": "无效"})
             rows += list(
                 session.execute(undated.options(*options).order_by(Ticket.id).limit(limit + 1 - len(rows)))
             )
@@ -363,7 +369,7 @@ def queue_page(
         last = page.rows[-1]
         if sort == "received":
             page.next_cursor = f"r~{last.ticket.received_at.isoformat()}~{last.ticket.id}"
-        elif last.due_at is not None:
+        elif last.due_at is not None and last.deadline_state in RUNNING_REPLY_STATES:
             page.next_cursor = f"d~{last.due_at.isoformat()}~{last.ticket.id}"
         else:
             page.next_cursor = f"n~{last.ticket.id}"

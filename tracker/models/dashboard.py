@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, event
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, event, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
@@ -13,9 +13,19 @@ from tracker.models.base import Base, int_pk
 from tracker.models.people import User
 from tracker.models.tickets import Deadline, Ticket
 
-# Queues sort open tickets by their reply deadline: one ordered index serves "sort by due time" with keyset
-# pagination (kind first, because the queue joins exactly one deadline kind per ticket).
-Index("ix_deadlines_kind_due_ticket", Deadline.kind, Deadline.due_at, Deadline.ticket_id)
+# Queues sort tickets by the due time of their running reply deadline. Most deadlines are long met; a partial
+# index over the open reply deadlines only, in (due_at, ticket_id) order, serves "sort by due time" with
+# keyset pagination without wading through the closed years.
+# (Two inequalities, not IN (…): PostgreSQL proves a query's clauses imply the index predicate when they are
+# the same simple comparisons, which it does not manage for an IN list against the stored ANY(ARRAY[…]).)
+OPEN_REPLY = "kind = 'reply' AND state <> 'met' AND state <> 'cancelled'"
+Index(
+    "ix_deadlines_open_reply_due",
+    Deadline.due_at,
+    Deadline.ticket_id,
+    postgresql_where=text(OPEN_REPLY),
+    sqlite_where=text(OPEN_REPLY),
+)
 
 
 class SavedFilter(Base):

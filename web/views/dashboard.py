@@ -171,13 +171,10 @@ def queue(code: str):
     if page.next_cursor:
         next_url = url_for("dashboard.queue", code=code, **params, sort=sort, after=page.next_cursor)
     departments = session.query(Department).order_by(Department.id).all()
-    assignees = (
-        session.query(User)
-        .filter(User.is_active, User.role.in_(("staff", "supervisor")))
-        .filter(True if user.role in ("admin", "auditor") else User.department_id == user.department_id)
-        .order_by(User.id)
-        .all()
-    )
+    people = select(User).where(User.is_active, User.role.in_(("staff", "supervisor"))).order_by(User.id)
+    if user.role not in ("admin", "auditor"):
+        people = people.where(User.department_id == user.department_id)
+    assignees = session.scalars(people).all()
     return render_template(
         "dashboard/queue.html",
         page=page,
@@ -198,8 +195,6 @@ def queue(code: str):
         outcomes=OUTCOMES,
         can_bulk=user.role in ("staff", "supervisor", "admin"),
         statuses=_status_choices(),
-        counts=queue_counts(session, user, now=moment),
-        format_count=format_count,
         query_string=urlencode({**params, "sort": sort}),
     )
 

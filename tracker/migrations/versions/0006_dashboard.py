@@ -99,8 +99,12 @@ def upgrade() -> None:
     with op.batch_alter_table('ticket_search', schema=None) as batch_op:
         batch_op.create_index('ix_ticket_search_vector', ['search_vector'], unique=False, postgresql_using='gin')
 
+    open_reply = sa.text("kind = 'reply' AND state <> 'met' AND state <> 'cancelled'")
     with op.batch_alter_table('deadlines', schema=None) as batch_op:
-        batch_op.create_index('ix_deadlines_kind_due_ticket', ['kind', 'due_at', 'ticket_id'], unique=False)
+        batch_op.create_index(
+            'ix_deadlines_open_reply_due', ['due_at', 'ticket_id'], unique=False,
+            postgresql_where=open_reply, sqlite_where=open_reply,
+        )
 
     if op.get_bind().dialect.name == 'sqlite':
         # FTS5 over ticket_search.terms (external content); triggers keep it in step with the table.
@@ -131,7 +135,7 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
         op.execute("DROP TABLE IF EXISTS ticket_search_fts")
     with op.batch_alter_table('deadlines', schema=None) as batch_op:
-        batch_op.drop_index('ix_deadlines_kind_due_ticket')
+        batch_op.drop_index('ix_deadlines_open_reply_due')
     with op.batch_alter_table('ticket_search', schema=None) as batch_op:
         batch_op.drop_index('ix_ticket_search_vector', postgresql_using='gin')
     op.drop_table('ticket_search')
