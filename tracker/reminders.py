@@ -24,12 +24,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from tracker.calendar import WorkCalendar
 from tracker.clock import BUSINESS_TZ
 from tracker.errors import CalendarYearMissing, ValidationError
+from tracker.notify.bulk import id_in, insert_rows, update_by_id
 
 log = logging.getLogger(__name__)
 
@@ -463,7 +464,7 @@ def sweep_due(
     sent_before = set(
         session.execute(
             select(ReminderLedger.deadline_id, ReminderLedger.threshold, ReminderLedger.due_at).where(
-                ReminderLedger.deadline_id.in_([row.id for row in rows])
+                id_in(session, ReminderLedger.deadline_id, [row.id for row in rows])
             )
         ).all()
     )
@@ -521,35 +522,26 @@ def sweep_due(
 
     if breaches:
         session.execute(
-            update(Deadline)
-            .where(Deadline.id.in_([b["id"] for b in breaches]), Deadline.state == "running")
+            update(Deadline.__table__)
+            .where(
+                id_in(session, Deadline.__table__.c.id, [b["id"] for b in breaches]),
+                Deadline.state == "running",
+            )
             .values(state="breached", breached_at=now, version=Deadline.version + 1)
         )
-        session.execute(TicketEvent.__table__.insert(), events)
+        insert_rows(session, TicketEvent.__table__, events)
         result.breached = len(breaches)
-    table = Deadline.__table__
-    session.execute(
-        update(table).where(table.c.id == bindparam("b_id")).values(next_check_at=bindparam("b_next")),
-        [{"b_id": item["id"], "b_next": item["next_check_at"]} for item in schedule],
+    update_by_id(
+        session, Deadline.__table__, "next_check_at", [(i["id"], i["next_check_at"]) for i in schedule]
     )
 
-    inserted = []
-    if ledger_rows:
-        insert = _insert_ignore(session, ReminderLedger.__table__)
-        table = ReminderLedger.__table__
-        for chunk in _chunks(ledger_rows, 2000):
-            inserted.extend(
-                session.execute(
-                    insert.returning(
-                        table.c.id,
-                        table.c.ticket_id,
-                        table.c.deadline_id,
-                        table.c.threshold,
-                        table.c.recipient_id,
-                    ),
-                    chunk,
-                ).all()
-            )
+    inserted = insert_rows(
+        session,
+        ReminderLedger.__table__,
+        ledger_rows,
+        ignore_conflicts=True,
+        returning=("id", "ticket_id", "deadline_id", "threshold", "recipient_id"),
+    )
     if inserted:
         notifications = []
         for ledger in inserted:
@@ -564,30 +556,13 @@ def sweep_due(
                     "link": f"/tickets/{ticket_id}",
                     "dedupe_key": f"ledger:{ledger.id}",
                     "created_at": now,
-                    "read_at": None,
                 }
             )
-        table = Notification.__table__
-        for chunk in _chunks(notifications, 2000):
-            result.notification_ids.extend(
-                session.execute(table.insert().returning(table.c.id), chunk).scalars().all()
-            )
+        made = insert_rows(session, Notification.__table__, notifications, returning=("id",))
+        result.notification_ids.extend(row.id for row in made)
         result.reminders = len(inserted)
     session.flush()
     return result
-
-
-def _insert_ignore(session: Session, table):
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table).on_conflict_do_nothing()
-
-
-def _chunks(items: list, size: int) -> Iterable[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 # -- the supervisor's daily digest -----------------------------------------------------------------------

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from tracker.errors import NotFound, ValidationError
 from tracker.models import Ticket, User
 from tracker.models.notifications import Delivery, Notification, NotificationChannel
+from tracker.notify.bulk import id_in, insert_rows
 
 MEDIA = ("email", "sms")  # per-user media; in-app is always on
 GROUP_KINDS = ("webhook", "dingtalk", "wecom")
@@ -220,7 +221,7 @@ def plan_deliveries(
             )
             .join(User, User.id == Notification.user_id)
             .outerjoin(Ticket, Ticket.id == Notification.ticket_id)
-            .where(Notification.id.in_(chunk))
+            .where(id_in(session, Notification.id, chunk))
         ).all()
         for n_id, kind, title, ticket_id, created_at, user_id, email, phone, prefs, department_id in found:
             prefs = prefs or {}
@@ -243,15 +244,8 @@ def plan_deliveries(
     if not rows:
         return 0
     rows = list({r["key"]: r for r in rows}.values())
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    table = Delivery.__table__
-    made = 0
-    for start in range(0, len(rows), 2000):
-        stmt = insert(table).on_conflict_do_nothing().returning(table.c.id)
-        made += len(session.execute(stmt, rows[start : start + 2000]).all())
+
+    made = len(insert_rows(session, Delivery.__table__, rows, ignore_conflicts=True, returning=("id",)))
     session.flush()
     return made
 
