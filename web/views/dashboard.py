@@ -12,6 +12,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -304,9 +305,16 @@ def _workdays_left(due_at: datetime | None, moment: datetime) -> int | None:
     if due_at is None:
         return None
     try:
-        return load_calendar(db()).workdays_between(local_date(moment), last_day(due_at))
+        return _calendar().workdays_between(local_date(moment), last_day(due_at))
     except CalendarYearMissing:
         return None
+
+
+def _calendar():
+    """The working-day calendar, looked up once per request (a page asks for every row's days left)."""
+    if "work_calendar" not in g:
+        g.work_calendar = load_calendar(db())
+    return g.work_calendar
 
 
 def _urgency(due_at: datetime | None, state: str | None, moment: datetime) -> str:
