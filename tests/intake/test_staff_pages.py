@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests import factories
 from tests.intake.helpers import HOTLINE_HEADER, hotline_row, write_csv
@@ -213,6 +213,14 @@ def test_cli_import_all_or_nothing_and_summary(scratch, tmp_path, monkeypatch):
     first = runner.invoke(main, ["import", "hotline", str(good)])
     assert first.exit_code == 0, first.output
     assert "导入 5 条，更新 0 条，拒绝 0 条" in first.output
+    with session_scope(scratch.database_url) as session:  # the search index is written after the commit
+        indexed = session.execute(
+            text(
+                "SELECT count(*) FROM ticket_search JOIN tickets ON tickets.id = ticket_search.ticket_id "
+                "WHERE tickets.external_ref LIKE 'CLI-%'"
+            )
+        ).scalar_one()
+    assert indexed == 5
     second = runner.invoke(main, ["import", "hotline", str(good)])
     assert "导入 0 条，更新 0 条，拒绝 0 条" in second.output
 

@@ -50,6 +50,13 @@ def _import_command(channel: str, help_text: str):
                 err=True,
             )
             sys.exit(1)
+        if report.unindexed_ids:
+            from tracker.intake.importer import index_imported
+
+            with click.progressbar(
+                length=len(report.unindexed_ids), label="建立检索索引", file=sys.stderr
+            ) as bar:
+                index_imported(settings.database_url, report.unindexed_ids, progress=bar.update)
         if report.rejected:
             _print_errors(report.errors)
         if report.rejected_path:

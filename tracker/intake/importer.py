@@ -53,6 +53,9 @@ class ImportReport:
     rejected: int = 0
     errors: list[FieldError] = field(default_factory=list)
     rejected_path: Path | None = None
+    # Tickets created through the batched path: their search index rows are written after the commit
+    # (`index_imported`), so the import itself does not wait for word segmentation.
+    unindexed_ids: list[int] = field(default_factory=list)
 
     @property
     def summary(self) -> str:
@@ -318,7 +321,9 @@ def _write_batch(
         else:
             slow.append(record)
     if fresh:
-        bulk_open(session, [r.draft for r in fresh], actor=actor, now=now)
+        report.unindexed_ids.extend(
+            bulk_open(session, [r.draft for r in fresh], actor=actor, now=now, index_search=False)
+        )
         report.created += len(fresh)
     for record in slow:
         result = apply_record(session, record, actor=actor, now=now, fast=True)
@@ -407,6 +412,7 @@ def bulk_open(
     actor: Actor | None,
     now: datetime,
     flag_duplicates: bool = True,
+    index_search: bool = True,
 ) -> list[int]:
     """Open many new tickets at once: the same rows `open_ticket` writes — contact, ticket, the
     `ticket.created` event and outbox row, the statutory deadlines with their events, the search index —
@@ -494,7 +500,8 @@ def bulk_open(
     if flag_duplicates:
         _flag_phone_duplicates(session, ticket_ids, drafts, now=now, actor=(actor_id, actor_label))
     _open_deadlines_for(session, ticket_ids, now=now, actor=actor, ticket_rows=ticket_rows)
-    _index_for_search(session, ticket_ids, ticket_rows)
+    if index_search:
+        _index_for_search(session, ticket_ids, ticket_rows)
     return ticket_ids
 
 
@@ -720,6 +727,29 @@ def _open_deadlines_for(
     if deadline_rows:
         _write_rows(session, Deadline, deadline_rows)
         _write_rows(session, TicketEvent, event_rows)
+
+
+def index_imported(
+    url: str, ticket_ids: list[int], *, batch: int = 2000, progress: Progress | None = None
+) -> int:
+    """Write the search index rows of imported tickets, a transaction per batch (after the import's commit).
+
+    Until then the tickets are complete in every other way; only full-text search does not find them yet.
+    """
+    try:
+        from tracker.search import reindex
+    except ImportError:
+        return 0
+    from tracker.db import session_scope
+
+    done = 0
+    for start in range(0, len(ticket_ids), batch):
+        chunk = ticket_ids[start : start + batch]
+        with session_scope(url) as session:
+            done += reindex(session, chunk)
+        if progress:
+            progress(len(chunk))
+    return done
 
 
 def count_tickets(session: Session, channel: str) -> int:

@@ -153,6 +153,9 @@ def run_import_batch(settings: Settings, batch_id: int, *, now=None) -> str:
         batch.status, batch.finished_at = "done", utcnow()
         batch.message = report.summary
         session.commit()
+        from tracker.intake.importer import index_imported
+
+        index_imported(settings.database_url, report.unindexed_ids)
         return "done"
     except ImportRejected as exc:
         session.rollback()
