@@ -338,3 +338,48 @@ def test_publish_pending_marks_what_it_published(scratch_url, tmp_path):
             open_ticket(s, factories.draft(arrived_at=now, department_code="sme"), actor="测试", now=now)
     assert publish_pending(settings) == 3
     assert publish_pending(settings) == 0
+
+
+def test_sms_gateway_and_signed_generic_webhook(scratch_url, tmp_path, robot_server):
+    import hashlib
+    import hmac
+    import json
+
+    start = at("2026-02-25", "10:00")
+    ids = _bureau(scratch_url, start)
+    settings, _ = worker_settings(tmp_path, scratch_url, "memory://")
+    with session_scope(scratch_url) as s:
+        save_channel(
+            s,
+            name="短信网关",
+            kind="sms",
+            url=f"{robot_server.url}/sms",
+            secret="gw-token",
+            now=start,
+            secret_key=settings.secret_key,
+        )
+        save_channel(
+            s,
+            name="OA系统",
+            kind="webhook",
+            url=f"{robot_server.url}/oa",
+            secret="hook-key",
+            now=start,
+            secret_key=settings.secret_key,
+        )
+        staff = s.get(User, ids["staff"])
+        staff.phone = "13900001111"
+        set_preferences(s, staff, email=False, sms=True)
+    _due_ticket(scratch_url, ids, end_of("2026-03-09"), start)
+    run_sweep(settings, now=at("2026-03-04", "09:30"))
+    assert send_pending(settings, now=at("2026-03-04", "09:31"))["sent"] == 2
+    by_path = {path: (headers, body) for path, headers, body in robot_server.requests}
+    headers, body = by_path["/sms"]
+    assert headers["Authorization"] == "Bearer gw-token"
+    assert body["phone"] == "13900001111" and body["text"].startswith("【政民互动】【期限提醒】")
+    headers, body = by_path["/oa"]
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    assert (
+        headers["X-Tracker-Signature"] == "sha256=" + hmac.new(b"hook-key", raw, hashlib.sha256).hexdigest()
+    )
+    assert body["event"] == "reminder" and body["link"].endswith("/tickets/" + body["link"].rsplit("/", 1)[1])

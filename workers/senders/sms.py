@@ -6,12 +6,10 @@ sender: `workers.senders.register("sms", my_sender)`.
 
 from __future__ import annotations
 
-import httpx
-
 from tracker.config import Settings
 from workers.senders import Message, SendError
+from workers.senders.http import post_json
 
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 MAX_LENGTH = 300
 
 
@@ -23,11 +21,8 @@ def send_sms(message: Message, settings: Settings) -> None:
     if not message.phone:
         raise SendError("收件人没有登记手机号")
     headers = {"Authorization": f"Bearer {message.secret}"} if message.secret else {}
-    response = httpx.post(
+    post_json(
         message.url,
-        json={"phone": message.phone, "text": sms_text(message), "ref": message.delivery_key},
+        {"phone": message.phone, "text": sms_text(message), "ref": message.delivery_key},
         headers=headers,
-        timeout=TIMEOUT,
     )
-    if response.status_code >= 400:
-        raise SendError(f"短信网关 HTTP {response.status_code}")

@@ -13,26 +13,16 @@ import hmac
 import time
 from urllib.parse import quote_plus
 
-import httpx
-
 from tracker.config import Settings
 from workers.senders import Message, SendError
-
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+from workers.senders.http import Response, encode, post_json
 
 
 def _link(message: Message, settings: Settings) -> str | None:
     return f"{settings.public_url.rstrip('/')}{message.link}" if message.link else None
 
 
-def _post(url: str, payload: dict) -> httpx.Response:
-    response = httpx.post(url, json=payload, timeout=TIMEOUT)
-    if response.status_code >= 400:
-        raise SendError(f"HTTP {response.status_code}")
-    return response
-
-
-def _robot_ok(response: httpx.Response, name: str) -> None:
+def _robot_ok(response: Response, name: str) -> None:
     try:
         answer = response.json()
     except ValueError:
@@ -52,18 +42,11 @@ def send_generic(message: Message, settings: Settings) -> None:
     }
     if message.secret:
         # The receiver checks X-Tracker-Signature = HMAC-SHA256(secret, raw body).
-        body = httpx.Request("POST", message.url, json=payload).content
+        body = encode(payload)
         signature = hmac.new(message.secret.encode(), body, hashlib.sha256).hexdigest()
-        response = httpx.post(
-            message.url,
-            content=body,
-            headers={"Content-Type": "application/json", "X-Tracker-Signature": f"sha256={signature}"},
-            timeout=TIMEOUT,
-        )
-        if response.status_code >= 400:
-            raise SendError(f"HTTP {response.status_code}")
+        post_json(message.url, body=body, headers={"X-Tracker-Signature": f"sha256={signature}"})
         return
-    _post(message.url, payload)
+    post_json(message.url, payload)
 
 
 def _markdown(message: Message, settings: Settings) -> str:
@@ -88,10 +71,12 @@ def send_dingtalk(message: Message, settings: Settings) -> None:
         "msgtype": "markdown",
         "markdown": {"title": message.title[:60], "text": _markdown(message, settings)},
     }
-    _robot_ok(_post(dingtalk_url(message.url, message.secret), payload), "钉钉机器人")
+    _robot_ok(post_json(dingtalk_url(message.url, message.secret), payload), "钉钉机器人")
 
 
 def send_wecom(message: Message, settings: Settings) -> None:
     # WeCom markdown content is limited to 4096 bytes.
     content = _markdown(message, settings).encode()[:4000].decode(errors="ignore")
-    _robot_ok(_post(message.url, {"msgtype": "markdown", "markdown": {"content": content}}), "企业微信机器人")
+    _robot_ok(
+        post_json(message.url, {"msgtype": "markdown", "markdown": {"content": content}}), "企业微信机器人"
+    )
