@@ -294,3 +294,17 @@ def test_seed_2016_files_import_cleanly(session, now, dept):
     assert len(hotline) == 56
     assert all(t.status == "closed" and t.satisfaction in ("满意", "基本满意") for t in hotline)
     assert all(local(t.received_at).year == 2016 for t in hotline)
+
+
+def test_same_phone_in_one_file_flags_the_later_order_only(session, now, dept, tmp_path):
+    rows = [
+        hotline_row("PH-2", accepted="2016-05-02 10:00", **{"联系电话": "13511112222"}),
+        hotline_row("PH-1", accepted="2016-05-01 10:00", **{"联系电话": "13511112222"}),
+    ]
+    path = write_csv(tmp_path / "phones.csv", HOTLINE_HEADER, rows)
+    import_file(session, "hotline", path, actor="测试", now=now)
+    first = session.scalar(select(Ticket).where(Ticket.external_ref == "PH-1"))
+    second = session.scalar(select(Ticket).where(Ticket.external_ref == "PH-2"))
+    session.refresh(first)
+    session.refresh(second)
+    assert second.possible_duplicate_of_id == first.id and first.possible_duplicate_of_id is None

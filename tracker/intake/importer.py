@@ -566,7 +566,8 @@ def _flag_phone_duplicates(
         phone = draft.contact.phone
         received = draft.received_at or draft.arrived_at
         for other in by_phone.get(phone, ()) if phone else ():
-            if other.id != tid and abs(other.received_at - received) <= WINDOW:
+            # Only an earlier ticket (received before, or at the same moment with a lower id) is the original.
+            if (other.received_at, other.id) < (received, tid) and received - other.received_at <= WINDOW:
                 flags.append((tid, other))
                 break
     if not flags:
