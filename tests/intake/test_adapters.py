@@ -238,3 +238,20 @@ def test_pushed_orders_with_similar_text_are_flagged_by_the_scan(session, now, d
     assert scan_similar_text(session, now=now, limit=100_000) >= 1
     session.refresh(second)
     assert second.possible_duplicate_of_id == first.id and first.possible_duplicate_of_id is None
+
+
+def test_extension_goes_back_with_reason_and_new_time(session, now, dept):
+    from tracker.deadlines import extend_deadline
+
+    ticket = _pushed_order(session, now, "CB-EXT")
+    extend_deadline(
+        session, ticket, "reply", length=2, approver="科长", reason="需现场核查", now=now, actor="承办人"
+    )
+    plan_callbacks(session, now=now + timedelta(minutes=1))
+    delivery = session.scalar(
+        select(CallbackDelivery).where(
+            CallbackDelivery.ticket_id == ticket.id, CallbackDelivery.kind == "extension"
+        )
+    )
+    assert delivery.payload["延期理由"] == "需现场核查"
+    assert delivery.payload["新时限"].startswith("2026-03-")

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from tracker.clock import local
 from tracker.intake.apikeys import sign
 from tracker.intake.hotline import callback_payload
 from tracker.intake.weibo import adapter_state
@@ -66,7 +67,9 @@ def plan_callbacks(session: Session, *, now: datetime, limit: int = SCAN_LIMIT) 
         )
         data = dict(event.data or {})
         if kind == "extension":
-            data = {"reason": data.get("reason", ""), "due_at": data.get("due_at") or ""}
+            due = data.get("due_at")
+            due_local = local(datetime.fromisoformat(due)).strftime("%Y-%m-%d %H:%M:%S") if due else ""
+            data = {"reason": data.get("reason", ""), "due_at": due_local}
         if session.scalar(select(CallbackDelivery.id).where(CallbackDelivery.event_id == event.id)):
             continue
         session.add(
