@@ -17,6 +17,7 @@ from tracker.clock import utcnow
 from tracker.config import Settings
 from tracker.db import session_scope
 from tracker.models import OutboxMessage, ProcessedMessage, Ticket, TicketEvent, User
+from tracker.status import OPEN_STATUSES
 from workers.tasks.common import RETRY, settings_of
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,13 @@ def on_status_notify(session: Session, settings: Settings, message: OutboxMessag
     event = session.get(TicketEvent, message.event_id) if message.event_id else None
     action = (message.payload or {}).get("action")
     actor_id = event.actor_id if event else None
-    if action == "assign" and ticket.assignee_id:
+    if action in ("assign", "transfer") and ticket.status not in OPEN_STATUSES:
+        return  # handled since (a relay catching up after an outage): nobody needs to hear it now
+    if (
+        action == "assign"
+        and ticket.assignee_id
+        and ticket.assignee_id == (message.payload or {}).get("assignee_id")
+    ):
         people, title = [ticket.assignee_id], f"您有新分派的工单：{ticket.number}"
     elif action == "transfer":
         people, title = _supervisors(session, ticket.department_id), f"工单转办到本部门：{ticket.number}"
