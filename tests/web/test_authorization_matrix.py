@@ -68,6 +68,15 @@ def writers(role, scope):
     return role in WRITERS
 
 
+def report_readers(role, scope):
+    return role in ("supervisor", "admin", "auditor")
+
+
+def own_batch(role, scope):
+    """An import batch: its uploader (staff, supervisor) or the office (admin)."""
+    return role == "admin" or (role in ("staff", "supervisor") and scope == "own")
+
+
 def api_key_only(role, scope):
     """Machine endpoints: a browser session grants nothing, whatever the role."""
     return False
@@ -135,6 +144,38 @@ EXPECTATIONS = {
     ("api.ticket_deadlines", "GET"): api_key_only,
     ("api.ticket_events", "GET"): api_key_only,
     ("api.intake_hotline", "POST"): api_key_only,
+    # Imports (helper-2): staff, supervisors and the office; a batch only by whoever uploaded it (and admins).
+    ("imports.upload", "GET"): writers,
+    ("imports.upload", "POST"): writers,
+    ("imports.batch_page", "GET"): own_batch,
+    ("imports.progress", "GET"): own_batch,
+    ("imports.disclosure_entry", "GET"): writers,
+    ("imports.disclosure_entry", "POST"): writers,
+    ("imports.hotline_export", "GET"): writers,
+    ("imports.static", "GET"): public,
+    ("imports.convert", "POST"): act,
+    # In-app notifications (helper-3): each user their own; the delivery log and retries for admins.
+    ("notifications.index", "GET"): signed_in,
+    ("notifications.unread_json", "GET"): signed_in,
+    ("notifications.mark_read", "POST"): signed_in,
+    ("notifications.preferences", "GET"): signed_in,
+    ("notifications.preferences", "POST"): signed_in,
+    ("notifications.deliveries", "GET"): admin_only,
+    ("notifications.retry", "POST"): admin_only,
+    # Annual report and registers (helper-5): supervisors (own department), the office and auditors read;
+    # only the office keeps the registers.
+    ("reports.annual", "GET"): report_readers,
+    ("reports.download", "GET"): report_readers,
+    ("reports.drilldown", "GET"): report_readers,
+    ("reports.stylesheet", "GET"): public,
+    ("reports.registers", "GET"): audit_readers,
+    ("reports.registers", "POST"): admin_only,
+    ("reports.import_register", "POST"): admin_only,
+    ("reports.set_register_figure", "POST"): admin_only,
+    ("reports.cases", "GET"): audit_readers,
+    ("reports.save_case", "POST"): admin_only,
+    ("reports.import_cases", "POST"): admin_only,
+    ("reports.save_text", "POST"): admin_only,
 }
 
 # Every action of the ticket page: the rule for POST /tickets/<id>/actions/<action>.
@@ -156,7 +197,7 @@ ACTION_EXPECTATIONS = {
     "note": act,
 }
 
-OBJECT_ARGS = {"ticket_id", "approval_id", "attachment_id", "filter_id"}
+OBJECT_ARGS = {"ticket_id", "approval_id", "attachment_id", "filter_id", "batch_id"}
 FIXED_ARGS = {
     ("dashboard.queue", "code"): "department",
     ("dashboard.bulk", "code"): "department",
@@ -164,6 +205,7 @@ FIXED_ARGS = {
     ("auth.set_language", "code"): "en",
     ("static", "filename"): "app.css",
     ("portal.static", "filename"): "portal.css",
+    ("imports.static", "filename"): "portal.css",
 }
 
 
@@ -225,6 +267,48 @@ def world(session, now, settings):
         for role, user in users.items()
     }
     other_filter = ds.save_filter(session, stranger, "他人的筛选", "mine", {}, now=now).id
+    batches = {}
+    try:
+        from tracker.models.intake import ImportBatch
+    except ImportError:  # intake not installed: no batch routes either
+        ImportBatch = None
+    if ImportBatch is not None:
+        for scope, owner in [*((("own", role), u) for role, u in users.items()), (("other", None), stranger)]:
+            batch = ImportBatch(
+                channel="hotline",
+                filename="工单.csv",
+                file_sha256="0" * 64,
+                stored_path=None,
+                status="done",
+                errors=[],
+                created_by_id=owner.id,
+                created_at=now,
+            )
+            session.add(batch)
+            session.flush()
+            batches[scope] = batch.id
+    delivery_id = None
+    try:
+        from tracker.models.notifications import Delivery, Notification
+    except ImportError:  # notifications not installed: no delivery routes either
+        Notification = None
+    if Notification is not None:
+        note = Notification(user_id=stranger.id, kind="status", title="状态变更", body="", created_at=now)
+        session.add(note)
+        session.flush()
+        delivery = Delivery(
+            key=f"matrix:{note.id}",
+            notification_id=note.id,
+            medium="email",
+            user_id=stranger.id,
+            status="failed",
+            attempts=5,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        session.add(delivery)
+        session.flush()
+        delivery_id = delivery.id
     key, _secret = apikeys.create_api_key(
         session, "test-secret-key", name="12345平台", channel="hotline", now=now
     )
@@ -238,6 +322,8 @@ def world(session, now, settings):
         "other_filter": other_filter,
         "key_id": key.key_id,
         "stranger": stranger.id,
+        "batches": batches,
+        "delivery_id": delivery_id,
     }
 
 
@@ -256,6 +342,14 @@ def _url(rule, world, role, scope, action=None):
                 if scope == "own"
                 else world["other_filter"]
             )
+        elif arg == "batch_id":
+            values[arg] = (
+                world["batches"][("own", role)]
+                if scope == "own" and role in world["users"]
+                else world["batches"][("other", None)]
+            )
+        elif arg == "delivery_id":
+            values[arg] = world["delivery_id"]
         elif arg == "user_id":
             values[arg] = world["stranger"]
         elif arg == "key_id":
