@@ -68,10 +68,12 @@ def _sweep_once(url: str, now: datetime) -> tuple[float, dict[str, int]]:
         started = time.perf_counter()
         calendar, directory, rules = load_calendar(session), Directory.load(session), active_rules(session)
         totals = {"visited": 0, "reminders": 0, "breached": 0, "deliveries": 0}
+        after = None
         while True:
             result = sweep_due(
-                session, now=now, limit=1000, calendar=calendar, directory=directory, rules=rules
+                session, now=now, limit=1000, calendar=calendar, directory=directory, rules=rules, after=after
             )
+            after = result.last_key
             totals["deliveries"] += plan_deliveries(
                 session, result.notification_ids, now=now, media=("email",)
             )

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text, true, tuple_, update
 from sqlalchemy.orm import Session
 
 from tracker.calendar import WorkCalendar
@@ -361,6 +361,9 @@ class SweepResult:
     breached: int = 0
     reminders: int = 0
     notification_ids: list[int] = field(default_factory=list)
+    # Where the next batch of the same sweep starts: the rows just visited moved their next check into
+    # the future, and starting after them skips their dead index entries instead of re-reading them.
+    last_key: tuple[datetime, int] | None = None
 
 
 def _fmt(moment: datetime) -> str:
@@ -417,6 +420,7 @@ def sweep_due(
     calendar: WorkCalendar | None = None,
     directory: Directory | None = None,
     rules: Sequence[RuleSpec] | None = None,
+    after: tuple[datetime, int] | None = None,
 ) -> SweepResult:
     """Handle up to ``limit`` deadlines whose next check has come; flush, never commit.
 
@@ -443,6 +447,7 @@ def sweep_due(
             Deadline.due_at,
             Deadline.state,
             Deadline.starts_on,
+            Deadline.next_check_at,
             Ticket.channel,
             Ticket.department_id,
             Ticket.assignee_id,
@@ -451,13 +456,15 @@ def sweep_due(
         )
         .join(Ticket, Ticket.id == Deadline.ticket_id)
         .where(text(OPEN_STATES_SQL), Deadline.next_check_at <= now)
-        .order_by(Deadline.next_check_at)
+        .where(tuple_(Deadline.next_check_at, Deadline.id) > tuple_(*after) if after else true())
+        .order_by(Deadline.next_check_at, Deadline.id)
         .limit(limit)
         .with_for_update(of=Deadline, skip_locked=True)
     ).all()
     result = SweepResult(visited=len(rows))
     if not rows:
         return result
+    result.last_key = (rows[-1].next_check_at, rows[-1].id)
 
     # A threshold already sent for the same due time under an earlier version (a breach, a pause that
     # moved nothing) is not sent again: new versions re-send only when the due time really moved.
@@ -635,11 +642,12 @@ def catch_up(session: Session, *, now: datetime, batch: int = 1000) -> SweepResu
     calendar = load_calendar(session)
     moment = last_working_moment(now, calendar)
     directory, rules = Directory.load(session), active_rules(session)
-    total = SweepResult()
+    total, after = SweepResult(), None
     while True:
         result = sweep_due(
-            session, now=moment, limit=batch, calendar=calendar, directory=directory, rules=rules
+            session, now=moment, limit=batch, calendar=calendar, directory=directory, rules=rules, after=after
         )
+        after = result.last_key
         total.visited += result.visited
         total.breached += result.breached
         total.reminders += result.reminders

@@ -35,7 +35,7 @@ def run_sweep(settings: Settings, *, now: datetime | None = None, batch: int = S
 
     now = now or utcnow()
     totals = {"visited": 0, "breached": 0, "reminders": 0, "deliveries": 0}
-    calendar = directory = rules = None
+    calendar = directory = rules = after = None
     for _ in range(MAX_BATCHES):
         with session_scope(settings.database_url) as session:
             if calendar is None:
@@ -45,8 +45,15 @@ def run_sweep(settings: Settings, *, now: datetime | None = None, batch: int = S
                     active_rules(session),
                 )
             result = sweep_due(
-                session, now=now, limit=batch, calendar=calendar, directory=directory, rules=rules
+                session,
+                now=now,
+                limit=batch,
+                calendar=calendar,
+                directory=directory,
+                rules=rules,
+                after=after,
             )
+            after = result.last_key
             made = plan_deliveries(session, result.notification_ids, now=now, media=media_for(settings))
         totals["visited"] += result.visited
         totals["breached"] += result.breached
