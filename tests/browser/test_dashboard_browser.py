@@ -146,6 +146,9 @@ def test_admin_sees_the_calendar_banner_and_previews_next_year(page, live_server
     page.click("button:has-text('预览')")
     assert "2027-02-20" in page.locator("#preview").inner_text()
     shot(page, "admin-calendar")
+    page.click("button:has-text('确认导入2027年')")
+    assert "2027年节假日安排已导入" in page.locator(".flash.ok").inner_text()
+    assert page.locator(".banner.warn").count() == 0
 
 
 def test_portal_on_a_phone(browser, live_server):

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from tests import factories
+from tracker.clock import BUSINESS_TZ
 from tracker.models import AuditEntry, CalendarYear, Deadline, Ticket, TicketEvent
 from tracker.models.dashboard import Approval, Attachment
 
@@ -325,3 +326,58 @@ def test_keyset_pages_do_not_repeat_or_skip(client, session, now, office):
     ids_second = set(re.findall(r'name="ticket_ids" value="(\d+)"', second))
     assert len(ids_first) == 50 and len(ids_second) == 5
     assert not ids_first & ids_second
+
+
+def _flash(client, ticket_id):
+    page = client.get(f"/tickets/{ticket_id}").get_data(as_text=True)
+    return re.findall(r'class="flash (\w+)" role="status">([^<]*)<', page)
+
+
+def test_disclosure_workflow_correction_consultation_and_close(client, session, now, office):
+    ticket = factories.ticket(session, now=now, dept=office["dept"], **DISCLOSURE)
+    session.commit()
+    sign_in(client, office["supervisor"])
+    url = f"/tickets/{ticket.id}/actions/"
+    post(client, url + "request_correction", note="请补充所需信息的文号或名称")
+    session.expire_all()
+    assert session.get(Ticket, ticket.id).status == "waiting_applicant"
+    corrected = (now + timedelta(days=2)).astimezone(BUSINESS_TZ).strftime("%Y-%m-%dT%H:%M")
+    app_clock_later = now + timedelta(days=3)
+    client.application.config["CLOCK"] = lambda: app_clock_later
+    post(client, url + "receive_correction", corrected_received_at=corrected)
+    session.expire_all()
+    reply = session.scalar(select(Deadline).where(Deadline.ticket_id == ticket.id, Deadline.kind == "reply"))
+    assert session.get(Ticket, ticket.id).status == "in_progress" and "重新起算" in reply.explanation
+    post(client, url + "start_consultation", kind="third_party")
+    session.expire_all()
+    assert session.get(Ticket, ticket.id).status == "consulting"
+    post(client, url + "end_consultation")
+    post(client, url + "reply", reply_text="经检索，本机关不掌握该信息。", outcome="unable_not_held")
+    post(client, url + "close")
+    session.expire_all()
+    closed = session.get(Ticket, ticket.id)
+    assert closed.status == "closed" and closed.outcome == "unable_not_held"
+    kinds = {e.kind for e in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id))}
+    assert {"deadline.paused", "deadline.restarted", "deadline.met"} <= kinds
+
+
+def test_hotline_return_merge_rate_and_note(client, session, now, office):
+    first = factories.ticket(session, now=now, dept=office["dept"])
+    second = factories.ticket(session, now=now, dept=office["dept"], subject="同一工地噪音")
+    third = factories.ticket(session, now=now, dept=office["dept"], subject="重复投诉")
+    session.commit()
+    sign_in(client, office["staff"])
+    post(client, f"/tickets/{first.id}/actions/return", reason="")
+    assert ("error", "退单未完成：退单须说明理由") in _flash(client, first.id)
+    post(client, f"/tickets/{first.id}/actions/return", reason="不属于本局职责，应由生态环境局办理")
+    post(client, f"/tickets/{third.id}/actions/merge", into=second.number)
+    post(client, f"/tickets/{second.id}/actions/note", note="已联系施工单位")
+    post(client, f"/tickets/{second.id}/actions/reply", reply_text="已责令工地夜间停工。")
+    post(client, f"/tickets/{second.id}/actions/rate", satisfaction="满意", is_resolved="yes")
+    session.expire_all()
+    assert session.get(Ticket, first.id).status == "returned"
+    assert session.get(Ticket, third.id).merged_into_id == second.id
+    rated = session.get(Ticket, second.id)
+    assert rated.satisfaction == "满意" and rated.is_resolved is True
+    page = client.get(f"/tickets/{second.id}").get_data(as_text=True)
+    assert "已联系施工单位" in page and "合并了重复件" in page
