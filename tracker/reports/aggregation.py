@@ -7,7 +7,8 @@ quarter or a month (`period_scope`) for one department and its sub-departments o
 Definitions (docs/annual-report.md):
 
 * a ticket belongs to the period when its legal receipt time (`received_at`) falls in it, in
-  Asia/Shanghai; merged duplicates (`merged_into_id`) are left out everywhere;
+  Asia/Shanghai; merged hotline/website/Weibo duplicates (`merged_into_id`) are left out, a merged
+  application stays and counts as 重复申请;
 * the state of a ticket at a moment is the `status_after` of its last status event before that moment
   (events other than the creation, whose time is when the row was written, not when the application was
   received — imported history is created years later); with no such event it is 已接收 if it had been
@@ -752,15 +753,3 @@ def review_case_query(scope: Scope, kind: str | None = None, result: str | None 
     if result:
         query = query.where(_case_result(scope) == result)
     return query
-
-
-def summary(session: Session, scope: Scope) -> dict[str, Any]:
-    """A plain summary for logs and the year-end notice (counts only, no personal data)."""
-    counts = disclosure_counts(session, scope)
-    figures = interaction_figures(session, scope)
-    return {
-        "year": scope.year,
-        "received": {code: f.received for code, f in figures.items()},
-        "disclosure_new": counts.total("new"),
-        "disclosure_carried_out": counts.total("carried_out"),
-    }
