@@ -203,6 +203,10 @@ def write_section(body: str) -> None:
     DOC.write_text(content, encoding="utf-8")
 
 
+def _kept_now() -> str:
+    return (ROOT / "instance" / "bench_sweep_now.txt").read_text().strip()
+
+
 def _loadavg() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -213,12 +217,21 @@ def main(argv: list[str] | None = None) -> int:
         "--write", action="store_true", help="rewrite the bench:sweep section of docs/benchmarks.md"
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--measure-only",
+        action="store_true",
+        help="measure the kept database again (no loading); implies --keep",
+    )
     args = parser.parse_args(argv)
     small = os.environ.get("BENCH_SCALE") == "small"
     first, total, due = (10_000, 100_000, 1_000) if small else (100_000, 1_000_000, 10_000)
 
     from bench.generate import generate
 
+    if args.measure_only:
+        result = measure(database_url(), datetime.fromisoformat(_kept_now()))
+        print(result)
+        return 0
     before = _loadavg()
     _admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
     _admin(f'CREATE DATABASE "{DB_NAME}"')
@@ -227,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     results, loads = [], []
     try:
         started = time.perf_counter()
+        (ROOT / "instance").mkdir(exist_ok=True)
+        (ROOT / "instance" / "bench_sweep_now.txt").write_text(now.isoformat())
         generate(url, first, seed=5, open_fraction=1.0, due_fraction=due / first, now=now)
         loads.append(time.perf_counter() - started)
         settle(url, now)

@@ -19,6 +19,7 @@ Pure part (`thresholds`, `plan`, `working_moment` …) takes the rule, the calen
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -366,6 +367,10 @@ class SweepResult:
     last_key: tuple[datetime, int] | None = None
 
 
+def _iso_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat()
+
+
 def _fmt(moment: datetime) -> str:
     here = moment.astimezone(BUSINESS_TZ)
     if here.time() == time(0, 0):
@@ -527,20 +532,45 @@ def sweep_due(
                 }
             )
 
-    if breaches:
-        session.execute(
-            update(Deadline.__table__)
-            .where(
-                id_in(session, Deadline.__table__.c.id, [b["id"] for b in breaches]),
-                Deadline.state == "running",
-            )
-            .values(state="breached", breached_at=now, version=Deadline.version + 1)
-        )
+    breached_ids = {b["id"] for b in breaches}
+    if breached_ids:
         insert_rows(session, TicketEvent.__table__, events)
         result.breached = len(breaches)
-    update_by_id(
-        session, Deadline.__table__, "next_check_at", [(i["id"], i["next_check_at"]) for i in schedule]
-    )
+    if session.get_bind().dialect.name == "postgresql":
+        # One pass over the rows: breach and next check together (each update of an indexed column
+        # rewrites the row's index entries, so two passes would cost twice).
+        document = json.dumps(
+            [
+                {
+                    "id": item["id"],
+                    "next": _iso_or_none(item["next_check_at"]),
+                    "breach": item["id"] in breached_ids,
+                }
+                for item in schedule
+            ]
+        )
+        session.execute(
+            text(
+                "UPDATE deadlines AS d SET next_check_at = v.next, "
+                "state = CASE WHEN v.breach AND d.state = 'running' THEN 'breached' ELSE d.state END, "
+                "version = d.version + CASE WHEN v.breach AND d.state = 'running' THEN 1 ELSE 0 END, "
+                "breached_at = CASE WHEN v.breach AND d.state = 'running' THEN CAST(:now AS timestamptz) "
+                "ELSE d.breached_at END "
+                "FROM json_to_recordset(CAST(:rows AS json)) AS v(id integer, next timestamptz, breach boolean) "
+                "WHERE d.id = v.id"
+            ),
+            {"rows": document, "now": now},
+        )
+    else:
+        if breached_ids:
+            session.execute(
+                update(Deadline.__table__)
+                .where(Deadline.__table__.c.id.in_(breached_ids), Deadline.state == "running")
+                .values(state="breached", breached_at=now, version=Deadline.version + 1)
+            )
+        update_by_id(
+            session, Deadline.__table__, "next_check_at", [(i["id"], i["next_check_at"]) for i in schedule]
+        )
 
     inserted = insert_rows(
         session,

@@ -1,14 +1,15 @@
 """Set-oriented writes for the sweep: one statement per batch, whatever the batch size.
 
-On PostgreSQL rows travel as one array per column (``INSERT … SELECT FROM unnest(…)``), so a batch of
-thousands of rows is a statement with a handful of parameters: no per-row round trips, and nothing for
-the driver to re-parse. Elsewhere (SQLite) the portable executemany is used.
+On PostgreSQL a batch travels as one JSON document (``INSERT … SELECT FROM json_populate_recordset``),
+so thousands of rows are one statement with one parameter: no per-row round trips, nothing for the driver
+to parse or escape per row. Elsewhere (SQLite) the portable executemany is used.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Integer, Table, text
@@ -58,23 +59,27 @@ def insert_rows(
             return session.execute(stmt.returning(*(table.c[name] for name in returning)), list(rows)).all()
         session.execute(stmt, list(rows))
         return []
-    params, casts = {}, []
-    for index, name in enumerate(columns):
-        column = table.c[name]
-        kind = _pg_type(column)
-        values = [row[name] for row in rows]
-        if kind == "json":
-            values = [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
-        params[f"p{index}"] = values
-        casts.append(f"CAST(:p{index} AS {kind}[])")
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({', '.join(casts)})"
+    # One JSON document for the whole batch: json.dumps is C-fast and the server types each field by
+    # the table's own column types (json_populate_recordset), so nothing is parsed or escaped per row.
+    document = json.dumps(rows, ensure_ascii=False, default=_plain)
+    names = ", ".join(columns)
+    sql = (
+        f"INSERT INTO {table.name} ({names}) SELECT {names} "
+        f"FROM json_populate_recordset(NULL::{table.name}, CAST(:rows AS json))"
+    )
     if ignore_conflicts:
         sql += " ON CONFLICT DO NOTHING"
     if returning:
         sql += f" RETURNING {', '.join(returning)}"
-        return session.execute(text(sql), params).all()
-    session.execute(text(sql), params)
+        return session.execute(text(sql), {"rows": document}).all()
+    session.execute(text(sql), {"rows": document})
     return []
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__} in a bulk row")
 
 
 def update_by_id(session: Session, table: Table, column: str, pairs: Sequence[tuple[int, Any]]) -> None:
@@ -90,12 +95,13 @@ def update_by_id(session: Session, table: Table, column: str, pairs: Sequence[tu
         )
         return
     kind = _pg_type(table.c[column])
+    document = json.dumps([{"id": i, "value": v} for i, v in pairs], default=_plain)
     session.execute(
         text(
-            f"UPDATE {table.name} AS t SET {column} = v.value FROM unnest(CAST(:ids AS integer[]), "
-            f"CAST(:values AS {kind}[])) AS v(id, value) WHERE t.id = v.id"
+            f"UPDATE {table.name} AS t SET {column} = v.value "
+            f"FROM json_to_recordset(CAST(:rows AS json)) AS v(id integer, value {kind}) WHERE t.id = v.id"
         ),
-        {"ids": [i for i, _ in pairs], "values": [v for _, v in pairs]},
+        {"rows": document},
     )
 
 
