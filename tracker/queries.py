@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, literal_column, or_, select, true
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from tracker.access import visible_tickets
@@ -276,14 +276,14 @@ def filter_conditions(session: Session, filters: TicketFilter, reply: Any) -> li
 
 
 def _base_query(
-    session: Session, user: User, code: str, filters: TicketFilter, now: datetime
+    session: Session, user: User, code: str, filters: TicketFilter, now: datetime, *, columns=None
 ) -> tuple[Select, Any]:
     reply = aliased(Deadline, name="reply_deadline")
-    query = (
-        select(Ticket, reply.due_at, reply.state)
-        .outerjoin(reply, and_(reply.ticket_id == Ticket.id, reply.kind == REPLY_KIND))
-        .where(visible_tickets(user), queue_condition(session, user, code, now))
-        .where(*filter_conditions(session, filters, reply))
+    query = select(*(columns or (Ticket, reply.due_at, reply.state)))
+    if columns is None or filters.due_from or filters.due_to:
+        query = query.outerjoin(reply, and_(reply.ticket_id == Ticket.id, reply.kind == REPLY_KIND))
+    query = query.where(visible_tickets(user), queue_condition(session, user, code, now)).where(
+        *filter_conditions(session, filters, reply)
     )
     return query, reply
 
@@ -342,7 +342,13 @@ def queue_page(
         # id: two index-friendly passes instead of one ORDER BY … NULLS LAST over a CASE, which would defeat
         # the partial index on the open reply deadlines (ix_deadlines_open_reply_due).
         # The same comparisons as the partial index's predicate, so PostgreSQL can use it.
-        is_dated = and_(reply.state != "met", reply.state != "cancelled", reply.due_at.is_not(None))
+        # Rendered as SQL literals, not bound parameters: once psycopg prepares a repeated statement,
+        # PostgreSQL's generic plan cannot prove a partial index's predicate from parameters.
+        is_dated = and_(
+            reply.state != literal_column("'met'"),
+            reply.state != literal_column("'cancelled'"),
+            reply.due_at.is_not(None),
+        )
         rows = []
         if after is not None and after[0] not in ("d", "n"):
             raise ValidationError("分页参数无效，请回到第一页", fields={"after": "无效"})
@@ -380,8 +386,9 @@ def queue_count(
     session: Session, user: User, code: str, filters: TicketFilter | None = None, *, now: datetime
 ) -> int:
     """How many tickets a queue holds, counted up to COUNT_CAP + 1 (shown as "10000+")."""
-    query, _ = _base_query(session, user, code, filters or TicketFilter(), now)
-    capped = query.with_only_columns(Ticket.id).limit(COUNT_CAP + 1).subquery()
+    # Without the deadline join unless a due-date filter needs it: counting is an index scan on tickets.
+    query, _ = _base_query(session, user, code, filters or TicketFilter(), now, columns=(Ticket.id,))
+    capped = query.limit(COUNT_CAP + 1).subquery()
     return session.scalar(select(func.count()).select_from(capped)) or 0
 
 
