@@ -210,7 +210,7 @@ def _clear_broker() -> None:
     import redis
 
     client = redis.Redis.from_url(BROKER_URL)
-    keys = [k for k in client.scan_iter() if k == b"celery" or k.startswith(b"_kombu.binding.")]
+    keys = [k for k in client.scan_iter() if k == b"celery" or k.startswith(b"_kombu.binding")]
     if keys:
         client.delete(*keys)
 
