@@ -347,7 +347,7 @@ def main() -> int:
             *rows,
             "",
             "Queue pages are keyset-paginated (the cursor is the last row's due time and id; no OFFSET), so the "
-            "deep page costs what the first costs; the queue counts stop at 1,000 ("1000+").",
+            "deep page costs what the first costs; the queue counts stop at 1,000 (shown as 1000+).",
         ]
     )
     print(body)
