@@ -331,7 +331,7 @@ def main() -> int:
             f"`bench/bench_queues.py`; {n:,} tickets (four channels, 20 % open, deadlines and event history, "
             "`bench.generate`, seed 6) in PostgreSQL; each page requested "
             f"{REQUESTS} times through the whole Flask app (test client: routing, sign-in, object-level access, "
-            "the queries, the queue counts beside the menu, Jinja rendering, headers) after 3 warm-up requests; "
+            "the queries, the queue's count, Jinja rendering, headers) after 3 warm-up requests; "
             "baseline = the bare SQL the page is built on, on the same engine, same number of runs; "
             "tables VACUUM ANALYZEd after the load, as autovacuum would"
             + (
