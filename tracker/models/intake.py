@@ -24,7 +24,8 @@ class ImportBatch(Base):
     stored_path: Mapped[str | None] = mapped_column(String(1000))  # uploads waiting for the worker
     department_code: Mapped[str | None] = mapped_column(String(64))
     is_skip_bad_rows: Mapped[bool] = mapped_column(default=False)
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued/validating/importing/done/failed
+    # queued / validating / importing / done / failed
+    status: Mapped[str] = mapped_column(String(16), default="queued")
     total_rows: Mapped[int] = mapped_column(default=0)
     processed_rows: Mapped[int] = mapped_column(default=0)
     created_count: Mapped[int] = mapped_column(default=0)
