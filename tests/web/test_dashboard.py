@@ -37,6 +37,7 @@ def post(client, url, **data):
 def _clock(app, now):
     """The dashboard reads the time from app.config["CLOCK"]: pin it to the tests' Wednesday."""
     app.config["CLOCK"] = lambda: now
+    app.config["CHART_CACHE_SECONDS"] = 0  # every test sees its own data
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ actions, approvals, attachments, saved filters. Every view checks object-level a
 
 from __future__ import annotations
 
+import threading
+import time as time_module
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
@@ -118,7 +120,28 @@ def _user() -> User:
 @login_required
 def home():
     user, moment, session = _user(), now(), db()
-    counts = queue_counts(session, user, now=moment)
+    return render_template(
+        "dashboard/home.html",
+        counts=queue_counts(session, user, now=moment),
+        queues=QUEUES,
+        figures=_figures(session, user, moment),
+        format_count=format_count,
+    )
+
+
+# The charts read months of tickets; they change slowly, so each visibility scope (a department, or
+# everything) computes them at most once a minute per process. Counts stay live.
+_FIGURES: dict[tuple, tuple[float, dict]] = {}
+_FIGURES_LOCK = threading.Lock()
+
+
+def _figures(session, user: User, moment: datetime) -> dict:
+    ttl = current_app.config.get("CHART_CACHE_SECONDS", 60)
+    scope = "all" if user.role in ("admin", "auditor") else user.department_id
+    key = (settings().database_url, scope, local_date(moment))
+    cached = _FIGURES.get(key)
+    if ttl and cached and time_module.monotonic() - cached[0] < ttl:
+        return cached[1]
     labels = {code: c.label for code, c in CHANNELS.items()}
     on_time, finished = on_time_rate(session, user, now=moment)
     figures = {
@@ -132,14 +155,11 @@ def home():
         ),
         "topics": charts.horizontal_bars(top_topics(session, user, now=moment), title="近90天热点主题"),
     }
-    return render_template(
-        "dashboard/home.html",
-        counts=counts,
-        queues=QUEUES,
-        figures=figures,
-        format_count=format_count,
-        on_time=(on_time, finished),
-    )
+    with _FIGURES_LOCK:
+        if len(_FIGURES) > 256:
+            _FIGURES.clear()
+        _FIGURES[key] = (time_module.monotonic(), figures)
+    return figures
 
 
 # -- queues -----------------------------------------------------------------------------------------------
