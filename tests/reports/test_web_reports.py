@@ -158,3 +158,15 @@ def test_case_form_links_ticket_and_counts_in_section_4(client, session, bureau,
         as_text=True
     )
     assert "（2021）复1号" in drill and a.number in drill
+
+
+def test_page_renders_for_2019_format_and_free_form_years(client, session, bureau, now):
+    root, o, _x, _a, _b, users = _setup(session, bureau, now)
+    old = application(session, o, "2016-06-13 10:00", "自然人")
+    reply_and_close(session, old, "2016-06-30 10:00", "public")
+    _login(client, users["admin"].username)
+    free = client.get(f"/reports/annual?year=2016&department={root.code}").get_data(as_text=True)
+    assert "一、概述" in free and "自由格式" in free and "2016年度无政府信息公开复议、诉讼情况。" in free
+    v2019 = client.get(f"/reports/annual?year=2020&department={root.code}").get_data(as_text=True)
+    assert "第二十条第（九）项" in v2019 and "2019年版表格" in v2019
+    assert client.get(f"/reports/annual?year=1800&department={root.code}").status_code == 400
