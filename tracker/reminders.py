@@ -166,7 +166,13 @@ class Plan:
 
 
 def plan(
-    *, due_at: datetime | None, starts_at: datetime, rule: RuleSpec, calendar: WorkCalendar, now: datetime
+    *,
+    due_at: datetime | None,
+    starts_at: datetime,
+    rule: RuleSpec,
+    calendar: WorkCalendar,
+    now: datetime,
+    cache: dict | None = None,
 ) -> Plan:
     """Decide what fires now for one deadline version and when to look again.
 
@@ -176,7 +182,13 @@ def plan(
     """
     if due_at is None:
         return Plan(None, None)
-    steps = thresholds(due_at, rule, calendar)
+    # Day-counted periods end at the same moment for many deadlines: one sweep computes each once.
+    key = (due_at, rule)
+    steps = cache.get(key) if cache is not None else None
+    if steps is None:
+        steps = thresholds(due_at, rule, calendar)
+        if cache is not None:
+            cache[key] = steps
     reached = [
         t
         for t in steps
@@ -481,6 +493,7 @@ def sweep_due(
         ).all()
     )
     breaches, events, ledger_rows, schedule = [], [], [], []
+    steps_cache: dict = {}
     texts: dict[tuple[int, str], tuple[str, str, str, int]] = {}
     for row in rows:
         version = row.version
@@ -503,7 +516,14 @@ def sweep_due(
                 }
             )
         rule = rule_for(rules, row.channel, row.kind)
-        step = plan(due_at=row.due_at, starts_at=row.starts_on, rule=rule, calendar=calendar, now=now)
+        step = plan(
+            due_at=row.due_at,
+            starts_at=row.starts_on,
+            rule=rule,
+            calendar=calendar,
+            now=now,
+            cache=steps_cache,
+        )
         schedule.append({"id": row.id, "next_check_at": step.next_check_at})
         if step.send is None or (row.id, step.send.key, row.due_at) in sent_before:
             continue
