@@ -106,8 +106,10 @@ def live_server(tmp_path_factory):
         dispose_engines()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Module scope: the sync Playwright driver runs an event loop in this thread until it is stopped, and
+    # other modules' browser tests start their own.
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         message = f"chromium not found at {CHROMIUM} (apt-get install chromium fonts-noto-cjk)"
         if IS_CI:
