@@ -662,8 +662,15 @@ class _Plan:
         if channel == "hotline":
             if urgency == "紧急":
                 return "hotline.reply.urgent", "gd-2020", "clock_hours", 24, "12345热线紧急工单"
+            slug = {
+                "咨询": "consult",
+                "求助": "help",
+                "建议": "suggest",
+                "投诉": "complaint",
+                "举报": "report",
+            }
             return (
-                "hotline.reply",
+                f"hotline.reply.{slug[request_type]}" if request_type in slug else "hotline.reply",
                 "gd-2020",
                 "working_days",
                 HOTLINE_REPLY.get(request_type, 10),

@@ -220,7 +220,8 @@ DEFAULT_POLICIES: tuple[Policy, ...] = (
     # 12345 hotline: the work order's own deadlines win; these are the fallbacks (Guangdong's published rule).
     *(
         Policy(
-            code="hotline.reply",
+            # One code per variant: a stored deadline finds its rule again by (code, version).
+            code=f"hotline.reply.{slug}" if slug else "hotline.reply",
             version="gd-2020",
             channel="hotline",
             kind=REPLY,
@@ -234,13 +235,13 @@ DEFAULT_POLICIES: tuple[Policy, ...] = (
             start_event="受理工单",
             legal_basis="12345热线办理时限（默认值，可由管理员调整）",
         )
-        for request_type, length in (
-            ("咨询", 2),
-            ("求助", 10),
-            ("建议", 10),
-            ("投诉", 15),
-            ("举报", 15),
-            (None, 10),
+        for request_type, slug, length in (
+            ("咨询", "consult", 2),
+            ("求助", "help", 10),
+            ("建议", "suggest", 10),
+            ("投诉", "complaint", 15),
+            ("举报", "report", 15),
+            (None, None, 10),
         )
     ),
     Policy(
@@ -1308,47 +1309,6 @@ def mark_deadline_met(session: Session, ticket: Ticket, kind: str, *, now: datet
     return deadline
 
 
-def mark_breached_deadlines(
-    session: Session, *, now: datetime, actor: Any = "系统", limit: int = 500
-) -> list[Deadline]:
-    """Mark running deadlines whose due time has passed as breached, one event each (for the periodic scan).
-
-    Reads through the partial index on ``next_check_at`` of running deadlines; call it repeatedly until it
-    returns fewer than ``limit`` rows. Reminders before the due time are the workers' business.
-    """
-    from sqlalchemy import select
-
-    from tracker.models import Deadline
-    from tracker.services.tickets import record_event
-
-    due = session.scalars(
-        select(Deadline)
-        .where(Deadline.state == RUNNING, Deadline.next_check_at.is_not(None), Deadline.next_check_at <= now)
-        .order_by(Deadline.next_check_at)
-        .limit(limit)
-    ).all()
-    for deadline in due:
-        deadline.state = BREACHED
-        deadline.breached_at = now
-        deadline.next_check_at = None
-        deadline.version = (deadline.version or 0) + 1
-        session.flush()
-        record_event(
-            session,
-            deadline.ticket,
-            "deadline.breached",
-            actor=actor,
-            now=now,
-            data={
-                "deadline": deadline.kind,
-                "label": deadline.label,
-                "due_at": _iso(deadline.due_at),
-                "version": deadline.version,
-            },
-        )
-    return list(due)
-
-
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat()
 
@@ -1384,7 +1344,6 @@ __all__ = [
     "find_policy",
     "finish_consultation",
     "legal_receipt_at",
-    "mark_breached_deadlines",
     "mark_deadline_met",
     "open_deadlines",
     "override_deadline",

@@ -410,26 +410,6 @@ def test_cli_load_csv(cli_env, tmp_path):
     assert refused.exit_code == 2 and "不能标为调休上班" in refused.stderr
 
 
-def test_breached_deadlines_are_marked_once(session, now):
-    from tracker.deadlines import mark_breached_deadlines
-
-    ticket = disclosure(session, at(2026, 2, 12), now)
-    open_deadlines(session, ticket, now=now)
-    reply = get_deadline(ticket, REPLY)
-    assert reply.id not in {
-        d.id for d in mark_breached_deadlines(session, now=reply.due_at - timedelta(seconds=1))
-    }
-    breached = mark_breached_deadlines(session, now=reply.due_at)
-    assert reply in breached and reply.state == "breached" and reply.breached_at == reply.due_at
-    assert reply not in mark_breached_deadlines(session, now=reply.due_at + timedelta(days=1))
-    assert [e.data["deadline"] for e in events(session, ticket, "deadline.breached")].count(REPLY) == 1
-    # An extension after the breach gives a new due time and lifts the breach.
-    extend_deadline(
-        session, ticket, length=20, approver="主任", reason="补批延期", now=reply.due_at, actor="承办人"
-    )
-    assert reply.state == "running" and reply.breached_at is None
-
-
 def test_pasted_notice_is_loaded_like_the_admin_page_does(session, now):
     from tracker.calendar_store import load_notice
 
@@ -438,3 +418,14 @@ def test_pasted_notice_is_loaded_like_the_admin_page_does(session, now):
     )
     assert (result.year, result.rows) == (2027, 13)
     assert load_calendar(session).is_workday(date(2027, 2, 20)) is True
+
+
+def test_a_recomputed_complaint_keeps_its_fifteen_working_days(session, now):
+    """Regression: request-type variants shared one (code, version); a recompute fell back to 咨询's 2 days."""
+    from tracker.deadlines import recompute_deadline
+
+    complaint = factories.ticket(session, now=now, request_type="投诉")
+    reply = get_deadline(complaint, REPLY)
+    assert reply.due_at == end_of(date(2026, 3, 25)) and reply.policy_code == "hotline.reply.complaint"
+    recompute_deadline(session, complaint, REPLY, now=now, actor="测试", reason="回归")
+    assert get_deadline(complaint, REPLY).due_at == end_of(date(2026, 3, 25))

@@ -490,3 +490,13 @@ def test_manual_override_ignores_later_pauses():
         DeadlineInput(disclosure_reply(received), received, pauses=(pause,), fixed_due=fixed), CALENDAR
     )
     assert result.due_at == fixed.due_at
+
+
+def test_every_built_in_policy_is_found_again_by_its_code_and_version():
+    """A stored deadline finds its rule by (code, version): variants must not share both."""
+    from tracker.deadlines import DEFAULT_POLICIES
+
+    keys = [(p.code, p.version) for p in DEFAULT_POLICIES]
+    assert len(keys) == len(set(keys))
+    for policy in DEFAULT_POLICIES:
+        assert find_policy(DEFAULT_POLICIES, policy.code, policy.version) is policy
