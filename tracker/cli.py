@@ -116,29 +116,18 @@ def run(settings: Settings, host: str, port: int) -> None:
     sys.exit(run_all(settings, host=host, port=port))
 
 
-def _register_optional_groups() -> None:
-    """Command groups that live beside their domain module (calendar, import, report …)."""
-    import importlib
+def _register_command_groups() -> None:
+    """Command groups that live beside their domain modules."""
+    from tracker.cli_admin import admin_group
+    from tracker.cli_calendar import calendar
+    from tracker.intake.cli import apikey, import_group
+    from tracker.reports.cli import report
 
-    for module_name, attr in (
-        ("tracker.cli_calendar", "calendar"),
-        ("tracker.intake.cli", "import_group"),
-        ("tracker.intake.cli", "apikey"),
-        ("tracker.reports.cli", "report"),
-        ("tracker.cli_admin", "admin_group"),
-    ):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # that part of the product is not installed in this build
-            raise
-        group = getattr(module, attr, None)
-        if group is not None:
-            main.add_command(group)
+    for group in (calendar, import_group, apikey, report, admin_group):
+        main.add_command(group)
 
 
-_register_optional_groups()
+_register_command_groups()
 
 if __name__ == "__main__":
     main()
