@@ -242,6 +242,13 @@ def header(outcomes: list[Outcome], started_at: datetime, load_before: str) -> s
             ),
             "",
         ]
+        skipped = sorted(set(discover()) - {o.name for o in outcomes})
+        if skipped:
+            lines += [
+                f"Not re-run this time: {', '.join(f'`{n}`' for n in skipped)} — their sections below are from "
+                "their own earlier runs and state their own conditions.",
+                "",
+            ]
     lines.append(HOW_TO_READ)
     return "\n".join(lines)
 
