@@ -83,9 +83,13 @@ def live_app(private_pg, tmp_path):
     try:
         yield f"http://127.0.0.1:{port}", key_id, secret
     finally:
+        # Each write response relays the outbox after it is sent (web/views/notifications.py), in the
+        # server's thread: let the last ones finish before the pools are closed under them.
+        time.sleep(1.0)
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+        dispose_engines()
 
 
 def _order(n: int) -> bytes:
