@@ -27,7 +27,6 @@ system-deps:
 run: install
 	$(TRACKER) db upgrade
 	$(TRACKER) demo-data --if-empty
-	@echo "演示账号（密码 demo-pass-2026）：admin 管理员 · liuyang 科室负责人 · zhangwei 承办人 · auditor 审计"
 	$(TRACKER) run --host 127.0.0.1 --port 5000
 
 test: dev
