@@ -499,20 +499,20 @@ CONSULTATION_ACTIONS = {
 }
 
 
+def _consultation_step(
+    session: Session, ticket: Ticket, kind: str, step: int, *, actor: Actor | None, now: datetime, note: str
+) -> TicketEvent:
+    if kind not in CONSULTATION_ACTIONS:
+        raise ValidationError(f"未知的征求意见类型 {kind!r}", fields={"kind": "取值无效"})
+    action = CONSULTATION_ACTIONS[kind][step]
+    return transition(session, ticket, action, actor=actor, now=now, data={"kind": kind, "note": note})
+
+
 def start_consultation(
     session: Session, ticket: Ticket, kind: str, *, actor: Actor | None, now: datetime, note: str = ""
 ) -> TicketEvent:
     """Ask a third party / another agency (15 working days) or send the fee notice; the reply clock pauses."""
-    if kind not in CONSULTATION_ACTIONS:
-        raise ValidationError(f"未知的征求意见类型 {kind!r}", fields={"kind": "取值无效"})
-    event = transition(
-        session,
-        ticket,
-        CONSULTATION_ACTIONS[kind][0],
-        actor=actor,
-        now=now,
-        data={"kind": kind, "note": note},
-    )
+    event = _consultation_step(session, ticket, kind, 0, actor=actor, now=now, note=note)
     deadlines.start_consultation(session, ticket, kind, now=now, actor=actor)
     return event
 
@@ -521,16 +521,7 @@ def end_consultation(
     session: Session, ticket: Ticket, kind: str, *, actor: Actor | None, now: datetime, note: str = ""
 ) -> TicketEvent:
     """The answer (or the fee) arrived, or the time ran out: the reply clock runs again."""
-    if kind not in CONSULTATION_ACTIONS:
-        raise ValidationError(f"未知的征求意见类型 {kind!r}", fields={"kind": "取值无效"})
-    event = transition(
-        session,
-        ticket,
-        CONSULTATION_ACTIONS[kind][1],
-        actor=actor,
-        now=now,
-        data={"kind": kind, "note": note},
-    )
+    event = _consultation_step(session, ticket, kind, 1, actor=actor, now=now, note=note)
     deadlines.finish_consultation(session, ticket, kind, now=now, actor=actor)
     return event
 
