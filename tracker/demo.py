@@ -280,15 +280,15 @@ def load_demo(session: Session, *, tickets: int, seed: int, now: datetime) -> st
 def _play_lifecycle(session, rng, calendar, ticket: Ticket, staff_by_dept, age_days: int, received: datetime):
     """Move a ticket as far along as its age makes plausible, with events dated in the past."""
     people = staff_by_dept.get(ticket.department_id) or []
-    if not people or (age_days < 2 and rng.random() < 0.6):
+    if not people or (age_days < 3 and rng.random() < 0.6):
         return
     handler = rng.choice(people)
     at = received + timedelta(hours=rng.randint(1, 20))
     assign_ticket(session, ticket, handler, actor="系统分派", now=at)
-    if age_days < 4 and rng.random() < 0.5:
+    if age_days < 8 and rng.random() < 0.5:
         return
     transition(session, ticket, "start", actor=handler, now=at + timedelta(hours=2))
-    if age_days < 10 and rng.random() < 0.6:
+    if age_days < 25 and rng.random() < 0.6:
         return
     work_days = rng.randint(1, 12) if ticket.channel == "disclosure" else rng.randint(1, 6)
     replied_day = calendar.add_workdays(received.astimezone(BUSINESS_TZ).date(), work_days)
