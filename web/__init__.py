@@ -7,11 +7,13 @@ from typing import Any
 from flask import Flask
 
 from tracker.config import Settings
+from tracker.logs import configure_logging
 
 
 def create_app(config: dict[str, Any] | None = None, settings: Settings | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=False)
     settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
     app.config.update(
         TRACKER_SETTINGS=settings,
         SECRET_KEY=settings.secret_key,

@@ -6,6 +6,7 @@ from celery import Celery, bootsteps
 from celery.signals import worker_process_init
 
 from tracker.config import Settings
+from tracker.logs import configure_logging
 from workers.schedule import BEAT_SCHEDULE
 
 # Longer than any task's hard time limit, so Redis never re-delivers a task that is still running.
@@ -24,6 +25,7 @@ def _transport_options(broker_url: str) -> dict:
 
 def make_celery(settings: Settings | None = None) -> Celery:
     settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
     app = Celery("tracker", broker=settings.broker_url, include=["workers.tasks"])
     app.conf.update(
         task_serializer="json",
