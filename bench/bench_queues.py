@@ -47,37 +47,12 @@ def database_url() -> str:
     return ADMIN_URL.rsplit("/", 1)[0] + "/" + DB_NAME
 
 
-def _admin(sql: str) -> None:
-    engine = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(sql))
-    engine.dispose()
-
-
 def prepare(n_tickets: int) -> tuple[str, float | None]:
     """Create (or reuse) the scratch database with n tickets; return its URL and the load time."""
-    url = database_url()
-    engine = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": DB_NAME})
-    engine.dispose()
-    if exists:
-        check = create_engine(url)
-        try:
-            with check.connect() as conn:
-                have = conn.scalar(text("SELECT count(*) FROM tickets"))
-        except Exception:
-            have = None
-        check.dispose()
-        if have == n_tickets:
-            return url, None
-        _admin(f'DROP DATABASE "{DB_NAME}" WITH (FORCE)')
-    _admin(f'CREATE DATABASE "{DB_NAME}"')
-    from bench.generate import generate
+    from bench.generate import reuse_or_generate
 
-    started = time.perf_counter()
-    generate(url, n_tickets, seed=6, open_fraction=0.2, due_fraction=0.05, progress=True)
-    return url, time.perf_counter() - started
+    url = database_url()
+    return url, reuse_or_generate(url, n_tickets, seed=6, open_fraction=0.2, due_fraction=0.05)
 
 
 def vacuum(url: str) -> None:
@@ -311,7 +286,9 @@ def main() -> int:
 
         dispose_engines()
         if not args.keep:
-            _admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+            from bench.generate import drop_database
+
+            drop_database(database_url())
     load_after = os.getloadavg()
     met_all = True
     rows = []

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -70,37 +70,12 @@ def database_url() -> str:
     return ADMIN_URL.rsplit("/", 1)[0] + "/" + DB_NAME
 
 
-def _admin(sql: str) -> None:
-    engine = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(sql))
-    engine.dispose()
-
-
 def prepare(n_tickets: int) -> tuple[str, float | None]:
     """Create (or reuse) the scratch database with n tickets of YEAR; return its URL and the load time."""
-    url = database_url()
-    engine = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": DB_NAME})
-    engine.dispose()
-    if exists:
-        check = create_engine(url)
-        try:
-            with check.connect() as conn:
-                have = conn.scalar(text("SELECT count(*) FROM tickets"))
-        except Exception:
-            have = None
-        check.dispose()
-        if have == n_tickets:
-            return url, None
-        _admin(f'DROP DATABASE "{DB_NAME}" WITH (FORCE)')
-    _admin(f'CREATE DATABASE "{DB_NAME}"')
-    from bench.generate import generate
+    from bench.generate import reuse_or_generate
 
-    started = time.perf_counter()
-    generate(url, n_tickets, seed=7, year=YEAR, open_fraction=0.02, due_fraction=0.0, progress=True)
-    return url, time.perf_counter() - started
+    url = database_url()
+    return url, reuse_or_generate(url, n_tickets, seed=7, year=YEAR, open_fraction=0.02, due_fraction=0.0)
 
 
 def time_report(url: str) -> tuple[list[float], dict]:
@@ -191,7 +166,9 @@ def main() -> int:
             from tracker.db import dispose_engines
 
             dispose_engines()
-            _admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+            from bench.generate import drop_database
+
+            drop_database(database_url())
     load_after = os.getloadavg()
     report_median = statistics.median(report_runs)
     baseline_median = statistics.median(baseline_runs)

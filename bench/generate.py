@@ -1062,6 +1062,23 @@ def drop_database(url: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def reuse_or_generate(url: str, n_tickets: int, **options) -> float | None:
+    """Keep the database at `url` when it already holds exactly `n_tickets` (a benchmark re-run with --keep);
+    otherwise load it afresh with `generate`. Returns the load time in seconds, or None when reused."""
+    create_database(url)
+    try:
+        with psycopg.connect(libpq_url(url)) as conn:
+            have = conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
+    except psycopg.Error:
+        have = None  # a database without the schema yet
+    if have == n_tickets:
+        return None
+    create_database(url, replace=True)
+    started = time.perf_counter()
+    generate(url, n_tickets, progress=True, **options)
+    return time.perf_counter() - started
+
+
 @contextmanager
 def scratch_database(url: str) -> Iterator[str]:
     """Create a fresh database at `url` (dropping an old one of that name) and drop it afterwards."""
