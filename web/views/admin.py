@@ -67,6 +67,13 @@ def _audit(action: str, object_type: str, object_id, detail: dict | None = None)
     )
 
 
+def _saved(message: str, endpoint: str):
+    """Commit the change (with its audit entry), confirm it, and go back to the list."""
+    db().commit()
+    flash(message, "ok")
+    return redirect(url_for(endpoint))
+
+
 def _fail(exc: TrackerError, endpoint: str):
     db().rollback()
     flash(exc.message, "error")
@@ -104,9 +111,7 @@ def users():
         except TrackerError as exc:
             return _fail(exc, "admin.users")
         _audit("user.created", "user", user.id, {"username": user.username, "role": user.role})
-        session.commit()
-        flash(f"已创建用户 {user.username}", "ok")
-        return redirect(url_for("admin.users"))
+        return _saved(f"已创建用户 {user.username}", "admin.users")
     return render_template(
         "admin/users.html",
         users=session.scalars(select(User).order_by(User.id)).all(),
@@ -181,9 +186,7 @@ def departments():
         except TrackerError as exc:
             return _fail(exc, "admin.departments")
         _audit("department.created", "department", department.id, {"code": code, "name": name})
-        session.commit()
-        flash(f"已创建部门 {name}", "ok")
-        return redirect(url_for("admin.departments"))
+        return _saved(f"已创建部门 {name}", "admin.departments")
     return render_template(
         "admin/departments.html",
         departments=session.scalars(select(Department).order_by(Department.id)).all(),
@@ -273,9 +276,7 @@ def calendar_save():
         parsed.year,
         {"rows": result.rows, "recomputed": result.recomputed_deadlines},
     )
-    session.commit()
-    flash(result.summary(), "ok")
-    return redirect(url_for("admin.calendar"))
+    return _saved(result.summary(), "admin.calendar")
 
 
 # -- deadline policies ---------------------------------------------------------------------------------
@@ -315,9 +316,7 @@ def policies():
             row.id,
             {"code": row.code, "length": length, "unit": row.unit},
         )
-        session.commit()
-        flash("期限规则已调整，此后收到的工单按新规则计算", "ok")
-        return redirect(url_for("admin.policies"))
+        return _saved("期限规则已调整，此后收到的工单按新规则计算", "admin.policies")
     from tracker.models.policies import DeadlinePolicyOverride
 
     overrides = session.scalars(
@@ -381,9 +380,7 @@ def revoke_api_key(key_id: str):
     except TrackerError as exc:
         return _fail(exc, "admin.api_keys")
     _audit("api_key.revoked", "api_key", key_id)
-    db().commit()
-    flash(f"密钥 {key_id} 已吊销", "ok")
-    return redirect(url_for("admin.api_keys"))
+    return _saved(f"密钥 {key_id} 已吊销", "admin.api_keys")
 
 
 # -- routing, topic and reminder rules; notification channels (helper services) ------------------------
@@ -461,9 +458,7 @@ def save_rule(kind: str):
     except TrackerError as exc:
         return _fail(exc, "admin.rules")
     _audit(f"rule.{kind}.saved", f"{kind}_rule", row.id, {k: v for k, v in form.items() if k != "csrf_token"})
-    session.commit()
-    flash("规则已保存", "ok")
-    return redirect(url_for("admin.rules"))
+    return _saved("规则已保存", "admin.rules")
 
 
 @bp.route("/channels", methods=["GET", "POST"])
@@ -493,9 +488,7 @@ def channels():
         _audit(
             "notification_channel.saved", "notification_channel", row.id, {"name": row.name, "kind": row.kind}
         )
-        session.commit()
-        flash("通知渠道已保存", "ok")
-        return redirect(url_for("admin.channels"))
+        return _saved("通知渠道已保存", "admin.channels")
     return render_template(
         "admin/channels.html",
         channels=session.scalars(select(NotificationChannel).order_by(NotificationChannel.id)).all(),
@@ -530,9 +523,7 @@ def canned_replies():
         except TrackerError as exc:
             return _fail(exc, "admin.canned_replies")
         _audit("canned_reply.created", "canned_reply", row.id, {"title": row.title})
-        session.commit()
-        flash("常用答复已保存", "ok")
-        return redirect(url_for("admin.canned_replies"))
+        return _saved("常用答复已保存", "admin.canned_replies")
     return render_template(
         "admin/canned_replies.html",
         rows=session.scalars(select(CannedReply).order_by(CannedReply.id)).all(),
