@@ -30,6 +30,7 @@ the sequences are moved past them, so the product can keep inserting afterwards.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import queue
@@ -1063,20 +1064,37 @@ def drop_database(url: str) -> None:
 
 
 def reuse_or_generate(url: str, n_tickets: int, **options) -> float | None:
-    """Keep the database at `url` when it already holds exactly `n_tickets` (a benchmark re-run with --keep);
-    otherwise load it afresh with `generate`. Returns the load time in seconds, or None when reused."""
+    """Keep the database at `url` when it was loaded by this same generator, schema and options with exactly
+    `n_tickets` (a benchmark re-run with --keep); otherwise load it afresh with `generate`. Returns the load
+    time in seconds, or None when reused.
+
+    The fingerprint (migration heads, the generator's source, the options) is stored in the database
+    itself, so a kept database made before a migration or a generator change is never measured by mistake.
+    """
+    fingerprint = _dataset_fingerprint(url, n_tickets, options)
     create_database(url)
     try:
         with psycopg.connect(libpq_url(url)) as conn:
-            have = conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
-    except psycopg.Error:
-        have = None  # a database without the schema yet
-    if have == n_tickets:
+            kept = conn.execute("SELECT fingerprint FROM bench_dataset").fetchone()[0]
+    except (psycopg.Error, TypeError):
+        kept = None  # a database without the schema, or not loaded by this function
+    if kept == fingerprint:
         return None
     create_database(url, replace=True)
     started = time.perf_counter()
     generate(url, n_tickets, progress=True, **options)
+    with psycopg.connect(libpq_url(url)) as conn:
+        conn.execute("CREATE TABLE bench_dataset (fingerprint text NOT NULL)")
+        conn.execute("INSERT INTO bench_dataset VALUES (%s)", (fingerprint,))
     return time.perf_counter() - started
+
+
+def _dataset_fingerprint(url: str, n_tickets: int, options: dict) -> str:
+    from tracker.migrate import current_heads
+
+    heads = ",".join(sorted(current_heads(sqlalchemy_url(url))))
+    source = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    return f"{n_tickets}|{heads}|{source}|{sorted(options.items())!r}"
 
 
 @contextmanager
