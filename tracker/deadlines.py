@@ -1062,8 +1062,13 @@ def open_deadlines(
 
 
 def _work_order_due(ticket: Ticket, kind: str) -> dict[str, Any] | None:
+    return work_order_due(ticket.extra, kind)
+
+
+def work_order_due(extra: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
+    """The override a work order's own 签收时限/办结时限 (kept in Ticket.extra) sets on a deadline, if any."""
     for key in WORK_ORDER_DUE_KEYS.get(kind, ()):
-        raw = (ticket.extra or {}).get(key)
+        raw = (extra or {}).get(key)
         if raw:
             moment = datetime.fromisoformat(str(raw).replace("/", "-"))
             if moment.tzinfo is None:

@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from tests import factories
-from tracker.intake.importer import bulk_open
+from tracker.intake import importer
+from tracker.intake.importer import DeadlinePlanner, bulk_open
 from tracker.models import Deadline, OutboxMessage, Ticket, TicketEvent
 from tracker.services.tickets import ContactDraft, TicketDraft, open_ticket
 
@@ -97,7 +98,15 @@ def snapshot(session, ticket_id):
     )
 
 
-def test_bulk_path_equals_open_ticket_path(session, now, dept):
+@pytest.fixture(params=["copy", "insert"])
+def write_mode(request, monkeypatch):
+    """On PostgreSQL, a batch of COPY_THRESHOLD rows or more goes through COPY: test both writers."""
+    if request.param == "copy":
+        monkeypatch.setattr(importer, "COPY_THRESHOLD", 1)
+    return request.param
+
+
+def test_bulk_path_equals_open_ticket_path(session, now, dept, write_mode):
     engine_ids = [open_ticket(session, d, actor="导入", now=now)[0].id for d in drafts("E")]
     bulk_ids = bulk_open(session, drafts("B"), actor="导入", now=now)
     session.expire_all()
@@ -131,3 +140,76 @@ def test_bulk_complaint_gets_fifteen_working_days(session, now, dept):
     reply = session.scalar(select(Deadline).where(Deadline.ticket_id == ticket_id, Deadline.kind == "reply"))
     assert reply.due_at == datetime(2026, 3, 25, 16, 0, tzinfo=UTC)
     assert "15个工作日" in reply.explanation
+
+
+def _deadlines(session, ticket_id):
+    return {d.kind: d for d in session.scalars(select(Deadline).where(Deadline.ticket_id == ticket_id)).all()}
+
+
+def test_same_day_different_types_get_their_own_deadlines(session, now, dept, write_mode):
+    """The planner memoises per (policy, receipt day): types sharing a day must not share a due time."""
+    base = drafts("T")[0]  # 2026-03-04 09:30 Asia/Shanghai
+    batch = [
+        replace(base, request_type=kind, external_ref=f"T-{i}")
+        for i, kind in enumerate(("咨询", "投诉", "求助", "咨询", "投诉"))
+    ]
+    ids = bulk_open(session, batch, actor="导入", now=now)
+    due = [_deadlines(session, tid)["reply"].due_at for tid in ids]
+    # 2 / 15 / 10 working days counted from the next day, ending at 24:00 local (16:00 UTC).
+    assert due == [
+        datetime(2026, 3, 6, 16, 0, tzinfo=UTC),
+        datetime(2026, 3, 25, 16, 0, tzinfo=UTC),
+        datetime(2026, 3, 18, 16, 0, tzinfo=UTC),
+        datetime(2026, 3, 6, 16, 0, tzinfo=UTC),
+        datetime(2026, 3, 25, 16, 0, tzinfo=UTC),
+    ]
+
+
+def test_holiday_boundary_rows_across_batches_match_the_engine(session, now, dept, write_mode):
+    """Receipts either side of local midnight and of the 2026 春节 holiday, in two batches sharing one
+    planner (as an import does), each get exactly the deadlines open_ticket computes."""
+    base = drafts("H")[0]
+    moments = [
+        datetime(2026, 2, 13, 15, 30, tzinfo=UTC),  # Fri 13 Feb 23:30 local, a working day
+        datetime(2026, 2, 13, 16, 30, tzinfo=UTC),  # Sat 14 Feb 00:30 local, a 调休 working day
+        datetime(2026, 2, 14, 16, 1, tzinfo=UTC),  # Sun 15 Feb 00:01 local, the holiday's first day
+        datetime(2026, 2, 23, 15, 59, tzinfo=UTC),  # Mon 23 Feb 23:59 local, its last day
+        datetime(2026, 2, 23, 16, 1, tzinfo=UTC),  # Tue 24 Feb 00:01 local, back at work
+    ]
+    batch = [
+        replace(base, received_at=m, arrived_at=m, external_ref=f"{prefix}-{i}")
+        for prefix in ("E", "B")
+        for i, m in enumerate(moments)
+    ]
+    engine_ids = [open_ticket(session, d, actor="导入", now=now)[0].id for d in batch[: len(moments)]]
+    planner = DeadlinePlanner(session, now=now)
+    bulk = batch[len(moments) :]
+    bulk_ids = [
+        *bulk_open(session, bulk[:2], actor="导入", now=now, planner=planner),
+        *bulk_open(session, bulk[2:], actor="导入", now=now, planner=planner),
+    ]
+    session.expire_all()
+    for engine_id, bulk_id in zip(engine_ids, bulk_ids, strict=True):
+        assert snapshot(session, engine_id) == snapshot(session, bulk_id)
+    replies = [_deadlines(session, tid)["reply"].due_at for tid in bulk_ids]
+    # 咨询, 2 working days: 14 Feb (调休) and 24 Feb; then 24, 25; the holiday days all count from 24 Feb.
+    assert replies[:2] == [datetime(2026, 2, 24, 16, 0, tzinfo=UTC), datetime(2026, 2, 25, 16, 0, tzinfo=UTC)]
+    assert replies[2] == replies[3] == replies[1]
+    assert replies[4] == datetime(2026, 2, 26, 16, 0, tzinfo=UTC)
+
+
+def test_planner_memo_stays_bounded(session, now, dept, monkeypatch):
+    monkeypatch.setattr(DeadlinePlanner, "MAX_ENTRIES", 3)
+    planner = DeadlinePlanner(session, now=now)
+    base = drafts("M")[0]
+    days = [datetime(2026, 3, d, 2, 0, tzinfo=UTC) for d in range(2, 13)]
+    batch = [replace(base, received_at=m, arrived_at=m, external_ref=f"M-{i}") for i, m in enumerate(days)]
+    ids = bulk_open(session, batch, actor="导入", now=now, planner=planner)
+    assert len(planner._plan) <= 3 and len(planner._policy) <= 3
+    engine_ids = [
+        open_ticket(session, replace(d, external_ref=f"ME-{i}"), actor="导入", now=now)[0].id
+        for i, d in enumerate(batch)
+    ]
+    session.expire_all()
+    for engine_id, bulk_id in zip(engine_ids, ids, strict=True):
+        assert snapshot(session, engine_id)[0] == snapshot(session, bulk_id)[0]

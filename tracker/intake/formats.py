@@ -181,6 +181,17 @@ def parse_datetime(value: Any) -> datetime:
             return moment if moment.tzinfo else moment.replace(tzinfo=BUSINESS_TZ)
         except ValueError:
             pass
+    if len(text) in (16, 19) and text[10] == " " and text[4] == text[7] and text[4] in "-/":
+        # The form platform exports write (2016-03-05 09:12[:00], 2016/03/05 09:12): the C parser
+        # reads it ten times faster than the pattern below. Anything else it refuses (a full-width
+        # digit, 24:00 …) still goes through the pattern, which decides.
+        try:
+            moment = datetime.fromisoformat(text.replace("/", "-") if text[4] == "/" else text)
+        except ValueError:
+            pass
+        else:
+            if moment.tzinfo is None and 1990 <= moment.year <= 2100:
+                return moment.replace(tzinfo=BUSINESS_TZ)
     match = _DATE_RE.match(text) or _COMPACT_RE.match(text)
     if match:
         parts = [int(p) if p else 0 for p in match.groups()]

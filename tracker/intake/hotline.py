@@ -50,6 +50,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("渠道", "source", max_len=64, aliases=("来源渠道",)),
 )
 REQUIRED_HEADERS = tuple(c.header for c in COLUMNS if c.required)
+# The name each field's errors carry: the file's column header, or the API's key.
+_HEADER_NAMES = {c.key: c.header for c in COLUMNS}
+_KEY_NAMES = {c.key: c.key for c in COLUMNS}
 
 
 def record_from_row(
@@ -57,8 +60,7 @@ def record_from_row(
 ) -> IntakeRecord:
     """Build the record of one file row (by header) or one pushed work order (by English key)."""
     values, errors = parse_columns(COLUMNS, row, row=number, by=by)
-    label = (lambda c: c.header) if by == "header" else (lambda c: c.key)
-    names = {c.key: label(c) for c in COLUMNS}
+    names = _HEADER_NAMES if by == "header" else _KEY_NAMES
     accepted = values["accepted_at"]
     for key in ("dispatched_at", "closed_at", "visited_at"):
         check_order(errors, accepted, values[key], names[key], earlier_label="受理时间", row=number)

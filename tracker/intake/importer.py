@@ -13,14 +13,15 @@ from __future__ import annotations
 import csv
 import json
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from functools import partial
+from operator import attrgetter
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import JSON, func, insert, select, text, update
+from sqlalchemy import ARRAY, JSON, any_, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from tracker.channels import channel as channel_of
@@ -204,13 +205,12 @@ def import_file(
     after an interruption resumes, because rows already imported are recognised).
     """
     _plan_for_growing_tables(session)
+    write = partial(_write_batch, session, actor=actor, now=now, planner=DeadlinePlanner(session, now=now))
     if checked is None:
         return _import_single_pass(
-            session,
+            write,
             channel,
             Path(path),
-            actor=actor,
-            now=now,
             skip_bad_rows=skip_bad_rows,
             department_code=department_code,
             progress=progress,
@@ -232,14 +232,14 @@ def import_file(
             continue
         batch.append(record)
         if len(batch) >= batch_size:
-            _write_batch(session, batch, report, actor=actor, now=now)
+            write(batch, report)
             if progress:
                 progress(len(batch))
             batch = []
             if after_batch:
                 after_batch(report)
     if batch:
-        _write_batch(session, batch, report, actor=actor, now=now)
+        write(batch, report)
         if progress:
             progress(len(batch))
     if after_batch:
@@ -259,12 +259,10 @@ def _plan_for_growing_tables(session: Session) -> None:
 
 
 def _import_single_pass(
-    session: Session,
+    write: Callable[[list[IntakeRecord], ImportReport], None],
     channel: str,
     path: Path,
     *,
-    actor: Actor | None,
-    now: datetime,
     skip_bad_rows: bool,
     department_code: str | None,
     progress: Progress | None,
@@ -290,7 +288,7 @@ def _import_single_pass(
         if is_refused:
             batch = []
         if len(batch) >= batch_size:
-            _write_batch(session, batch, report, actor=actor, now=now)
+            write(batch, report)
             batch = []
             if after_batch:
                 after_batch(report)
@@ -299,7 +297,7 @@ def _import_single_pass(
     if is_refused:
         raise ImportRejected(report)
     if batch:
-        _write_batch(session, batch, report, actor=actor, now=now)
+        write(batch, report)
     if report.rejected:
         write_rejected(channel, path, report)
     if after_batch:
@@ -308,14 +306,22 @@ def _import_single_pass(
 
 
 def _write_batch(
-    session: Session, batch: list[IntakeRecord], report: ImportReport, *, actor: Actor | None, now: datetime
+    session: Session,
+    batch: list[IntakeRecord],
+    report: ImportReport,
+    *,
+    actor: Actor | None,
+    now: datetime,
+    planner: DeadlinePlanner,
 ) -> None:
     channel = batch[0].draft.channel
     refs = [r.draft.external_ref for r in batch if r.draft.external_ref]
     existing = (
         set(
             session.scalars(
-                select(Ticket.external_ref).where(Ticket.channel == channel, Ticket.external_ref.in_(refs))
+                select(Ticket.external_ref).where(
+                    Ticket.channel == channel, _is_in(session, Ticket.external_ref, refs)
+                )
             )
         )
         if refs
@@ -334,7 +340,9 @@ def _write_batch(
             slow.append(record)
     if fresh:
         report.unindexed_ids.extend(
-            bulk_open(session, [r.draft for r in fresh], actor=actor, now=now, index_search=False)
+            bulk_open(
+                session, [r.draft for r in fresh], actor=actor, now=now, index_search=False, planner=planner
+            )
         )
         report.created += len(fresh)
     for record in slow:
@@ -346,6 +354,14 @@ def _write_batch(
         else:
             report.unchanged += 1
     session.flush()
+
+
+def _is_in(session: Session, column: Any, values: Collection[Any]) -> Any:
+    """`column IN values`; on PostgreSQL as `= ANY(array)`, one parameter: the driver spends longer
+    preparing a statement with 1,000 placeholders than the database spends running it."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 def _actor_label(actor: Actor | None) -> tuple[int | None, str]:
@@ -377,19 +393,26 @@ def _allocate_numbers(session: Session, count: int) -> list[int]:
 
 
 def _write_rows(
-    session: Session, model: Any, rows: list[dict[str, Any]], *, return_ids: bool = False
+    session: Session,
+    model: Any,
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    *,
+    return_ids: bool = False,
 ) -> list[int]:
-    """Insert many rows of one table; on PostgreSQL with COPY (ids drawn from the table's sequence first),
-    elsewhere with one executemany. Returns the new ids, in row order, when asked."""
+    """Insert many rows of one table, each a tuple in `columns` order; on PostgreSQL with COPY (ids drawn
+    from the table's sequence first), elsewhere with one executemany. Returns the new ids, in row order,
+    when asked."""
     if not rows:
         return []
     table = model.__table__
     # COPY costs a few round trips of its own: for a handful of rows (the push) one INSERT is cheaper.
     if session.get_bind().dialect.name != "postgresql" or len(rows) < COPY_THRESHOLD:
+        params = [dict(zip(columns, row, strict=True)) for row in rows]
         if return_ids:
             statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-            return list(session.scalars(statement, rows))
-        session.execute(insert(table), rows)
+            return list(session.scalars(statement, params))
+        session.execute(insert(table), params)
         return []
     ids: list[int] = []
     if return_ids:
@@ -401,20 +424,82 @@ def _write_rows(
                 {"n": len(rows)},
             )
         )
-        rows = [{"id": new_id, **row} for new_id, row in zip(ids, rows, strict=True)]
-    columns = list(rows[0])
-    is_json = [isinstance(table.c[name].type, JSON) for name in columns]
+        columns = ("id", *columns)
+        rows = [(new_id, *row) for new_id, row in zip(ids, rows, strict=True)]
+    json_at = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
+    # Serialised once per object: the deadline events of one plan share one data dict. The rows hold
+    # every object for the whole loop, so an id is never reused while this map lives.
+    dumped: dict[int, str] = {}
     cursor = session.connection().connection.driver_connection.cursor()
     quoted = ", ".join(f'"{name}"' for name in columns)
     with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
         for row in rows:
-            copy.write_row(
-                [
-                    json.dumps(row[name], ensure_ascii=False) if flag and row[name] is not None else row[name]
-                    for name, flag in zip(columns, is_json, strict=True)
-                ]
-            )
+            if json_at:
+                row = list(row)
+                for i in json_at:
+                    value = row[i]
+                    if value is not None:
+                        serialised = dumped.get(id(value))
+                        if serialised is None:
+                            serialised = dumped[id(value)] = json.dumps(value, ensure_ascii=False)
+                        row[i] = serialised
+            copy.write_row(row)
     return ids
+
+
+TICKET_COLUMNS = (
+    "number",
+    "channel",
+    "external_ref",
+    "request_type",
+    "subject",
+    "body",
+    "category",
+    "urgency",
+    "incident_address",
+    "contact_id",
+    "applicant_type",
+    "received_via",
+    "arrived_at",
+    "received_at",
+    "department_id",
+    "status",
+    "is_publishable",
+    "query_code",
+    "extra",
+    "created_at",
+    "updated_at",
+)
+EVENT_COLUMNS = (
+    "ticket_id",
+    "kind",
+    "occurred_at",
+    "status_before",
+    "status_after",
+    "data",
+    "actor_id",
+    "actor_label",
+)
+OUTBOX_COLUMNS = ("topic", "event_id", "ticket_id", "payload", "created_at", "attempts")
+DEADLINE_COLUMNS = (
+    "ticket_id",
+    "kind",
+    "label",
+    "policy_code",
+    "policy_version",
+    "starts_on",
+    "due_at",
+    "state",
+    "pauses",
+    "extensions",
+    "override",
+    "version",
+    "explanation",
+    "next_check_at",
+    "breached_at",
+)
+_contact_values = attrgetter(*CONTACT_FIELDS)
+_NOTHING_YET: list[Any] = []  # a new deadline's pauses and extensions; one object, serialised once a batch
 
 
 def bulk_open(
@@ -425,71 +510,62 @@ def bulk_open(
     now: datetime,
     flag_duplicates: bool = True,
     index_search: bool = True,
+    planner: DeadlinePlanner | None = None,
 ) -> list[int]:
     """Open many new tickets at once: the same rows `open_ticket` writes — contact, ticket, the
     `ticket.created` event and outbox row, the statutory deadlines with their events, the search index —
     in a few statements per batch (COPY on PostgreSQL). Returns the ticket ids in draft order.
 
     The caller guarantees the drafts' external references are new (the importer checks in one query).
+    An import passes one `planner` for all its batches, so deadlines are computed once per distinct input.
     """
     for draft in drafts:
         validate_draft(draft)
     departments = _departments(session, {d.department_code for d in drafts})
     contact_ids = _write_rows(
-        session,
-        Contact,
-        [{f: getattr(d.contact, f) for f in CONTACT_FIELDS} for d in drafts],
-        return_ids=True,
+        session, Contact, CONTACT_FIELDS, [_contact_values(d.contact) for d in drafts], return_ids=True
     )
     numbers = _allocate_numbers(session, len(drafts))
     ticket_rows = []
     for draft, contact_id, allocated in zip(drafts, contact_ids, numbers, strict=True):
         received_at = draft.received_at or draft.arrived_at
         ticket_rows.append(
-            {
-                "number": f"{channel_of(draft.channel).number_prefix}{local(received_at).year}{allocated:07d}",
-                "channel": draft.channel,
-                "external_ref": draft.external_ref,
-                "request_type": draft.request_type,
-                "subject": (draft.subject or draft.body[:40]).strip(),
-                "body": draft.body,
-                "category": draft.category,
-                "urgency": draft.urgency,
-                "incident_address": draft.incident_address,
-                "contact_id": contact_id,
-                "applicant_type": draft.applicant_type,
-                "received_via": draft.received_via,
-                "arrived_at": draft.arrived_at,
-                "received_at": received_at,
-                "department_id": departments[draft.department_code],
-                "status": "received",
-                "is_publishable": draft.is_publishable,
-                "query_code": secrets.token_hex(6).upper() if draft.with_query_code else None,
-                "extra": dict(draft.extra),
-                "created_at": now,
-                "updated_at": now,
-            }
+            (
+                f"{channel_of(draft.channel).number_prefix}{local(received_at).year}{allocated:07d}",
+                draft.channel,
+                draft.external_ref,
+                draft.request_type,
+                (draft.subject or draft.body[:40]).strip(),
+                draft.body,
+                draft.category,
+                draft.urgency,
+                draft.incident_address,
+                contact_id,
+                draft.applicant_type,
+                draft.received_via,
+                draft.arrived_at,
+                received_at,
+                departments[draft.department_code],
+                "received",
+                draft.is_publishable,
+                secrets.token_hex(6).upper() if draft.with_query_code else None,
+                dict(draft.extra),
+                now,
+                now,
+            )
         )
-    ticket_ids = _write_rows(session, Ticket, ticket_rows, return_ids=True)
+    ticket_ids = _write_rows(session, Ticket, TICKET_COLUMNS, ticket_rows, return_ids=True)
     actor_id, actor_label = _actor_label(actor)
     event_data = [
-        {"channel": row["channel"], "number": row["number"], "external_ref": row["external_ref"]}
-        for row in ticket_rows
+        {"channel": draft.channel, "number": row[0], "external_ref": draft.external_ref}
+        for draft, row in zip(drafts, ticket_rows, strict=True)
     ]
     event_ids = _write_rows(
         session,
         TicketEvent,
+        EVENT_COLUMNS,
         [
-            {
-                "ticket_id": tid,
-                "kind": "ticket.created",
-                "occurred_at": now,
-                "status_before": None,
-                "status_after": "received",
-                "data": data,
-                "actor_id": actor_id,
-                "actor_label": actor_label,
-            }
+            (tid, "ticket.created", now, None, "received", data, actor_id, actor_label)
             for tid, data in zip(ticket_ids, event_data, strict=True)
         ],
         return_ids=True,
@@ -497,35 +573,31 @@ def bulk_open(
     _write_rows(
         session,
         OutboxMessage,
+        OUTBOX_COLUMNS,
         [
-            {
-                "topic": "ticket.created",
-                "event_id": eid,
-                "ticket_id": tid,
-                "payload": {"ticket_id": tid, "event_id": eid, **data},
-                "created_at": now,
-                "attempts": 0,
-            }
+            ("ticket.created", eid, tid, {"ticket_id": tid, "event_id": eid, **data}, now, 0)
             for tid, eid, data in zip(ticket_ids, event_ids, event_data, strict=True)
         ],
     )
     if flag_duplicates:
         _flag_phone_duplicates(session, ticket_ids, drafts, now=now, actor=(actor_id, actor_label))
-    _open_deadlines_for(session, ticket_ids, now=now, actor=actor, ticket_rows=ticket_rows)
+    planner = planner or DeadlinePlanner(session, now=now)
+    planner.open_for(session, ticket_ids, drafts, actor=(actor_id, actor_label))
     if index_search:
         _index_for_search(session, ticket_ids, ticket_rows)
     return ticket_ids
 
 
-def _index_for_search(session: Session, ticket_ids: list[int], ticket_rows: list[dict[str, Any]]) -> None:
+def _index_for_search(session: Session, ticket_ids: list[int], ticket_rows: list[tuple[Any, ...]]) -> None:
     """What the ORM's after-flush hook does for tickets it sees: the search index rows (tracker.search)."""
     try:
         from tracker.search import write_index
     except ImportError:  # a build without the search module
         return
+    subject_at, body_at = TICKET_COLUMNS.index("subject"), TICKET_COLUMNS.index("body")
     write_index(
         session.connection(),
-        [(tid, row["subject"], row["body"]) for tid, row in zip(ticket_ids, ticket_rows, strict=True)],
+        [(tid, row[subject_at], row[body_at]) for tid, row in zip(ticket_ids, ticket_rows, strict=True)],
     )
 
 
@@ -567,7 +639,11 @@ def _flag_phone_duplicates(
     rows = session.execute(
         select(Contact.phone, Ticket.id, Ticket.number, Ticket.channel, Ticket.received_at)
         .join(Ticket, Ticket.contact_id == Contact.id)
-        .where(Contact.phone.in_(phones), Ticket.received_at >= earliest, Ticket.merged_into_id.is_(None))
+        .where(
+            _is_in(session, Contact.phone, phones),
+            Ticket.received_at >= earliest,
+            Ticket.merged_into_id.is_(None),
+        )
         .order_by(Ticket.received_at, Ticket.id)
     ).all()
     by_phone: dict[str, list[Any]] = {}
@@ -584,8 +660,13 @@ def _flag_phone_duplicates(
                 break
     if not flags:
         return
-    for tid, other in flags:
-        session.execute(update(Ticket).where(Ticket.id == tid).values(possible_duplicate_of_id=other.id))
+    tickets = Ticket.__table__
+    session.execute(
+        update(tickets)
+        .where(tickets.c.id == bindparam("flagged"))
+        .values(possible_duplicate_of_id=bindparam("of")),
+        [{"flagged": tid, "of": other.id} for tid, other in flags],
+    )
     session.execute(
         insert(TicketEvent),
         [
@@ -602,144 +683,175 @@ def _flag_phone_duplicates(
     )
 
 
-def _open_deadlines_for(
-    session: Session,
-    ticket_ids: list[int],
-    *,
-    now: datetime,
-    actor: Actor | None,
-    ticket_rows: list[dict[str, Any]] | None = None,
-) -> None:
-    """Open the statutory deadlines of bulk-created tickets: the rows and `deadline.opened` events that
+class DeadlinePlanner:
+    """The statutory deadlines of bulk-created tickets: the rows and `deadline.opened` events that
     `tracker.deadlines.open_deadlines` writes, computed with the engine's own pure functions (policy
     selection, `compute_due`, the reminder schedule) and inserted a batch at a time.
 
+    One planner serves a whole import: the calendar, the policies and the reminder rules are read once,
+    and every result is memoised under exactly the inputs that determine it (those three being fixed):
+    the policy by (channel, kind, receipt day, request type, urgency); the due time, state and
+    explanation by (policy, receipt day — the receipt moment for clock-hour periods —, the work order's
+    own due time); the first reminder check by (due time, channel, kind). A year of work orders has a few
+    hundred receipt days, so the arithmetic runs a few hundred times, not once per row. Each memo is
+    emptied when it reaches MAX_ENTRIES, which bounds memory on any file.
+
     tests/intake/test_bulk_deadlines.py checks this against `open_deadlines` field by field.
     """
-    from tracker import deadlines as engine
-    from tracker.calendar import load_calendar
-    from tracker.errors import CalendarYearMissing
-    from tracker.models import Deadline
 
-    try:
-        from tracker.reminders import active_rules, first_check_at, rule_for
-    except ImportError:  # the reminder module is optional in a build; the engine's value stands then
-        active_rules = first_check_at = rule_for = None  # type: ignore[assignment]
+    MAX_ENTRIES = 4096
 
-    calendar = load_calendar(session)
-    policies = engine.policies_for(session)
-    rules = active_rules(session) if active_rules else None
-    end_of_day = engine.default_end_of_day()
-    actor_id, actor_label = _actor_label(actor)
-    if ticket_rows is None:
-        rows = session.execute(
-            select(
-                Ticket.id,
-                Ticket.channel,
-                Ticket.request_type,
-                Ticket.urgency,
-                Ticket.received_at,
-                Ticket.extra,
-            ).where(Ticket.id.in_(ticket_ids))
-        ).all()
-    else:  # straight from the rows just written: no read back
-        rows = [SimpleNamespace(id=tid, **row) for tid, row in zip(ticket_ids, ticket_rows, strict=True)]
-    deadline_rows, event_rows = [], []
-    due_cache: dict[Any, tuple[datetime | None, str, bool]] = {}
-    check_cache: dict[Any, datetime | None] = {}
-    for row in rows:
-        received_on = local(row.received_at).date()
-        for kind in engine.INITIAL_KINDS.get(row.channel, (engine.REPLY,)):
-            policy = engine.select_policy(
-                policies,
-                channel=row.channel,
+    def __init__(self, session: Session, *, now: datetime):
+        from tracker import deadlines as engine
+        from tracker.calendar import load_calendar
+
+        try:
+            from tracker.reminders import active_rules
+        except ImportError:  # the reminder module is optional in a build; the engine's value stands then
+            active_rules = None  # type: ignore[assignment]
+        self.now = now
+        self.calendar = load_calendar(session)
+        self.policies = engine.policies_for(session)
+        self.rules = active_rules(session) if active_rules else None
+        self.end_of_day = engine.default_end_of_day()
+        self._policy: dict[tuple[Any, ...], Any] = {}
+        self._plan: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._check: dict[tuple[Any, ...], datetime | None] = {}
+
+    def open_for(
+        self,
+        session: Session,
+        ticket_ids: list[int],
+        drafts: list[TicketDraft],
+        *,
+        actor: tuple[int | None, str],
+    ) -> None:
+        from tracker import deadlines as engine
+        from tracker.models import Deadline
+
+        actor_id, actor_label = actor
+        now = self.now
+        deadline_rows, event_rows = [], []
+        for ticket_id, draft in zip(ticket_ids, drafts, strict=True):
+            received_at = draft.received_at or draft.arrived_at
+            received_on = local(received_at).date()
+            for kind in engine.INITIAL_KINDS.get(draft.channel, (engine.REPLY,)):
+                policy = self.policy(draft.channel, kind, received_on, draft.request_type, draft.urgency)
+                if policy is None:
+                    continue
+                override = engine.work_order_due(draft.extra, kind)
+                due_at, state, explanation, next_check, event_data = self.plan(
+                    policy, draft.channel, received_at, received_on, override
+                )
+                deadline_rows.append(
+                    (
+                        ticket_id,
+                        kind,
+                        policy.label,
+                        policy.code,
+                        policy.version,
+                        received_at,
+                        due_at,
+                        state,
+                        _NOTHING_YET,
+                        _NOTHING_YET,
+                        override,
+                        1,
+                        explanation,
+                        next_check,
+                        now if state == engine.BREACHED else None,
+                    )
+                )
+                event_rows.append(
+                    (ticket_id, "deadline.opened", now, None, None, event_data, actor_id, actor_label)
+                )
+        _write_rows(session, Deadline, DEADLINE_COLUMNS, deadline_rows)
+        _write_rows(session, TicketEvent, EVENT_COLUMNS, event_rows)
+
+    def policy(
+        self, channel: str, kind: str, received_on: date, request_type: str, urgency: str | None
+    ) -> Any:
+        from tracker import deadlines as engine
+
+        key = (channel, kind, received_on, request_type, urgency)
+        if key not in self._policy:
+            _bounded(self._policy)
+            self._policy[key] = engine.select_policy(
+                self.policies,
+                channel=channel,
                 kind=kind,
                 received_on=received_on,
-                request_type=row.request_type,
-                urgency=row.urgency,
+                request_type=request_type,
+                urgency=urgency,
             )
-            if policy is None:
-                continue
-            override = engine._work_order_due(row, kind)  # reads only .extra
-            # Day-counted periods without a work order's own time depend only on the receipt day: compute
-            # each (policy, day) once — an import of a year has a few hundred distinct days.
-            key = (
-                (policy.code, policy.version, policy.request_type, policy.urgency, received_on)
-                if override is None and policy.unit != engine.CLOCK_HOURS
-                else None
-            )
-            computed = due_cache.get(key) if key is not None else None
-            if computed is None:
-                inputs = engine.DeadlineInput(
-                    policy=policy,
-                    starts_at=row.received_at,
-                    fixed_due=engine.FixedDue.from_json(override) if override else None,
-                )
-                try:
-                    result = engine.compute_due(inputs, calendar, end_of_day=end_of_day)
-                    computed = (result.due_at, result.explanation, result.is_paused)
-                except CalendarYearMissing as missing:
-                    start = engine._start_phrase(inputs, row.received_at.astimezone(engine.BUSINESS_TZ))
-                    computed = (
-                        None,
-                        f"{start}；{missing.message}，暂无法计算截止时间，导入后自动重新计算",
-                        False,
-                    )
-                if key is not None:
-                    due_cache[key] = computed
-            due_at, explanation, is_paused = computed
-            state = engine.state_at(due_at, is_paused=is_paused, now=now)
-            next_check = due_at if state in (engine.RUNNING, engine.BREACHED) else None
-            if next_check is not None and rules is not None:
-                check_key = (due_at, row.channel, kind)
-                if check_key not in check_cache:
-                    check_cache[check_key] = first_check_at(
-                        due_at, rule_for(rules, row.channel, kind), calendar
-                    )
-                next_check = check_cache[check_key]
-            deadline_rows.append(
-                {
-                    "ticket_id": row.id,
-                    "kind": kind,
-                    "label": policy.label,
-                    "policy_code": policy.code,
-                    "policy_version": policy.version,
-                    "starts_on": row.received_at,
-                    "due_at": due_at,
-                    "state": state,
-                    "pauses": [],
-                    "extensions": [],
-                    "override": override,
-                    "version": 1,
-                    "explanation": explanation,
-                    "next_check_at": next_check,
-                    "breached_at": now if state == engine.BREACHED else None,
-                }
-            )
-            event_rows.append(
-                {
-                    "ticket_id": row.id,
-                    "kind": "deadline.opened",
-                    "occurred_at": now,
-                    "actor_id": actor_id,
-                    "actor_label": actor_label,
-                    "status_before": None,
-                    "status_after": None,
-                    "data": {
-                        "deadline": kind,
-                        "label": policy.label,
-                        "due_at_before": None,
-                        "due_at": engine._iso(due_at),
-                        "state": state,
-                        "version": 1,
-                        "policy": f"{policy.code}@{policy.version}",
-                        "explanation": explanation,
-                    },
-                }
-            )
-    if deadline_rows:
-        _write_rows(session, Deadline, deadline_rows)
-        _write_rows(session, TicketEvent, event_rows)
+        return self._policy[key]
+
+    def plan(
+        self,
+        policy: Any,
+        channel: str,
+        received_at: datetime,
+        received_on: date,
+        override: dict[str, Any] | None,
+    ) -> tuple[Any, ...]:
+        """(due time, state, explanation, first check, the event's data) — the event data is one shared
+        dict per plan, serialised once per batch by `_write_rows`."""
+        from tracker import deadlines as engine
+        from tracker.errors import CalendarYearMissing
+
+        # compute_due reads the start as a day, except for clock-hour periods (and their start phrase).
+        start = received_at if policy.unit == engine.CLOCK_HOURS else received_on
+        key = (policy, start, tuple(sorted(override.items())) if override else None)
+        cached = self._plan.get(key)
+        if cached is not None:
+            return cached
+        inputs = engine.DeadlineInput(
+            policy=policy,
+            starts_at=received_at,
+            fixed_due=engine.FixedDue.from_json(override) if override else None,
+        )
+        try:
+            result = engine.compute_due(inputs, self.calendar, end_of_day=self.end_of_day)
+            due_at, explanation, is_paused = result.due_at, result.explanation, result.is_paused
+        except CalendarYearMissing as missing:
+            phrase = engine._start_phrase(inputs, received_at.astimezone(engine.BUSINESS_TZ))
+            due_at, is_paused = None, False
+            explanation = f"{phrase}；{missing.message}，暂无法计算截止时间，导入后自动重新计算"
+        state = engine.state_at(due_at, is_paused=is_paused, now=self.now)
+        next_check = (
+            self.first_check(due_at, channel, policy.kind)
+            if state in (engine.RUNNING, engine.BREACHED)
+            else None
+        )
+        event_data = {
+            "deadline": policy.kind,
+            "label": policy.label,
+            "due_at_before": None,
+            "due_at": engine._iso(due_at),
+            "state": state,
+            "version": 1,
+            "policy": f"{policy.code}@{policy.version}",
+            "explanation": explanation,
+        }
+        _bounded(self._plan)
+        self._plan[key] = planned = (due_at, state, explanation, next_check, event_data)
+        return planned
+
+    def first_check(self, due_at: datetime | None, channel: str, kind: str) -> datetime | None:
+        if self.rules is None:
+            return due_at
+        from tracker.reminders import first_check_at, rule_for
+
+        key = (due_at, channel, kind)
+        if key not in self._check:
+            _bounded(self._check)
+            self._check[key] = first_check_at(due_at, rule_for(self.rules, channel, kind), self.calendar)
+        return self._check[key]
+
+
+def _bounded(memo: dict[Any, Any]) -> None:
+    if len(memo) >= DeadlinePlanner.MAX_ENTRIES:
+        memo.clear()
 
 
 def index_imported(

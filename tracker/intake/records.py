@@ -111,27 +111,33 @@ def parse_columns(
     """
     values: dict[str, Any] = {}
     errors: list[FieldError] = []
+    is_by_key = by != "header"
     for col in columns:
-        values[col.key] = None
-        name = col.header if by == "header" else col.key
+        name = col.key if is_by_key else col.header
         raw = source.get(name)
         if raw is None:
             for alias in col.aliases:
                 if alias in source:
                     raw = source[alias]
                     break
-        if by == "key" and raw is not None and not isinstance(raw, str | int | float | bool):
+        if is_by_key and raw is not None and not isinstance(raw, str | int | float | bool):
+            values[col.key] = None
             errors.append(FieldError(name, "类型不正确", None, row))
             continue
-        text = text_value(raw)
+        # Most cells are text already: strip them here rather than through text_value (same result).
+        text = raw.strip() if raw.__class__ is str else text_value(raw)
         if not text:
             if col.required:
                 errors.append(FieldError(name, "不能为空", None, row))
             values[col.key] = None
             continue
+        if col.kind == "text" and raw.__class__ is str and len(text) <= col.max_len:
+            values[col.key] = text  # _convert's text case, inlined: most cells of every imported row
+            continue
         try:
             values[col.key] = _convert(col, raw, text)
         except ValueError as exc:
+            values[col.key] = None
             errors.append(FieldError(name, str(exc) or "无法识别", _shown(text), row))
     return values, errors
 
