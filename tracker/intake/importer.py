@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import csv
 import json
+import queue
 import secrets
-from collections.abc import Callable, Collection, Iterator
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ARRAY, JSON, any_, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -130,6 +132,60 @@ def iter_rows(channel: str, path: str | Path, *, department_code: str | None = N
         raise ValidationError(str(exc), fields={"file": str(exc)}) from None
 
 
+T = TypeVar("T")
+_END = object()
+
+
+def _read_ahead(items: Iterator[T], *, chunk: int = 200, depth: int = 10) -> Iterator[T]:
+    """Yield what `items` yields, read by a thread that keeps up to depth × chunk items ready.
+
+    While a batch is written the importer mostly waits for PostgreSQL to take its COPY rows, and the
+    driver releases the GIL while it waits: the next rows are read, decoded and checked in that time
+    instead of after it. Order, values and exceptions are those of `items`; leaving the loop early
+    (an error while writing) stops the thread.
+    """
+    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(block: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(block, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            block: list[T] = []
+            for item in items:
+                block.append(item)
+                if len(block) >= chunk:
+                    if not put(block):
+                        return
+                    block = []
+            if put(block):
+                put(_END)
+        except BaseException as exc:  # handed to the reading thread, raised there
+            put(exc)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="import-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (block := ready.get()) is not _END:
+            if isinstance(block, BaseException):
+                raise block
+            yield from block
+    finally:
+        stop.set()
+        thread.join()
+
+
 def check_file(
     channel: str, path: str | Path, *, department_code: str | None = None, progress: Progress | None = None
 ) -> ImportReport:
@@ -225,7 +281,9 @@ def import_file(
         write_rejected(channel, path, report)
     bad_rows = {e.row for e in checked.errors}
     batch: list[IntakeRecord] = []
-    for number, _row, record, errors in iter_rows(channel, path, department_code=department_code):
+    for number, _row, record, errors in _read_ahead(
+        iter_rows(channel, path, department_code=department_code)
+    ):
         if record is None or errors or number in bad_rows:
             if progress:
                 progress(1)
@@ -272,7 +330,9 @@ def _import_single_pass(
     report = ImportReport(channel)
     batch: list[IntakeRecord] = []
     is_refused = False
-    for number, _row, record, errors in iter_rows(channel, path, department_code=department_code):
+    for number, _row, record, errors in _read_ahead(
+        iter_rows(channel, path, department_code=department_code)
+    ):
         report.total += 1
         if record is not None and not errors:
             try:
@@ -396,18 +456,26 @@ def _write_rows(
     session: Session,
     model: Any,
     columns: tuple[str, ...],
-    rows: list[tuple[Any, ...]],
+    rows: Iterable[tuple[Any, ...]],
     *,
+    count: int | None = None,
     return_ids: bool = False,
 ) -> list[int]:
     """Insert many rows of one table, each a tuple in `columns` order; on PostgreSQL with COPY (ids drawn
     from the table's sequence first), elsewhere with one executemany. Returns the new ids, in row order,
-    when asked."""
-    if not rows:
+    when asked.
+
+    `rows` may be a generator of `count` rows: COPY sends each row as soon as it is made, so PostgreSQL
+    stores the first rows of a batch (on the other core) while Python is still building the rest.
+    """
+    if count is None:
+        rows = list(rows)
+        count = len(rows)
+    if not count:
         return []
     table = model.__table__
     # COPY costs a few round trips of its own: for a handful of rows (the push) one INSERT is cheaper.
-    if session.get_bind().dialect.name != "postgresql" or len(rows) < COPY_THRESHOLD:
+    if session.get_bind().dialect.name != "postgresql" or count < COPY_THRESHOLD:
         params = [dict(zip(columns, row, strict=True)) for row in rows]
         if return_ids:
             statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
@@ -421,15 +489,15 @@ def _write_rows(
                 text(
                     f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, :n)"
                 ),
-                {"n": len(rows)},
+                {"n": count},
             )
         )
         columns = ("id", *columns)
-        rows = [(new_id, *row) for new_id, row in zip(ids, rows, strict=True)]
+        rows = ((new_id, *row) for new_id, row in zip(ids, rows, strict=True))
     json_at = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
-    # Serialised once per object: the deadline events of one plan share one data dict. The rows hold
-    # every object for the whole loop, so an id is never reused while this map lives.
-    dumped: dict[int, str] = {}
+    # Serialised once per object: the deadline events of one plan share one data dict. The map keeps
+    # each object it has seen alive, so an id is never reused while it lives.
+    dumped: dict[int, tuple[str, Any]] = {}
     cursor = session.connection().connection.driver_connection.cursor()
     quoted = ", ".join(f'"{name}"' for name in columns)
     with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
@@ -439,10 +507,10 @@ def _write_rows(
                 for i in json_at:
                     value = row[i]
                     if value is not None:
-                        serialised = dumped.get(id(value))
-                        if serialised is None:
-                            serialised = dumped[id(value)] = json.dumps(value, ensure_ascii=False)
-                        row[i] = serialised
+                        known = dumped.get(id(value))
+                        if known is None:
+                            known = dumped[id(value)] = (json.dumps(value, ensure_ascii=False), value)
+                        row[i] = known[0]
             copy.write_row(row)
     return ids
 
@@ -522,16 +590,25 @@ def bulk_open(
     for draft in drafts:
         validate_draft(draft)
     departments = _departments(session, {d.department_code for d in drafts})
+    count = len(drafts)
     contact_ids = _write_rows(
-        session, Contact, CONTACT_FIELDS, [_contact_values(d.contact) for d in drafts], return_ids=True
+        session,
+        Contact,
+        CONTACT_FIELDS,
+        (_contact_values(d.contact) for d in drafts),
+        count=count,
+        return_ids=True,
     )
-    numbers = _allocate_numbers(session, len(drafts))
-    ticket_rows = []
-    for draft, contact_id, allocated in zip(drafts, contact_ids, numbers, strict=True):
-        received_at = draft.received_at or draft.arrived_at
-        ticket_rows.append(
-            (
-                f"{channel_of(draft.channel).number_prefix}{local(received_at).year}{allocated:07d}",
+    numbers = _allocate_numbers(session, count)
+    ticket_rows: list[tuple[Any, ...]] = []
+    event_data: list[dict[str, Any]] = []
+
+    def tickets() -> Iterator[tuple[Any, ...]]:
+        for draft, contact_id, allocated in zip(drafts, contact_ids, numbers, strict=True):
+            received_at = draft.received_at or draft.arrived_at
+            number = f"{channel_of(draft.channel).number_prefix}{local(received_at).year}{allocated:07d}"
+            row = (
+                number,
                 draft.channel,
                 draft.external_ref,
                 draft.request_type,
@@ -553,31 +630,34 @@ def bulk_open(
                 now,
                 now,
             )
-        )
-    ticket_ids = _write_rows(session, Ticket, TICKET_COLUMNS, ticket_rows, return_ids=True)
+            ticket_rows.append(row)
+            event_data.append(
+                {"channel": draft.channel, "number": number, "external_ref": draft.external_ref}
+            )
+            yield row
+
+    ticket_ids = _write_rows(session, Ticket, TICKET_COLUMNS, tickets(), count=count, return_ids=True)
     actor_id, actor_label = _actor_label(actor)
-    event_data = [
-        {"channel": draft.channel, "number": row[0], "external_ref": draft.external_ref}
-        for draft, row in zip(drafts, ticket_rows, strict=True)
-    ]
     event_ids = _write_rows(
         session,
         TicketEvent,
         EVENT_COLUMNS,
-        [
+        (
             (tid, "ticket.created", now, None, "received", data, actor_id, actor_label)
             for tid, data in zip(ticket_ids, event_data, strict=True)
-        ],
+        ),
+        count=count,
         return_ids=True,
     )
     _write_rows(
         session,
         OutboxMessage,
         OUTBOX_COLUMNS,
-        [
+        (
             ("ticket.created", eid, tid, {"ticket_id": tid, "event_id": eid, **data}, now, 0)
             for tid, eid, data in zip(ticket_ids, event_ids, event_data, strict=True)
-        ],
+        ),
+        count=count,
     )
     if flag_duplicates:
         _flag_phone_duplicates(session, ticket_ids, drafts, now=now, actor=(actor_id, actor_label))
