@@ -91,10 +91,12 @@ def run_one(name: str, path: Path) -> Outcome:
     """Run one benchmark's main() in a fresh interpreter; its output streams to ours."""
     source = path.read_text(encoding="utf-8")
     argv = [str(path), "--write"] if "--write" in source else [str(path)]
+    # Imported as the module it is (bench.bench_NAME), not run from its path: a benchmark that spawns
+    # children (multiprocessing) pickles its functions by module name, and a child imports them so.
     code = (
-        "import runpy, sys\n"
+        "import importlib, sys\n"
         f"sys.argv = {argv!r}\n"
-        f"module = runpy.run_path({str(path)!r}, run_name='bench_{name}')\n"
+        f"module = vars(importlib.import_module('bench.{path.stem}'))\n"
         "result = module['main']()\n"
         "sys.exit(result if isinstance(result, int) else 0)\n"
     )
