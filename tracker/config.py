@@ -18,6 +18,7 @@ ENV_VARS = (
     "TRACKER_BROKER_URL",
     "TRACKER_SECRET_KEY",
     "TRACKER_END_OF_DAY",
+    "TRACKER_WORKING_HOURS",
     "TRACKER_SECURE_COOKIES",
     "TRACKER_SMTP_HOST",
     "TRACKER_SMTP_PORT",
@@ -56,6 +57,7 @@ class Settings:
     broker_url: str
     secret_key: str = field(repr=False)
     end_of_day: str = "24:00"
+    working_hours: str = "09:00-17:30"  # when reminders go out on working days (Asia/Shanghai)
     secure_cookies: bool = False
     smtp_host: str | None = None
     smtp_port: int = 25
@@ -80,12 +82,17 @@ class Settings:
         database_url = env.get("TRACKER_DATABASE_URL") or f"sqlite:///{instance_dir / 'tracker.sqlite'}"
         broker_url = env.get("TRACKER_BROKER_URL") or f"sqla+sqlite:///{instance_dir / 'broker.sqlite'}"
         secret_key = env.get("TRACKER_SECRET_KEY") or _load_or_create_secret(instance_dir)
+        from tracker.reminders import DEFAULT_WORKING_HOURS_TEXT, WorkingHours
+
+        # Parsed here so a mistyped value stops the process at start, not at the first reminder.
+        working_hours = WorkingHours.parse(env.get("TRACKER_WORKING_HOURS") or DEFAULT_WORKING_HOURS_TEXT)
         return cls(
             instance_dir=instance_dir,
             database_url=database_url,
             broker_url=broker_url,
             secret_key=secret_key,
             end_of_day=env.get("TRACKER_END_OF_DAY", "24:00"),
+            working_hours=working_hours.label(),
             secure_cookies=env.get("TRACKER_SECURE_COOKIES", "").lower() in {"1", "true", "yes"},
             smtp_host=env.get("TRACKER_SMTP_HOST") or None,
             smtp_port=int(env.get("TRACKER_SMTP_PORT") or 25),

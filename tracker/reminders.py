@@ -5,8 +5,9 @@ Pure part (`thresholds`, `plan`, `working_moment` …) takes the rule, the calen
 
 * Default rule: 3 working days before, 1 working day before, on the due day, and when overdue. Overdue
   escalates to the department's supervisors; then, once per working day, to the supervisors and the office.
-* Only in working hours on working days: a reminder that falls at night, on a weekend or a holiday waits
-  for the next working morning (09:00 Asia/Shanghai). A 调休 Saturday is a working day.
+* Only in working hours on working days: a reminder that falls at night, on a weekend, a holiday or in the
+  lunch break waits for the next working period (`WorkingHours`, setting TRACKER_WORKING_HOURS, by default
+  09:00–17:30 Asia/Shanghai). A 调休 Saturday is a working day.
 * `Deadline.next_check_at` is the next moment something may fire for the deadline's current version. The
   deadline engine sets it to the due time on every change; a flush hook (`reschedule_changed_deadlines`)
   moves it to the first reminder threshold, and the sweep moves it on after each visit.
@@ -21,9 +22,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 
 from sqlalchemy import select, text, true, tuple_, update
 from sqlalchemy.orm import Session
@@ -34,9 +38,6 @@ from tracker.errors import CalendarYearMissing, ValidationError
 from tracker.notify.bulk import id_in, insert_rows, update_by_id
 
 log = logging.getLogger(__name__)
-
-WORK_START = time(9, 0)
-WORK_END = time(17, 30)
 
 HANDLER, ESCALATE, REPEAT = "handler", "escalate", "repeat"
 OPEN_STATES_SQL = "deadlines.state IN ('running', 'breached')"  # literal, so the partial index matches
@@ -69,6 +70,56 @@ class Threshold:
 
 # -- working hours ---------------------------------------------------------------------------------
 
+DEFAULT_WORKING_HOURS_TEXT = "09:00-17:30"
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """When reminders may go out on a working day: one or more periods, e.g. 08:30–12:00 and 13:30–17:30."""
+
+    periods: tuple[tuple[time, time], ...] = ((time(9, 0), time(17, 30)),)
+
+    @classmethod
+    def parse(cls, text: str) -> WorkingHours:
+        """Parse ``HH:MM-HH:MM[,HH:MM-HH:MM…]`` (Asia/Shanghai), periods in order and not overlapping."""
+        periods: list[tuple[time, time]] = []
+        for part in (text or "").split(","):
+            match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*", part)
+            start = end = None
+            if match:
+                h1, m1, h2, m2 = map(int, match.groups())
+                if h1 < 24 and h2 < 24 and m1 < 60 and m2 < 60:
+                    start, end = time(h1, m1), time(h2, m2)
+            if start is None or end is None or start >= end or (periods and start < periods[-1][1]):
+                raise ValidationError(
+                    f"无效的工作时间 {text!r}（应为 HH:MM-HH:MM，多个时段用逗号分隔且按时间先后，"
+                    "如 08:30-12:00,13:30-17:30）",
+                    fields={"working_hours": text},
+                )
+            periods.append((start, end))
+        return cls(tuple(periods))
+
+    @property
+    def opening(self) -> time:
+        return self.periods[0][0]
+
+    def label(self) -> str:
+        return ",".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in self.periods)
+
+
+@lru_cache(maxsize=8)
+def _parse_working_hours(text: str) -> WorkingHours:
+    return WorkingHours.parse(text)
+
+
+def default_working_hours() -> WorkingHours:
+    """Return the configured working hours (TRACKER_WORKING_HOURS, the setting `Settings.working_hours`).
+
+    Read from the environment like `tracker.deadlines.default_end_of_day`, so the flush hook that
+    schedules reminders, which has no settings object, uses the same hours as the sweep.
+    """
+    return _parse_working_hours(os.environ.get("TRACKER_WORKING_HOURS") or DEFAULT_WORKING_HOURS_TEXT)
+
 
 def _is_workday(calendar: WorkCalendar, day: date) -> bool:
     try:
@@ -85,20 +136,26 @@ def _next_workday(calendar: WorkCalendar, day: date) -> date:
     return day
 
 
-def _morning(day: date) -> datetime:
-    return datetime.combine(day, WORK_START, tzinfo=BUSINESS_TZ).astimezone(UTC)
+def _local(day: date, clock: time) -> datetime:
+    return datetime.combine(day, clock, tzinfo=BUSINESS_TZ).astimezone(UTC)
 
 
-def working_moment(moment: datetime, calendar: WorkCalendar) -> datetime:
-    """Return ``moment`` if it is within working hours of a working day, else the next working morning."""
+def _morning(day: date, hours: WorkingHours) -> datetime:
+    return _local(day, hours.opening)
+
+
+def working_moment(moment: datetime, calendar: WorkCalendar, hours: WorkingHours | None = None) -> datetime:
+    """Return ``moment`` if it is within working hours of a working day, else the next working period's start."""
+    hours = hours or default_working_hours()
     here = moment.astimezone(BUSINESS_TZ)
     day = here.date()
     if _is_workday(calendar, day):
-        if here.time() < WORK_START:
-            return _morning(day)
-        if here.time() < WORK_END:
-            return moment.astimezone(UTC)
-    return _morning(_next_workday(calendar, day))
+        for start, end in hours.periods:
+            if here.time() < start:
+                return _local(day, start)
+            if here.time() < end:
+                return moment.astimezone(UTC)
+    return _morning(_next_workday(calendar, day), hours)
 
 
 def due_day(due_at: datetime) -> date:
@@ -119,44 +176,55 @@ def workdays_before(calendar: WorkCalendar, day: date, count: int) -> date:
 # -- thresholds --------------------------------------------------------------------------------------
 
 
-def thresholds(due_at: datetime, rule: RuleSpec, calendar: WorkCalendar) -> list[Threshold]:
+def thresholds(
+    due_at: datetime, rule: RuleSpec, calendar: WorkCalendar, hours: WorkingHours | None = None
+) -> list[Threshold]:
     """Return the one-off thresholds of a deadline (the daily overdue repeats come from `repeat_after`)."""
+    hours = hours or default_working_hours()
     last_day = due_day(due_at)
     result: list[Threshold] = []
     for n in sorted(set(rule.days_before), reverse=True):
         day = workdays_before(calendar, last_day, n)
-        fire_at = working_moment(_morning(day), calendar)
+        fire_at = working_moment(_morning(day, hours), calendar, hours)
         if fire_at >= due_at:
             continue  # a due-day reminder for a period that ends before the office opens
         result.append(Threshold("due" if n == 0 else f"before:{n}", fire_at, HANDLER))
     result.append(
-        Threshold("overdue", working_moment(due_at, calendar), ESCALATE if rule.is_escalating else HANDLER)
+        Threshold(
+            "overdue", working_moment(due_at, calendar, hours), ESCALATE if rule.is_escalating else HANDLER
+        )
     )
     return result
 
 
-def repeat_after(due_at: datetime, moment: datetime, calendar: WorkCalendar) -> Threshold:
-    """Return the first daily overdue repeat that fires after ``moment`` (09:00 of a working day)."""
-    first_day = working_moment(due_at, calendar).astimezone(BUSINESS_TZ).date()
+def repeat_after(
+    due_at: datetime, moment: datetime, calendar: WorkCalendar, hours: WorkingHours | None = None
+) -> Threshold:
+    """Return the first daily overdue repeat that fires after ``moment`` (the opening of a working day)."""
+    hours = hours or default_working_hours()
+    first_day = working_moment(due_at, calendar, hours).astimezone(BUSINESS_TZ).date()
     here = moment.astimezone(BUSINESS_TZ)
     day = here.date()
-    if not (_is_workday(calendar, day) and here.time() < WORK_START):
+    if not (_is_workday(calendar, day) and here.time() < hours.opening):
         day = _next_workday(calendar, day)
     if day <= first_day:
         day = _next_workday(calendar, first_day)
-    return Threshold(f"overdue@{day.isoformat()}", _morning(day), REPEAT)
+    return Threshold(f"overdue@{day.isoformat()}", _morning(day, hours), REPEAT)
 
 
-def latest_repeat(due_at: datetime, now: datetime, calendar: WorkCalendar) -> Threshold | None:
+def latest_repeat(
+    due_at: datetime, now: datetime, calendar: WorkCalendar, hours: WorkingHours | None = None
+) -> Threshold | None:
     """Return the most recent daily overdue repeat at or before ``now`` (None before the first one)."""
-    first_day = working_moment(due_at, calendar).astimezone(BUSINESS_TZ).date()
+    hours = hours or default_working_hours()
+    first_day = working_moment(due_at, calendar, hours).astimezone(BUSINESS_TZ).date()
     here = now.astimezone(BUSINESS_TZ)
     day = here.date()
-    if not (_is_workday(calendar, day) and here.time() >= WORK_START):
+    if not (_is_workday(calendar, day) and here.time() >= hours.opening):
         day = workdays_before(calendar, day, 1)
     if day <= first_day:
         return None
-    return Threshold(f"overdue@{day.isoformat()}", _morning(day), REPEAT)
+    return Threshold(f"overdue@{day.isoformat()}", _morning(day, hours), REPEAT)
 
 
 @dataclass
@@ -173,6 +241,7 @@ def plan(
     calendar: WorkCalendar,
     now: datetime,
     cache: dict | None = None,
+    hours: WorkingHours | None = None,
 ) -> Plan:
     """Decide what fires now for one deadline version and when to look again.
 
@@ -182,11 +251,12 @@ def plan(
     """
     if due_at is None:
         return Plan(None, None)
+    hours = hours or default_working_hours()
     # Day-counted periods end at the same moment for many deadlines: one sweep computes each once.
-    key = (due_at, rule)
+    key = (due_at, rule, hours)
     steps = cache.get(key) if cache is not None else None
     if steps is None:
-        steps = thresholds(due_at, rule, calendar)
+        steps = thresholds(due_at, rule, calendar, hours)
         if cache is not None:
             cache[key] = steps
     reached = [
@@ -200,17 +270,19 @@ def plan(
     send = max(reached, key=lambda t: t.fire_at) if reached else None
     overdue_fire = steps[-1].fire_at
     if rule.is_repeating and now >= overdue_fire:
-        repeat = latest_repeat(due_at, now, calendar)
+        repeat = latest_repeat(due_at, now, calendar, hours)
         if repeat is not None and (send is None or repeat.fire_at > send.fire_at):
             send = repeat
-        upcoming.append(repeat_after(due_at, now, calendar).fire_at)
+        upcoming.append(repeat_after(due_at, now, calendar, hours).fire_at)
     return Plan(send, min(upcoming) if upcoming else None)
 
 
-def first_check_at(due_at: datetime | None, rule: RuleSpec, calendar: WorkCalendar) -> datetime | None:
+def first_check_at(
+    due_at: datetime | None, rule: RuleSpec, calendar: WorkCalendar, hours: WorkingHours | None = None
+) -> datetime | None:
     if due_at is None:
         return None
-    return min(t.fire_at for t in thresholds(due_at, rule, calendar))
+    return min(t.fire_at for t in thresholds(due_at, rule, calendar, hours))
 
 
 # -- rules -------------------------------------------------------------------------------------------
@@ -438,6 +510,7 @@ def sweep_due(
     directory: Directory | None = None,
     rules: Sequence[RuleSpec] | None = None,
     after: tuple[datetime, int] | None = None,
+    hours: WorkingHours | None = None,
 ) -> SweepResult:
     """Handle up to ``limit`` deadlines whose next check has come; flush, never commit.
 
@@ -454,6 +527,7 @@ def sweep_due(
     calendar = calendar or load_calendar(session)
     directory = directory or Directory.load(session)
     rules = list(rules) if rules is not None else active_rules(session)
+    hours = hours or default_working_hours()
     rows = session.execute(
         select(
             Deadline.id,
@@ -523,6 +597,7 @@ def sweep_due(
             calendar=calendar,
             now=now,
             cache=steps_cache,
+            hours=hours,
         )
         schedule.append({"id": row.id, "next_check_at": step.next_check_at})
         if step.send is None or (row.id, step.send.key, row.due_at) in sent_before:
@@ -669,19 +744,24 @@ def digest_text(report: dict[str, dict[str, list[str]]]) -> str:
     return "\n".join(parts)
 
 
-def last_working_moment(now: datetime, calendar: WorkCalendar) -> datetime:
+def last_working_moment(now: datetime, calendar: WorkCalendar, hours: WorkingHours | None = None) -> datetime:
     """Return ``now`` if it is within working hours, else the end of the latest working period before it."""
+    hours = hours or default_working_hours()
     here = now.astimezone(BUSINESS_TZ)
     day = here.date()
-    if _is_workday(calendar, day) and WORK_START <= here.time() < WORK_END:
-        return now
-    if not (_is_workday(calendar, day) and here.time() >= WORK_END):
-        day = workdays_before(calendar, day, 1)
-    closing = datetime.combine(day, WORK_END, tzinfo=BUSINESS_TZ) - timedelta(minutes=1)
-    return closing.astimezone(UTC)
+    if _is_workday(calendar, day):
+        for start, end in reversed(hours.periods):
+            if here.time() >= end:
+                return _local(day, end) - timedelta(minutes=1)
+            if here.time() >= start:
+                return now
+    day = workdays_before(calendar, day, 1)
+    return _local(day, hours.periods[-1][1]) - timedelta(minutes=1)
 
 
-def catch_up(session: Session, *, now: datetime, batch: int = 1000) -> SweepResult:
+def catch_up(
+    session: Session, *, now: datetime, batch: int = 1000, hours: WorkingHours | None = None
+) -> SweepResult:
     """Sweep as the running system would have at the latest working moment (for freshly loaded demo data).
 
     Demo tickets are loaded all at once with a year of history; this gives them the reminders and
@@ -690,12 +770,20 @@ def catch_up(session: Session, *, now: datetime, batch: int = 1000) -> SweepResu
     from tracker.calendar import load_calendar
 
     calendar = load_calendar(session)
-    moment = last_working_moment(now, calendar)
+    hours = hours or default_working_hours()
+    moment = last_working_moment(now, calendar, hours)
     directory, rules = Directory.load(session), active_rules(session)
     total, after = SweepResult(), None
     while True:
         result = sweep_due(
-            session, now=moment, limit=batch, calendar=calendar, directory=directory, rules=rules, after=after
+            session,
+            now=moment,
+            limit=batch,
+            calendar=calendar,
+            directory=directory,
+            rules=rules,
+            after=after,
+            hours=hours,
         )
         after = result.last_key
         total.visited += result.visited

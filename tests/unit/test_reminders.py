@@ -6,9 +6,14 @@ import pytest
 
 from tracker.calendar_store import bundled_calendar
 from tracker.clock import BUSINESS_TZ
+from tracker.config import Settings
+from tracker.errors import ValidationError
 from tracker.reminders import (
     DEFAULT_RULE,
     RuleSpec,
+    WorkingHours,
+    default_working_hours,
+    last_working_moment,
     latest_repeat,
     plan,
     repeat_after,
@@ -103,7 +108,11 @@ def test_only_the_latest_reached_threshold_is_sent():
 def test_a_period_that_starts_inside_a_window_gets_no_stale_reminder():
     due = end_of("2026-03-09")
     step = plan(
-        due_at=due, starts_at=at("2026-03-05", "10:00"), rule=DEFAULT_RULE, calendar=CAL, now=at("2026-03-05", "10:01")
+        due_at=due,
+        starts_at=at("2026-03-05", "10:00"),
+        rule=DEFAULT_RULE,
+        calendar=CAL,
+        now=at("2026-03-05", "10:01"),
     )
     assert step.send is None  # "3 days left" fired before the period even started
     assert step.next_check_at == at("2026-03-06")
@@ -111,7 +120,9 @@ def test_a_period_that_starts_inside_a_window_gets_no_stale_reminder():
 
 def test_overdue_at_night_is_not_sent_before_the_morning():
     due = end_of("2026-03-09")
-    step = plan(due_at=due, starts_at=at("2026-02-20"), rule=DEFAULT_RULE, calendar=CAL, now=at("2026-03-10", "02:00"))
+    step = plan(
+        due_at=due, starts_at=at("2026-02-20"), rule=DEFAULT_RULE, calendar=CAL, now=at("2026-03-10", "02:00")
+    )
     assert step.send.key == "due"  # already sent the day before; the ledger keeps it at one
     assert step.next_check_at == at("2026-03-10")
 
@@ -127,7 +138,9 @@ def test_latest_repeat_is_none_on_the_first_overdue_day():
 def test_rule_without_repeats_stops_after_the_escalation():
     rule = RuleSpec(days_before=(1,), is_repeating=False)
     due = end_of("2026-03-09")
-    step = plan(due_at=due, starts_at=at("2026-02-20"), rule=rule, calendar=CAL, now=at("2026-03-10", "10:00"))
+    step = plan(
+        due_at=due, starts_at=at("2026-02-20"), rule=rule, calendar=CAL, now=at("2026-03-10", "10:00")
+    )
     assert step.send.key == "overdue" and step.next_check_at is None
 
 
@@ -140,3 +153,75 @@ def test_most_specific_rule_wins():
     assert rule_for(rules, "hotline", "reply") is hotline
     assert rule_for(rules, "website", "reply") is general
     assert rule_for([], "website", "reply") is DEFAULT_RULE
+
+
+SPLIT = WorkingHours.parse("08:30-12:00,13:30-17:30")  # an office with a lunch break
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        (at("2026-03-04", "08:00"), at("2026-03-04", "08:30")),  # before opening
+        (at("2026-03-04", "11:59"), at("2026-03-04", "11:59")),  # morning period
+        (at("2026-03-04", "12:00"), at("2026-03-04", "13:30")),  # lunch break waits for the afternoon
+        (at("2026-03-04", "13:30"), at("2026-03-04", "13:30")),
+        (at("2026-03-04", "17:30"), at("2026-03-05", "08:30")),  # closing → next working morning
+        (at("2026-03-07", "10:00"), at("2026-03-09", "08:30")),  # Saturday → Monday's opening
+    ],
+)
+def test_working_moment_with_a_lunch_break(moment, expected):
+    assert working_moment(moment, CAL, SPLIT) == expected
+
+
+def test_configured_hours_move_every_threshold_and_repeat():
+    due = end_of("2026-03-09")
+    got = {t.key: t.fire_at for t in thresholds(due, DEFAULT_RULE, CAL, SPLIT)}
+    assert got == {
+        "before:3": at("2026-03-04", "08:30"),
+        "before:1": at("2026-03-06", "08:30"),
+        "due": at("2026-03-09", "08:30"),
+        "overdue": at("2026-03-10", "08:30"),
+    }
+    assert repeat_after(due, at("2026-03-10", "09:00"), CAL, SPLIT).fire_at == at("2026-03-11", "08:30")
+    assert latest_repeat(due, at("2026-03-11", "08:40"), CAL, SPLIT).key == "overdue@2026-03-11"
+    assert latest_repeat(due, at("2026-03-11", "08:40"), CAL) is None  # the default opens at 09:00
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (at("2026-03-04", "10:00"), at("2026-03-04", "10:00")),
+        (at("2026-03-04", "12:30"), at("2026-03-04", "11:59")),  # in the lunch break: end of the morning
+        (at("2026-03-04", "20:00"), at("2026-03-04", "17:29")),
+        (at("2026-03-04", "07:00"), at("2026-03-03", "17:29")),  # before opening: the day before
+        (at("2026-03-08", "10:00"), at("2026-03-06", "17:29")),  # Sunday: Friday's closing
+    ],
+)
+def test_last_working_moment_with_a_lunch_break(now, expected):
+    assert last_working_moment(now, CAL, SPLIT) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "9-17", "09:00", "17:30-09:00", "08:30-12:00,11:00-17:30", "13:30-17:30,08:30-12:00", "25:00-26:00"],
+)
+def test_working_hours_setting_rejects_what_it_cannot_mean(text, tmp_path):
+    with pytest.raises(ValidationError):
+        WorkingHours.parse(text)
+    if text:
+        env = {"TRACKER_INSTANCE_DIR": str(tmp_path), "TRACKER_WORKING_HOURS": text}
+        with pytest.raises(ValidationError):
+            Settings.from_env(env)
+
+
+def test_working_hours_come_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("TRACKER_WORKING_HOURS", "08:30-12:00, 13:30-17:30")
+    settings = Settings.from_env(
+        {"TRACKER_INSTANCE_DIR": str(tmp_path), "TRACKER_WORKING_HOURS": "08:30-12:00, 13:30-17:30"}
+    )
+    assert settings.working_hours == "08:30-12:00,13:30-17:30"
+    assert default_working_hours() == SPLIT
+    assert working_moment(at("2026-03-04", "12:15"), CAL) == at("2026-03-04", "13:30")
+    monkeypatch.delenv("TRACKER_WORKING_HOURS")
+    assert default_working_hours() == WorkingHours()
+    assert Settings.from_env({"TRACKER_INSTANCE_DIR": str(tmp_path)}).working_hours == "09:00-17:30"

@@ -31,9 +31,10 @@ def run_sweep(settings: Settings, *, now: datetime | None = None, batch: int = S
     """
     from tracker.calendar import load_calendar
     from tracker.notify import plan_deliveries
-    from tracker.reminders import Directory, active_rules, sweep_due
+    from tracker.reminders import Directory, WorkingHours, active_rules, sweep_due
 
     now = now or utcnow()
+    hours = WorkingHours.parse(settings.working_hours)
     totals = {"visited": 0, "breached": 0, "reminders": 0, "deliveries": 0}
     calendar = directory = rules = after = None
     for _ in range(MAX_BATCHES):
@@ -52,6 +53,7 @@ def run_sweep(settings: Settings, *, now: datetime | None = None, batch: int = S
                 directory=directory,
                 rules=rules,
                 after=after,
+                hours=hours,
             )
             after = result.last_key
             made = plan_deliveries(session, result.notification_ids, now=now, media=media_for(settings))
