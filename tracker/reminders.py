@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from tracker.calendar import WorkCalendar
 from tracker.clock import BUSINESS_TZ
 from tracker.errors import CalendarYearMissing, ValidationError
+from tracker.notify import NewNotification
 from tracker.notify.bulk import id_in, insert_rows, update_by_id
 
 log = logging.getLogger(__name__)
@@ -252,13 +253,20 @@ def plan(
     if due_at is None:
         return Plan(None, None)
     hours = hours or default_working_hours()
-    # Day-counted periods end at the same moment for many deadlines: one sweep computes each once.
-    key = (due_at, rule, hours)
-    steps = cache.get(key) if cache is not None else None
-    if steps is None:
+    # Day-counted periods end at the same moment for many deadlines: one sweep (one ``now``) works out
+    # the thresholds and the overdue repeats around ``now`` of each due time once.
+    key = (due_at, rule, hours, now)
+    known = cache.get(key) if cache is not None else None
+    if known is None:
         steps = thresholds(due_at, rule, calendar, hours)
+        latest = following = None
+        if rule.is_repeating and now >= steps[-1].fire_at:
+            latest = latest_repeat(due_at, now, calendar, hours)
+            following = repeat_after(due_at, now, calendar, hours).fire_at
+        known = (steps, latest, following)
         if cache is not None:
-            cache[key] = steps
+            cache[key] = known
+    steps, latest, following = known
     reached = [
         t
         for t in steps
@@ -268,12 +276,10 @@ def plan(
     if due_at > now:
         upcoming.append(due_at)  # the breach itself is recorded on time, even at night
     send = max(reached, key=lambda t: t.fire_at) if reached else None
-    overdue_fire = steps[-1].fire_at
-    if rule.is_repeating and now >= overdue_fire:
-        repeat = latest_repeat(due_at, now, calendar, hours)
-        if repeat is not None and (send is None or repeat.fire_at > send.fire_at):
-            send = repeat
-        upcoming.append(repeat_after(due_at, now, calendar, hours).fire_at)
+    if latest is not None and (send is None or latest.fire_at > send.fire_at):
+        send = latest
+    if following is not None:
+        upcoming.append(following)
     return Plan(send, min(upcoming) if upcoming else None)
 
 
@@ -445,7 +451,8 @@ class SweepResult:
     visited: int = 0
     breached: int = 0
     reminders: int = 0
-    notification_ids: list[int] = field(default_factory=list)
+    # The in-app notifications just made, with what planning their deliveries needs (`notify.plan_for`).
+    notifications: list[NewNotification] = field(default_factory=list)
     # Where the next batch of the same sweep starts: the rows just visited moved their next check into
     # the future, and starting after them skips their dead index entries instead of re-reading them.
     last_key: tuple[datetime, int] | None = None
@@ -455,6 +462,7 @@ def _iso_or_none(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat()
 
 
+@lru_cache(maxsize=4096)  # many deadlines of a sweep share a due time
 def _fmt(moment: datetime) -> str:
     here = moment.astimezone(BUSINESS_TZ)
     if here.time() == time(0, 0):
@@ -517,8 +525,9 @@ def sweep_due(
     Reads through the partial index on ``next_check_at`` of open deadlines, locking the rows with
     ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so a second sweep at the same moment takes other rows.
     Marks breaches, writes ledger rows (``ON CONFLICT DO NOTHING``), makes one in-app notification per new
-    ledger row, and moves ``next_check_at`` on. The caller commits, then hands the returned notification
-    ids to the deliveries. Call again while ``visited == limit``.
+    ledger row, and moves ``next_check_at`` on. The caller plans the deliveries of the returned
+    notifications (`tracker.notify.plan_for`) in the same transaction and commits. Call again while
+    ``visited == limit``.
     """
     from tracker.calendar import load_calendar
     from tracker.models import Deadline, Ticket, TicketEvent
@@ -627,10 +636,54 @@ def sweep_due(
                 }
             )
 
-    breached_ids = {b["id"] for b in breaches}
-    if breached_ids:
-        insert_rows(session, TicketEvent.__table__, events)
-        result.breached = len(breaches)
+    result.breached = len(breaches)
+    # Everything that refers to a deadline is written before the deadlines' own UPDATE: the foreign-key
+    # checks of the ledger rows then meet the row version this sweep holds FOR UPDATE already (nothing to
+    # lock); after the UPDATE each would lock the new version, one more write per row.
+    insert_rows(session, TicketEvent.__table__, events)
+    inserted = insert_rows(
+        session,
+        ReminderLedger.__table__,
+        ledger_rows,
+        ignore_conflicts=True,
+        returning=("id", "ticket_id", "deadline_id", "threshold", "recipient_id"),
+    )
+    notifications = []
+    for ledger in inserted:
+        kind, title, body, ticket_id = texts[(ledger.deadline_id, ledger.threshold)]
+        notifications.append(
+            {
+                "user_id": ledger.recipient_id,
+                "ticket_id": ticket_id,
+                "kind": kind,
+                "title": title,
+                "body": body,
+                "link": f"/tickets/{ticket_id}",
+                "dedupe_key": f"ledger:{ledger.id}",
+                "created_at": now,
+            }
+        )
+    made = insert_rows(
+        session,
+        Notification.__table__,
+        notifications,
+        returning=("id", "user_id", "ticket_id", "kind", "title"),
+    )
+    department_of = {row.ticket_id: row.department_id for row in rows}
+    result.notifications = [
+        NewNotification(n.id, n.user_id, n.kind, n.title, n.ticket_id, department_of[n.ticket_id], now)
+        for n in made
+    ]
+    result.reminders = len(inserted)
+    _move_on(session, schedule, {b["id"] for b in breaches}, now)
+    session.flush()
+    return result
+
+
+def _move_on(session: Session, schedule: list[dict], breached_ids: set[int], now: datetime) -> None:
+    """Mark the breaches and move each visited deadline's next check on."""
+    from tracker.models import Deadline
+
     if session.get_bind().dialect.name == "postgresql":
         # One pass over the rows: breach and next check together (each update of an indexed column
         # rewrites the row's index entries, so two passes would cost twice).
@@ -656,45 +709,16 @@ def sweep_due(
             ),
             {"rows": document, "now": now},
         )
-    else:
-        if breached_ids:
-            session.execute(
-                update(Deadline.__table__)
-                .where(Deadline.__table__.c.id.in_(breached_ids), Deadline.state == "running")
-                .values(state="breached", breached_at=now, version=Deadline.version + 1)
-            )
-        update_by_id(
-            session, Deadline.__table__, "next_check_at", [(i["id"], i["next_check_at"]) for i in schedule]
+        return
+    if breached_ids:
+        session.execute(
+            update(Deadline.__table__)
+            .where(Deadline.__table__.c.id.in_(breached_ids), Deadline.state == "running")
+            .values(state="breached", breached_at=now, version=Deadline.version + 1)
         )
-
-    inserted = insert_rows(
-        session,
-        ReminderLedger.__table__,
-        ledger_rows,
-        ignore_conflicts=True,
-        returning=("id", "ticket_id", "deadline_id", "threshold", "recipient_id"),
+    update_by_id(
+        session, Deadline.__table__, "next_check_at", [(i["id"], i["next_check_at"]) for i in schedule]
     )
-    if inserted:
-        notifications = []
-        for ledger in inserted:
-            kind, title, body, ticket_id = texts[(ledger.deadline_id, ledger.threshold)]
-            notifications.append(
-                {
-                    "user_id": ledger.recipient_id,
-                    "ticket_id": ticket_id,
-                    "kind": kind,
-                    "title": title,
-                    "body": body,
-                    "link": f"/tickets/{ticket_id}",
-                    "dedupe_key": f"ledger:{ledger.id}",
-                    "created_at": now,
-                }
-            )
-        made = insert_rows(session, Notification.__table__, notifications, returning=("id",))
-        result.notification_ids.extend(row.id for row in made)
-        result.reminders = len(inserted)
-    session.flush()
-    return result
 
 
 # -- the supervisor's daily digest -----------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -191,56 +192,88 @@ def channel_secret(channel: NotificationChannel, secret_key: str) -> str | None:
 # -- deliveries -----------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class NewNotification:
+    """What planning its deliveries needs to know of a notification just made."""
+
+    id: int
+    user_id: int
+    kind: str
+    title: str
+    ticket_id: int | None
+    department_id: int | None
+    created_at: datetime
+
+
 def plan_deliveries(
     session: Session, notification_ids: Sequence[int], *, now: datetime, media: Sequence[str] = MEDIA
+) -> int:
+    """Create the delivery rows for the notifications ``notification_ids`` (read back); see `plan_for`."""
+    if not notification_ids:
+        return 0
+    found: list[NewNotification] = []
+    for start in range(0, len(notification_ids), 1000):
+        chunk = notification_ids[start : start + 1000]
+        found += [
+            NewNotification(*row)
+            for row in session.execute(
+                select(
+                    Notification.id,
+                    Notification.user_id,
+                    Notification.kind,
+                    Notification.title,
+                    Notification.ticket_id,
+                    Ticket.department_id,
+                    Notification.created_at,
+                )
+                .outerjoin(Ticket, Ticket.id == Notification.ticket_id)
+                .where(id_in(session, Notification.id, chunk))
+            )
+        ]
+    return plan_for(session, found, now=now, media=media)
+
+
+def plan_for(
+    session: Session, notifications: Sequence[NewNotification], *, now: datetime, media: Sequence[str] = MEDIA
 ) -> int:
     """Create the delivery rows for new notifications: the users' own media, then the group robots.
 
     ``media`` names the per-user media that are configured (no SMTP host → no e-mail rows). A group robot
     posts each message once per ticket, not once per recipient. Idempotent (unique delivery keys).
+    The sweep passes what it has just inserted, so nothing is read back.
     """
-    if not notification_ids:
+    if not notifications:
         return 0
     channels = list(session.scalars(select(NotificationChannel).where(NotificationChannel.is_active)))
     sms_ready = any(c.kind == "sms" for c in channels)
+    user_ids = sorted({n.user_id for n in notifications})
+    people = {
+        user_id: (email, phone, prefs or {})
+        for user_id, email, phone, prefs in session.execute(
+            select(User.id, User.email, User.phone, User.preferences).where(id_in(session, User.id, user_ids))
+        )
+    }
     rows: list[dict[str, Any]] = []
-    for start in range(0, len(notification_ids), 1000):
-        chunk = notification_ids[start : start + 1000]
-        found = session.execute(
-            select(
-                Notification.id,
-                Notification.kind,
-                Notification.title,
-                Notification.ticket_id,
-                Notification.created_at,
-                User.id,
-                User.email,
-                User.phone,
-                User.preferences,
-                Ticket.department_id,
+    for note in notifications:
+        email, phone, prefs = people.get(note.user_id, (None, None, {}))
+        wanted = []
+        if "email" in media and email and prefs.get("email", True):
+            wanted.append("email")
+        if "sms" in media and sms_ready and phone and prefs.get("sms", False):
+            wanted.append("sms")
+        for medium in wanted:
+            rows.append(_delivery(f"n{note.id}:{medium}", note.id, medium, now, user_id=note.user_id))
+        for channel in channels:
+            if channel.kind not in GROUP_KINDS or (channel.kinds and note.kind not in channel.kinds):
+                continue
+            if channel.department_id is not None and channel.department_id != note.department_id:
+                continue
+            digest = hashlib.sha256(
+                f"{note.ticket_id}|{note.title}|{note.created_at.date()}".encode()
+            ).hexdigest()[:24]
+            rows.append(
+                _delivery(f"c{channel.id}:{digest}", note.id, channel.kind, now, channel_id=channel.id)
             )
-            .join(User, User.id == Notification.user_id)
-            .outerjoin(Ticket, Ticket.id == Notification.ticket_id)
-            .where(id_in(session, Notification.id, chunk))
-        ).all()
-        for n_id, kind, title, ticket_id, created_at, user_id, email, phone, prefs, department_id in found:
-            prefs = prefs or {}
-            wanted = []
-            if "email" in media and email and prefs.get("email", True):
-                wanted.append("email")
-            if "sms" in media and sms_ready and phone and prefs.get("sms", False):
-                wanted.append("sms")
-            for medium in wanted:
-                rows.append(_delivery(f"n{n_id}:{medium}", n_id, medium, now, user_id=user_id))
-            for channel in channels:
-                if channel.kind not in GROUP_KINDS or (channel.kinds and kind not in channel.kinds):
-                    continue
-                if channel.department_id is not None and channel.department_id != department_id:
-                    continue
-                digest = hashlib.sha256(f"{ticket_id}|{title}|{created_at.date()}".encode()).hexdigest()[:24]
-                rows.append(
-                    _delivery(f"c{channel.id}:{digest}", n_id, channel.kind, now, channel_id=channel.id)
-                )
     if not rows:
         return 0
     rows = list({r["key"]: r for r in rows}.values())

@@ -30,7 +30,7 @@ def run_sweep(settings: Settings, *, now: datetime | None = None, batch: int = S
     crash loses nothing and repeats nothing; the sending happens afterwards (`deliveries.send`).
     """
     from tracker.calendar import load_calendar
-    from tracker.notify import plan_deliveries
+    from tracker.notify import plan_for
     from tracker.reminders import Directory, WorkingHours, active_rules, sweep_due
 
     now = now or utcnow()
@@ -56,7 +56,7 @@ def run_sweep(settings: Settings, *, now: datetime | None = None, batch: int = S
                 hours=hours,
             )
             after = result.last_key
-            made = plan_deliveries(session, result.notification_ids, now=now, media=media_for(settings))
+            made = plan_for(session, result.notifications, now=now, media=media_for(settings))
         totals["visited"] += result.visited
         totals["breached"] += result.breached
         totals["reminders"] += result.reminders
