@@ -8,8 +8,10 @@ sweep is measured again.
 
 One sweep = what the `reminders.sweep` task does: `tracker.reminders.sweep_due` in batches of 1,000 until
 nothing is due (lock with SKIP LOCKED, mark breaches, write ledger rows, one in-app notification per new
-ledger row, move next_check_at on) plus `tracker.notify.plan_deliveries` — in one transaction that is rolled
-back afterwards, so every run sweeps the same 10,000. Median of several runs.
+ledger row, move next_check_at on) plus `tracker.notify.plan_for` (the e-mail deliveries of the notifications
+just made) — in one transaction that is rolled back afterwards, so every run sweeps the same 10,000. Median
+of several runs. Beside the wall time, the CPU time of the sweep process and of its PostgreSQL backend
+(from /proc, when the server runs on this machine): those move far less than wall time on a busy machine.
 
 Baselines, in the same run, on the same data: (1) a plain ``SELECT`` of the due rows through the index —
 the least any sweep must do; (2) the same ``SELECT`` with index scans disabled (what a sweep without the
@@ -57,14 +59,25 @@ def _admin(sql: str) -> None:
     engine.dispose()
 
 
+def _backend_cpu(pid: int) -> float | None:
+    """Seconds of CPU the server process ``pid`` has used (None when it is not on this machine)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _sweep_once(url: str, now: datetime) -> tuple[float, dict[str, int]]:
     from tracker.calendar import load_calendar
     from tracker.db import session_factory
-    from tracker.notify import plan_deliveries
+    from tracker.notify import plan_for
     from tracker.reminders import Directory, active_rules, sweep_due
 
     session = session_factory(url)()
     try:
+        pid = session.scalar(text("SELECT pg_backend_pid()"))
+        server = _backend_cpu(pid)
         started, cpu = time.perf_counter(), time.process_time()
         calendar, directory, rules = load_calendar(session), Directory.load(session), active_rules(session)
         totals = {"visited": 0, "reminders": 0, "breached": 0, "deliveries": 0}
@@ -74,9 +87,7 @@ def _sweep_once(url: str, now: datetime) -> tuple[float, dict[str, int]]:
                 session, now=now, limit=1000, calendar=calendar, directory=directory, rules=rules, after=after
             )
             after = result.last_key
-            totals["deliveries"] += plan_deliveries(
-                session, result.notification_ids, now=now, media=("email",)
-            )
+            totals["deliveries"] += plan_for(session, result.notifications, now=now, media=("email",))
             totals["visited"] += result.visited
             totals["reminders"] += result.reminders
             totals["breached"] += result.breached
@@ -84,6 +95,9 @@ def _sweep_once(url: str, now: datetime) -> tuple[float, dict[str, int]]:
                 break
         elapsed = time.perf_counter() - started
         totals["client_cpu"] = time.process_time() - cpu
+        after_server = _backend_cpu(pid)
+        if server is not None and after_server is not None:
+            totals["server_cpu"] = after_server - server
     finally:
         session.rollback()  # every run sweeps the same rows
         session.close()
@@ -138,10 +152,11 @@ def measure(url: str, now: datetime) -> dict:
         plan = "\n".join(r[0] for r in conn.execute(text("EXPLAIN " + DUE_SQL + " LIMIT 1000"), {"now": now}))
     engine.dispose()
     _sweep_once(url, now)  # warm-up (calendar cache, plans)
-    sweeps, totals = [], {}
+    sweeps, totals, cpus = [], {}, []
     for _ in range(RUNS):
         elapsed, totals = _sweep_once(url, now)
         sweeps.append(elapsed)
+        cpus.append((totals["client_cpu"], totals.get("server_cpu")))
     selects = [_select_due(url, now, without_index=False) for _ in range(RUNS)]
     scans = [_select_due(url, now, without_index=True) for _ in range(RUNS)]
     return {
@@ -151,6 +166,8 @@ def measure(url: str, now: datetime) -> dict:
         "select": statistics.median(selects),
         "scan": statistics.median(scans),
         "totals": totals,
+        "client_cpu": statistics.median(c for c, _ in cpus),
+        "server_cpu": statistics.median(s for _, s in cpus) if all(s is not None for _, s in cpus) else None,
         "uses_index": "ix_deadlines_next_check" in plan,
     }
 
@@ -160,16 +177,20 @@ def render(results: list[dict], load_avg: tuple[str, str], loads: list[float]) -
         "### Deadline sweep (issue 5)",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `bench/bench_sweep.py`, PostgreSQL, medians of {RUNS}"
-        " runs; one sweep = `sweep_due` in batches of 1,000 + `plan_deliveries`, rolled back after each run."
+        " runs; one sweep = `sweep_due` in batches of 1,000 + `plan_for` (e-mail deliveries), rolled back after"
+        " each run; CPU = the sweep process + its PostgreSQL backend (from /proc), which moves far less than the"
+        " wall time when the machine is busy."
         f" Load average before / after: {load_avg[0]} / {load_avg[1]} (2 shared cores, other engineers' work"
         " running).",
         "",
-        "| open tickets | due | one sweep | target | plain SELECT of the due rows (index) | ratio | same SELECT without the index (full scan) | ratio |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| open tickets | due | one sweep | CPU: sweep + PostgreSQL | target | plain SELECT of the due rows (index) | ratio | same SELECT without the index (full scan) | ratio |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
+        server = "?" if r.get("server_cpu") is None else f"{r['server_cpu']:.2f}"
         lines.append(
-            f"| {r['open']:,} | {r['due']:,} | {r['sweep']:.2f} s | ≤ {TARGET_SECONDS:.0f} s | {r['select'] * 1000:.0f} ms"
+            f"| {r['open']:,} | {r['due']:,} | {r['sweep']:.2f} s | {r['client_cpu']:.2f} + {server} s"
+            f" | ≤ {TARGET_SECONDS:.0f} s | {r['select'] * 1000:.0f} ms"
             f" | sweep = {r['sweep'] / r['select']:.0f}× | {r['scan'] * 1000:.0f} ms | scan = {r['scan'] / r['select']:.1f}× |"
         )
     if len(results) == 2:
@@ -190,8 +211,7 @@ def render(results: list[dict], load_avg: tuple[str, str], loads: list[float]) -
         + ", ".join(f"{s:.0f} s" for s in loads)
         + ".",
         "",
-        f"The sweep process's own CPU time: {t.get('client_cpu', 0):.2f} s; the rest is PostgreSQL writing the rows."
-        f" Target ≤ {TARGET_SECONDS:.0f} s: {'met' if results[-1]['sweep'] <= TARGET_SECONDS else 'not met'}"
+        f"Target ≤ {TARGET_SECONDS:.0f} s: {'met' if results[-1]['sweep'] <= TARGET_SECONDS else 'not met'}"
         f" ({results[-1]['sweep']:.2f} s); flat from the first size to the last:"
         f" {'met' if len(results) < 2 or results[-1]['sweep'] <= 1.5 * results[0]['sweep'] else 'not met'}.",
     ]
