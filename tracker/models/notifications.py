@@ -50,7 +50,9 @@ class ReminderLedger(Base):
     )
 
     id: Mapped[int_pk]
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    # The deadline's ticket, copied: deadline_id's foreign key guarantees it and cascades with the ticket.
+    # No foreign key of its own, which the sweep would pay for with a lookup and a row lock per row.
+    ticket_id: Mapped[int]
     deadline_id: Mapped[int] = mapped_column(ForeignKey("deadlines.id", ondelete="CASCADE"), index=True)
     deadline_version: Mapped[int]
     threshold: Mapped[str] = mapped_column(String(40))  # before:3, before:1, due, overdue, overdue@2026-03-05
@@ -101,7 +103,9 @@ class Delivery(Base):
     key: Mapped[str] = mapped_column(String(120), unique=True)  # notification:medium:target
     notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"))
     medium: Mapped[str] = mapped_column(String(16))  # email, webhook, dingtalk, wecom, sms
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The notification's user, copied for per-user media (its foreign key is the notification's); no
+    # foreign key of its own, which every planned delivery would pay for.
+    user_id: Mapped[int | None]
     channel_id: Mapped[int | None] = mapped_column(ForeignKey("notification_channels.id"))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
@@ -160,8 +164,8 @@ class TopicRule(Base):
     updated_at: Mapped[datetime]
 
 
-# The sweep also reads breached deadlines (daily overdue repeats); the foundation's partial index covers
-# running ones only, so this one covers both open states the sweep visits.
+# The sweep's index: the next check of the deadlines in both open states it visits (running, and
+# breached for the daily overdue repeats).
 Index(
     "ix_deadlines_next_check_open",
     Deadline.next_check_at,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.models.base import Base, int_pk
@@ -142,13 +142,7 @@ class Deadline(Base):
     __tablename__ = "deadlines"
     __table_args__ = (
         UniqueConstraint("ticket_id", "kind"),
-        # The sweep reads only what is due: a partial index on the next check of running deadlines.
-        Index(
-            "ix_deadlines_next_check_running",
-            "next_check_at",
-            postgresql_where=text("state = 'running'"),
-            sqlite_where=text("state = 'running'"),
-        ),
+        # The sweep reads what is due through ix_deadlines_next_check_open (tracker/models/notifications.py).
         Index("ix_deadlines_due_at", "due_at"),
     )
 
