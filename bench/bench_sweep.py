@@ -22,6 +22,7 @@ and flat from 100,000 to 1,000,000.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import statistics
@@ -69,30 +70,20 @@ def _backend_cpu(pid: int) -> float | None:
 
 
 def _sweep_once(url: str, now: datetime) -> tuple[float, dict[str, int]]:
-    from tracker.calendar import load_calendar
+    from dataclasses import asdict
+
     from tracker.db import session_factory
-    from tracker.notify import plan_for
-    from tracker.reminders import Directory, active_rules, sweep_due
+    from tracker.reminders import sweep_all
 
     session = session_factory(url)()
     try:
         pid = session.scalar(text("SELECT pg_backend_pid()"))
         server = _backend_cpu(pid)
         started, cpu = time.perf_counter(), time.process_time()
-        calendar, directory, rules = load_calendar(session), Directory.load(session), active_rules(session)
-        totals = {"visited": 0, "reminders": 0, "breached": 0, "deliveries": 0}
-        after = None
-        while True:
-            result = sweep_due(
-                session, now=now, limit=1000, calendar=calendar, directory=directory, rules=rules, after=after
-            )
-            after = result.last_key
-            totals["deliveries"] += plan_for(session, result.notifications, now=now, media=("email",))
-            totals["visited"] += result.visited
-            totals["reminders"] += result.reminders
-            totals["breached"] += result.breached
-            if result.visited < 1000:
-                break
+        # All batches in the one transaction, rolled back below, so every run sweeps the same rows.
+        totals = asdict(
+            sweep_all(lambda: contextlib.nullcontext(session), now=now, batch=1000, media=("email",))
+        )
         elapsed = time.perf_counter() - started
         totals["client_cpu"] = time.process_time() - cpu
         after_server = _backend_cpu(pid)
@@ -292,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     worst = results[-1]["sweep"]
     flat = results[-1]["sweep"] / results[0]["sweep"]
     print(f"target: one sweep ≤ {TARGET_SECONDS} s → {worst:.2f} s; growth 100k→1M: {flat:.2f}×")
-    return 0
+    return 0 if worst <= TARGET_SECONDS and flat <= 1.5 else 1  # bench.run reports a missed target
 
 
 if __name__ == "__main__":

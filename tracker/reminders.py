@@ -24,7 +24,8 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -783,9 +784,68 @@ def last_working_moment(now: datetime, calendar: WorkCalendar, hours: WorkingHou
     return _local(day, hours.periods[-1][1]) - timedelta(minutes=1)
 
 
+@dataclass
+class SweepTotals:
+    visited: int = 0
+    breached: int = 0
+    reminders: int = 0
+    deliveries: int = 0
+
+
+def sweep_all(
+    transaction: Callable[[], AbstractContextManager[Session]],
+    *,
+    now: datetime,
+    batch: int = 1000,
+    hours: WorkingHours | None = None,
+    media: Sequence[str] | None = None,
+    max_batches: int = 1000,
+) -> SweepTotals:
+    """Sweep every deadline due at ``now``, in batches of ``batch``, each inside ``transaction()``.
+
+    The calendar, the directory and the rules are read once. With ``media`` (the per-user media that
+    are configured), each batch's deliveries are planned in the batch's own transaction, so its ledger
+    rows, notifications and deliveries commit together: a crash loses nothing and repeats nothing.
+    ``max_batches`` bounds one run (1,000 × 1,000 due deadlines — never reached in practice).
+    """
+    from tracker.calendar import load_calendar
+    from tracker.notify import plan_for
+
+    hours = hours or default_working_hours()
+    totals, after = SweepTotals(), None
+    calendar = directory = rules = None
+    for _ in range(max_batches):
+        with transaction() as session:
+            if calendar is None:
+                calendar, directory, rules = (
+                    load_calendar(session),
+                    Directory.load(session),
+                    active_rules(session),
+                )
+            result = sweep_due(
+                session,
+                now=now,
+                limit=batch,
+                calendar=calendar,
+                directory=directory,
+                rules=rules,
+                after=after,
+                hours=hours,
+            )
+            if media is not None:
+                totals.deliveries += plan_for(session, result.notifications, now=now, media=media)
+        after = result.last_key
+        totals.visited += result.visited
+        totals.breached += result.breached
+        totals.reminders += result.reminders
+        if result.visited < batch:
+            break
+    return totals
+
+
 def catch_up(
     session: Session, *, now: datetime, batch: int = 1000, hours: WorkingHours | None = None
-) -> SweepResult:
+) -> SweepTotals:
     """Sweep as the running system would have at the latest working moment (for freshly loaded demo data).
 
     Demo tickets are loaded all at once with a year of history; this gives them the reminders and
@@ -793,25 +853,6 @@ def catch_up(
     """
     from tracker.calendar import load_calendar
 
-    calendar = load_calendar(session)
     hours = hours or default_working_hours()
-    moment = last_working_moment(now, calendar, hours)
-    directory, rules = Directory.load(session), active_rules(session)
-    total, after = SweepResult(), None
-    while True:
-        result = sweep_due(
-            session,
-            now=moment,
-            limit=batch,
-            calendar=calendar,
-            directory=directory,
-            rules=rules,
-            after=after,
-            hours=hours,
-        )
-        after = result.last_key
-        total.visited += result.visited
-        total.breached += result.breached
-        total.reminders += result.reminders
-        if result.visited < batch:
-            return total
+    moment = last_working_moment(now, load_calendar(session), hours)
+    return sweep_all(lambda: contextlib.nullcontext(session), now=moment, batch=batch, hours=hours)

@@ -20,7 +20,6 @@ from workers.tasks.events import media_for
 log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 1000
-MAX_BATCHES = 1000  # a bound, never reached in practice: 1,000,000 due deadlines in one run
 
 
 def run_sweep(settings: Settings, *, now: datetime | None = None, batch: int = SWEEP_BATCH) -> dict[str, int]:
@@ -29,41 +28,18 @@ def run_sweep(settings: Settings, *, now: datetime | None = None, batch: int = S
     Each batch's notifications and their delivery rows commit together with its ledger rows, so a
     crash loses nothing and repeats nothing; the sending happens afterwards (`deliveries.send`).
     """
-    from tracker.calendar import load_calendar
-    from tracker.notify import plan_for
-    from tracker.reminders import Directory, WorkingHours, active_rules, sweep_due
+    from dataclasses import asdict
 
-    now = now or utcnow()
-    hours = WorkingHours.parse(settings.working_hours)
-    totals = {"visited": 0, "breached": 0, "reminders": 0, "deliveries": 0}
-    calendar = directory = rules = after = None
-    for _ in range(MAX_BATCHES):
-        with session_scope(settings.database_url) as session:
-            if calendar is None:
-                calendar, directory, rules = (
-                    load_calendar(session),
-                    Directory.load(session),
-                    active_rules(session),
-                )
-            result = sweep_due(
-                session,
-                now=now,
-                limit=batch,
-                calendar=calendar,
-                directory=directory,
-                rules=rules,
-                after=after,
-                hours=hours,
-            )
-            after = result.last_key
-            made = plan_for(session, result.notifications, now=now, media=media_for(settings))
-        totals["visited"] += result.visited
-        totals["breached"] += result.breached
-        totals["reminders"] += result.reminders
-        totals["deliveries"] += made
-        if result.visited < batch:
-            break
-    return totals
+    from tracker.reminders import WorkingHours, sweep_all
+
+    totals = sweep_all(
+        lambda: session_scope(settings.database_url),
+        now=now or utcnow(),
+        batch=batch,
+        hours=WorkingHours.parse(settings.working_hours),
+        media=media_for(settings),
+    )
+    return asdict(totals)
 
 
 @shared_task(bind=True, name="reminders.sweep", **RETRY)
