@@ -120,11 +120,9 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def connection(engine: Engine):
     with engine.connect() as conn:
+        # On SQLite too this emits BEGIN (tracker.db.make_engine), so the sessions' savepoints stay
+        # inside the test's transaction and their RELEASE commits nothing.
         outer = conn.begin()
-        if conn.dialect.name == "sqlite":
-            # pysqlite opens a transaction only before DML: without this BEGIN the sessions' first
-            # SAVEPOINT would open one, and its RELEASE would commit the test's data for good.
-            conn.exec_driver_sql("BEGIN")
         yield conn
         outer.rollback()
 

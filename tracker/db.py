@@ -18,12 +18,35 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    # pysqlite's own transaction handling emits BEGIN only before INSERT/UPDATE/DELETE: reads ran
+    # outside any transaction, and a SAVEPOINT issued before the first write opened the transaction
+    # itself, so its RELEASE committed for good (SQLAlchemy's documented recipe: the driver stops
+    # emitting BEGIN, `_sqlite_begin` emits it at the start of every transaction instead).
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(conn) -> None:
+    """Open the transaction at its first statement, taking SQLite's write lock at once.
+
+    IMMEDIATE, not DEFERRED: in WAL mode a deferred transaction that has read and then writes after
+    another connection committed cannot upgrade its snapshot and fails with SQLITE_BUSY at once — the
+    busy_timeout does not apply to that case — while BEGIN IMMEDIATE waits (busy_timeout) for the one
+    writer to finish and then holds a snapshot that is also the latest. Nearly every transaction here
+    reads and then writes (a ticket, then its event). The price: read-only transactions queue behind
+    writers too, so no transaction may stay open on slow work — the importer commits in batches, the
+    outbox relay publishes outside its transaction — and a deployment that needs concurrent writers
+    runs on PostgreSQL.
+    """
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 15}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     # Tables here grow from empty (a new install, an import, a benchmark) while connections live long:

@@ -75,6 +75,37 @@ def test_ticket_created_is_routed_tagged_and_handled_once(scratch_url, tmp_path)
         assert [n.title for n in notes] == [f"新工单分办到本部门：{ticket.number}"]
 
 
+def test_a_consumer_that_fails_is_run_again_by_the_retry(scratch_url, tmp_path, monkeypatch):
+    # The consumer's ProcessedMessage row is written in a savepoint before the consumer runs; when the
+    # consumer fails, the row must go with it (on SQLite its RELEASE used to commit it for good, and the
+    # retry then skipped the consumer as if it had run).
+    from workers.tasks import events
+
+    now = at("2026-03-04", "10:00")
+    _bureau(scratch_url, now)
+    settings, _ = worker_settings(tmp_path, scratch_url, "memory://")
+    with session_scope(scratch_url) as s:
+        ticket, _ = open_ticket(s, factories.draft(arrived_at=now), actor="测试", now=now)
+        s.flush()
+        from tracker.models import OutboxMessage
+
+        message_id = s.scalar(select(OutboxMessage.id).where(OutboxMessage.ticket_id == ticket.id))
+    calls = []
+
+    def flaky(session, settings, message, now):
+        calls.append(message.id)
+        if len(calls) == 1:
+            raise RuntimeError("transient failure")
+
+    monkeypatch.setitem(events.CONSUMERS, "ticket.created", [("flaky", flaky)])
+    with pytest.raises(RuntimeError):
+        process_message(settings, message_id, now=now)
+    assert _count(scratch_url, select(func.count()).select_from(ProcessedMessage)) == 0
+    assert process_message(settings, message_id, now=now) == ["flaky"]
+    assert calls == [message_id, message_id]
+    assert process_message(settings, message_id, now=now) == []
+
+
 def test_routing_never_overrides_a_department_chosen_at_intake(scratch_url, tmp_path):
     now = at("2026-03-04", "10:00")
     _bureau(scratch_url, now)
