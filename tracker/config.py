@@ -27,6 +27,7 @@ ENV_VARS = (
     "TRACKER_SMTP_SENDER",
     "TRACKER_WEIBO_API_URL",
     "TRACKER_WEIBO_ACCESS_TOKEN",
+    "TRACKER_WEIBO_SILENCE_HOURS",
     "TRACKER_HOTLINE_CALLBACK_URL",
     "TRACKER_PUBLIC_URL",
     "TRACKER_LOG_LEVEL",
@@ -50,6 +51,19 @@ def _load_or_create_secret(instance_dir: Path) -> str:
     return key
 
 
+def _positive_int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name) or ""
+    if not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, not {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     instance_dir: Path
@@ -66,6 +80,8 @@ class Settings:
     smtp_sender: str = "tracker@localhost"
     weibo_api_url: str | None = None
     weibo_access_token: str | None = field(default=None, repr=False)
+    # How long the Weibo channel may receive nothing before one `adapter.silent` alert goes out.
+    weibo_silence_hours: int = 24
     hotline_callback_url: str | None = None
     public_url: str = "http://127.0.0.1:5000"
     log_level: str = "INFO"
@@ -101,6 +117,7 @@ class Settings:
             smtp_sender=env.get("TRACKER_SMTP_SENDER") or "tracker@localhost",
             weibo_api_url=env.get("TRACKER_WEIBO_API_URL") or None,
             weibo_access_token=env.get("TRACKER_WEIBO_ACCESS_TOKEN") or None,
+            weibo_silence_hours=_positive_int(env, "TRACKER_WEIBO_SILENCE_HOURS", 24),
             hotline_callback_url=env.get("TRACKER_HOTLINE_CALLBACK_URL") or None,
             public_url=env.get("TRACKER_PUBLIC_URL") or "http://127.0.0.1:5000",
             log_level=env.get("TRACKER_LOG_LEVEL") or "INFO",

@@ -76,12 +76,13 @@ def test_silence_raises_one_alert(session, now, dept):
     state = adapter_state(session)
     state.last_received_at = state.last_success_at = now - timedelta(hours=25)
     session.flush()
-    assert raise_silence_alerts(session, now=now) == 1
+    assert raise_silence_alerts(session, now=now, silence=timedelta(hours=24)) == 1
     alert = session.scalar(
         select(OutboxMessage).where(OutboxMessage.topic == "adapter.silent").order_by(OutboxMessage.id.desc())
     )
     assert alert.payload["adapter"] == "weibo" and "未收到" in alert.payload["message"]
-    assert raise_silence_alerts(session, now=now + timedelta(hours=1)) == 0  # once per silence
+    # once per silence
+    assert raise_silence_alerts(session, now=now + timedelta(hours=1), silence=timedelta(hours=24)) == 0
 
 
 def _pushed_order(session, now, number="CB-1"):

@@ -360,6 +360,38 @@ def test_digest_and_calendar_warning_once_a_day(scratch_url, tmp_path):
     assert run_calendar_warning(settings, now=at("2026-10-09")) == 1
 
 
+@pytest.mark.parametrize(
+    ("configured", "alerts"),
+    [({}, 0), ({"TRACKER_WEIBO_SILENCE_HOURS": "6"}, 1)],
+    ids=["default-24h", "6h"],
+)
+def test_weibo_silence_window_comes_from_the_settings(scratch_url, tmp_path, configured, alerts):
+    from tracker.intake.weibo import adapter_state
+    from tracker.models import OutboxMessage
+    from workers.tasks.intake import run_adapter_health
+
+    now = at("2026-03-04", "10:00")
+    settings, _ = worker_settings(
+        tmp_path, scratch_url, "memory://", TRACKER_WEIBO_API_URL="http://127.0.0.1:9", **configured
+    )
+    with session_scope(scratch_url) as s:
+        state = adapter_state(s)
+        state.last_received_at = state.last_success_at = now - timedelta(hours=7)
+    assert run_adapter_health(settings, now=now) == alerts
+    assert run_adapter_health(settings, now=now + timedelta(minutes=5)) == 0  # once per silence
+    with session_scope(scratch_url) as s:
+        messages = s.scalars(
+            select(OutboxMessage.payload).where(OutboxMessage.topic == "adapter.silent")
+        ).all()
+    assert [m["message"] for m in messages] == ["weibo 渠道已超过6小时未收到新内容"] * alerts
+
+
+@pytest.mark.parametrize("raw", ["0", "-3", "一天", "1.5"])
+def test_weibo_silence_setting_refuses_what_is_not_a_positive_whole_number(tmp_path, raw):
+    with pytest.raises(ValueError, match="TRACKER_WEIBO_SILENCE_HOURS"):
+        worker_settings(tmp_path, "sqlite://", "memory://", TRACKER_WEIBO_SILENCE_HOURS=raw)
+
+
 def test_publish_pending_marks_what_it_published(scratch_url, tmp_path):
     now = at("2026-03-04", "10:00")
     _bureau(scratch_url, now)

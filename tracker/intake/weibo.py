@@ -26,7 +26,6 @@ ENDPOINTS = (
 )
 LIST_KEYS = ("comments", "statuses", "direct_messages", "data")
 WEIBO_TIME = "%a %b %d %H:%M:%S %z %Y"
-DEFAULT_SILENCE = timedelta(hours=24)
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -219,9 +218,7 @@ def poll_weibo(
     return counts
 
 
-def stale_adapters(
-    session: Session, *, now: datetime, silence: timedelta = DEFAULT_SILENCE
-) -> list[AdapterState]:
+def stale_adapters(session: Session, *, now: datetime, silence: timedelta) -> list[AdapterState]:
     """Adapters that have received nothing for `silence` (or failed ever since) and were not yet alerted."""
     from sqlalchemy import select
 
@@ -233,8 +230,11 @@ def stale_adapters(
     return stale
 
 
-def raise_silence_alerts(session: Session, *, now: datetime, silence: timedelta = DEFAULT_SILENCE) -> int:
-    """Record one alert per silence: an outbox message `adapter.silent` the notification workers send."""
+def raise_silence_alerts(session: Session, *, now: datetime, silence: timedelta) -> int:
+    """Record one alert per silence: an outbox message `adapter.silent` the notification workers send.
+
+    `silence` comes from the settings (TRACKER_WEIBO_SILENCE_HOURS).
+    """
     from tracker.models import OutboxMessage
 
     alerts = 0

@@ -57,15 +57,20 @@ def weibo_poll(self) -> dict[str, int]:
     return run_weibo_poll(settings_of(self))
 
 
-@shared_task(bind=True, name="intake.adapter_health", **RETRY)
-def adapter_health(self) -> int:
+def run_adapter_health(settings: Settings, *, now=None) -> int:
     from tracker.intake.weibo import raise_silence_alerts
 
-    settings = settings_of(self)
     if not settings.weibo_api_url:
         return 0
     with session_scope(settings.database_url) as session:
-        return raise_silence_alerts(session, now=utcnow())
+        return raise_silence_alerts(
+            session, now=now or utcnow(), silence=timedelta(hours=settings.weibo_silence_hours)
+        )
+
+
+@shared_task(bind=True, name="intake.adapter_health", **RETRY)
+def adapter_health(self) -> int:
+    return run_adapter_health(settings_of(self))
 
 
 def run_hotline_callbacks(settings: Settings, *, now=None, post=None) -> dict[str, int]:
