@@ -382,3 +382,135 @@ def test_hotline_return_merge_rate_and_note(client, session, now, office):
     assert rated.satisfaction == "满意" and rated.is_resolved is True
     page = client.get(f"/tickets/{second.id}").get_data(as_text=True)
     assert "已联系施工单位" in page and "合并了重复件" in page
+
+
+# --- art. 39 conversion: POST /imports/tickets/<id>/convert -------------------------------------------------
+
+
+def _written(session) -> dict[str, int]:
+    """Row counts of everything a conversion writes: a refused request must leave them all unchanged."""
+    from sqlalchemy import func
+
+    from tracker.models import Contact, OutboxMessage
+
+    return {
+        model.__name__: session.scalar(select(func.count()).select_from(model))
+        for model in (Ticket, Contact, TicketEvent, Deadline, OutboxMessage)
+    }
+
+
+@pytest.fixture
+def order(session, now, office):
+    """A 12345 order of the office's department that is really a disclosure application."""
+    ticket = factories.ticket(
+        session,
+        now=now,
+        dept=office["dept"],
+        request_type="咨询",
+        body="申请公开2025年专精特新补贴的发放名单。",
+    )
+    session.commit()
+    return ticket
+
+
+def test_convert_opens_a_linked_disclosure_ticket_with_both_histories(client, session, now, office, order):
+    sign_in(client, office["staff"])
+    response = post(
+        client, f"/imports/tickets/{order.id}/convert", channel="disclosure", reason="实为信息公开申请"
+    )
+    assert response.status_code == 302
+    session.expire_all()
+    source = session.get(Ticket, order.id)
+    created = session.get(Ticket, source.linked_ticket_id)
+    assert response.headers["Location"].endswith(f"/tickets/{created.id}")
+    assert created.channel == "disclosure" and created.linked_ticket_id == source.id
+    assert created.body == order.body and created.department_id == office["dept"].id
+    assert created.contact.name == "李建国" and created.contact.id != source.contact.id
+    assert created.extra["converted_from"] == source.number and created.query_code
+    assert created.received_at == now  # art. 31: counted from the conversion, not from the order
+    kinds = {
+        t.id: [e.kind for e in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == t.id))]
+        for t in (source, created)
+    }
+    assert {"ticket.converted", "ticket.linked"} <= set(kinds[source.id])
+    assert {"ticket.created", "ticket.linked"} <= set(kinds[created.id])
+    converted = session.scalar(
+        select(TicketEvent).where(TicketEvent.ticket_id == source.id, TicketEvent.kind == "ticket.converted")
+    )
+    assert converted.data["reason"] == "实为信息公开申请" and converted.actor_id == office["staff"].id
+    assert session.scalars(select(Deadline).where(Deadline.ticket_id == created.id)).all()
+
+
+@pytest.mark.parametrize(
+    ("who", "status", "message"),
+    [("other_staff", 404, "工单不存在或无权查看"), ("auditor", 403, "无权办理该工单")],
+    ids=["another-department", "read-only-auditor"],
+)
+def test_convert_is_refused_to_who_may_not_act_on_the_ticket(
+    client, session, office, order, who, status, message
+):
+    # Staff of another department are told the same as for a missing ticket (the id reveals nothing).
+    before = _written(session)
+    sign_in(client, office[who])
+    response = post(client, f"/imports/tickets/{order.id}/convert", channel="disclosure", reason="越权")
+    assert response.status_code == status and message in response.get_data(as_text=True)
+    assert _written(session) == before
+
+
+def test_convert_without_the_csrf_token_is_refused(client, session, office, order):
+    before = _written(session)
+    sign_in(client, office["staff"])
+    for token in (None, "forged"):
+        data = {"channel": "disclosure", "reason": "伪造请求"}
+        if token:
+            data["csrf_token"] = token
+        response = client.post(f"/imports/tickets/{order.id}/convert", data=data)
+        assert response.status_code == 400
+        assert "CSRF" in response.get_data(as_text=True)
+    assert _written(session) == before
+
+
+@pytest.mark.parametrize(
+    ("channel", "message"),
+    [("", "目标渠道无效"), ("fax", "目标渠道无效"), ("hotline", "目标渠道无效")],
+    ids=["missing", "unknown", "same-channel"],
+)
+def test_convert_with_a_bad_channel_says_why_and_writes_nothing(
+    client, session, office, order, channel, message
+):
+    before = _written(session)
+    sign_in(client, office["staff"])
+    response = post(client, f"/imports/tickets/{order.id}/convert", channel=channel, reason="测试")
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert _written(session) == before
+
+
+def test_convert_of_an_already_linked_ticket_is_refused(client, session, office, order):
+    sign_in(client, office["staff"])
+    assert post(client, f"/imports/tickets/{order.id}/convert", channel="disclosure").status_code == 302
+    before = _written(session)
+    response = post(client, f"/imports/tickets/{order.id}/convert", channel="website", reason="再转一次")
+    assert response.status_code == 400 and "已关联其他工单" in response.get_data(as_text=True)
+    assert _written(session) == before
+    assert post(client, "/imports/tickets/999999/convert", channel="disclosure").status_code == 404
+
+
+def test_convert_failing_after_the_new_ticket_was_written_leaves_nothing(
+    client, session, office, order, monkeypatch
+):
+    # The new ticket, its event, deadlines and outbox row are flushed before the two are linked; a failure
+    # there must take all of it back (the request, not the service, owns the transaction).
+    from tracker.errors import ValidationError
+
+    def broken_link(*args, **kwargs):
+        raise ValidationError("关联失败（测试）")
+
+    monkeypatch.setattr("tracker.intake.convert.link_tickets", broken_link)
+    before = _written(session)
+    sign_in(client, office["staff"])
+    response = post(client, f"/imports/tickets/{order.id}/convert", channel="disclosure", reason="测试")
+    assert response.status_code == 400 and "关联失败" in response.get_data(as_text=True)
+    assert _written(session) == before
+    session.expire_all()
+    assert session.get(Ticket, order.id).linked_ticket_id is None

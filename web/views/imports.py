@@ -24,6 +24,7 @@ from tracker.models.intake import AdapterState, ImportBatch
 from tracker.services.tickets import get_ticket
 from web.database import db, settings
 from web.security import current_user, login_required
+from web.views.dashboard import now
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +245,7 @@ def convert(ticket_id: int):
         ticket,
         target,
         actor=user,
-        now=utcnow(),
+        now=now(),  # the dashboard's clock: the new application's art. 31 date comes from it
         reason=request.form.get("reason", "").strip() or "依《条例》第三十九条转换",
     )
     db().commit()
