@@ -44,7 +44,6 @@ def publish_pending(settings: Settings, *, limit: int = 500, now: datetime | Non
     at the same moment skips the rows this one holds (FOR UPDATE SKIP LOCKED on PostgreSQL).
     """
     app = app_for(settings)
-    published = 0
     try:
         with session_scope(settings.database_url) as session:
             rows = session.execute(
@@ -56,36 +55,54 @@ def publish_pending(settings: Settings, *, limit: int = 500, now: datetime | Non
             ).all()
             if not rows:
                 return 0
-            sent_ids = []
-            try:
-                # Fail fast when the broker is down: a request must not wait on it (the relay retries).
-                with app.connection_for_write() as connection:
-                    connection.ensure_connection(max_retries=1, interval_start=0, timeout=CONNECT_TIMEOUT)
-                    producer = app.amqp.Producer(connection)
-                    for message_id, topic in rows:
-                        app.send_task(
-                            HANDLE_TASK,
-                            args=[message_id],
-                            retry=False,
-                            producer=producer,
-                            headers={"topic": topic},
-                        )
-                        sent_ids.append(message_id)
-            except Exception as exc:  # broker unreachable: keep the rest for the relay
-                log.warning(
-                    "outbox: broker unavailable after %d messages (%s)", len(sent_ids), type(exc).__name__
-                )
-            if sent_ids:
-                session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id.in_(sent_ids))
-                    .values(published_at=now or utcnow(), attempts=OutboxMessage.attempts + 1)
-                    .execution_options(synchronize_session=False)
-                )
-            published = len(sent_ids)
+            if session.get_bind().dialect.name != "sqlite":
+                sent_ids = _send(app, rows)
+                _mark_published(session, sent_ids, now)
+                return len(sent_ids)
+        # SQLite locks the whole database for a writing transaction (BEGIN IMMEDIATE, tracker/db.py): held
+        # while the broker takes its time (a backlog after demo data or an outage: half a minute), it would
+        # stall every request and heartbeat. Publish outside it, then mark in a short one. Two relays at
+        # once may then both publish a row — at least once, as after a crash; the consumers are idempotent.
+        sent_ids = _send(app, rows)
+        if sent_ids:
+            with session_scope(settings.database_url) as session:
+                _mark_published(session, sent_ids, now)
+        return len(sent_ids)
     except Exception:
         log.warning("outbox: relay failed", exc_info=True)
-    return published
+        return 0
+
+
+def _send(app, rows) -> list[int]:
+    """Send the rows' messages; the ids of those that went out (the broker may go away half-way)."""
+    sent_ids: list[int] = []
+    try:
+        # Fail fast when the broker is down: a request must not wait on it (the relay retries).
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=CONNECT_TIMEOUT)
+            producer = app.amqp.Producer(connection)
+            for message_id, topic in rows:
+                app.send_task(
+                    HANDLE_TASK,
+                    args=[message_id],
+                    retry=False,
+                    producer=producer,
+                    headers={"topic": topic},
+                )
+                sent_ids.append(message_id)
+    except Exception as exc:  # broker unreachable: keep the rest for the relay
+        log.warning("outbox: broker unavailable after %d messages (%s)", len(sent_ids), type(exc).__name__)
+    return sent_ids
+
+
+def _mark_published(session, sent_ids: list[int], now: datetime | None) -> None:
+    if sent_ids:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(sent_ids))
+            .values(published_at=now or utcnow(), attempts=OutboxMessage.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def unpublished_count(settings: Settings) -> int:

@@ -10,7 +10,7 @@ from tests import factories
 from tests.workers.conftest import at, end_of, worker_settings
 from tracker import deadlines
 from tracker.db import session_scope
-from tracker.models import Department, ProcessedMessage, Ticket, TicketEvent, User
+from tracker.models import Department, OutboxMessage, ProcessedMessage, Ticket, TicketEvent, User
 from tracker.models.notifications import Delivery, Notification, ReminderLedger
 from tracker.notify import failing_deliveries, save_channel, set_preferences
 from tracker.routing import save_routing_rule, save_topic_rule
@@ -401,6 +401,30 @@ def test_publish_pending_marks_what_it_published(scratch_url, tmp_path):
             open_ticket(s, factories.draft(arrived_at=now, department_code="sme"), actor="测试", now=now)
     assert publish_pending(settings) == 3
     assert publish_pending(settings) == 0
+
+
+def test_others_write_while_the_relay_waits_on_the_broker(scratch_url, tmp_path, monkeypatch):
+    # On SQLite a transaction held open while publishing would hold the one write lock: the heartbeat
+    # written meanwhile (another connection, as the worker's timer does) would wait and fail.
+    from tracker.models import Heartbeat
+    from workers import outbox
+
+    now = at("2026-03-04", "10:00")
+    _bureau(scratch_url, now)
+    settings, _ = worker_settings(tmp_path, scratch_url, "memory://")
+    with session_scope(scratch_url) as s:
+        open_ticket(s, factories.draft(arrived_at=now, department_code="sme"), actor="测试", now=now)
+    real_send = outbox._send
+
+    def slow_broker(app, rows):
+        with session_scope(scratch_url) as other:
+            other.merge(Heartbeat(name="worker", beat_at=now, info={}))
+        return real_send(app, rows)
+
+    monkeypatch.setattr(outbox, "_send", slow_broker)
+    assert publish_pending(settings) == 1
+    assert _count(scratch_url, select(func.count()).select_from(Heartbeat)) == 1
+    assert _count(scratch_url, select(func.count()).where(OutboxMessage.published_at.is_(None))) == 0
 
 
 def test_sms_gateway_and_signed_generic_webhook(scratch_url, tmp_path, robot_server):
