@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import create_scratch_pg_database, drop_pg_database
-from tests.intake.helpers import HOTLINE_HEADER, hotline_row, write_csv
+from tests.intake.helpers import write_many_orders
 from tracker.db import dispose_engines
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -87,17 +87,7 @@ def _writing(engine, database: str) -> bool:
 
 
 def test_a_killed_import_leaves_nothing_and_a_rerun_completes_it(scratch, tmp_path):
-    path = write_csv(
-        tmp_path / "hotline.csv",
-        HOTLINE_HEADER,
-        [
-            hotline_row(
-                f"SJZ-KILL-{n:06d}", content=f"第{n}号：反映小区充电桩安装难，物业以容量不足为由拒绝。"
-            )
-            for n in range(ROWS)
-        ],
-        encoding="gbk",
-    )
+    path = write_many_orders(tmp_path / "hotline.csv", "SJZ-KILL", ROWS)
     engine = create_engine(scratch)
     database = scratch.rsplit("/", 1)[1]
     process = _tracker(scratch, tmp_path, "import", "hotline", str(path))

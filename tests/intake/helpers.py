@@ -61,6 +61,15 @@ def write_csv(path: Path, header: list, rows: list[list], encoding: str = "utf-8
     return path
 
 
+def write_many_orders(path: Path, prefix: str, count: int) -> Path:
+    """A large 12345 export (GBK, as the platform writes it) of `count` distinct orders."""
+    rows = [
+        hotline_row(f"{prefix}-{n:06d}", content=f"第{n}号：反映小区充电桩安装难，物业以容量不足为由拒绝。")
+        for n in range(count)
+    ]
+    return write_csv(path, HOTLINE_HEADER, rows, encoding="gbk")
+
+
 def signed_headers(
     key_id: str,
     secret: str,

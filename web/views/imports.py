@@ -57,9 +57,11 @@ def _department_code(user) -> str | None:
 def dispatch_import(batch_id: int) -> None:
     """Queue the import task after the commit; if the broker is down, the resume scan starts it."""
     try:
-        from workers.tasks.intake import import_batch
+        from workers.outbox import app_for
 
-        import_batch.delay(batch_id)
+        # The broker of this app's settings (as the outbox relay does), not whichever Celery app
+        # happens to be current in the process; no retries: the request must not wait on a dead broker.
+        app_for(settings()).send_task("intake.import_batch", args=[batch_id], retry=False)
     except Exception:  # the batch stays queued; intake.resume_imports picks it up
         log.warning("could not queue import batch %s; it will be resumed", batch_id)
 
