@@ -244,6 +244,39 @@ class DueDays:
                 self._add[key] = None  # the engine leaves due_at empty until the year is loaded
         return self._add[key]
 
+    def workdays_to(self, received: int, replied: int) -> int | None:
+        """Working days after the receipt day up to and including the reply day, counted from 1 January of
+        the receipt's year like `tracker.reports.facts.WorkdayOrdinals` (None when a year is missing)."""
+        year = date.fromordinal(EPOCH_ORDINAL + received).year
+        if any(
+            y not in self.calendar.loaded_years
+            for y in range(year, date.fromordinal(EPOCH_ORDINAL + replied).year + 1)
+        ):
+            return None
+        return sum(self.is_workday(day) for day in range(received + 1, replied + 1)) - sum(
+            self.is_workday(day) for day in range(replied + 1, received + 1)
+        )
+
+
+def _history_outcome(changes: list[tuple[int, str, str, str, dict]]) -> str | None:
+    """The section 三 row an application's status changes give (`history_outcome`): the rule of
+    `tracker.reports.aggregation._history_outcome`, applied here to the rows as they are generated so a
+    load needs no UPDATE of every ticket; tests/bench/test_generate.py checks it against `refresh_facts`."""
+    if not changes:
+        return None
+    ordered = sorted(enumerate(changes), key=lambda ic: (ic[1][0], ic[0]))
+    _at, _action, before_end, state_end, _data = ordered[-1][1]
+    if any(c[3] == "replied" and c[4].get("outcome") == "partial" for _, c in ordered):
+        return "partial"
+    if before_end == "waiting_applicant":
+        waiting = [c[1] for _, c in ordered if c[3] == "waiting_applicant"]
+        return {"request_correction": "other_no_correction", "request_fee": "other_fee_unpaid"}.get(
+            waiting[-1]
+        )
+    if state_end in ("withdrawn", "returned"):
+        return "other"
+    return "np_repeat" if state_end == "merged" else None
+
 
 def local_day(t: int) -> int:
     return (t + TZ_OFFSET) // DAY
@@ -332,6 +365,10 @@ TABLE_COLUMNS = {
         "extra",
         "created_at",
         "updated_at",
+        "reply_due_at",
+        "reply_workdays",
+        "status_changed_at",
+        "history_outcome",
     ),
     "ticket_topics": ("ticket_id", "topic"),
     "deadlines": (
@@ -823,11 +860,14 @@ class _Plan:
         reply_due_state = "running"
         met_at = None
 
+        changes: list[tuple[int, str, str, str, dict]] = []  # (at, action, before, after, data)
+
         def step(action: str, after: str, at: int, data: dict | None = None, actor=None) -> None:
             nonlocal status
             actor_id, label = actor or (handler_id, handler_name)
             at = min(at, self.now - 60)
             payload = {"action": action, **(data or {})}
+            changes.append((at, action, status, after, payload))
             events.append((at, "ticket.status_changed", actor_id, label, status, after, _json(payload)))
             status = after
 
@@ -981,6 +1021,10 @@ class _Plan:
         }[channel]
         qcode = query_code(ticket_id) if channel in ("website", "disclosure") else None
         updated = max(e[0] for e in events)
+        # The report's facts (tracker.reports.facts), written with the row as the services write them.
+        workdays = (
+            self.calendar.workdays_to(local_day(received), local_day(replied_at)) if replied_at else None
+        )
         extra = "{}" if channel != "weibo" else _json({"weibo_post": f"https://weibo.com/detail/{external}"})
         w.buffers["tickets"].write(
             "\t".join(
@@ -1018,6 +1062,10 @@ class _Plan:
                     extra,
                     s(received),
                     s(updated),
+                    s(due_at),
+                    "\\N" if workdays is None else str(workdays),
+                    s(max(c[0] for c in changes) if channel == "disclosure" and changes else None),
+                    _esc(_history_outcome(changes) if channel == "disclosure" else None),
                 )
             )
             + "\n"

@@ -10,16 +10,17 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from importlib import resources
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from tracker.calendar import HOLIDAY, KINDS, WORKDAY, DayOverride, WorkCalendar, clear_calendar_cache
 from tracker.calendar_notice import ParsedNotice, notice_source, parse_notice
+from tracker.clock import BUSINESS_TZ
 from tracker.errors import ValidationError
-from tracker.models import CalendarYear, HolidayDay
+from tracker.models import CalendarYear, HolidayDay, Ticket
 
 BUNDLED_SOURCE_NOTE = "随系统附带的历史数据（2004–2026）"
 
@@ -210,6 +211,12 @@ def load_year(
     recomputed = recompute_open_deadlines(
         session, now=now, actor=actor or "节假日导入", reason=f"导入{year}年节假日安排"
     )
+    # The working days to reply of the replies whose span crosses the year are counted anew.
+    from tracker.reports.facts import refresh_facts
+
+    start = datetime.combine(date(year, 1, 1), time(0), BUSINESS_TZ)
+    end = datetime.combine(date(year + 1, 1, 1), time(0), BUSINESS_TZ)
+    refresh_facts(session, and_(Ticket.replied_at >= start, Ticket.received_at < end))
     return LoadResult(result.year, result.rows, result.changed_days, recomputed)
 
 

@@ -950,6 +950,8 @@ def _refresh(
     if only_if_changed and before == (due_at, explanation, state):
         return False
     deadline.due_at = due_at
+    if deadline.kind == REPLY:
+        deadline.ticket.reply_due_at = due_at  # the report's copy (tracker.reports.facts)
     deadline.explanation = explanation
     if state == BREACHED and deadline.breached_at is None:
         deadline.breached_at = now

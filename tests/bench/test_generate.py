@@ -183,3 +183,19 @@ def test_id_numbers_carry_a_valid_check_character():
 
     # GB 11643 example from the standard: 11010519491231002X
     assert id_number("110105", date(1949, 12, 31), 2) == "11010519491231002X"
+
+
+def test_the_report_facts_on_the_rows_equal_what_refresh_facts_derives(generated):
+    """The generator writes the report's facts with each row (no UPDATE of a million tickets); they must
+    equal what `tracker.reports.facts.refresh_facts` derives from the deadlines, events and calendar."""
+    from tracker.reports.facts import FACTS, refresh_facts
+
+    url, _summary = generated
+    columns = [Ticket.id, *(getattr(Ticket, name) for name in FACTS)]
+    with session_scope(url) as session:
+        written = session.execute(select(*columns).order_by(Ticket.id)).all()
+        assert any(row.history_outcome for row in written) and any(row.reply_workdays for row in written)
+        refresh_facts(session)
+        derived = session.execute(select(*columns).order_by(Ticket.id)).all()
+        session.rollback()
+    assert [row for row in written if row not in derived] == []

@@ -34,6 +34,8 @@ from tracker.intake.duplicates import WINDOW
 from tracker.intake.formats import FileFormatError, open_table
 from tracker.intake.records import FieldError, IntakeRecord, RecordError, apply_record
 from tracker.models import Contact, Department, OutboxMessage, Ticket, TicketEvent, TicketNumberAllocation
+from tracker.notify.bulk import id_in
+from tracker.reports.facts import refresh_facts
 from tracker.services.tickets import CONTACT_FIELDS, Actor, TicketDraft
 from tracker.services.tickets import _validate as validate_draft  # the one set of draft rules
 
@@ -663,6 +665,7 @@ def bulk_open(
         _flag_phone_duplicates(session, ticket_ids, drafts, now=now, actor=(actor_id, actor_label))
     planner = planner or DeadlinePlanner(session, now=now)
     planner.open_for(session, ticket_ids, drafts, actor=(actor_id, actor_label))
+    refresh_facts(session, id_in(session, Ticket.id, ticket_ids))  # the reply deadline's due time
     if index_search:
         _index_for_search(session, ticket_ids, ticket_rows)
     return ticket_ids

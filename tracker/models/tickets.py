@@ -80,6 +80,13 @@ class Ticket(Base):
     possible_duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     # Channel-specific fields that no query filters on (Weibo post link, platform deadlines as sent, …).
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Facts the annual report reads, written by `tracker.reports.facts.refresh_facts` in the transaction
+    # that makes them true (deadline computed, reply, status change, calendar load), so a year's report is
+    # one scan of this table instead of joins over deadlines and events (issue 7).
+    reply_due_at: Mapped[datetime | None]  # the `reply` deadline's due_at, extensions included
+    reply_workdays: Mapped[int | None]  # working days after the receipt day up to the reply day
+    status_changed_at: Mapped[datetime | None]  # applications: time of the last status event
+    history_outcome: Mapped[str | None] = mapped_column(String(64))  # applications: 三 row by history
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

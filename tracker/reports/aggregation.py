@@ -16,7 +16,12 @@ Definitions (docs/annual-report.md):
 * "being handled" = not in `tracker.status.FINAL_STATUSES`;
 * replied = `replied_at` before the end of the period; on time = replied no later than the `due_at` of
   the ticket's ``reply`` deadline; working days to reply = working days after the receipt day up to and
-  including the reply day, counted on the working-day calendar (调休 included) inside the database.
+  including the reply day, counted on the working-day calendar (调休 included).
+
+Speed (issue 7): the deadline's due time, the working days to reply and an application's outcome and last
+status change are facts written on the ticket row when they happen (`tracker.reports.facts`), so the
+interaction figures are one scan of `tickets` without joins, and section 三 reads an application's event
+history only when its row cannot answer: received before the period, or changed after its end.
 """
 
 from __future__ import annotations
@@ -29,12 +34,9 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
-    Integer,
     Select,
     and_,
-    bindparam,
     case,
-    cast,
     exists,
     func,
     literal,
@@ -50,7 +52,7 @@ from sqlalchemy.sql.elements import Grouping
 from tracker.channels import APPLICANT_TYPES
 from tracker.clock import BUSINESS_TZ
 from tracker.errors import NotFound, ValidationError
-from tracker.models import Deadline, Department, Ticket, TicketEvent, TicketTopic
+from tracker.models import Department, Ticket, TicketEvent, TicketTopic
 from tracker.models.registers import RegisterFigure, ReviewCase
 from tracker.outcomes import OUTCOMES_BY_CODE
 from tracker.status import FINAL_STATUSES
@@ -173,65 +175,6 @@ def tune_for_reporting(session: Session) -> None:
         session.execute(text("SET LOCAL work_mem = '64MB'"))
 
 
-# -- working days in SQL ------------------------------------------------------------------------------
-
-
-def _day_number(session: Session, column) -> Any:
-    """The Asia/Shanghai calendar day of a stored UTC moment, as days since 2000-01-01, in SQL."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Epoch arithmetic, not timezone(): no per-row zone lookup (China has kept UTC+8 since 1991).
-        base = int(datetime.combine(DAY_BASE, time(0), UTC).timestamp())
-        return cast(func.floor((func.extract("epoch", column) + (8 * 3600 - base)) / 86400), Integer)
-    # SQLite stores naive UTC text; China has had no daylight saving since 1991, so +8 hours is exact.
-    return cast(func.julianday(column, "+8 hours") - func.julianday(DAY_BASE.isoformat()), Integer)
-
-
-@dataclass(frozen=True)
-class WorkdayOrdinals:
-    """Working-day ordinals for a run of days: ord(d) = working days from `first` up to d (inclusive).
-
-    The difference of two ordinals is the number of working days after the first day up to and including
-    the second. Days of years whose schedule was never loaded (and every day after them) have no ordinal,
-    so the database leaves those replies out of the averages instead of guessing.
-    """
-
-    first: date
-    ordinals: tuple[int | None, ...]
-
-    @classmethod
-    def build(cls, session: Session, first: date, last: date) -> WorkdayOrdinals:
-        from tracker.calendar import load_calendar
-
-        calendar = load_calendar(session)
-        values: list[int | None] = []
-        count, broken = 0, False
-        day = first
-        while day <= last:
-            if broken or day.year not in calendar.loaded_years:
-                broken = True
-                values.append(None)
-            else:
-                count += calendar.is_workday(day)
-                values.append(count)
-            day += timedelta(days=1)
-        return cls(first, tuple(values))
-
-    def sql(self, session: Session, day_number) -> Any:
-        """The ordinal of the day `day_number` (days since 2000-01-01), as an SQL expression."""
-        offset = (self.first - DAY_BASE).days
-        if session.get_bind().dialect.name == "postgresql":
-            array = bindparam("wd_ords", value=list(self.ordinals), type_=ARRAY(Integer))
-            # Parenthesised, or PostgreSQL reads `$1::INTEGER[][i]` as a type with two dimensions.
-            return type_coerce(Grouping(array), ARRAY(Integer))[
-                day_number - offset + 1
-            ]  # PostgreSQL arrays are 1-based
-        import json
-
-        text = json.dumps(list(self.ordinals))
-        path = func.printf("$[%d]", day_number - offset)
-        return cast(func.json_extract(literal(text), path), Integer)
-
-
 # -- interaction figures --------------------------------------------------------------------------
 
 
@@ -290,24 +233,17 @@ def _interaction_filter(scope: Scope):
     )
 
 
-def _interaction_from(session: Session, scope: Scope, columns: Sequence[Any], ordinals: WorkdayOrdinals):
-    return (
-        select(*columns)
-        .select_from(Ticket)
-        .outerjoin(Deadline, and_(Deadline.ticket_id == Ticket.id, Deadline.kind == "reply"))
-        .where(
-            Ticket.channel.in_(REPORT_CHANNELS),
-            Ticket.received_at >= scope.start_at,
-            Ticket.received_at < scope.end_at,
-            _interaction_filter(scope),
-        )
+def _interaction_scope(scope: Scope):
+    return and_(
+        Ticket.channel.in_(REPORT_CHANNELS),
+        Ticket.received_at >= scope.start_at,
+        Ticket.received_at < scope.end_at,
+        _interaction_filter(scope),
     )
 
 
-def _workdays_expr(session: Session, ordinals: WorkdayOrdinals):
-    return ordinals.sql(session, _day_number(session, Ticket.replied_at)) - ordinals.sql(
-        session, _day_number(session, Ticket.received_at)
-    )
+def _on_time(scope: Scope):
+    return and_(_replied(scope), Ticket.reply_due_at.is_not(None), Ticket.replied_at <= Ticket.reply_due_at)
 
 
 def interaction_figures(
@@ -315,7 +251,8 @@ def interaction_figures(
 ) -> dict[str, ChannelFigures]:
     """Per channel: received, replied, on time, rated, satisfied, median and mean working days to reply.
 
-    One pass, one hash aggregation: the rows are grouped by channel *and* by working days to reply, so
+    One pass over `tickets` (the due time and working days are on the row), one hash aggregation: the
+    rows are grouped by channel *and* by working days to reply, so
     the database returns a small histogram per channel (a few dozen groups, not tickets); the counts
     are its sums and the median and mean are read off it exactly. No sort of a year of replies, and the
     same SQL on PostgreSQL and SQLite.
@@ -323,8 +260,7 @@ def interaction_figures(
     tune_for_reporting(session)
     levels = tuple(satisfied_levels)
     replied = _replied(scope)
-    ordinals = WorkdayOrdinals.build(session, scope.first_day, scope.last_day)
-    workdays = case((replied, _workdays_expr(session, ordinals))).label("wd")
+    workdays = case((replied, Ticket.reply_workdays)).label("wd")
 
     def count_if(condition):
         return func.sum(case((condition, 1), else_=0))
@@ -334,14 +270,12 @@ def interaction_figures(
         workdays,
         func.count().label("received"),
         count_if(replied).label("replied"),
-        count_if(and_(replied, Deadline.due_at.is_not(None), Ticket.replied_at <= Deadline.due_at)).label(
-            "on_time"
-        ),
-        count_if(and_(replied, Deadline.due_at.is_(None))).label("without_deadline"),
+        count_if(_on_time(scope)).label("on_time"),
+        count_if(and_(replied, Ticket.reply_due_at.is_(None))).label("without_deadline"),
         count_if(Ticket.satisfaction.is_not(None)).label("rated"),
         count_if(Ticket.satisfaction.in_(levels)).label("satisfied"),
     ]
-    query = _interaction_from(session, scope, columns, ordinals).group_by(Ticket.channel, workdays)
+    query = select(*columns).where(_interaction_scope(scope)).group_by(Ticket.channel, workdays)
     figures = {code: ChannelFigures(code, CHANNEL_REPORT_LABELS[code]) for code in REPORT_CHANNELS}
     histograms: dict[str, dict[int, int]] = {code: {} for code in REPORT_CHANNELS}
     for row in session.execute(query).mappings():
@@ -421,23 +355,14 @@ def interaction_ticket_ids(
         "received": None,
         "replied": replied,
         "unreplied": ~replied,
-        "on_time": and_(replied, Deadline.due_at.is_not(None), Ticket.replied_at <= Deadline.due_at),
-        "late": and_(replied, or_(Deadline.due_at.is_(None), Ticket.replied_at > Deadline.due_at)),
+        "on_time": _on_time(scope),
+        "late": and_(replied, ~_on_time(scope)),
         "rated": Ticket.satisfaction.is_not(None),
         "satisfied": Ticket.satisfaction.in_(tuple(satisfied_levels)),
     }
     if measure not in conditions:
         raise ValidationError(f"未知指标 {measure!r}", fields={"measure": "未知指标"})
-    query = (
-        select(Ticket.id)
-        .outerjoin(Deadline, and_(Deadline.ticket_id == Ticket.id, Deadline.kind == "reply"))
-        .where(
-            Ticket.channel == channel,
-            Ticket.received_at >= scope.start_at,
-            Ticket.received_at < scope.end_at,
-            _interaction_filter(scope),
-        )
-    )
+    query = select(Ticket.id).where(Ticket.channel == channel, _interaction_scope(scope))
     if conditions[measure] is not None:
         query = query.where(conditions[measure])
     return query
@@ -506,21 +431,21 @@ class _History:
     waiting_action: Any  # the action of the last change into 等待申请人 before the end
 
 
-def _history_portable(scope: Scope, relevant) -> _History:
+def _history_portable(start_at: datetime, end_at: datetime, relevant) -> _History:
     """Window functions and correlated subqueries: SQLite (and any database), for modest volumes."""
     ids = select(Ticket.id).where(relevant)
-    at_start = _last_status_before(scope.start_at, ids)
-    at_end = _last_status_before(scope.end_at, ids)
+    at_start = _last_status_before(start_at, ids)
+    at_end = _last_status_before(end_at, ids)
     e = TicketEvent
     was_partial = exists().where(
         e.ticket_id == Ticket.id,
         e.status_after == "replied",
-        e.occurred_at < scope.end_at,
+        e.occurred_at < end_at,
         e.data["outcome"].as_string() == "partial",
     )
     waiting_action = (
         select(e.data["action"].as_string())
-        .where(e.ticket_id == Ticket.id, e.status_after == "waiting_applicant", e.occurred_at < scope.end_at)
+        .where(e.ticket_id == Ticket.id, e.status_after == "waiting_applicant", e.occurred_at < end_at)
         .order_by(e.occurred_at.desc(), e.id.desc())
         .limit(1)
         .scalar_subquery()
@@ -536,7 +461,7 @@ def _history_portable(scope: Scope, relevant) -> _History:
     )
 
 
-def _history_postgresql(scope: Scope) -> _History:
+def _history_postgresql(start_at: datetime, end_at: datetime) -> _History:
     """PostgreSQL: one LATERAL aggregate per application over its own status events.
 
     One probe of ix_ticket_events_ticket_at per application reads its few status events once and
@@ -552,10 +477,10 @@ def _history_postgresql(scope: Scope) -> _History:
         agg = func.array_agg(aggregate_order_by(column, *order)).filter(condition)
         return type_coerce(Grouping(agg), ARRAY(column.type))[1]
 
-    before_end = e.occurred_at < scope.end_at
+    before_end = e.occurred_at < end_at
     history = (
         select(
-            last(e.status_after, e.occurred_at < scope.start_at).label("state_start"),
+            last(e.status_after, e.occurred_at < start_at).label("state_start"),
             last(e.status_after, before_end).label("state_end"),
             last(e.status_before, before_end).label("before_end"),
             func.max(e.occurred_at).filter(before_end).label("last_at_end"),
@@ -581,51 +506,120 @@ def _history_postgresql(scope: Scope) -> _History:
     )
 
 
-def disclosure_rows(scope: Scope, dialect: str = "sqlite"):
-    """One row per disclosure application relevant to the year, with its cell coordinates.
+def _history(dialect: str, start_at: datetime, end_at: datetime, relevant) -> _History:
+    if dialect == "postgresql":
+        return _history_postgresql(start_at, end_at)
+    return _history_portable(start_at, end_at, relevant)
 
-    Columns: ticket_id, applicant_type, outcome (an outcome code or UNMAPPED), is_new (一), is_carried_in
-    (二), is_finished (counted in 三: reached a final state during the period and is in one at its end),
-    is_carried_out (四).
-    """
-    final = tuple(sorted(FINAL_STATUSES))
-    relevant = _relevant_applications(scope)
-    h = _history_postgresql(scope) if dialect == "postgresql" else _history_portable(scope, relevant)
-    state_start = func.coalesce(h.state_start, "received")
-    state_end = func.coalesce(h.state_end, "received")
-    known = tuple(OUTCOMES_BY_CODE)
-    outcome = case(
+
+def _history_outcome(h: _History, state_end) -> Any:
+    """The section 三 result row an application's history gives, before its own `outcome` is looked at
+    (`_outcome` combines the two): 部分公开 once any reply named it, else what its last states mean."""
+    return case(
         # Partial disclosure wins over any later reply: the application is counted once, as 部分公开.
-        (Ticket.outcome == "partial", literal("partial")),
         (h.was_partial, literal("partial")),
-        (Ticket.outcome.in_(known), Ticket.outcome),
         # Closed while waiting for the applicant, without a named outcome: 补正 or 缴费 never came.
         (
-            and_(Ticket.outcome.is_(None), h.before_end == "waiting_applicant"),
+            h.before_end == "waiting_applicant",
             case(
                 (h.waiting_action == "request_correction", literal("other_no_correction")),
                 (h.waiting_action == "request_fee", literal("other_fee_unpaid")),
                 else_=literal(UNMAPPED),
             ),
         ),
-        (and_(Ticket.outcome.is_(None), state_end.in_(("withdrawn", "returned"))), literal("other")),
+        (state_end.in_(("withdrawn", "returned")), literal("other")),
         # A duplicate merged into another application is a repeat application (art. 36(6)).
-        (and_(Ticket.outcome.is_(None), state_end == "merged"), literal("np_repeat")),
+        (state_end == "merged", literal("np_repeat")),
         else_=literal(UNMAPPED),
     )
-    is_new = Ticket.received_at >= scope.start_at
+
+
+def _outcome(history_outcome) -> Any:
+    """The result row: the application's own outcome, except that 部分公开 in its history wins; the
+    history's row when it names none."""
+    return case(
+        (Ticket.outcome == "partial", literal("partial")),
+        (history_outcome == "partial", literal("partial")),
+        (Ticket.outcome.in_(tuple(OUTCOMES_BY_CODE)), Ticket.outcome),
+        (Ticket.outcome.is_(None), history_outcome),
+        else_=literal(UNMAPPED),
+    )
+
+
+# Later than any event: an application's facts are its history "up to now and whatever comes".
+_FOREVER = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def application_facts(dialect: str, condition) -> Select:
+    """Per application matching `condition`: its id, `history_outcome` and `status_changed_at` as its whole
+    history says — what `tracker.reports.facts.refresh_facts` writes on the row."""
+    relevant = and_(Ticket.channel == "disclosure", condition)
+    h = _history(dialect, _FOREVER, _FOREVER, relevant)
     query = select(
+        Ticket.id.label("id"),
+        # NULL for "no row" (UNMAPPED), as on an application that has not changed status yet.
+        func.nullif(_history_outcome(h, func.coalesce(h.state_end, "received")), UNMAPPED).label(
+            "history_outcome"
+        ),
+        h.last_at_end.label("status_changed_at"),
+    ).select_from(Ticket)
+    for selectable, on in h.froms:
+        query = query.outerjoin(selectable, on)
+    return query.where(relevant)
+
+
+def _settled_in(scope: Scope):
+    """Applications received in the period whose last status change (if any) came before its end: their
+    state at the end is the row's status, their last change `status_changed_at` and their result row
+    `history_outcome` — no history to read."""
+    return and_(
+        Ticket.channel == "disclosure",
+        Ticket.received_at >= scope.start_at,
+        Ticket.received_at < scope.end_at,
+        or_(Ticket.status_changed_at.is_(None), Ticket.status_changed_at < scope.end_at),
+        scope.ticket_filter(include_merged=True),
+    )
+
+
+def disclosure_rows(scope: Scope, dialect: str = "sqlite"):
+    """One row per disclosure application relevant to the year, with its cell coordinates.
+
+    Columns: ticket_id, applicant_type, outcome (an outcome code or UNMAPPED), is_new (一), is_carried_in
+    (二), is_finished (counted in 三: reached a final state during the period and is in one at its end),
+    is_carried_out (四). Applications settled in the period (`_settled_in`, the great majority) are read
+    from their rows; the others from their event history.
+    """
+    final = tuple(sorted(FINAL_STATUSES))
+    settled = _settled_in(scope)
+    from_row = select(
         Ticket.id.label("ticket_id"),
         Ticket.applicant_type.label("applicant_type"),
-        outcome.label("outcome"),
+        _outcome(func.coalesce(Ticket.history_outcome, literal(UNMAPPED))).label("outcome"),
+        literal(1).label("is_new"),
+        literal(0).label("is_carried_in"),
+        case((and_(Ticket.status.in_(final), Ticket.status_changed_at >= scope.start_at), 1), else_=0).label(
+            "is_finished"
+        ),
+        case((Ticket.status.not_in(final), 1), else_=0).label("is_carried_out"),
+    ).where(settled)
+
+    relevant = and_(_relevant_applications(scope), ~settled)
+    h = _history(dialect, scope.start_at, scope.end_at, relevant)
+    state_start = func.coalesce(h.state_start, "received")
+    state_end = func.coalesce(h.state_end, "received")
+    is_new = Ticket.received_at >= scope.start_at
+    from_history = select(
+        Ticket.id.label("ticket_id"),
+        Ticket.applicant_type.label("applicant_type"),
+        _outcome(_history_outcome(h, state_end)).label("outcome"),
         case((is_new, 1), else_=0).label("is_new"),
         case((and_(~is_new, state_start.not_in(final)), 1), else_=0).label("is_carried_in"),
         case((and_(state_end.in_(final), h.last_at_end >= scope.start_at), 1), else_=0).label("is_finished"),
         case((state_end.not_in(final), 1), else_=0).label("is_carried_out"),
     ).select_from(Ticket)
     for selectable, on in h.froms:
-        query = query.outerjoin(selectable, on)
-    return query.where(relevant).subquery("disclosure_rows")
+        from_history = from_history.outerjoin(selectable, on)
+    return from_row.union_all(from_history.where(relevant)).subquery("disclosure_rows")
 
 
 @dataclass

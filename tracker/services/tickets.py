@@ -287,6 +287,12 @@ def transition(
         data={"action": action, **(data or {})},
         publish=True,
     )
+    if action == "reply" or ticket.channel == "disclosure":
+        # The report's facts on the row (working days to reply; an application's result row and last
+        # change), in the same transaction as the event they are read from.
+        from tracker.reports.facts import refresh_facts
+
+        refresh_facts(session, Ticket.id == ticket.id)
     _deadline_consequences(session, ticket, action, actor=actor, now=now)
     return event
 

@@ -1,0 +1,41 @@
+"""report facts on the ticket row (issue 7): reply due time, working days to reply, application outcome
+
+The annual report read them from joins over deadlines and the event history; they are now written on
+the ticket when they happen. Existing rows are backfilled with the same function the services call
+(`tracker.reports.facts.refresh_facts`), so an upgraded database reports the same figures.
+
+Revision ID: 0010
+Revises: 0009
+"""
+from alembic import op
+import sqlalchemy as sa
+import tracker.types
+
+
+revision = '0010'
+down_revision = '0009'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('tickets') as batch:
+        batch.add_column(sa.Column('reply_due_at', tracker.types.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column('reply_workdays', sa.Integer(), nullable=True))
+        batch.add_column(sa.Column('status_changed_at', tracker.types.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column('history_outcome', sa.String(length=64), nullable=True))
+    from sqlalchemy.orm import Session
+
+    from tracker.reports.facts import refresh_facts
+
+    session = Session(bind=op.get_bind())
+    refresh_facts(session)
+    session.flush()
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('tickets') as batch:
+        batch.drop_column('history_outcome')
+        batch.drop_column('status_changed_at')
+        batch.drop_column('reply_workdays')
+        batch.drop_column('reply_due_at')
