@@ -251,16 +251,19 @@ def interaction_figures(
 ) -> dict[str, ChannelFigures]:
     """Per channel: received, replied, on time, rated, satisfied, median and mean working days to reply.
 
-    One pass over `tickets` (the due time and working days are on the row), one hash aggregation: the
-    rows are grouped by channel *and* by working days to reply, so
-    the database returns a small histogram per channel (a few dozen groups, not tickets); the counts
+    One pass over `tickets` (the due time and working days are on the row, no join), one hash
+    aggregation: the rows are grouped by channel *and* by working days to reply, so the database
+    returns a small histogram per channel (a few dozen groups, not tickets); the counts
     are its sums and the median and mean are read off it exactly. No sort of a year of replies, and the
     same SQL on PostgreSQL and SQLite.
     """
     tune_for_reporting(session)
     levels = tuple(satisfied_levels)
     replied = _replied(scope)
-    workdays = case((replied, Ticket.reply_workdays)).label("wd")
+    # Grouped by the column itself, not by "workdays if replied": the planner knows the column's few
+    # distinct values and aggregates in parallel workers; a reply after the period has its workdays but
+    # is no reply here, and adds nothing to the histogram (which counts `replied`).
+    workdays = Ticket.reply_workdays.label("wd")
 
     def count_if(condition):
         return func.sum(case((condition, 1), else_=0))
@@ -286,7 +289,7 @@ def interaction_figures(
         f.without_deadline += int(row["without_deadline"] or 0)
         f.rated += int(row["rated"] or 0)
         f.satisfied += int(row["satisfied"] or 0)
-        if row["wd"] is not None:
+        if row["wd"] is not None and row["replied"]:
             histogram = histograms[row["channel"]]
             histogram[int(row["wd"])] = histogram.get(int(row["wd"]), 0) + int(row["replied"] or 0)
     for code, histogram in histograms.items():
