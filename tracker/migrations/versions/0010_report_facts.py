@@ -7,10 +7,10 @@ the ticket when they happen. Existing rows are backfilled with the same function
 Revision ID: 0010
 Revises: 0009
 """
-from alembic import op
 import sqlalchemy as sa
-import tracker.types
+from alembic import op
 
+import tracker.types
 
 revision = '0010'
 down_revision = '0009'
@@ -24,6 +24,17 @@ def upgrade() -> None:
         batch.add_column(sa.Column('reply_workdays', sa.Integer(), nullable=True))
         batch.add_column(sa.Column('status_changed_at', tracker.types.UTCDateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column('history_outcome', sa.String(length=64), nullable=True))
+    op.create_index(
+        'ix_tickets_applications_received',
+        'tickets',
+        ['received_at'],
+        postgresql_include=[
+            'id', 'channel', 'applicant_type', 'status', 'outcome', 'history_outcome', 'status_changed_at', 'updated_at',
+            'department_id',
+        ],
+        postgresql_where=sa.text("channel = 'disclosure'"),
+        sqlite_where=sa.text("channel = 'disclosure'"),
+    )
     from sqlalchemy.orm import Session
 
     from tracker.reports.facts import refresh_facts
@@ -34,6 +45,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_tickets_applications_received', table_name='tickets')
     with op.batch_alter_table('tickets') as batch:
         batch.drop_column('history_outcome')
         batch.drop_column('status_changed_at')
