@@ -73,10 +73,17 @@ def database_url() -> str:
 
 def prepare(n_tickets: int) -> tuple[str, float | None]:
     """Create (or reuse) the scratch database with n tickets of YEAR; return its URL and the load time."""
-    from bench.generate import reuse_or_generate
+    import psycopg
+
+    from bench.generate import libpq_url, reuse_or_generate
 
     url = database_url()
-    return url, reuse_or_generate(url, n_tickets, seed=7, year=YEAR, open_fraction=0.02, due_fraction=0.0)
+    seconds = reuse_or_generate(url, n_tickets, seed=7, year=YEAR, open_fraction=0.02, due_fraction=0.0)
+    # Measure a settled database, as autovacuum leaves one soon after a load: the visibility map lets
+    # section 三 read the applications' index alone (a no-op when already vacuumed).
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE tickets")
+    return url, seconds
 
 
 def time_report(url: str) -> tuple[list[float], dict]:
@@ -201,7 +208,7 @@ def main() -> int:
             "| contender | median (s) | runs (s) |",
             "|---|---|---|",
             f"| `build_annual_report` — interaction figures (on time vs deadlines, working days on the calendar, "
-            f"median/mean), top topics, section 三 from event history, registers, 四, cross-checks | "
+            f"median/mean), top topics, section 三, registers, 四, cross-checks | "
             f"**{report_median:.2f}** | {fmt(report_runs)} |",
             f"| — of which `interaction_figures` (one scan of tickets grouped by channel × working days; due "
             f"time and working days read from the row) | "
@@ -230,9 +237,11 @@ def main() -> int:
             "backfills them with the same function; the generator writes them with each row (a test checks "
             "them against `refresh_facts`). So the interaction figures are one parallel scan of `tickets` "
             "without joins, and section 三 reads event history only for applications received before the "
-            "year or changed after it. The top topics still join `ticket_topics` to the year's tickets "
-            "(the largest remaining part); both baselines use the same session settings and may run in "
+            "year or changed after it, the rest by an index-only scan of a partial covering index. The top "
+            "topics still join `ticket_topics` to the year's tickets (the largest remaining part); both baselines use the same session settings and may run in "
             "parallel workers like the report's queries.",
+            "",
+            "Before the facts were kept on the rows (same benchmark, 2026-11-25 11:15 UTC, load 4–7): 12.65 s against 0.59 s for the plain GROUP BY (21.5×). What remains above 1.5×: the top topics (a hash join of the year's tickets with `ticket_topics`, most of the ≈ 1.9 s the report spends beyond its two parts above) — keeping year, department and the counted flag on `ticket_topics` would make it an index-only count; not done in this change.",
         ]
     )
     print(body)
