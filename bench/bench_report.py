@@ -233,7 +233,7 @@ def main() -> int:
             "the same transaction, by `tracker.reports.facts.refresh_facts` — the reply deadline's due time "
             "(kept current by the deadline engine on extension, pause, override, calendar load), the working "
             "days to reply (at the reply; re-counted when a calendar year is loaded), and for applications "
-            "the time of the last status change and the result row their history gives. Migration 0010 "
+            "the time of the last status change and the result row their history gives. Migration 0011 "
             "backfills them with the same function; the generator writes them with each row (a test checks "
             "them against `refresh_facts`). So the interaction figures are one parallel scan of `tickets` "
             "without joins, and section 三 reads event history only for applications received before the "

@@ -111,7 +111,7 @@ def test_facts_on_the_rows_equal_deadlines_history_and_calendar(session, bureau)
     wrong = {(ticket_id, name) for ticket_id, name, _row, _source in fact_mismatches(session, ids)}
     assert wrong == {(t["hot"].id, "reply_workdays"), (t["withdrawn"].id, "history_outcome")}
 
-    # The backfill (migration 0010, the generator, the bulk importer) writes the same facts.
+    # The backfill (migration 0011, the generator, the bulk importer) writes the same facts.
     session.execute(
         Ticket.__table__.update()
         .where(Ticket.id.in_(ids))

@@ -15,7 +15,7 @@ them true, by the one function below, from the same sources and with the same de
   came, withdrawn, merged …), which the report combines with the row's own `outcome`: written at every
   status change.
 
-`refresh_facts` is also the migration's backfill (0010), the bulk importer's and the generator's: one
+`refresh_facts` is also the migration's backfill (0011), the bulk importer's and the generator's: one
 definition for every write path. tests/reports/test_facts.py checks the rows against the history.
 """
 

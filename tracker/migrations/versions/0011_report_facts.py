@@ -4,16 +4,16 @@ The annual report read them from joins over deadlines and the event history; the
 the ticket when they happen. Existing rows are backfilled with the same function the services call
 (`tracker.reports.facts.refresh_facts`), so an upgraded database reports the same figures.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 """
 import sqlalchemy as sa
 from alembic import op
 
 import tracker.types
 
-revision = '0010'
-down_revision = '0009'
+revision = '0011'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
