@@ -21,7 +21,7 @@ from datetime import date, datetime
 from functools import partial
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import ARRAY, JSON, any_, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -537,6 +537,7 @@ TICKET_COLUMNS = (
     "is_publishable",
     "query_code",
     "extra",
+    "reply_due_at",
     "created_at",
     "updated_at",
 )
@@ -602,11 +603,15 @@ def bulk_open(
         return_ids=True,
     )
     numbers = _allocate_numbers(session, count)
+    planner = planner or DeadlinePlanner(session, now=now)
+    planned = [planner.plan_draft(draft) for draft in drafts]
     ticket_rows: list[tuple[Any, ...]] = []
     event_data: list[dict[str, Any]] = []
 
     def tickets() -> Iterator[tuple[Any, ...]]:
-        for draft, contact_id, allocated in zip(drafts, contact_ids, numbers, strict=True):
+        for draft, contact_id, allocated, deadlines in zip(
+            drafts, contact_ids, numbers, planned, strict=True
+        ):
             received_at = draft.received_at or draft.arrived_at
             number = f"{channel_of(draft.channel).number_prefix}{local(received_at).year}{allocated:07d}"
             row = (
@@ -629,6 +634,7 @@ def bulk_open(
                 draft.is_publishable,
                 secrets.token_hex(6).upper() if draft.with_query_code else None,
                 dict(draft.extra),
+                reply_due_at(deadlines),
                 now,
                 now,
             )
@@ -663,9 +669,12 @@ def bulk_open(
     )
     if flag_duplicates:
         _flag_phone_duplicates(session, ticket_ids, drafts, now=now, actor=(actor_id, actor_label))
-    planner = planner or DeadlinePlanner(session, now=now)
-    planner.open_for(session, ticket_ids, drafts, actor=(actor_id, actor_label))
-    refresh_facts(session, id_in(session, Ticket.id, ticket_ids))  # the reply deadline's due time
+    planner.write(session, ticket_ids, planned, actor=(actor_id, actor_label))
+    # The reply facts went into the ticket rows above (a fresh ticket has no reply yet); an application's
+    # history facts come from the one definition in tracker.reports.facts.
+    applications = [tid for tid, d in zip(ticket_ids, drafts, strict=True) if d.channel == "disclosure"]
+    if applications:
+        refresh_facts(session, id_in(session, Ticket.id, applications))
     if index_search:
         _index_for_search(session, ticket_ids, ticket_rows)
     return ticket_ids
@@ -766,6 +775,20 @@ def _flag_phone_duplicates(
     )
 
 
+class PlannedDeadline(NamedTuple):
+    """One deadline of a ticket about to be bulk-created: what `DeadlinePlanner.plan` computed for it."""
+
+    kind: str
+    policy: Any
+    starts_on: datetime
+    override: dict[str, Any] | None
+    plan: tuple[Any, ...]  # (due time, state, explanation, first check, the event's data)
+
+
+def reply_due_at(planned: list[PlannedDeadline]) -> datetime | None:
+    return next((d.plan[0] for d in planned if d.kind == "reply"), None)
+
+
 class DeadlinePlanner:
     """The statutory deadlines of bulk-created tickets: the rows and `deadline.opened` events that
     `tracker.deadlines.open_deadlines` writes, computed with the engine's own pure functions (policy
@@ -801,44 +824,54 @@ class DeadlinePlanner:
         self._plan: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._check: dict[tuple[Any, ...], datetime | None] = {}
 
-    def open_for(
+    def plan_draft(self, draft: TicketDraft) -> list[PlannedDeadline]:
+        """The deadlines a new ticket from `draft` opens, computed before the ticket row is written (its
+        `reply_due_at` report fact is the reply deadline's due time)."""
+        from tracker import deadlines as engine
+
+        received_at = draft.received_at or draft.arrived_at
+        received_on = local(received_at).date()
+        result = []
+        for kind in engine.INITIAL_KINDS.get(draft.channel, (engine.REPLY,)):
+            policy = self.policy(draft.channel, kind, received_on, draft.request_type, draft.urgency)
+            if policy is None:
+                continue
+            override = engine.work_order_due(draft.extra, kind)
+            plan = self.plan(policy, draft.channel, received_at, received_on, override)
+            result.append(PlannedDeadline(kind, policy, received_at, override, plan))
+        return result
+
+    def write(
         self,
         session: Session,
         ticket_ids: list[int],
-        drafts: list[TicketDraft],
+        planned: list[list[PlannedDeadline]],
         *,
         actor: tuple[int | None, str],
     ) -> None:
+        """Insert the planned deadlines of the tickets just written, with their `deadline.opened` events."""
         from tracker import deadlines as engine
         from tracker.models import Deadline
 
         actor_id, actor_label = actor
         now = self.now
         deadline_rows, event_rows = [], []
-        for ticket_id, draft in zip(ticket_ids, drafts, strict=True):
-            received_at = draft.received_at or draft.arrived_at
-            received_on = local(received_at).date()
-            for kind in engine.INITIAL_KINDS.get(draft.channel, (engine.REPLY,)):
-                policy = self.policy(draft.channel, kind, received_on, draft.request_type, draft.urgency)
-                if policy is None:
-                    continue
-                override = engine.work_order_due(draft.extra, kind)
-                due_at, state, explanation, next_check, event_data = self.plan(
-                    policy, draft.channel, received_at, received_on, override
-                )
+        for ticket_id, deadlines in zip(ticket_ids, planned, strict=True):
+            for d in deadlines:
+                due_at, state, explanation, next_check, event_data = d.plan
                 deadline_rows.append(
                     (
                         ticket_id,
-                        kind,
-                        policy.label,
-                        policy.code,
-                        policy.version,
-                        received_at,
+                        d.kind,
+                        d.policy.label,
+                        d.policy.code,
+                        d.policy.version,
+                        d.starts_on,
                         due_at,
                         state,
                         _NOTHING_YET,
                         _NOTHING_YET,
-                        override,
+                        d.override,
                         1,
                         explanation,
                         next_check,
