@@ -36,19 +36,20 @@ def _bell():
 
 @bp.after_app_request
 def _publish_after_commit(response):
-    """After a write request, relay its outbox rows to the workers once the response has gone out.
+    """After a write request, have this process's relay thread publish its outbox rows to the workers.
 
-    The view committed already; the broker being down costs nothing here (the periodic relay takes over).
+    The view committed already; the thread publishes in the background (batched under load), and the
+    broker being down costs nothing here (the periodic relay takes over).
     """
     if (
         request.method in ("POST", "PUT", "PATCH", "DELETE")
         and response.status_code < 400
         and not current_app.config.get("TESTING")
     ):
-        from workers.outbox import publish_pending
+        from workers.outbox import wake_relay
 
         current = settings()
-        response.call_on_close(lambda: publish_pending(current, limit=100))
+        response.call_on_close(lambda: wake_relay(current))
     return response
 
 
