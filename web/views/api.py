@@ -89,7 +89,7 @@ def _in_scope(ticket: Ticket) -> bool:
 def _apply(record) -> tuple[Any, int]:
     session = db()
     now = utcnow()
-    label = f"API:{client().key.name}"
+    label = f"API:{client().name}"
     try:
         result = apply_record(session, record, actor=label, now=now, fast=True)
         session.commit()
