@@ -221,6 +221,7 @@ def apply_record(
     now: datetime,
     check_duplicates: bool = True,
     fast: bool = False,
+    index_search: bool = True,
 ) -> IntakeResult:
     """Create or update the ticket for one record, replay its history, flag a possible duplicate.
 
@@ -231,7 +232,9 @@ def apply_record(
 
     `fast` (the 12345 push and file imports) opens a new ticket without history through the batched
     path `importer.bulk_open`, which writes exactly what `open_ticket` writes (tests/intake/
-    test_bulk_deadlines.py) in a handful of statements.
+    test_bulk_deadlines.py) in a handful of statements. Without `index_search` that path leaves the
+    search index row to the `ticket.created` consumer (workers/tasks/events.py), keeping jieba's
+    segmentation out of the request.
     """
     from tracker.intake.duplicates import flag_possible_duplicate
 
@@ -242,7 +245,12 @@ def apply_record(
             from tracker.intake.importer import bulk_open
 
             (ticket_id,) = bulk_open(
-                session, [record.draft], actor=actor, now=now, flag_duplicates=check_duplicates
+                session,
+                [record.draft],
+                actor=actor,
+                now=now,
+                flag_duplicates=check_duplicates,
+                index_search=index_search,
             )
             ticket = session.get(Ticket, ticket_id)
             duplicate = (

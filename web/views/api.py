@@ -91,12 +91,12 @@ def _apply(record) -> tuple[Any, int]:
     now = utcnow()
     label = f"API:{client().name}"
     try:
-        result = apply_record(session, record, actor=label, now=now, fast=True)
+        result = apply_record(session, record, actor=label, now=now, fast=True, index_search=False)
         session.commit()
     except IntegrityError:
         # The same order pushed twice at once: the other request created it; this one updates it.
         session.rollback()
-        result = apply_record(session, record, actor=label, now=now, fast=True)
+        result = apply_record(session, record, actor=label, now=now, fast=True, index_search=False)
         session.commit()
     body = {
         "result": result.status,

@@ -86,6 +86,15 @@ def on_created_deadlines(session: Session, settings: Settings, message: OutboxMe
     open_deadlines(session, session.get(Ticket, message.ticket_id), now=now, actor="系统")
 
 
+def on_created_index(session: Session, settings: Settings, message: OutboxMessage, now: datetime) -> None:
+    """Write the search index row if intake left it out (the push keeps segmentation out of the request)."""
+    from tracker.models.dashboard import TicketSearch
+    from tracker.search import reindex
+
+    if session.get(TicketSearch, message.ticket_id) is None:
+        reindex(session, [message.ticket_id])
+
+
 def on_status_notify(session: Session, settings: Settings, message: OutboxMessage, now: datetime) -> None:
     """Tell the people a status change concerns (never the person who made it)."""
     ticket = session.get(Ticket, message.ticket_id)
@@ -129,6 +138,7 @@ CONSUMERS: dict[str, list[tuple[str, Callable]]] = {
         ("route", on_created_route),
         ("tag", on_created_tag),
         ("deadlines", on_created_deadlines),
+        ("search", on_created_index),
     ],
     "ticket.status_changed": [("notify", on_status_notify)],
 }
