@@ -36,7 +36,7 @@ from tracker.intake.records import FieldError, IntakeRecord, RecordError, apply_
 from tracker.models import Contact, Department, OutboxMessage, Ticket, TicketEvent, TicketNumberAllocation
 from tracker.notify.bulk import id_in
 from tracker.reports.facts import refresh_facts
-from tracker.services.tickets import CONTACT_FIELDS, Actor, TicketDraft
+from tracker.services.tickets import CONTACT_FIELDS, Actor, TicketDraft, draft_subject
 from tracker.services.tickets import _validate as validate_draft  # the one set of draft rules
 
 CHANNELS = ("hotline", "website", "weibo", "disclosure")
@@ -619,7 +619,7 @@ def bulk_open(
                 draft.channel,
                 draft.external_ref,
                 draft.request_type,
-                (draft.subject or draft.body[:40]).strip(),
+                draft_subject(draft),
                 draft.body,
                 draft.category,
                 draft.urgency,

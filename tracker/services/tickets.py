@@ -162,6 +162,11 @@ def _validate(draft: TicketDraft) -> None:
         raise ValidationError("；".join(f"{k}: {v}" for k, v in errors.items()), fields=errors)
 
 
+def draft_subject(draft: TicketDraft) -> str:
+    """The subject a draft gives its ticket: its title, else the opening of its text."""
+    return (draft.subject or draft.body[:40]).strip()
+
+
 def open_ticket(
     session: Session, draft: TicketDraft, *, actor: Actor | None, now: datetime
 ) -> tuple[Ticket, bool]:
@@ -187,7 +192,7 @@ def open_ticket(
         channel=draft.channel,
         external_ref=draft.external_ref,
         request_type=draft.request_type,
-        subject=(draft.subject or draft.body[:40]).strip(),
+        subject=draft_subject(draft),
         body=draft.body,
         category=draft.category,
         urgency=draft.urgency,
@@ -228,7 +233,8 @@ def update_from_draft(
     """Apply a re-delivered draft; record what changed (nothing is recorded when nothing changed)."""
     changes: dict[str, tuple[Any, Any]] = {}
     for name in UPDATABLE_FIELDS:
-        new = getattr(draft, name)
+        # A draft without a title has the subject it was opened with: re-sending it changes nothing.
+        new = draft_subject(draft) if name == "subject" else getattr(draft, name)
         if new is not None and new != getattr(ticket, name):
             changes[name] = (getattr(ticket, name), new)
             setattr(ticket, name, new)
