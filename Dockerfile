@@ -5,7 +5,8 @@ COPY pyproject.toml README.md ./
 COPY tracker ./tracker
 COPY workers ./workers
 COPY web ./web
+COPY gunicorn.conf.py ./
 RUN pip install --no-cache-dir . && useradd --system tracker && mkdir -p /var/lib/tracker && chown tracker /var/lib/tracker
 USER tracker
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "web.wsgi:app"]
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "web.wsgi:app"]

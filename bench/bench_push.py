@@ -3,6 +3,7 @@
 Measured: POST /api/v1/intake/hotline, each request a new signed work order (HMAC-SHA256 over timestamp +
 body), sent by a second process with keep-alive connections from several threads; the server writes the
 ticket, its contact, the `ticket.created` event, the outbox row and the statutory deadlines per request.
+gunicorn runs with the deployment's own settings (gunicorn.conf.py, as the Dockerfile and docker-compose).
 Reported: requests/s and p50/p99 latency. Baseline in the same run against the same server: GET
 /api/v1/openapi.json (no database, no signature) — the cost of gunicorn + Flask + the loopback itself.
 Targets (issue 4): ≥ 300 requests/s with p99 ≤ 100 ms on this 2-core machine.
@@ -81,7 +82,7 @@ def drop_database() -> None:
     admin.dispose()
 
 
-def start_server(url: str, port: int, workers: int, instance: str) -> subprocess.Popen:
+def start_server(url: str, port: int, workers: int | None, instance: str) -> subprocess.Popen:
     env = {
         **os.environ,
         "TRACKER_DATABASE_URL": url,
@@ -93,14 +94,14 @@ def start_server(url: str, port: int, workers: int, instance: str) -> subprocess
     process = subprocess.Popen(
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "-w",
-            str(workers),
+            # The deployment's own settings (workers, worker class, keep-alive), only bound to loopback here.
+            "-c",
+            str(ROOT / "gunicorn.conf.py"),
+            *(["-w", str(workers)] if workers else []),
             "-b",
             f"127.0.0.1:{port}",
             "--log-level",
             "warning",
-            "--keep-alive",
-            "30",
             "web.wsgi:app",
         ],
         cwd=ROOT,
@@ -118,6 +119,16 @@ def start_server(url: str, port: int, workers: int, instance: str) -> subprocess
             time.sleep(0.3)
     process.kill()
     raise RuntimeError("gunicorn did not start")
+
+
+def gunicorn_settings(workers: int | None) -> str:
+    """The worker settings the benchmark ran with, as gunicorn.conf.py (and --workers) set them."""
+    conf: dict = {}
+    exec((ROOT / "gunicorn.conf.py").read_text(), conf)
+    processes = workers or conf["workers"]
+    if conf["worker_class"] == "gthread":
+        return f"{processes} gthread workers × {conf['threads']} threads, keep-alive {conf['keepalive']} s"
+    return f"{processes} {conf['worker_class']} workers"
 
 
 def _client(port: int, key_id: str, secret: str, mode: str, seconds: float, prefix: str, out: list) -> None:
@@ -225,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     small = os.environ.get("BENCH_SCALE") == "small"
     parser.add_argument("--seconds", type=float, default=5 if small else 15)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=None, help="default: gunicorn.conf.py's")
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args(argv)
     load_before = load_avg()
@@ -263,13 +274,15 @@ def main(argv: list[str] | None = None) -> int:
     errors = sum(r["errors"] for r in pushes)
     met_rps, met_p99 = rps >= TARGET_RPS, p99 <= TARGET_P99_MS
     runs = ", ".join(f"{r['rps']:.0f}" for r in pushes)
+    server = gunicorn_settings(args.workers)
     body = f"""## Push: the 12345 intake endpoint under gunicorn
 
-`bench/bench_push.py` — gunicorn ({args.workers} sync workers) on loopback against a freshly migrated
-PostgreSQL database; a second process sends new signed work orders from {args.clients} keep-alive
-connections for {args.seconds:.0f} s per run (after a warm-up); each request writes ticket, contact,
-`ticket.created` event, outbox row and the sign/reply deadlines, and after the response the worker relays
-the outbox to the broker (Redis), as in production. Baseline: GET /api/v1/openapi.json on the
+`bench/bench_push.py` — gunicorn with the deployment's `gunicorn.conf.py` ({server}) on loopback against a
+freshly migrated PostgreSQL database; a second process sends new signed work orders from {args.clients}
+keep-alive connections for {args.seconds:.0f} s per run (after a warm-up); each request writes ticket,
+contact, `ticket.created` event, outbox row and the sign/reply deadlines in one transaction, and after the
+response wakes its process's relay thread, which publishes the outbox to the broker (Redis), as in
+production. The search index row is left to the `ticket.created` consumer (no Celery worker runs here). Baseline: GET /api/v1/openapi.json on the
 same server (no database, no signature). Median of {args.runs} runs; {errors} failed requests.
 
 | | median | runs | baseline | ratio | target | met |

@@ -1,0 +1,11 @@
+"""gunicorn settings of the web service: the Dockerfile, docker-compose.yml and bench/bench_push.py all
+start gunicorn with `-c gunicorn.conf.py` (docs/operations.md §1 explains the choice)."""
+
+bind = "0.0.0.0:8000"
+# Threaded workers: a thread waiting on PostgreSQL or the network leaves the core to another, and kept-alive
+# connections (the 12345 platform pushes over one) are served without a new TCP handshake per request.
+worker_class = "gthread"
+workers = 2
+threads = 8
+keepalive = 30
+timeout = 60
