@@ -100,9 +100,9 @@ def test_redis_down_during_intake_then_every_event_processed_exactly_once(
         assert publish_pending(settings) >= 50
 
         def processed():
-            return _count(url, select(func.count()).select_from(ProcessedMessage)) == 600
+            return _count(url, select(func.count()).select_from(ProcessedMessage)) == 800
 
-        wait_for(processed, timeout=180, message="600 consumer records (200 events × 3 consumers)")
+        wait_for(processed, timeout=180, message="800 consumer records (200 events × 4 consumers)")
         time.sleep(2)  # let any duplicate delivery land before counting effects
         routed = _count(
             url, select(func.count()).select_from(TicketEvent).where(TicketEvent.kind == "ticket.routed")
