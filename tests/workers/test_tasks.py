@@ -4,7 +4,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from tests import factories
 from tests.workers.conftest import at, end_of, worker_settings
@@ -62,7 +62,7 @@ def test_ticket_created_is_routed_tagged_and_handled_once(scratch_url, tmp_path)
 
         message_id = s.scalar(select(OutboxMessage.id).where(OutboxMessage.ticket_id == ticket_id))
 
-    assert process_message(settings, message_id, now=now) == ["route", "tag", "deadlines"]
+    assert process_message(settings, message_id, now=now) == ["route", "tag", "deadlines", "search"]
     assert process_message(settings, message_id, now=now) == []  # redelivered: no second effect
     with session_scope(scratch_url) as s:
         ticket = s.get(Ticket, ticket_id)
@@ -70,9 +70,34 @@ def test_ticket_created_is_routed_tagged_and_handled_once(scratch_url, tmp_path)
         assert ticket.topic_names == ["惠企政策"]
         kinds = [e.kind for e in s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id))]
         assert kinds.count("ticket.routed") == 1 and kinds.count("ticket.tagged") == 1
-        assert s.scalar(select(func.count()).select_from(ProcessedMessage)) == 3
+        assert s.scalar(select(func.count()).select_from(ProcessedMessage)) == 4
         notes = s.scalars(select(Notification).where(Notification.user_id == ids["supervisor"])).all()
         assert [n.title for n in notes] == [f"新工单分办到本部门：{ticket.number}"]
+
+
+def test_search_consumer_indexes_a_ticket_that_intake_left_unindexed(scratch_url, tmp_path):
+    """The API's intake leaves the index row to the ticket.created consumer (no jieba in the request)."""
+    from tracker.models import OutboxMessage
+    from tracker.models.dashboard import TicketSearch
+    from tracker.search import matching_ticket_ids
+
+    now = at("2026-03-04", "10:00")
+    _bureau(scratch_url, now)
+    settings, _ = worker_settings(tmp_path, scratch_url, "memory://")
+    with session_scope(scratch_url) as s:
+        ticket, _ = open_ticket(
+            s, factories.draft(arrived_at=now, body="小区旁工厂夜间噪音扰民"), actor="测试", now=now
+        )
+        ticket_id = ticket.id
+    with session_scope(scratch_url) as s:
+        s.execute(delete(TicketSearch).where(TicketSearch.ticket_id == ticket_id))
+        message_id = s.scalar(select(OutboxMessage.id).where(OutboxMessage.ticket_id == ticket_id))
+    with session_scope(scratch_url) as s:
+        assert s.scalars(select(Ticket.id).where(matching_ticket_ids(s, "噪音"))).all() == []
+
+    assert "search" in process_message(settings, message_id, now=now)
+    with session_scope(scratch_url) as s:
+        assert s.scalars(select(Ticket.id).where(matching_ticket_ids(s, "噪音"))).all() == [ticket_id]
 
 
 def test_a_consumer_that_fails_is_run_again_by_the_retry(scratch_url, tmp_path, monkeypatch):
