@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         "## Scale data: `bench/generate.py`",
         "",
         f"Generated tickets (with contacts, topics, deadlines and events) COPYed into a fresh PostgreSQL database; "
-        f"median of the runs; load average at the start: {load} on a shared machine.",
+        f"median of the runs; load average at the start: {load}.",
         "",
         "| tickets | rows written | tickets/s (median) | runs (tickets/s) | rows/s | baseline: raw COPY of the same rows into bare tables, rows/s | ratio to baseline |",
         "|---|---|---|---|---|---|---|",
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += [
         "",
         f"Growth {results[0]['tickets']:,} → {results[-1]['tickets']:,} tickets: time per ticket ×{growth:.2f} "
-        "(1.00 = linear; above 1, each ticket costs more as the tables and their indexes outgrow memory — and the shared machine's load moved between the runs).",
+        "(1.00 = linear; above 1, each ticket costs more as the tables and their indexes outgrow memory; the load average moves between the runs too).",
         f"Target: 2,000,000 tickets in ≤ 10 minutes (≥ {TARGET_TICKETS_PER_S:,.0f} tickets/s) — at the larger size's "
         f"rate, 2,000,000 take **{minutes_for_2m:.1f} min**: " + ("met." if met else "NOT met."),
         "The gap to the baseline is the product's indexes and the Python that builds realistic rows; "

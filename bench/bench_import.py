@@ -258,8 +258,8 @@ into a bare table of text columns. Median of {args.runs} runs (each on a freshly
 
 {cpu_line}.
 
-Load average (1, 5, 15 min) before / after: {load_before} / {load_avg()} — the machine's 2 cores were shared
-with other engineers' work while this ran.
+Load average (1, 5, 15 min) before / after: {load_before} / {load_avg()} (the machine's 2 cores; a 1-minute
+load near 1 means nothing else ran).
 """
     print(body)
     if args.write:

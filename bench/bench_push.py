@@ -291,7 +291,7 @@ same server (no database, no signature). Median of {args.runs} runs; {errors} fa
 | p99 latency | {p99:.1f} ms (p50 {p50:.1f} ms) | | {base_p99:.1f} ms | | ≤ {TARGET_P99_MS} ms | {"yes" if met_p99 else "**no**"} |
 
 Load average (1, 5, 15 min) before / after: {load_before} / {load_avg()} — the load generator, gunicorn and
-PostgreSQL share the machine's 2 cores, which other engineers' work was also using during the run.
+PostgreSQL share the machine's 2 cores.
 """
     print(body)
     if args.write:

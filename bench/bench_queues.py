@@ -317,7 +317,7 @@ def main() -> int:
                 else "; data reused from a kept database"
             )
             + f". Load average before / after: {', '.join(f'{x:.2f}' for x in load_before)} / "
-            f"{', '.join(f'{x:.2f}' for x in load_after)} (2 cores shared with other engineers' work).",
+            f"{', '.join(f'{x:.2f}' for x in load_after)} (the machine's 2 cores; nothing else ran unless the load says so).",
             "",
             "| page | p95 (ms) | median (ms) | bare SQL p95 (ms) | bare SQL median (ms) | page ÷ SQL (median) | target (p95) |",
             "|---|---|---|---|---|---|---|",

@@ -171,8 +171,7 @@ def render(results: list[dict], load_avg: tuple[str, str], loads: list[float]) -
         " runs; one sweep = `sweep_due` in batches of 1,000 + `plan_for` (e-mail deliveries), rolled back after"
         " each run; CPU = the sweep process + its PostgreSQL backend (from /proc), which moves far less than the"
         " wall time when the machine is busy."
-        f" Load average before / after: {load_avg[0]} / {load_avg[1]} (2 shared cores, other engineers' work"
-        " running).",
+        f" Load average before / after: {load_avg[0]} / {load_avg[1]} (the machine's 2 cores).",
         "",
         "| open tickets | due | one sweep | CPU: sweep + PostgreSQL | target | plain SELECT of the due rows (index) | ratio | same SELECT without the index (full scan) | ratio |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
