@@ -126,6 +126,7 @@ class BackgroundRelay:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         with self._lock:
@@ -139,11 +140,20 @@ class BackgroundRelay:
 
     def _run(self) -> None:
         wake = self._wake
-        while True:
+        while not self._stopping:
             wake.wait()
             wake.clear()
-            while publish_pending(self._settings, limit=self._limit) >= self._limit:
+            while not self._stopping and publish_pending(self._settings, limit=self._limit) >= self._limit:
                 pass
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the thread after its current pass; what is left unpublished stays for the periodic relay."""
+        with self._lock:
+            self._stopping = True
+            thread = self._thread
+            self._wake.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
 
 _RELAYS: dict[str, BackgroundRelay] = {}
@@ -158,6 +168,16 @@ def wake_relay(settings: Settings) -> None:
         if relay is None:
             relay = _RELAYS[key] = BackgroundRelay(settings)
     relay.wake()
+
+
+def stop_relays(timeout: float = 10.0) -> None:
+    """Stop this process's relay threads: a server shutting down before its engines are disposed, so no
+    thread is left holding a connection of a pool that is gone (its database may be gone too)."""
+    with _RELAYS_LOCK:
+        relays = list(_RELAYS.values())
+        _RELAYS.clear()
+    for relay in relays:
+        relay.stop(timeout)
 
 
 def unpublished_count(settings: Settings) -> int:

@@ -46,7 +46,11 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "options": {"expires": 55},
     },
     # Possible duplicates by similar text among new tickets (the push and imports flag by phone inline).
-    "duplicate-scan": {"task": "intake.duplicate_scan", "schedule": timedelta(minutes=1), "options": {"expires": 55}},
+    "duplicate-scan": {
+        "task": "intake.duplicate_scan",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 55},
+    },
     # Dashboard uploads whose task never reached a worker (broker down when queued).
     "resume-imports": {
         "task": "intake.resume_imports",

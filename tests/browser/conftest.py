@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import IS_CI
+from tests.serving import served
 
 CHROMIUM = os.environ.get("TRACKER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -48,11 +48,10 @@ PENSION_SUBJECT = "原纺织厂职工养老保险补缴需要改制批复"
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     """Serve the app from a thread (werkzeug make_server) over a freshly migrated SQLite database."""
-    from werkzeug.serving import make_server
 
     from tracker.bootstrap import load_reference_data
     from tracker.config import Settings
-    from tracker.db import dispose_engines, session_scope
+    from tracker.db import session_scope
     from tracker.demo import load_demo
     from tracker.migrate import upgrade
     from tracker.services.dashboard import ensure_default_canned_replies
@@ -101,16 +100,8 @@ def live_server(tmp_path_factory):
         }
     )
     app = create_app({"TESTING": False, "CLOCK": lambda: NOW}, settings=settings)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        dispose_engines()
+    with served(app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,10 @@ from collections import Counter
 
 import pytest
 from sqlalchemy import func, select, text
-from werkzeug.serving import make_server
 
-from tests.faults.services import PrivatePostgres, free_port
+from tests.faults.services import PrivatePostgres
 from tests.intake.helpers import signed_headers
+from tests.serving import served
 from tracker.config import Settings
 from tracker.db import dispose_engines, session_scope
 from tracker.models import Ticket
@@ -76,20 +76,8 @@ def live_app(private_pg, tmp_path):
         )
         key_id = key.key_id
     app = create_app({"TESTING": False}, settings=settings)
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with served(app) as port:
         yield f"http://127.0.0.1:{port}", key_id, secret
-    finally:
-        # Each write response relays the outbox after it is sent (web/views/notifications.py), in the
-        # server's thread: let the last ones finish before the pools are closed under them.
-        time.sleep(1.0)
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        dispose_engines()
 
 
 def _order(n: int) -> bytes:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from sqlalchemy import func, select
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import IS_CI
 from tests.intake.helpers import HOTLINE_HEADER, hotline_row, signed_headers, write_csv
+from tests.serving import served
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -59,12 +59,11 @@ PAYLOADS = _payloads()
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """A live server over a scratch SQLite database, the corpus injected through every entry point."""
-    from werkzeug.serving import make_server
 
     from tracker.bootstrap import load_reference_data
     from tracker.clock import utcnow
     from tracker.config import Settings
-    from tracker.db import dispose_engines, session_scope
+    from tracker.db import session_scope
     from tracker.intake.apikeys import create_api_key
     from tracker.intake.importer import import_file
     from tracker.migrate import upgrade
@@ -234,23 +233,15 @@ def site(tmp_path_factory):
     finally:
         captcha.new_question = original_question
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with served(app) as port:
         yield {
-            "base": f"http://127.0.0.1:{server.server_port}",
+            "base": f"http://127.0.0.1:{port}",
             "url": url,
             "statuses": statuses,
             "ticket_ids": ticket_ids,
             "query_codes": query_codes,
             "sent": sent,
         }
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        dispose_engines()
 
 
 def test_every_entry_point_accepts_or_refuses_cleanly_and_stores_text_as_given(site):

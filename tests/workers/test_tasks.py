@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from tests import factories
-from tests.workers.conftest import at, end_of, worker_settings
+from tests.workers.conftest import at, end_of, wait_for, worker_settings
 from tracker import deadlines
 from tracker.db import session_scope
 from tracker.models import Department, OutboxMessage, ProcessedMessage, Ticket, TicketEvent, User
@@ -495,3 +495,21 @@ def test_sms_gateway_and_signed_generic_webhook(scratch_url, tmp_path, robot_ser
         headers["X-Tracker-Signature"] == "sha256=" + hmac.new(b"hook-key", raw, hashlib.sha256).hexdigest()
     )
     assert body["event"] == "reminder" and body["link"].endswith("/tickets/" + body["link"].rsplit("/", 1)[1])
+
+
+def test_the_relay_thread_publishes_when_woken_and_ends_when_stopped(scratch_url, tmp_path):
+    from workers import outbox
+
+    now = at("2026-03-04", "10:00")
+    _bureau(scratch_url, now)
+    settings, _ = worker_settings(tmp_path, scratch_url, "memory://")
+    with session_scope(scratch_url) as s:
+        open_ticket(s, factories.draft(arrived_at=now, department_code="sme"), actor="测试", now=now)
+    outbox.wake_relay(settings)
+    unpublished = select(func.count()).where(OutboxMessage.published_at.is_(None))
+    wait_for(lambda: _count(scratch_url, unpublished) == 0, timeout=30, message="the relay published")
+    threads = [t for t in threading.enumerate() if t.name == "outbox-relay"]
+    assert threads, "the relay ran in its own thread"
+    outbox.stop_relays()
+    assert not any(t.is_alive() for t in threads)
+    assert outbox._RELAYS == {}
