@@ -26,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.run import process_cpu_seconds  # noqa: E402
+
 PG_SERVER = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
 DB_NAME = "bench_intake_import"
 TARGET_RATE = 10_000
@@ -134,9 +136,9 @@ def child_import(url: str, path: str, out) -> None:
     checked = check_file("hotline", path)
     with session_scope(url) as session:
         backend = session.connection().connection.driver_connection.info.backend_pid
-        backend_started = _backend_cpu(backend)
+        backend_started = process_cpu_seconds(backend)
         report = import_file(session, "hotline", path, actor="基准测试", now=utcnow(), checked=checked)
-        backend_ended = _backend_cpu(backend)
+        backend_ended = process_cpu_seconds(backend)
     out.put(
         {
             "seconds": time.perf_counter() - started,
@@ -147,15 +149,6 @@ def child_import(url: str, path: str, out) -> None:
             "rejected": report.rejected,
         }
     )
-
-
-def _backend_cpu(pid: int) -> float | None:
-    """CPU seconds (user + system) of the PostgreSQL backend serving the import, when it runs here."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def child_copy(url: str, path: str, out) -> None:

@@ -37,6 +37,8 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from bench.run import process_cpu_seconds  # noqa: E402
+
 ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "bench_sweep_helper3"
 RUNS = 5
@@ -60,15 +62,6 @@ def _admin(sql: str) -> None:
     engine.dispose()
 
 
-def _backend_cpu(pid: int) -> float | None:
-    """Seconds of CPU the server process ``pid`` has used (None when it is not on this machine)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _sweep_once(url: str, now: datetime) -> tuple[float, dict[str, int]]:
     from dataclasses import asdict
 
@@ -78,7 +71,7 @@ def _sweep_once(url: str, now: datetime) -> tuple[float, dict[str, int]]:
     session = session_factory(url)()
     try:
         pid = session.scalar(text("SELECT pg_backend_pid()"))
-        server = _backend_cpu(pid)
+        server = process_cpu_seconds(pid)
         started, cpu = time.perf_counter(), time.process_time()
         # All batches in the one transaction, rolled back below, so every run sweeps the same rows.
         totals = asdict(
@@ -86,7 +79,7 @@ def _sweep_once(url: str, now: datetime) -> tuple[float, dict[str, int]]:
         )
         elapsed = time.perf_counter() - started
         totals["client_cpu"] = time.process_time() - cpu
-        after_server = _backend_cpu(pid)
+        after_server = process_cpu_seconds(pid)
         if server is not None and after_server is not None:
             totals["server_cpu"] = after_server - server
     finally:

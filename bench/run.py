@@ -65,6 +65,16 @@ def write_section(name: str, body: str, path: Path = DOCS) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system) process ``pid`` has used — e.g. the PostgreSQL backend serving a
+    benchmark's connection (``pg_backend_pid()``); None when it does not run on this machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def discover() -> dict[str, Path]:
     return {p.stem.removeprefix("bench_"): p for p in sorted(BENCH_DIR.glob("bench_*.py"))}
 
