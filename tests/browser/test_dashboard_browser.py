@@ -163,3 +163,30 @@ def test_portal_on_a_phone(browser, live_server):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1  # no sideways scrolling
     shot(page, "portal-mobile")
     context.close()
+
+
+def test_staff_converts_a_hotline_order_that_is_really_a_disclosure_application(page, live_server):
+    # Last in the module: it adds a second ticket with the pension order's subject.
+    sign_in(page, live_server, "zhangwei")
+    _open_ticket_by_subject(page, live_server, PENSION_SUBJECT)
+    source_number = page.locator(".ticket-head .meta").inner_text().split(" · ")[0]
+    convert = page.locator("details[data-action='convert']")
+    convert.locator("summary").click()
+    form = convert.locator("form")
+    form.locator("select[name='channel']").select_option("disclosure")
+    form.locator("textarea[name='reason']").fill(
+        "申请人实为要求公开企业改制批复文件，依条例第三十九条转为依申请公开"
+    )
+    shot(page, "ticket-convert")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("[data-ticket-page]")
+    assert "依申请公开" in page.locator(".ticket-head .meta").inner_text()
+    fields = page.locator("dl.fields").first.inner_text()
+    assert "由12345热线转来" in fields and source_number in fields
+    assert "工作日" in page.locator("[data-deadline='reply'] .explanation").inner_text()
+    page.locator("a[data-linked]").click()
+    page.wait_for_selector("[data-ticket-page]")
+    assert PENSION_SUBJECT in page.locator("h1").inner_text()
+    timeline = page.locator(".timeline").inner_text()
+    assert "转为其他渠道办理" in timeline and "关联工单" in timeline and "依条例第三十九条" in timeline
+    shot(page, "ticket-converted")

@@ -315,6 +315,23 @@ def test_english_is_the_second_language(client, session, office):
     assert "My queue" in page and "Overdue" in page
 
 
+def test_the_compiled_english_catalogue_holds_every_translation_of_the_po_file():
+    # Templates read the .mo: a .po entry added without `pybabel compile` would silently show Chinese.
+    import gettext
+    from pathlib import Path
+
+    from babel.messages.pofile import read_po
+
+    folder = Path(__file__).resolve().parents[2] / "web" / "translations" / "en" / "LC_MESSAGES"
+    with open(folder / "messages.po", "rb") as po:
+        catalog = read_po(po)
+    assert not catalog.fuzzy  # `pybabel compile` skips a catalogue whose header is fuzzy
+    with open(folder / "messages.mo", "rb") as mo:
+        compiled = gettext.GNUTranslations(mo)
+    missing = [m.id for m in catalog if m.id and m.string and compiled.gettext(m.id) != m.string]
+    assert not missing, f"run pybabel compile -d web/translations: {missing[:5]}"
+
+
 def test_keyset_pages_do_not_repeat_or_skip(client, session, now, office):
     for n in range(55):
         factories.ticket(session, now=now + timedelta(minutes=n), dept=office["dept"], subject=f"第{n}件")
@@ -439,6 +456,59 @@ def test_convert_opens_a_linked_disclosure_ticket_with_both_histories(client, se
     )
     assert converted.data["reason"] == "实为信息公开申请" and converted.actor_id == office["staff"].id
     assert session.scalars(select(Deadline).where(Deadline.ticket_id == created.id)).all()
+
+
+def _convert_form(html: str) -> tuple[str, list[str]]:
+    """The conversion form on a ticket page: its action and the channels it offers."""
+    form = re.search(r'<details data-action="convert">.*?</details>', html, re.S)
+    assert form, "the ticket page offers no conversion form"
+    action = re.search(r'<form method="post" action="([^"]+)"', form.group(0)).group(1)
+    assert 'name="csrf_token" value="t0ken"' in form.group(0)
+    channels = re.findall(
+        r'<option value="(\w+)">', re.search(r'name="channel".*?</select>', form.group(0), re.S).group(0)
+    )
+    return action, channels
+
+
+def test_the_ticket_page_converts_through_its_own_form_and_then_shows_the_link(
+    client, session, office, order
+):
+    sign_in(client, office["staff"])
+    action, channels = _convert_form(client.get(f"/tickets/{order.id}").get_data(as_text=True))
+    assert action == f"/imports/tickets/{order.id}/convert"
+    assert sorted(channels) == ["disclosure", "website", "weibo"]  # never the ticket's own channel
+    response = post(
+        client, action, channel="disclosure", applicant_type="商业企业", reason="实为信息公开申请"
+    )
+    assert response.status_code == 302
+    session.expire_all()
+    created = session.get(Ticket, session.get(Ticket, order.id).linked_ticket_id)
+    assert created.applicant_type == "商业企业"
+    # Both pages point at each other by number, and a linked ticket offers no second conversion.
+    for this, other in ((order.id, created), (created.id, session.get(Ticket, order.id))):
+        html = client.get(f"/tickets/{this}").get_data(as_text=True)
+        assert f'href="/tickets/{other.id}" data-linked>{other.number}</a>' in html
+        assert 'data-action="convert"' not in html
+
+
+def test_the_conversion_form_is_not_shown_to_who_may_only_read(client, session, office, order):
+    sign_in(client, office["auditor"])
+    html = client.get(f"/tickets/{order.id}").get_data(as_text=True)
+    assert order.number in html and 'data-action="convert"' not in html
+
+
+def test_convert_with_an_unknown_applicant_type_is_refused_and_writes_nothing(client, session, office, order):
+    before = _written(session)
+    sign_in(client, office["staff"])
+    response = post(
+        client,
+        f"/imports/tickets/{order.id}/convert",
+        channel="disclosure",
+        applicant_type="个体户",
+        reason="转换",
+    )
+    assert response.status_code == 400 and "申请人类型无效" in response.get_data(as_text=True)
+    assert _written(session) == before
 
 
 @pytest.mark.parametrize(

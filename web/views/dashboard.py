@@ -27,7 +27,7 @@ from sqlalchemy import select
 from tracker import deadlines as dl
 from tracker.access import can_act_on_ticket, can_reveal_personal_data, require_act, require_view
 from tracker.calendar import load_calendar
-from tracker.channels import CHANNELS, SATISFACTION_LEVELS
+from tracker.channels import APPLICANT_TYPES, CHANNELS, SATISFACTION_LEVELS
 from tracker.clock import BUSINESS_TZ, local, local_date, utcnow
 from tracker.errors import CalendarYearMissing, PermissionDenied, TrackerError, ValidationError
 from tracker.models import Department, Ticket, User
@@ -84,6 +84,8 @@ EVENT_LABELS = {
     "ticket.note": "内部备注",
     "ticket.rated": "回访结果",
     "ticket.merged_in": "合并了重复件",
+    "ticket.converted": "转为其他渠道办理",
+    "ticket.linked": "关联工单",
     "ticket.attachment_added": "上传附件",
     "ticket.attachments": "答复附带附件",
     "deadline.opened": "期限开始计算",
@@ -423,6 +425,11 @@ def ticket(ticket_id: int):
         satisfaction_levels=SATISFACTION_LEVELS,
         approvals=approvals,
         can_decide=lambda a: ds.can_decide(user, a),
+        linked_number=session.scalar(select(Ticket.number).where(Ticket.id == ticket.linked_ticket_id))
+        if ticket.linked_ticket_id
+        else None,
+        convert_targets=[(code, c) for code, c in CHANNELS.items() if code != ticket.channel],
+        applicant_types=APPLICANT_TYPES,
         needs_signoff=ds.reply_needs_signoff(user, ticket),
         attachments=ds.ticket_attachments(session, ticket),
         can_reveal=can_reveal_personal_data(user, ticket),

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, abort, jsonify, redirect, render_template
 from sqlalchemy import select
 
 from tracker.access import require_act, require_role
+from tracker.channels import APPLICANT_TYPES
 from tracker.clock import BUSINESS_TZ, utcnow
 from tracker.errors import ValidationError
 from tracker.intake import disclosure
@@ -235,6 +236,14 @@ def hotline_export():
 # --- art. 39 -------------------------------------------------------------------------------------------------------
 
 
+def _applicant_type(value: str) -> str | None:
+    """The form's 申请人类型: one of the annual report's columns, or none (the service's default)."""
+    value = value.strip()
+    if value and value not in APPLICANT_TYPES:
+        raise ValidationError("申请人类型无效", fields={"applicant_type": "取值无效"})
+    return value or None
+
+
 @bp.post("/tickets/<int:ticket_id>/convert")
 @login_required
 def convert(ticket_id: int):
@@ -249,6 +258,7 @@ def convert(ticket_id: int):
         actor=user,
         now=now(),  # the dashboard's clock: the new application's art. 31 date comes from it
         reason=request.form.get("reason", "").strip() or "依《条例》第三十九条转换",
+        applicant_type=_applicant_type(request.form.get("applicant_type", "")),
     )
     db().commit()
     return redirect(url_for("dashboard.ticket", ticket_id=created.id))
