@@ -54,6 +54,7 @@ from tracker.channels import CHANNELS  # noqa: E402
 from tracker.clock import BUSINESS_TZ  # noqa: E402
 from tracker.demo import DISCLOSURE_MATTERS, MATTERS  # noqa: E402
 from tracker.errors import CalendarYearMissing  # noqa: E402
+from tracker.models.tickets import topic_facts  # noqa: E402
 from tracker.outcomes import OUTCOMES_BY_CODE  # noqa: E402
 
 DAY = 86_400
@@ -369,6 +370,8 @@ TABLE_COLUMNS = {
         "reply_workdays",
         "status_changed_at",
         "history_outcome",
+        "topic_label",
+        "has_several_topics",
     ),
     "ticket_topics": ("ticket_id", "topic"),
     "deadlines": (
@@ -1025,6 +1028,7 @@ class _Plan:
         workdays = (
             self.calendar.workdays_to(local_day(received), local_day(replied_at)) if replied_at else None
         )
+        topic_label, has_several_topics = topic_facts([topic] if topic else [], category)
         extra = "{}" if channel != "weibo" else _json({"weibo_post": f"https://weibo.com/detail/{external}"})
         w.buffers["tickets"].write(
             "\t".join(
@@ -1066,6 +1070,8 @@ class _Plan:
                     "\\N" if workdays is None else str(workdays),
                     s(max(c[0] for c in changes) if channel == "disclosure" and changes else None),
                     _esc(_history_outcome(changes) if channel == "disclosure" else None),
+                    _esc(topic_label),
+                    "t" if has_several_topics else "f",
                 )
             )
             + "\n"

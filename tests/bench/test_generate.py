@@ -188,14 +188,95 @@ def test_id_numbers_carry_a_valid_check_character():
 def test_the_report_facts_on_the_rows_equal_what_refresh_facts_derives(generated):
     """The generator writes the report's facts with each row (no UPDATE of a million tickets); they must
     equal what `tracker.reports.facts.refresh_facts` derives from the deadlines, events and calendar."""
-    from tracker.reports.facts import FACTS, refresh_facts
+    from tracker.reports.facts import FACTS, TOPIC_FACTS, refresh_facts, refresh_topic_facts
 
     url, _summary = generated
-    columns = [Ticket.id, *(getattr(Ticket, name) for name in FACTS)]
+    columns = [Ticket.id, *(getattr(Ticket, name) for name in (*FACTS, *TOPIC_FACTS))]
     with session_scope(url) as session:
         written = session.execute(select(*columns).order_by(Ticket.id)).all()
         assert any(row.history_outcome for row in written) and any(row.reply_workdays for row in written)
+        assert any(row.topic_label for row in written)
         refresh_facts(session)
+        refresh_topic_facts(session)
         derived = session.execute(select(*columns).order_by(Ticket.id)).all()
         session.rollback()
     assert [row for row in written if row not in derived] == []
+
+
+def _straightforward_figures(session, scope) -> tuple[dict, list]:
+    """The interaction counts and topics as anyone would first write them: tickets joined with their reply
+    deadline, and with ticket_topics (`joined_topics`), no facts read from the row."""
+    from sqlalchemy import and_, case, or_
+
+    from tests.reports.builders import joined_topics
+    from tracker.reports.aggregation import REPORT_CHANNELS
+
+    replied = and_(Ticket.replied_at.is_not(None), Ticket.replied_at < scope.end_at)
+
+    def count_if(condition):
+        return func.sum(case((condition, 1), else_=0))
+
+    in_period = and_(Ticket.received_at >= scope.start_at, Ticket.received_at < scope.end_at)
+    counts = session.execute(
+        select(
+            Ticket.channel,
+            func.count(),
+            count_if(replied),
+            count_if(and_(replied, Deadline.due_at.is_not(None), Ticket.replied_at <= Deadline.due_at)),
+            count_if(Ticket.satisfaction.is_not(None)),
+            count_if(Ticket.satisfaction.in_(("满意", "基本满意"))),
+        )
+        .outerjoin(Deadline, and_(Deadline.ticket_id == Ticket.id, Deadline.kind == "reply"))
+        .where(
+            Ticket.channel.in_(REPORT_CHANNELS),
+            in_period,
+            or_(Ticket.merged_into_id.is_(None), Ticket.channel == "disclosure"),
+        )
+        .group_by(Ticket.channel)
+    ).all()
+    return {channel: tuple(int(n) for n in row) for channel, *row in counts}, joined_topics(session, scope)
+
+
+def test_the_report_from_the_row_facts_equals_the_straightforward_joins(generated):
+    """On generated data, the interaction figures and top topics of `ticket_figures` (facts read from the
+    rows, one scan) equal the joins over deadlines and ticket_topics — also after some tickets gain a
+    second topic (counted from ticket_topics) or are merged into another."""
+    from tracker.models import TicketTopic
+    from tracker.reports.aggregation import period_scope, ticket_figures
+
+    url, _summary = generated
+    with session_scope(url) as session:
+        years = sorted(
+            {
+                received.year
+                for received in session.scalars(select(Ticket.received_at))
+                if received is not None
+            }
+        )
+
+        def compare() -> None:
+            for year in years:
+                scope = period_scope(session, year)
+                counts, topics = _straightforward_figures(session, scope)
+                figures = ticket_figures(session, scope, topic_limit=1_000)
+                assert figures.topics == topics
+                for channel, f in figures.interaction.items():
+                    assert (f.received, f.replied, f.on_time, f.rated, f.satisfied) == counts.get(
+                        channel, (0, 0, 0, 0, 0)
+                    ), (year, channel)
+
+        compare()
+        messages = session.scalars(
+            select(Ticket)
+            .where(Ticket.channel == "hotline", Ticket.merged_into_id.is_(None))
+            .order_by(Ticket.id)
+        ).all()
+        assert len(messages) > 100
+        for ticket in messages[:60]:
+            ticket.topics.append(TicketTopic(topic="第二主题"))
+        for ticket in messages[60:70]:
+            ticket.merged_into_id = messages[70].id
+        session.flush()
+        assert sum(t.has_several_topics for t in messages[:60]) == 60
+        compare()
+        session.rollback()

@@ -10,7 +10,7 @@ from tests import factories
 from tracker.intake import importer
 from tracker.intake.importer import DeadlinePlanner, bulk_open
 from tracker.models import Deadline, OutboxMessage, Ticket, TicketEvent
-from tracker.reports.facts import FACTS
+from tracker.reports.facts import FACTS, TOPIC_FACTS
 from tracker.services.tickets import ContactDraft, TicketDraft, open_ticket
 
 RECEIVED = [
@@ -47,6 +47,7 @@ def drafts(prefix: str) -> list[TicketDraft]:
                     urgency=urgency,
                     extra=extra,
                     applicant_type="自然人" if channel == "disclosure" else None,
+                    category="供暖" if i % 2 and channel != "disclosure" else None,
                     contact=ContactDraft(phone=None),
                 )
             )
@@ -122,8 +123,9 @@ def test_bulk_path_equals_open_ticket_path(session, now, dept, write_mode):
             bulk_ticket.status,
             bulk_ticket.department_id,
         )
-        # The report facts: the bulk path writes the reply due time into the ticket row itself.
-        assert [getattr(engine_ticket, f) for f in FACTS] == [getattr(bulk_ticket, f) for f in FACTS]
+        # The report facts: the bulk path writes the reply due time and the topic label into the row itself.
+        facts = (*FACTS, *TOPIC_FACTS)
+        assert [getattr(engine_ticket, f) for f in facts] == [getattr(bulk_ticket, f) for f in facts]
     outbox = session.scalars(select(OutboxMessage).where(OutboxMessage.ticket_id.in_(bulk_ids))).all()
     assert sorted(m.ticket_id for m in outbox if m.topic == "ticket.created") == sorted(bulk_ids)
 

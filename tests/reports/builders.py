@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests import factories
 from tracker.clock import BUSINESS_TZ
-from tracker.models import Deadline, Department, Ticket
+from tracker.models import Deadline, Department, Ticket, TicketTopic
 from tracker.services import tickets as svc
 
 
@@ -100,3 +101,29 @@ def set_reply_due(session: Session, ticket: Ticket, due_at: datetime) -> None:
         session.add(deadline)
     deadline.due_at = due_at
     session.flush()
+
+
+def joined_topics(session: Session, scope) -> list[tuple[str, int]]:
+    """Every topic of the scope's hotline, website and Weibo tickets as anyone would first count them: the
+    tickets LEFT JOIN ticket_topics, a ticket without topics under its 诉求分类 (the report reads facts on the
+    rows instead; tests compare the two)."""
+    from tracker.reports.aggregation import TOPIC_CHANNELS
+
+    label = func.coalesce(TicketTopic.topic, Ticket.category)
+    return [
+        tuple(row)
+        for row in session.execute(
+            select(label, func.count())
+            .select_from(Ticket)
+            .outerjoin(TicketTopic, TicketTopic.ticket_id == Ticket.id)
+            .where(
+                Ticket.channel.in_(TOPIC_CHANNELS),
+                Ticket.received_at >= scope.start_at,
+                Ticket.received_at < scope.end_at,
+                scope.ticket_filter(),
+                label.is_not(None),
+            )
+            .group_by(label)
+            .order_by(func.count().desc(), label)
+        )
+    ]

@@ -10,8 +10,8 @@ from tracker.reports.aggregation import (
     interaction_figures,
     interaction_ticket_ids,
     period_scope,
+    ticket_figures,
     ticket_states_at,
-    top_topics,
 )
 from tracker.reports.annual import build_annual_report
 from tracker.services import tickets as svc
@@ -229,7 +229,7 @@ def test_quarterly_and_monthly_from_the_same_code(session, hotline_2026):
 def test_top_topics_and_drill_down(session, hotline_2026):
     root, *_rest, t = hotline_2026
     scope = period_scope(session, 2026, department_code=root.code)
-    assert top_topics(session, scope)[:2] == [("新能源汽车", 3), ("电信资费", 2)]
+    assert ticket_figures(session, scope).topics[:2] == [("新能源汽车", 3), ("电信资费", 2)]
     on_time = set(session.scalars(interaction_ticket_ids(session, scope, "hotline", "on_time")))
     assert on_time == {t["h2"].id, t["h4"].id}
     satisfied = set(session.scalars(interaction_ticket_ids(session, scope, "hotline", "satisfied")))

@@ -6,21 +6,24 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from tests import factories
 from tracker import deadlines
 from tracker.calendar import load_calendar
 from tracker.clock import BUSINESS_TZ, local
-from tracker.models import Deadline, Ticket, TicketEvent
+from tracker.models import Deadline, Ticket, TicketEvent, TicketTopic
 from tracker.reports.aggregation import (
     application_facts,
     disclosure_counts,
     interaction_figures,
     interaction_ticket_ids,
     period_scope,
+    ticket_figures,
 )
-from tracker.reports.facts import refresh_facts
+from tracker.reports.facts import TOPIC_FACTS, refresh_facts, refresh_topic_facts
+from tracker.routing import save_topic_rule, tag_ticket
 from tracker.services import tickets as svc
 
-from .builders import application, at, close, message, reply, reply_and_close
+from .builders import application, at, close, joined_topics, message, reply, reply_and_close
 
 
 def _workdays(calendar, received, replied) -> int:
@@ -160,3 +163,94 @@ def test_reply_after_an_extension_is_on_time_against_the_extended_deadline(sessi
     assert (figures.replied, figures.on_time) == (1, 1)
     assert list(session.scalars(interaction_ticket_ids(session, scope, "disclosure", "late"))) == []
     assert fact_mismatches(session, [ticket.id]) == []
+
+
+def topic_fact_mismatches(session, ticket_ids) -> list[tuple[int, str, object, object]]:
+    """(ticket, fact, on the row, from its topics) for every topic fact the straightforward reading of
+    ticket_topics (`refresh_topic_facts`, in SQL) disagrees with."""
+    columns = [Ticket.id, *(getattr(Ticket, name) for name in TOPIC_FACTS)]
+    query = select(*columns).where(Ticket.id.in_(ticket_ids)).order_by(Ticket.id)
+    session.flush()
+    written = session.execute(query).all()
+    savepoint = session.begin_nested()
+    refresh_topic_facts(session, Ticket.id.in_(ticket_ids))
+    derived = session.execute(query).all()
+    savepoint.rollback()
+    session.expire_all()
+    return [
+        (row.id, name, getattr(row, name), getattr(other, name))
+        for row, other in zip(written, derived, strict=True)
+        for name in TOPIC_FACTS
+        if getattr(row, name) != getattr(other, name)
+    ]
+
+
+def test_topic_facts_follow_every_path_that_writes_topics_or_the_category(session, bureau):
+    """Intake with no, one or several topics; tagging rules adding topics; a re-sent order changing its
+    诉求分类; topics removed; each leaves the row's topic facts equal to its ticket_topics."""
+    _root, office, _other = bureau
+    none = message(session, office, "2023-03-01 10:00", category="供暖")
+    bare = message(session, office, "2023-03-01 11:00")
+    one = message(session, office, "2023-03-02 10:00", topics=["电信资费"], category="通信")
+    several = message(session, office, "2023-03-03 10:00", topics=["电信资费", "新能源汽车"])
+    ids = [none.id, bare.id, one.id, several.id]
+    assert [(t.topic_label, t.has_several_topics) for t in (none, bare, one, several)] == [
+        ("供暖", False),
+        (None, False),
+        ("电信资费", False),
+        (None, True),
+    ]
+    assert topic_fact_mismatches(session, ids) == []
+
+    # A tagging rule adds a topic: the category gives way to it, then a second one makes two.
+    save_topic_rule(session, topic="施工噪音", keywords=["噪音"], now=at("2023-03-04 10:00"))
+    assert tag_ticket(session, none, now=at("2023-03-04 10:00")) == ["施工噪音"]
+    assert tag_ticket(session, one, now=at("2023-03-04 10:00")) == ["施工噪音"]
+    session.flush()
+    assert (none.topic_label, none.has_several_topics) == ("施工噪音", False)
+    assert (one.topic_label, one.has_several_topics) == (None, True)
+
+    # A re-sent order with another 诉求分类 changes what a ticket without topics counts as.
+    draft = factories.draft(external_ref=bare.external_ref, category="道路维修")
+    svc.update_from_draft(session, bare, draft, actor="测试", now=at("2023-03-05 10:00"))
+    session.flush()
+    assert bare.topic_label == "道路维修"
+
+    # Topics removed: back to one topic, then to the category.
+    several.topics = [t for t in several.topics if t.topic == "新能源汽车"]
+    none.topics.clear()
+    session.flush()
+    assert (several.topic_label, several.has_several_topics) == ("新能源汽车", False)
+    assert none.topic_label == "供暖"
+    assert topic_fact_mismatches(session, ids) == []
+
+    # The check can fail: a row written by a path that bypassed the hook is named.
+    session.execute(Ticket.__table__.update().where(Ticket.id == one.id).values(topic_label="电信资费"))
+    session.execute(Ticket.__table__.update().where(Ticket.id == bare.id).values(has_several_topics=True))
+    wrong = {(ticket_id, name) for ticket_id, name, _row, _source in topic_fact_mismatches(session, ids)}
+    assert wrong == {(one.id, "topic_label"), (bare.id, "has_several_topics")}
+    # The backfill (migration 0012) writes them back.
+    refresh_topic_facts(session, Ticket.id.in_(ids))
+    assert topic_fact_mismatches(session, ids) == []
+
+
+def test_top_topics_from_the_rows_equal_the_join_with_ticket_topics(session, bureau):
+    """The report's topics (labels on the rows, several topics from ticket_topics) equal the straightforward
+    LEFT JOIN of the period's tickets with their topics, for the bureau and for one department."""
+    root, office, other = bureau
+    message(session, office, "2023-02-01 10:00", topics=["电信资费", "新能源汽车"])
+    message(session, office, "2023-02-02 10:00", topics=["电信资费"], category="通信")
+    message(session, other, "2023-02-03 10:00", channel="website", category="通信")
+    message(session, other, "2023-02-04 10:00", channel="weibo", topics=["供暖", "电信资费", "物业"])
+    message(session, office, "2023-02-05 10:00", category="供暖")
+    message(session, office, "2022-12-31 10:00", topics=["物业", "供暖"])  # the year before
+    merged = message(session, office, "2023-02-06 10:00", topics=["物业", "新能源汽车"])
+    merged.merged_into_id = message(session, office, "2023-02-06 11:00", category="物业").id
+    application(session, office, "2023-02-07 10:00").topics.append(TicketTopic(topic="供暖"))
+    session.flush()
+
+    for code in (root.code, office.code, other.code):
+        scope = period_scope(session, 2023, department_code=code)
+        assert ticket_figures(session, scope, topic_limit=100).topics == joined_topics(session, scope)
+    bureau_topics = ticket_figures(session, period_scope(session, 2023, department_code=root.code)).topics
+    assert bureau_topics[:3] == [("电信资费", 3), ("供暖", 2), ("物业", 2)]

@@ -34,6 +34,7 @@ from tracker.intake.duplicates import WINDOW
 from tracker.intake.formats import FileFormatError, open_table
 from tracker.intake.records import FieldError, IntakeRecord, RecordError, apply_record
 from tracker.models import Contact, Department, OutboxMessage, Ticket, TicketEvent, TicketNumberAllocation
+from tracker.models.tickets import topic_facts
 from tracker.notify.bulk import id_in
 from tracker.reports.facts import refresh_facts
 from tracker.services.tickets import CONTACT_FIELDS, Actor, TicketDraft, draft_subject
@@ -538,6 +539,8 @@ TICKET_COLUMNS = (
     "query_code",
     "extra",
     "reply_due_at",
+    "topic_label",
+    "has_several_topics",
     "created_at",
     "updated_at",
 )
@@ -635,6 +638,8 @@ def bulk_open(
                 secrets.token_hex(6).upper() if draft.with_query_code else None,
                 dict(draft.extra),
                 reply_due_at(deadlines),
+                # Written with the row: COPY passes no ORM hook (only drafts without topics come here).
+                *topic_facts(draft.topics, draft.category),
                 now,
                 now,
             )

@@ -18,10 +18,11 @@ Definitions (docs/annual-report.md):
   the ticket's ``reply`` deadline; working days to reply = working days after the receipt day up to and
   including the reply day, counted on the working-day calendar (调休 included).
 
-Speed (issue 7): the deadline's due time, the working days to reply and an application's outcome and last
-status change are facts written on the ticket row when they happen (`tracker.reports.facts`), so the
-interaction figures are one scan of `tickets` without joins, and section 三 reads an application's event
-history only when its row cannot answer: received before the period, or changed after its end.
+Speed (issue 7): the deadline's due time, the working days to reply, the label a ticket counts as in the
+top topics and an application's outcome and last status change are facts written on the ticket row when
+they happen (`tracker.reports.facts`), so the interaction figures and the top topics are one scan of
+`tickets` without joins, and section 三 reads an application's event history only when its row cannot
+answer: received before the period, or changed after its end.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from sqlalchemy import (
     text,
     true,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import Grouping
@@ -58,6 +60,7 @@ from tracker.outcomes import OUTCOMES_BY_CODE
 from tracker.status import FINAL_STATUSES
 
 REPORT_CHANNELS = ("hotline", "website", "weibo", "disclosure")
+TOPIC_CHANNELS = ("hotline", "website", "weibo")  # the channels whose topics the report names
 CHANNEL_REPORT_LABELS = {
     "hotline": "12345热线",
     "website": "网站留言及咨询",
@@ -246,31 +249,47 @@ def _on_time(scope: Scope):
     return and_(_replied(scope), Ticket.reply_due_at.is_not(None), Ticket.replied_at <= Ticket.reply_due_at)
 
 
-def interaction_figures(
-    session: Session, scope: Scope, *, satisfied_levels: Iterable[str] = SATISFIED_DEFAULT
-) -> dict[str, ChannelFigures]:
-    """Per channel: received, replied, on time, rated, satisfied, median and mean working days to reply.
+@dataclass
+class TicketFigures:
+    """What one scan of the period's tickets gives: the interaction figures and the top topics."""
 
-    One pass over `tickets` (the due time and working days are on the row, no join), one hash
-    aggregation: the rows are grouped by channel *and* by working days to reply, so the database
-    returns a small histogram per channel (a few dozen groups, not tickets); the counts
-    are its sums and the median and mean are read off it exactly. No sort of a year of replies, and the
-    same SQL on PostgreSQL and SQLite.
+    interaction: dict[str, ChannelFigures]
+    topics: list[tuple[str, int]]
+
+
+def ticket_figures(
+    session: Session,
+    scope: Scope,
+    *,
+    satisfied_levels: Iterable[str] = SATISFIED_DEFAULT,
+    topic_limit: int = 5,
+) -> TicketFigures:
+    """Per channel: received, replied, on time, rated, satisfied, median and mean working days to reply;
+    and what citizens asked about most (topics, or the 诉求分类 of tickets that carry no topic).
+
+    One pass over `tickets` (the due time, working days and topic label are on the row, no join), one
+    hash aggregation: the rows are grouped by channel, working days to reply and topic label, so the
+    database returns a small histogram (a few thousand groups, not tickets); the counts are its sums, the
+    median and mean are read off it exactly, and the topics are its label column. No sort of a year of
+    replies, no join with ticket_topics except for the few tickets with several topics, and the same SQL
+    on PostgreSQL and SQLite.
     """
     tune_for_reporting(session)
     levels = tuple(satisfied_levels)
     replied = _replied(scope)
-    # Grouped by the column itself, not by "workdays if replied": the planner knows the column's few
+    # Grouped by the columns themselves, not by "workdays if replied": the planner knows their few
     # distinct values and aggregates in parallel workers; a reply after the period has its workdays but
     # is no reply here, and adds nothing to the histogram (which counts `replied`).
     workdays = Ticket.reply_workdays.label("wd")
+    label = Ticket.topic_label.label("topic")
 
     def count_if(condition):
-        return func.sum(case((condition, 1), else_=0))
+        return func.count().filter(condition)
 
     columns = [
         Ticket.channel,
         workdays,
+        label,
         func.count().label("received"),
         count_if(replied).label("replied"),
         count_if(_on_time(scope)).label("on_time"),
@@ -278,23 +297,55 @@ def interaction_figures(
         count_if(Ticket.satisfaction.is_not(None)).label("rated"),
         count_if(Ticket.satisfaction.in_(levels)).label("satisfied"),
     ]
-    query = select(*columns).where(_interaction_scope(scope)).group_by(Ticket.channel, workdays)
+    query = select(*columns).where(_interaction_scope(scope)).group_by(Ticket.channel, workdays, label)
     figures = {code: ChannelFigures(code, CHANNEL_REPORT_LABELS[code]) for code in REPORT_CHANNELS}
     histograms: dict[str, dict[int, int]] = {code: {} for code in REPORT_CHANNELS}
+    topics: dict[str, int] = {}
     for row in session.execute(query).mappings():
         f = figures[row["channel"]]
-        f.received += int(row["received"])
-        f.replied += int(row["replied"] or 0)
-        f.on_time += int(row["on_time"] or 0)
-        f.without_deadline += int(row["without_deadline"] or 0)
-        f.rated += int(row["rated"] or 0)
-        f.satisfied += int(row["satisfied"] or 0)
+        f.received += row["received"]
+        f.replied += row["replied"]
+        f.on_time += row["on_time"]
+        f.without_deadline += row["without_deadline"]
+        f.rated += row["rated"]
+        f.satisfied += row["satisfied"]
         if row["wd"] is not None and row["replied"]:
             histogram = histograms[row["channel"]]
-            histogram[int(row["wd"])] = histogram.get(int(row["wd"]), 0) + int(row["replied"] or 0)
+            histogram[row["wd"]] = histogram.get(row["wd"], 0) + row["replied"]
+        # Merged duplicates are already left out of these channels (`_interaction_filter`).
+        if row["channel"] in TOPIC_CHANNELS and row["topic"] is not None:
+            topics[row["topic"]] = topics.get(row["topic"], 0) + row["received"]
     for code, histogram in histograms.items():
         figures[code].median_workdays, figures[code].mean_workdays = _median_mean(histogram)
-    return figures
+    for topic, n in session.execute(_several_topics_query(scope)):
+        topics[topic] = topics.get(topic, 0) + n
+    # Most first, ties by name in code-point order (the order of the databases' C and BINARY collations).
+    top = sorted(topics.items(), key=lambda item: (-item[1], item[0]))[:topic_limit]
+    return TicketFigures(figures, top)
+
+
+def _several_topics_query(scope: Scope) -> Select:
+    """Topic counts of the period's tickets with several topics (their `topic_label` is NULL): each counts
+    once under each of its topics. A partial index finds them; most tickets have one topic or none."""
+    return (
+        select(TicketTopic.topic, func.count())
+        .join(Ticket, Ticket.id == TicketTopic.ticket_id)
+        .where(
+            Ticket.has_several_topics,
+            Ticket.channel.in_(TOPIC_CHANNELS),
+            Ticket.received_at >= scope.start_at,
+            Ticket.received_at < scope.end_at,
+            scope.ticket_filter(),
+        )
+        .group_by(TicketTopic.topic)
+    )
+
+
+def interaction_figures(
+    session: Session, scope: Scope, *, satisfied_levels: Iterable[str] = SATISFIED_DEFAULT
+) -> dict[str, ChannelFigures]:
+    """The interaction figures per channel (the scan of `ticket_figures`)."""
+    return ticket_figures(session, scope, satisfied_levels=satisfied_levels).interaction
 
 
 def _median_mean(histogram: dict[int, int]) -> tuple[float | None, float | None]:
@@ -311,35 +362,6 @@ def _median_mean(histogram: dict[int, int]) -> tuple[float | None, float | None]
         while len(found) < 2 and seen >= middle[len(found)]:
             found.append(value)
     return (found[0] + found[1]) / 2, mean
-
-
-def top_topics(
-    session: Session,
-    scope: Scope,
-    *,
-    limit: int = 5,
-    channels: Sequence[str] = ("hotline", "website", "weibo"),
-) -> list[tuple[str, int]]:
-    """What citizens asked about most: topics, or the 诉求分类 for tickets that carry no topic."""
-    tune_for_reporting(session)
-    # One pass: a ticket's topics, or its 诉求分类 when it carries none (LEFT JOIN → NULL topic).
-    label = func.coalesce(TicketTopic.topic, Ticket.category).label("topic")
-    query = (
-        select(label, func.count().label("n"))
-        .select_from(Ticket)
-        .outerjoin(TicketTopic, TicketTopic.ticket_id == Ticket.id)
-        .where(
-            Ticket.channel.in_(channels),
-            Ticket.received_at >= scope.start_at,
-            Ticket.received_at < scope.end_at,
-            scope.ticket_filter(),
-            label.is_not(None),
-        )
-        .group_by(label)
-        .order_by(func.count().desc(), label)
-        .limit(limit)
-    )
-    return [(topic, int(n)) for topic, n in session.execute(query)]
 
 
 def interaction_ticket_ids(
@@ -401,21 +423,30 @@ def _last_status_before(moment: datetime, ticket_ids):
     )
 
 
-def _relevant_applications(scope: Scope):
-    """Applications that can appear in the year's table: received in it, or earlier and possibly still open.
+def _read_from_history(scope: Scope):
+    """The applications of the year's table that their rows cannot answer for (`_settled_in` can): received
+    before the period and possibly still open on its first day, or received in it and changed after its end.
 
     An application received before 1 January matters only if it was being handled on that day or changed
     since; every status change sets `updated_at`, so one finished earlier and untouched since is left out
     without reading its history (this keeps the cost with the year, not with the age of the database).
+    Written as two index ranges — receipt before the period (ix_tickets_applications_received), last
+    change after it (ix_tickets_applications_changed) — so finding these few does not mean reading every
+    application of the year a second time.
     """
     final = tuple(sorted(FINAL_STATUSES))
     return and_(
         Ticket.channel == "disclosure",
-        Ticket.received_at < scope.end_at,
         or_(
-            Ticket.received_at >= scope.start_at,
-            Ticket.status.not_in(final),
-            Ticket.updated_at >= scope.start_at,
+            and_(
+                Ticket.received_at < scope.start_at,
+                or_(Ticket.status.not_in(final), Ticket.updated_at >= scope.start_at),
+            ),
+            and_(
+                Ticket.status_changed_at >= scope.end_at,
+                Ticket.received_at >= scope.start_at,
+                Ticket.received_at < scope.end_at,
+            ),
         ),
         scope.ticket_filter(include_merged=True),
     )
@@ -584,14 +615,9 @@ def _settled_in(scope: Scope):
     )
 
 
-def disclosure_rows(scope: Scope, dialect: str = "sqlite"):
-    """One row per disclosure application relevant to the year, with its cell coordinates.
-
-    Columns: ticket_id, applicant_type, outcome (an outcome code or UNMAPPED), is_new (一), is_carried_in
-    (二), is_finished (counted in 三: reached a final state during the period and is in one at its end),
-    is_carried_out (四). Applications settled in the period (`_settled_in`, the great majority) are read
-    from their rows; the others from their event history.
-    """
+def _disclosure_branches(scope: Scope, dialect: str) -> tuple[Select, Select]:
+    """The two halves of `disclosure_rows`: the applications settled in the period (`_settled_in`, the
+    great majority), read from their rows; and the others (`_read_from_history`), from their events."""
     final = tuple(sorted(FINAL_STATUSES))
     settled = _settled_in(scope)
     from_row = select(
@@ -606,7 +632,7 @@ def disclosure_rows(scope: Scope, dialect: str = "sqlite"):
         case((Ticket.status.not_in(final), 1), else_=0).label("is_carried_out"),
     ).where(settled)
 
-    relevant = and_(_relevant_applications(scope), ~settled)
+    relevant = _read_from_history(scope)
     h = _history(dialect, scope.start_at, scope.end_at, relevant)
     state_start = func.coalesce(h.state_start, "received")
     state_end = func.coalesce(h.state_end, "received")
@@ -622,7 +648,18 @@ def disclosure_rows(scope: Scope, dialect: str = "sqlite"):
     ).select_from(Ticket)
     for selectable, on in h.froms:
         from_history = from_history.outerjoin(selectable, on)
-    return from_row.union_all(from_history.where(relevant)).subquery("disclosure_rows")
+    return from_row, from_history.where(relevant)
+
+
+def disclosure_rows(scope: Scope, dialect: str = "sqlite"):
+    """One row per disclosure application relevant to the year, with its cell coordinates.
+
+    Columns: ticket_id, applicant_type, outcome (an outcome code or UNMAPPED), is_new (一), is_carried_in
+    (二), is_finished (counted in 三: reached a final state during the period and is in one at its end),
+    is_carried_out (四).
+    """
+    from_row, from_history = _disclosure_branches(scope, dialect)
+    return from_row.union_all(from_history).subquery("disclosure_rows")
 
 
 @dataclass
@@ -652,15 +689,21 @@ def _dialect(session: Session) -> str:
 
 def disclosure_counts(session: Session, scope: Scope) -> DisclosureCounts:
     tune_for_reporting(session)
-    rows = disclosure_rows(scope, _dialect(session))
-    query = select(
-        rows.c.applicant_type,
-        rows.c.outcome,
-        func.sum(rows.c.is_new),
-        func.sum(rows.c.is_carried_in),
-        func.sum(rows.c.is_finished),
-        func.sum(rows.c.is_carried_out),
-    ).group_by(rows.c.applicant_type, rows.c.outcome)
+
+    def cells(branch: Select) -> Select:
+        rows = branch.subquery()
+        return select(
+            rows.c.applicant_type,
+            rows.c.outcome,
+            func.sum(rows.c.is_new),
+            func.sum(rows.c.is_carried_in),
+            func.sum(rows.c.is_finished),
+            func.sum(rows.c.is_carried_out),
+        ).group_by(rows.c.applicant_type, rows.c.outcome)
+
+    # Each half grouped on its own (the cells of both are added below): the year's applications are
+    # hashed into a few dozen cells straight off the index, not appended to the others and sorted.
+    query = union_all(*(cells(branch) for branch in _disclosure_branches(scope, _dialect(session))))
     counts = DisclosureCounts()
     for applicant, outcome, new, carried_in, finished, carried_out in session.execute(query):
         applicant = applicant if applicant in APPLICANT_TYPES else None

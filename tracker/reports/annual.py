@@ -20,11 +20,10 @@ from tracker.reports.aggregation import (
     DisclosureCounts,
     Scope,
     disclosure_counts,
-    interaction_figures,
     period_scope,
     register_totals,
     review_counts,
-    top_topics,
+    ticket_figures,
 )
 from tracker.reports.checks import CheckFailure, ReportCheckFailed, run_checks
 from tracker.reports.registers_spec import NARRATIVE_SECTIONS
@@ -83,14 +82,15 @@ def build_annual_report(
     scope = scope or period_scope(session, year, department_code=department_code)
     fmt = formats.format_for_year(scope.year)
     levels = tuple(satisfied_levels)
+    figures = ticket_figures(session, scope, satisfied_levels=levels)
     counts = disclosure_counts(session, scope)
     registers = register_totals(session, scope)
     reviews = review_counts(session, scope)
     report = AnnualReport(
         scope=scope,
         format=fmt,
-        interaction=interaction_figures(session, scope, satisfied_levels=levels),
-        topics=top_topics(session, scope),
+        interaction=figures.interaction,
+        topics=figures.topics,
         disclosure=counts,
         registers=registers,
         reviews=reviews,

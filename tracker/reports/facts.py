@@ -17,6 +17,10 @@ them true, by the one function below, from the same sources and with the same de
 
 `refresh_facts` is also the migration's backfill (0011), the bulk importer's and the generator's: one
 definition for every write path. tests/reports/test_facts.py checks the rows against the history.
+
+The top topics' facts, ``topic_label`` and ``has_several_topics``, follow a ticket's topics and 诉求分类;
+they are kept at every flush by the ORM hook beside the model (`tracker.models.tickets.topic_facts`), and
+`refresh_topic_facts` below is the same definition in SQL (migration 0012's backfill, the tests' check).
 """
 
 from __future__ import annotations
@@ -43,9 +47,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import Grouping
 
 from tracker.clock import BUSINESS_TZ
-from tracker.models import Deadline, Ticket
+from tracker.models import Deadline, Ticket, TicketTopic
 
 FACTS = ("reply_due_at", "reply_workdays", "status_changed_at", "history_outcome")
+TOPIC_FACTS = ("topic_label", "has_several_topics")
 DAY_BASE = date(2000, 1, 1)
 
 
@@ -171,6 +176,26 @@ def refresh_facts(session: Session, condition: Any = None) -> None:
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Ticket):
             session.expire(obj, FACTS)
+
+
+def refresh_topic_facts(session: Session, condition: Any = None) -> None:
+    """Recompute `topic_label` and `has_several_topics` of the tickets matching `condition` (all when None)."""
+    session.flush()
+    tickets = Ticket.__table__
+    own = TicketTopic.ticket_id == tickets.c.id
+    n_topics = select(func.count()).where(own).scalar_subquery()
+    only_topic = select(func.min(TicketTopic.topic)).where(own).scalar_subquery()
+    session.execute(
+        update(tickets)
+        .where(true() if condition is None else condition)
+        .values(
+            topic_label=case((n_topics == 0, tickets.c.category), (n_topics == 1, only_topic)),
+            has_several_topics=n_topics > 1,
+        )
+    )
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Ticket):
+            session.expire(obj, TOPIC_FACTS)
 
 
 def _local_day(moment: datetime) -> date:
