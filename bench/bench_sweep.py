@@ -7,9 +7,9 @@ measured; then 900,000 more open tickets, none due, are added (1,000,000 open, s
 sweep is measured again.
 
 One sweep = what the `reminders.sweep` task does: `tracker.reminders.sweep_due` in batches of 1,000 until
-nothing is due (lock with SKIP LOCKED, mark breaches, write ledger rows, one in-app notification per new
-ledger row, move next_check_at on) plus `tracker.notify.plan_for` (the e-mail deliveries of the notifications
-just made) — in one transaction that is rolled back afterwards, so every run sweeps the same 10,000. Median
+nothing is due (lock with SKIP LOCKED, mark breaches, one in-app notification per reminder and recipient —
+its own "sent once" ledger entry —, move next_check_at on) plus `tracker.notify.plan_for` (the e-mail
+deliveries of the notifications just made) — in one transaction that is rolled back afterwards, so every run sweeps the same 10,000. Median
 of several runs. Beside the wall time, the CPU time of the sweep process and of its PostgreSQL backend
 (from /proc, when the server runs on this machine): those move far less than wall time on a busy machine.
 
@@ -189,7 +189,8 @@ def render(results: list[dict], load_avg: tuple[str, str], loads: list[float]) -
     lines += [
         "",
         f"Per sweep at the largest size: {t.get('visited', 0):,} deadlines visited, {t.get('breached', 0):,} breaches"
-        f" recorded, {t.get('reminders', 0):,} ledger rows and in-app notifications, {t.get('deliveries', 0):,}"
+        f" recorded, {t.get('reminders', 0):,} reminders (in-app notifications, each its own ledger entry),"
+        f" {t.get('deliveries', 0):,}"
         " e-mail deliveries planned. Data loads (COPY, `bench/generate.py`): "
         + ", ".join(f"{s:.0f} s" for s in loads)
         + ".",

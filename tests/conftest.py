@@ -102,6 +102,24 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
         drop_pg_database(admin_url, url)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank_database_url(request, tmp_path) -> Iterator[str]:
+    """An empty database of the test's own, on each backend, for tests that migrate it themselves."""
+    from tracker.db import dispose_engines
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'blank.sqlite'}"
+        dispose_engines()
+        return
+    admin_url = request.getfixturevalue("pg_admin_url")
+    url = create_scratch_pg_database(admin_url, prefix="tracker_blank")
+    try:
+        yield url
+    finally:
+        dispose_engines()
+        drop_pg_database(admin_url, url)
+
+
 def _load_reference(url: str) -> None:
     from tracker.bootstrap import load_reference_data
     from tracker.db import session_scope

@@ -11,8 +11,8 @@ Pure part (`thresholds`, `plan`, `working_moment` …) takes the rule, the calen
 * `Deadline.next_check_at` is the next moment something may fire for the deadline's current version. The
   deadline engine sets it to the due time on every change; a flush hook (`reschedule_changed_deadlines`)
   moves it to the first reminder threshold, and the sweep moves it on after each visit.
-* The ledger (`ReminderLedger`) is keyed (ticket, deadline, deadline version, threshold, recipient): two
-  sweeps at once, a re-delivered task or a crash cannot make a second notification for the same key.
+* A reminder's notification is its own ledger entry, keyed (deadline, deadline version, threshold,
+  recipient): two sweeps at once, a re-delivered task or a crash cannot make a second one for the same key.
   A new version (extension, pause, restart, calendar change) gets its own keys, so reminders follow the
   new due time, and thresholds already passed before the change are not re-sent.
 """
@@ -138,6 +138,9 @@ def _next_workday(calendar: WorkCalendar, day: date) -> date:
     return day
 
 
+# The pure date helpers below are cached: a sweep asks them the same few questions (a batch's deadlines
+# share due days and mornings) thousands of times, and time-zone conversions are not free.
+@lru_cache(maxsize=4096)
 def _local(day: date, clock: time) -> datetime:
     return datetime.combine(day, clock, tzinfo=BUSINESS_TZ).astimezone(UTC)
 
@@ -160,6 +163,7 @@ def working_moment(moment: datetime, calendar: WorkCalendar, hours: WorkingHours
     return _morning(_next_workday(calendar, day), hours)
 
 
+@lru_cache(maxsize=4096)
 def due_day(due_at: datetime) -> date:
     """The last day of the period: a due time of 24:00 is the end of the previous day."""
     return (due_at.astimezone(BUSINESS_TZ) - timedelta(microseconds=1)).date()
@@ -459,6 +463,7 @@ class SweepResult:
     last_key: tuple[datetime, int] | None = None
 
 
+@lru_cache(maxsize=4096)
 def _iso_or_none(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat()
 
@@ -520,19 +525,21 @@ def sweep_due(
     rules: Sequence[RuleSpec] | None = None,
     after: tuple[datetime, int] | None = None,
     hours: WorkingHours | None = None,
+    plans: dict | None = None,
 ) -> SweepResult:
     """Handle up to ``limit`` deadlines whose next check has come; flush, never commit.
 
     Reads through the partial index on ``next_check_at`` of open deadlines, locking the rows with
     ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so a second sweep at the same moment takes other rows.
-    Marks breaches, writes ledger rows (``ON CONFLICT DO NOTHING``), makes one in-app notification per new
-    ledger row, and moves ``next_check_at`` on. The caller plans the deliveries of the returned
+    Marks breaches, makes one in-app notification per reminder and recipient (``ON CONFLICT DO NOTHING``
+    on its unique reminder key: the notification is the ledger entry), and moves ``next_check_at`` on. The caller plans the deliveries of the returned
     notifications (`tracker.notify.plan_for`) in the same transaction and commits. Call again while
-    ``visited == limit``.
+    ``visited == limit``, passing the same ``plans`` dict: the thresholds of a due time are worked out
+    once per sweep, not once per batch.
     """
     from tracker.calendar import load_calendar
     from tracker.models import Deadline, Ticket, TicketEvent
-    from tracker.models.notifications import Notification, ReminderLedger
+    from tracker.models.notifications import Notification
 
     calendar = calendar or load_calendar(session)
     directory = directory or Directory.load(session)
@@ -571,14 +578,14 @@ def sweep_due(
     # moved nothing) is not sent again: new versions re-send only when the due time really moved.
     sent_before = set(
         session.execute(
-            select(ReminderLedger.deadline_id, ReminderLedger.threshold, ReminderLedger.due_at).where(
-                id_in(session, ReminderLedger.deadline_id, [row.id for row in rows])
+            select(Notification.deadline_id, Notification.threshold, Notification.due_at).where(
+                id_in(session, Notification.deadline_id, [row.id for row in rows])
             )
         ).all()
     )
-    breaches, events, ledger_rows, schedule = [], [], [], []
-    steps_cache: dict = {}
-    texts: dict[tuple[int, str], tuple[str, str, str, int]] = {}
+    breaches, events, notifications, schedule = [], [], [], []
+    plans = {} if plans is None else plans
+    rule_of: dict[tuple[str, str], RuleSpec] = {}  # a handful of (channel, kind) pairs per batch
     for row in rows:
         version = row.version
         if row.state == "running" and row.due_at is not None and row.due_at <= now:
@@ -594,19 +601,21 @@ def sweep_due(
                     "data": {
                         "deadline": row.kind,
                         "label": row.label,
-                        "due_at": row.due_at.astimezone(UTC).isoformat(),
+                        "due_at": _iso_or_none(row.due_at),
                         "version": version,
                     },
                 }
             )
-        rule = rule_for(rules, row.channel, row.kind)
+        rule = rule_of.get((row.channel, row.kind))
+        if rule is None:
+            rule = rule_of[row.channel, row.kind] = rule_for(rules, row.channel, row.kind)
         step = plan(
             due_at=row.due_at,
             starts_at=row.starts_on,
             rule=rule,
             calendar=calendar,
             now=now,
-            cache=steps_cache,
+            cache=plans,
             hours=hours,
         )
         schedule.append({"id": row.id, "next_check_at": step.next_check_at})
@@ -621,53 +630,34 @@ def sweep_due(
             calendar=calendar,
             now=now,
         )
-        texts[(row.id, step.send.key)] = (kind, title, body, row.ticket_id)
         for user_id in directory.recipients(
             step.send.audience, department_id=row.department_id, assignee_id=row.assignee_id
         ):
-            ledger_rows.append(
+            notifications.append(
                 {
+                    "user_id": user_id,
                     "ticket_id": row.ticket_id,
+                    "kind": kind,
+                    "title": title,
+                    "body": body,
+                    "link": f"/tickets/{row.ticket_id}",
+                    "created_at": now,
                     "deadline_id": row.id,
                     "deadline_version": version,
                     "threshold": step.send.key,
-                    "recipient_id": user_id,
                     "due_at": row.due_at,
-                    "created_at": now,
                 }
             )
 
     result.breached = len(breaches)
-    # Everything that refers to a deadline is written before the deadlines' own UPDATE: the foreign-key
-    # checks of the ledger rows then meet the row version this sweep holds FOR UPDATE already (nothing to
-    # lock); after the UPDATE each would lock the new version, one more write per row.
     insert_rows(session, TicketEvent.__table__, events)
-    inserted = insert_rows(
-        session,
-        ReminderLedger.__table__,
-        ledger_rows,
-        ignore_conflicts=True,
-        returning=("id", "ticket_id", "deadline_id", "threshold", "recipient_id"),
-    )
-    notifications = []
-    for ledger in inserted:
-        kind, title, body, ticket_id = texts[(ledger.deadline_id, ledger.threshold)]
-        notifications.append(
-            {
-                "user_id": ledger.recipient_id,
-                "ticket_id": ticket_id,
-                "kind": kind,
-                "title": title,
-                "body": body,
-                "link": f"/tickets/{ticket_id}",
-                "dedupe_key": f"ledger:{ledger.id}",
-                "created_at": now,
-            }
-        )
+    # The unique reminder key skips what another sweep (or an earlier run) has already made; only the
+    # rows really inserted come back, and only they get deliveries.
     made = insert_rows(
         session,
         Notification.__table__,
         notifications,
+        ignore_conflicts=True,
         returning=("id", "user_id", "ticket_id", "kind", "title"),
     )
     department_of = {row.ticket_id: row.department_id for row in rows}
@@ -675,7 +665,7 @@ def sweep_due(
         NewNotification(n.id, n.user_id, n.kind, n.title, n.ticket_id, department_of[n.ticket_id], now)
         for n in made
     ]
-    result.reminders = len(inserted)
+    result.reminders = len(made)
     _move_on(session, schedule, {b["id"] for b in breaches}, now)
     session.flush()
     return result
@@ -803,16 +793,17 @@ def sweep_all(
 ) -> SweepTotals:
     """Sweep every deadline due at ``now``, in batches of ``batch``, each inside ``transaction()``.
 
-    The calendar, the directory and the rules are read once. With ``media`` (the per-user media that
-    are configured), each batch's deliveries are planned in the batch's own transaction, so its ledger
-    rows, notifications and deliveries commit together: a crash loses nothing and repeats nothing.
+    The calendar, the directory, the rules and the thresholds of each due time are worked out once.
+    With ``media`` (the per-user media that are configured), each batch's deliveries are planned in the
+    batch's own transaction, so its breaches, reminders (the ledger) and deliveries commit together: a
+    crash loses nothing and repeats nothing.
     ``max_batches`` bounds one run (1,000 × 1,000 due deadlines — never reached in practice).
     """
     from tracker.calendar import load_calendar
     from tracker.notify import plan_for
 
     hours = hours or default_working_hours()
-    totals, after = SweepTotals(), None
+    totals, after, plans = SweepTotals(), None, {}
     calendar = directory = rules = None
     for _ in range(max_batches):
         with transaction() as session:
@@ -831,6 +822,7 @@ def sweep_all(
                 rules=rules,
                 after=after,
                 hours=hours,
+                plans=plans,
             )
             if media is not None:
                 totals.deliveries += plan_for(session, result.notifications, now=now, media=media)

@@ -1,9 +1,11 @@
 """Models and migrations never drift, on SQLite and on PostgreSQL."""
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import select, text
 
-from tracker.migrate import current_heads, upgrade
+from tracker.migrate import alembic_config, current_heads, upgrade
 from tracker.models import Base
 
 
@@ -35,3 +37,85 @@ def test_history_is_one_line(database_url):
     # Two changes developed side by side can both follow the same revision; `upgrade heads` would then apply
     # them in an order nobody chose. Re-chain the later one onto the other (down_revision) instead.
     assert len(current_heads(database_url)) == 1, f"several migration heads: {current_heads(database_url)}"
+
+
+def test_0013_moves_the_reminder_ledger_into_its_notifications(blank_database_url):
+    """Each ledger row's key goes to its notification, so the sweep does not send that reminder again."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests import factories
+    from tracker import deadlines
+    from tracker.bootstrap import load_reference_data
+    from tracker.db import session_scope
+    from tracker.models import Deadline
+    from tracker.models.notifications import Notification
+    from tracker.reminders import sweep_due
+    from tracker.services.tickets import assign_ticket
+
+    upgrade(blank_database_url, "0012")
+    start = datetime(2026, 2, 25, 2, 0, tzinfo=UTC)
+    sent_at = datetime(2026, 3, 4, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, 3 working days before the due day
+    with session_scope(blank_database_url) as session:
+        load_reference_data(session)
+        dept = factories.department(session)
+        staff = factories.user(session, role="staff", dept=dept, now=start)
+        ticket = factories.ticket(session, now=start, dept=dept)
+        assign_ticket(session, ticket, staff, actor="测试", now=start)
+        deadlines.override_deadline(
+            session,
+            ticket,
+            "reply",
+            due_at=datetime(2026, 3, 9, 16, 0, tzinfo=UTC),
+            reason="测试",
+            now=start,
+            actor="测试",
+        )
+        session.flush()
+        deadline = deadlines.get_deadline(ticket, "reply")
+        key = {"t": ticket.id, "d": deadline.id, "v": deadline.version, "u": staff.id, "due": deadline.due_at}
+    # What the sweep wrote before 0013: a ledger row and its notification, next to an unrelated notification.
+    with session_scope(blank_database_url) as session:
+        session.execute(
+            text(
+                "INSERT INTO reminder_ledger (id, ticket_id, deadline_id, deadline_version, threshold, "
+                "recipient_id, due_at, created_at) VALUES (7, :t, :d, :v, 'before:3', :u, :due, :now)"
+            ),
+            {**key, "now": sent_at},
+        )
+        session.execute(
+            text(
+                "INSERT INTO notifications (user_id, ticket_id, kind, title, body, dedupe_key, created_at) "
+                "VALUES (:u, :t, 'reminder', '期限提醒', '', 'ledger:7', :now), "
+                "(:u, NULL, 'digest', '每日汇总', '', 'digest:x', :now)"
+            ),
+            {**key, "now": sent_at},
+        )
+    upgrade(blank_database_url)
+    with session_scope(blank_database_url) as session:
+        rows = {n.kind: n for n in session.scalars(select(Notification))}
+        reminder, digest = rows["reminder"], rows["digest"]
+        assert (reminder.deadline_id, reminder.deadline_version, reminder.threshold, reminder.due_at) == (
+            key["d"],
+            key["v"],
+            "before:3",
+            key["due"],
+        )
+        assert reminder.dedupe_key is None
+        assert (digest.deadline_id, digest.dedupe_key) == (None, "digest:x")
+        # The sweep looks again at the same moment: the reminder is known as sent.
+        session.get(Deadline, key["d"]).next_check_at = sent_at - timedelta(minutes=1)
+        session.flush()
+        again = sweep_due(session, now=sent_at)
+        assert (again.visited, again.reminders) == (1, 0)
+
+    # Down and up again: the ledger is rebuilt from the notifications, the foreign keys come back.
+    command.downgrade(alembic_config(blank_database_url), "0012")
+    with session_scope(blank_database_url) as session:
+        ledger = session.execute(
+            text("SELECT deadline_id, deadline_version, threshold, recipient_id FROM reminder_ledger")
+        ).all()
+        assert ledger == [(key["d"], key["v"], "before:3", key["u"])]
+        assert (
+            session.scalar(text("SELECT count(*) FROM notifications WHERE dedupe_key LIKE 'ledger:%'")) == 1
+        )
+    upgrade(blank_database_url)

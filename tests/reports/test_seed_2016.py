@@ -17,9 +17,8 @@ import pytest
 from click.testing import CliRunner
 from docx import Document
 
-from tests.conftest import create_scratch_pg_database, drop_pg_database
 from tracker.cli import main
-from tracker.db import dispose_engines, session_scope
+from tracker.db import session_scope
 from tracker.migrate import upgrade
 from tracker.services.people import create_department
 
@@ -30,19 +29,9 @@ def seed_file(name: str) -> Path:
     return SEED / name
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def scratch_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'seed.sqlite'}"
-        dispose_engines()
-        return
-    admin = request.getfixturevalue("pg_admin_url")
-    url = create_scratch_pg_database(admin, prefix="r5seed")
-    try:
-        yield url
-    finally:
-        dispose_engines()
-        drop_pg_database(admin, url)
+@pytest.fixture
+def scratch_url(blank_database_url):
+    return blank_database_url
 
 
 @pytest.fixture

@@ -51,22 +51,10 @@ def _migrated(url: str) -> str:
     return url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def scratch_url(request, tmp_path):
+@pytest.fixture
+def scratch_url(blank_database_url):
     """A migrated database whose commits are real (task bodies open their own sessions)."""
-    from tracker.db import dispose_engines
-
-    if request.param == "sqlite":
-        yield _migrated(f"sqlite:///{tmp_path / 'scratch.sqlite'}")
-        dispose_engines()
-        return
-    admin = request.getfixturevalue("pg_admin_url")
-    url = create_scratch_pg_database(admin, prefix="tracker_workers")
-    try:
-        yield _migrated(url)
-    finally:
-        dispose_engines()
-        drop_pg_database(admin, url)
+    return _migrated(blank_database_url)
 
 
 @pytest.fixture

@@ -1,16 +1,20 @@
 """The sweep on real databases (SQLite and PostgreSQL): thresholds, escalation, ledger, versions."""
 
+import contextlib
 from datetime import UTC, date, datetime, time, timedelta
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from tests import factories
 from tracker import deadlines
 from tracker.clock import BUSINESS_TZ
-from tracker.models import Deadline, TicketEvent
-from tracker.models.notifications import Notification, ReminderLedger
-from tracker.notify import mark_read, unread_count
-from tracker.reminders import save_reminder_rule, sweep_due
+from tracker.models import Deadline, Ticket, TicketEvent, User
+from tracker.models.notifications import Delivery, Notification
+from tracker.notify import mark_read, notify, unread_count
+from tracker.notify.bulk import insert_rows
+from tracker.reminders import save_reminder_rule, sweep_all, sweep_due
 from tracker.services.tickets import assign_ticket
 
 
@@ -118,7 +122,7 @@ def test_extension_gives_a_new_version_and_reminders_follow_the_new_due_time(ses
     titles = _inbox(session, people["staff"])
     assert len(titles) == 2 and "还有3个工作日" in titles[-1]
     versions = set(
-        session.scalars(select(ReminderLedger.deadline_version).where(ReminderLedger.ticket_id == ticket.id))
+        session.scalars(select(Notification.deadline_version).where(Notification.ticket_id == ticket.id))
     )
     assert versions == {old_version, deadline.version}
 
@@ -165,3 +169,117 @@ def test_unassigned_ticket_reminds_the_supervisor_and_rules_are_configurable(ses
     assert unread_count(session, people["supervisor"]) == 2
     assert mark_read(session, people["supervisor"], now=at("2026-03-05", "11:00")) == 2
     assert unread_count(session, people["supervisor"]) == 0
+
+
+def test_a_reminder_is_its_own_ledger_entry(session):
+    start = at("2026-02-25", "10:00")
+    dept, people = _bureau(session, start)
+    due = [_ticket_due(session, dept, people, end_of("2026-03-09"), start) for _ in range(3)]
+    assert sweep_due(session, now=at("2026-03-04", "10:00")).reminders == 3
+    reminders = session.execute(
+        select(Notification, Deadline)
+        .join(Deadline, Deadline.id == Notification.deadline_id)
+        .where(Notification.deadline_id.is_not(None))
+    ).all()
+    # Each points at a deadline of its own ticket, under the version and due time it was decided for.
+    assert sorted((n.ticket_id, n.deadline_id) for n, _ in reminders) == sorted(
+        (ticket.id, deadline.id) for ticket, deadline in due
+    )
+    for note, deadline in reminders:
+        assert note.ticket_id == deadline.ticket_id
+        assert (note.deadline_version, note.due_at, note.threshold) == (
+            deadline.version,
+            deadline.due_at,
+            "before:3",
+        )
+        assert note.dedupe_key is None and note.user_id == people["staff"].id
+
+    # The unique key refuses the same reminder written again, by any path …
+    note = reminders[0][0]
+    again = {
+        "user_id": note.user_id,
+        "ticket_id": note.ticket_id,
+        "kind": note.kind,
+        "title": note.title,
+        "body": note.body,
+        "link": note.link,
+        "created_at": note.created_at,
+        "deadline_id": note.deadline_id,
+        "deadline_version": note.deadline_version,
+        "threshold": note.threshold,
+        "due_at": note.due_at,
+    }
+    assert (
+        insert_rows(session, Notification.__table__, [again], ignore_conflicts=True, returning=("id",)) == []
+    )
+    with pytest.raises(IntegrityError), session.begin_nested():
+        session.add(Notification(**again))
+        session.flush()
+    # … while other notifications, which leave the reminder key empty, may repeat.
+    notify(session, [people["staff"].id], kind="status", title="状态变化", now=start)
+    notify(session, [people["staff"].id], kind="status", title="状态变化", now=start)
+    assert (
+        session.scalar(select(func.count()).select_from(Notification).where(Notification.title == "状态变化"))
+        == 2
+    )
+
+
+def test_no_reference_of_a_sweep_dangles(session):
+    """Events, reminders and deliveries carry no foreign keys (migrations 0013, 0014): every id they hold exists."""
+    start = at("2026-02-25", "10:00")
+    dept, people = _bureau(session, start)
+    due_times = [end_of(f"2026-03-{6 + n % 6:02d}") for n in range(12)]
+    for due_at in due_times:
+        _ticket_due(session, dept, people, due_at, start)
+    moments = [at("2026-03-04", "10:00"), at("2026-03-10", "00:01"), at("2026-03-10", "09:30")]
+    made = 0
+    for moment in moments:
+        made += sweep_all(
+            lambda: contextlib.nullcontext(session), now=moment, batch=5, media=("email",)
+        ).reminders
+    assert made > 12  # handler reminders, then escalations to the handler and the supervisor
+
+    def dangling(query) -> int:
+        return session.scalar(select(func.count()).select_from(query.subquery()))
+
+    reminder = Notification.deadline_id.is_not(None)
+    breaches = select(TicketEvent.id).where(TicketEvent.kind == "deadline.breached")
+    assert dangling(breaches) == sum(due_at <= moments[-1] for due_at in due_times)
+    assert (
+        dangling(breaches.outerjoin(Ticket, Ticket.id == TicketEvent.ticket_id).where(Ticket.id.is_(None)))
+        == 0
+    )
+    assert (
+        dangling(
+            select(Notification.id).outerjoin(User, User.id == Notification.user_id).where(User.id.is_(None))
+        )
+        == 0
+    )
+    assert (
+        dangling(
+            select(Notification.id)
+            .outerjoin(Ticket, Ticket.id == Notification.ticket_id)
+            .where(Notification.ticket_id.is_not(None), Ticket.id.is_(None))
+        )
+        == 0
+    )
+    # A reminder's deadline exists and belongs to the reminder's ticket.
+    assert (
+        dangling(
+            select(Notification.id)
+            .outerjoin(
+                Deadline,
+                (Deadline.id == Notification.deadline_id) & (Deadline.ticket_id == Notification.ticket_id),
+            )
+            .where(reminder, Deadline.id.is_(None))
+        )
+        == 0
+    )
+    # One e-mail delivery per reminder, each for its notification's user.
+    deliveries = session.execute(
+        select(Delivery.user_id, Notification.user_id, Delivery.medium).join(
+            Notification, Notification.id == Delivery.notification_id
+        )
+    ).all()
+    assert len(deliveries) == session.scalar(select(func.count()).select_from(Delivery)) == made
+    assert all(mine == theirs and medium == "email" for mine, theirs, medium in deliveries)

@@ -1,11 +1,11 @@
-"""Notifications: in-app messages, the reminder ledger, deliveries to outside channels, and the rules
-(routing, topics, reminders) administrators edit."""
+"""Notifications: in-app messages (a reminder is its own ledger entry), deliveries to outside channels,
+and the rules (routing, topics, reminders) administrators edit."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, event, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, event, text
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from tracker.models.base import Base, int_pk
@@ -14,51 +14,50 @@ from tracker.models.tickets import Deadline
 
 
 class Notification(Base):
-    """One message to one user: the bell shows it; outside channels get a `Delivery` each."""
+    """One message to one user: the bell shows it; outside channels get a `Delivery` each.
+
+    A deadline reminder is also its own ledger entry: the UNIQUE key (deadline, deadline version,
+    threshold, recipient) makes "sent once" a fact, not a hope. The sweep inserts with ON CONFLICT DO
+    NOTHING and plans deliveries only for the rows it really inserted. Other messages (status changes,
+    the digest, the calendar warning) leave those columns empty and are kept apart by ``dedupe_key``.
+    """
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user_read", "user_id", "read_at", "id"),)
-
-    id: Mapped[int_pk]
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
-    kind: Mapped[str] = mapped_column(String(32))  # reminder, escalation, digest, status, calendar
-    title: Mapped[str] = mapped_column(String(300))
-    body: Mapped[str] = mapped_column(Text, default="")
-    link: Mapped[str | None] = mapped_column(String(300))
-    # Non-ledger messages (digest, calendar warning) are made once per key (user, day …).
-    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
-    created_at: Mapped[datetime]
-    read_at: Mapped[datetime | None]
-
-    user: Mapped[User] = relationship()
-
-
-class ReminderLedger(Base):
-    """A reminder that was decided on: the UNIQUE key makes "sent once" a fact, not a hope."""
-
-    __tablename__ = "reminder_ledger"
     __table_args__ = (
-        UniqueConstraint(
-            "ticket_id",
+        Index("ix_notifications_user_read", "user_id", "read_at", "id"),
+        # NULLs never conflict (SQLite and PostgreSQL alike), so only reminders are constrained. The
+        # deadline comes first: the sweep looks up what was already sent per deadline through it.
+        Index(
+            "uq_notifications_reminder",
             "deadline_id",
             "deadline_version",
             "threshold",
-            "recipient_id",
-            name="uq_reminder_ledger_key",
+            "user_id",
+            unique=True,
         ),
     )
 
     id: Mapped[int_pk]
-    # The deadline's ticket, copied: deadline_id's foreign key guarantees it and cascades with the ticket.
-    # No foreign key of its own, which the sweep would pay for with a lookup and a row lock per row.
-    ticket_id: Mapped[int]
-    deadline_id: Mapped[int] = mapped_column(ForeignKey("deadlines.id", ondelete="CASCADE"), index=True)
-    deadline_version: Mapped[int]
-    threshold: Mapped[str] = mapped_column(String(40))  # before:3, before:1, due, overdue, overdue@2026-03-05
-    recipient_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    due_at: Mapped[datetime | None]
-    created_at: Mapped[datetime]  # its notification carries dedupe_key "ledger:<id>"
+    # No foreign keys on this append-only message log (migration 0014): users and tickets are never
+    # deleted (tests/unit/test_never_deleted.py keeps it so), every writer takes the ids from rows it has just
+    # read, and each key would cost the sweep a lookup and a row lock per reminder.
+    user_id: Mapped[int]
+    ticket_id: Mapped[int | None]
+    kind: Mapped[str] = mapped_column(String(32))  # reminder, escalation, digest, status, calendar
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    link: Mapped[str | None] = mapped_column(String(300))
+    # Non-reminder messages (digest, calendar warning) are made once per key (user, day …).
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime]
+    read_at: Mapped[datetime | None]
+    # Reminders only: the deadline (of ``ticket_id``) the sweep has just read and holds FOR UPDATE.
+    deadline_id: Mapped[int | None]
+    deadline_version: Mapped[int | None]
+    threshold: Mapped[str | None] = mapped_column(String(40))  # before:3, due, overdue, overdue@2026-03-05
+    due_at: Mapped[datetime | None]  # the due time the reminder was about
+
+    user: Mapped[User] = relationship(primaryjoin="foreign(Notification.user_id) == User.id")
 
 
 class NotificationChannel(Base):
@@ -101,10 +100,11 @@ class Delivery(Base):
 
     id: Mapped[int_pk]
     key: Mapped[str] = mapped_column(String(120), unique=True)  # notification:medium:target
-    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"))
+    # No foreign key (migration 0014): deliveries are planned from the notifications the same
+    # transaction has just inserted, and notifications are never deleted.
+    notification_id: Mapped[int]
     medium: Mapped[str] = mapped_column(String(16))  # email, webhook, dingtalk, wecom, sms
-    # The notification's user, copied for per-user media (its foreign key is the notification's); no
-    # foreign key of its own, which every planned delivery would pay for.
+    # The notification's user, copied for per-user media; no foreign key, as for notification_id.
     user_id: Mapped[int | None]
     channel_id: Mapped[int | None] = mapped_column(ForeignKey("notification_channels.id"))
     status: Mapped[str] = mapped_column(String(16), default="pending")
@@ -115,7 +115,9 @@ class Delivery(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
 
-    notification: Mapped[Notification] = relationship()
+    notification: Mapped[Notification] = relationship(
+        primaryjoin="foreign(Delivery.notification_id) == Notification.id"
+    )
     channel: Mapped[NotificationChannel | None] = relationship()
 
 
@@ -186,7 +188,6 @@ __all__ = [
     "Delivery",
     "Notification",
     "NotificationChannel",
-    "ReminderLedger",
     "ReminderRule",
     "RoutingRule",
     "TopicRule",

@@ -207,7 +207,10 @@ class TicketEvent(Base):
     )
 
     id: Mapped[int_pk]
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    # No foreign key (migration 0014): the history is only appended to, tickets are never deleted
+    # (tests/unit/test_never_deleted.py), and every writer has the ticket row in hand; the key's lookup
+    # and row lock per event were a third of a deadline sweep's database time.
+    ticket_id: Mapped[int]
     kind: Mapped[str] = mapped_column(String(64))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     actor_label: Mapped[str | None] = mapped_column(String(200))  # for system / platform actors

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
@@ -192,9 +191,11 @@ def channel_secret(channel: NotificationChannel, secret_key: str) -> str | None:
 # -- deliveries -----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class NewNotification:
-    """What planning its deliveries needs to know of a notification just made."""
+class NewNotification(NamedTuple):
+    """What planning its deliveries needs to know of a notification just made.
+
+    A named tuple, not a dataclass: the sweep makes one per reminder, and a tuple is built in C.
+    """
 
     id: int
     user_id: int

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Integer, Table, text
@@ -78,8 +79,15 @@ def insert_rows(
 
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat()
+        return _iso(value)
     raise TypeError(f"cannot store {type(value).__name__} in a bulk row")
+
+
+@lru_cache(maxsize=4096)
+def _iso(moment: datetime) -> str:
+    # A batch repeats a few moments thousands of times (its ``now``, shared due times). Equal aware
+    # datetimes are the same instant, so whichever spelling is cached means the same to PostgreSQL.
+    return moment.isoformat()
 
 
 def update_by_id(session: Session, table: Table, column: str, pairs: Sequence[tuple[int, Any]]) -> None:

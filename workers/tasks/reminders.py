@@ -25,8 +25,8 @@ SWEEP_BATCH = 1000
 def run_sweep(settings: Settings, *, now: datetime | None = None, batch: int = SWEEP_BATCH) -> dict[str, int]:
     """Sweep every due deadline in batches, one transaction per batch; return the totals.
 
-    Each batch's notifications and their delivery rows commit together with its ledger rows, so a
-    crash loses nothing and repeats nothing; the sending happens afterwards (`deliveries.send`).
+    Each batch's notifications (each reminder's own "sent once" entry) and their delivery rows commit
+    together, so a crash loses nothing and repeats nothing; the sending happens afterwards (`deliveries.send`).
     """
     from dataclasses import asdict
 
