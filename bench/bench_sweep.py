@@ -9,7 +9,8 @@ sweep is measured again.
 One sweep = what the `reminders.sweep` task does: `tracker.reminders.sweep_due` in batches of 1,000 until
 nothing is due (lock with SKIP LOCKED, mark breaches, one in-app notification per reminder and recipient —
 its own "sent once" ledger entry —, move next_check_at on) plus `tracker.notify.plan_for` (the e-mail
-deliveries of the notifications just made) — in one transaction that is rolled back afterwards, so every run sweeps the same 10,000. Median
+deliveries of the notifications just made) — in one transaction that is rolled back afterwards, so every run sweeps the same 10,000,
+and the written tables are vacuumed before the next run (untimed, as autovacuum would between sweeps). Median
 of several runs. Beside the wall time, the CPU time of the sweep process and of its PostgreSQL backend
 (from /proc, when the server runs on this machine): those move far less than wall time on a busy machine.
 
@@ -88,6 +89,19 @@ def _sweep_once(url: str, now: datetime) -> tuple[float, dict[str, int]]:
     return elapsed, totals
 
 
+def _vacuum(url: str) -> None:
+    """Clear what a rolled-back run leaves behind (untimed): what autovacuum does between real sweeps.
+
+    Each run's inserts and updates are rolled back, but their dead row versions stay in the tables and
+    indexes; without this every later run reads through the earlier runs' garbage, and the statistics of
+    the tables the sweep writes (empty before the first run) would mislead the planner.
+    """
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("VACUUM (ANALYZE) deadlines, notifications, deliveries, ticket_events"))
+    engine.dispose()
+
+
 def _select_due(url: str, now: datetime, *, without_index: bool) -> float:
     engine = create_engine(url)
     with engine.connect() as conn:
@@ -138,6 +152,7 @@ def measure(url: str, now: datetime) -> dict:
     _sweep_once(url, now)  # warm-up (calendar cache, plans)
     sweeps, totals, cpus = [], {}, []
     for _ in range(RUNS):
+        _vacuum(url)
         elapsed, totals = _sweep_once(url, now)
         sweeps.append(elapsed)
         cpus.append((totals["client_cpu"], totals.get("server_cpu")))
@@ -162,7 +177,7 @@ def render(results: list[dict], load_avg: tuple[str, str], loads: list[float]) -
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `bench/bench_sweep.py`, PostgreSQL, medians of {RUNS}"
         " runs; one sweep = `sweep_due` in batches of 1,000 + `plan_for` (e-mail deliveries), rolled back after"
-        " each run; CPU = the sweep process + its PostgreSQL backend (from /proc), which moves far less than the"
+        " each run and the written tables vacuumed (untimed) before the next; CPU = the sweep process + its PostgreSQL backend (from /proc), which moves far less than the"
         " wall time when the machine is busy."
         f" Load average before / after: {load_avg[0]} / {load_avg[1]} (the machine's 2 cores).",
         "",
