@@ -532,8 +532,9 @@ def sweep_due(
     Reads through the partial index on ``next_check_at`` of open deadlines, locking the rows with
     ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so a second sweep at the same moment takes other rows.
     Marks breaches, makes one in-app notification per reminder and recipient (``ON CONFLICT DO NOTHING``
-    on its unique reminder key: the notification is the ledger entry), and moves ``next_check_at`` on. The caller plans the deliveries of the returned
-    notifications (`tracker.notify.plan_for`) in the same transaction and commits. Call again while
+    on its unique reminder key: the notification is the ledger entry), and moves ``next_check_at`` on.
+    The caller plans the deliveries of the returned notifications (`tracker.notify.plan_for`) in the same
+    transaction and commits. Call again while
     ``visited == limit``, passing the same ``plans`` dict: the thresholds of a due time are worked out
     once per sweep, not once per batch.
     """
