@@ -13,9 +13,8 @@ day-by-day walk. The benchmark in ``bench/bench_calendar.py`` holds this to ≥ 
 
 from __future__ import annotations
 
-import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
@@ -24,6 +23,8 @@ from tracker.errors import CalendarYearMissing, ValidationError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from tracker.reference import Stamp
 
 HOLIDAY = "holiday"
 WORKDAY = "workday"
@@ -40,8 +41,6 @@ __all__ = [
     "DayOverride",
     "RestSpan",
     "WorkCalendar",
-    "cached_calendar",
-    "clear_calendar_cache",
     "format_day",
     "format_span",
     "iter_days",
@@ -269,40 +268,18 @@ def format_span(start: date, end: date) -> str:
 
 # -- process-wide cache ------------------------------------------------------------------------------
 
-_cache_lock = threading.Lock()
-_cached: tuple[Hashable, WorkCalendar] | None = None
 
-
-def load_calendar(session: Session) -> WorkCalendar:
+def load_calendar(session: Session, stamp: Stamp | None = None) -> WorkCalendar:
     """Return the calendar for what the database holds, rebuilt only when the holiday tables changed.
 
-    The version key is a cheap aggregate (row counts and the latest load time), read on every call, so a
-    year loaded by another process is seen at once without re-reading ~800 rows per request.
+    The reference stamp (tracker.reference) is read on every call unless the caller read it already, so
+    a year loaded by another process is seen at once without re-reading ~800 rows per request.
     """
-    from tracker import calendar_store  # the store imports models; keep this module free of them
+    from tracker import calendar_store, reference  # they import models; keep this module free of them
 
-    version = calendar_store.calendar_version(session)
-    return cached_calendar(version, lambda: calendar_store.build_calendar(session))
-
-
-def cached_calendar(version: Hashable, build: Callable[[], WorkCalendar]) -> WorkCalendar:
-    """Return the cached calendar for ``version``, building it once per version."""
-    global _cached
-    cached = _cached
-    if cached is not None and cached[0] == version:
-        return cached[1]
-    with _cache_lock:
-        if _cached is not None and _cached[0] == version:
-            return _cached[1]
-        calendar = build()
-        _cached = (version, calendar)
-        return calendar
-
-
-def clear_calendar_cache() -> None:
-    global _cached
-    with _cache_lock:
-        _cached = None
+    return reference.cached(
+        stamp or reference.current_stamp(session), "calendar", lambda: calendar_store.build_calendar(session)
+    )
 
 
 def iter_days(start: date, end: date) -> Iterable[date]:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from importlib import resources
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, delete, select
 from sqlalchemy.orm import Session
 
-from tracker.calendar import HOLIDAY, KINDS, WORKDAY, DayOverride, WorkCalendar, clear_calendar_cache
+from tracker.calendar import HOLIDAY, KINDS, WORKDAY, DayOverride, WorkCalendar
 from tracker.calendar_notice import ParsedNotice, notice_source, parse_notice
 from tracker.clock import BUSINESS_TZ
 from tracker.errors import ValidationError
@@ -109,18 +109,6 @@ def validate_year_rows(year: int, rows: Iterable[HolidayRow]) -> None:
 # -- reading -----------------------------------------------------------------------------------------
 
 
-def calendar_version(session: Session) -> tuple[object, ...]:
-    """Return a cheap key that changes whenever a year is loaded or replaced."""
-    row = session.execute(
-        select(
-            select(func.count()).select_from(CalendarYear).scalar_subquery(),
-            select(func.max(CalendarYear.loaded_at)).scalar_subquery(),
-            select(func.count()).select_from(HolidayDay).scalar_subquery(),
-        )
-    ).one()
-    return tuple(row)
-
-
 def build_calendar(session: Session) -> WorkCalendar:
     overrides = session.execute(select(HolidayDay.day, HolidayDay.kind, HolidayDay.name)).all()
     years = session.scalars(select(CalendarYear.year)).all()
@@ -174,7 +162,6 @@ def save_year(
     session.flush()
     after = _working_status(session, year, list(before) + days)
     changed = frozenset(d for d in set(before) | set(after) if before.get(d) != after.get(d))
-    clear_calendar_cache()
     return LoadResult(year=year, rows=len(rows), changed_days=changed)
 
 
@@ -265,7 +252,6 @@ def load_bundled_calendar(session: Session, *, now: datetime | None = None) -> s
         added.append(year)
     session.flush()
     if added:
-        clear_calendar_cache()
         return f"已导入{added[0]}–{added[-1]}年共{len(added)}年的节假日安排"
     return f"{first}–{last}年节假日安排已存在，未改动"
 

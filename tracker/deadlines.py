@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from tracker.models import Deadline, Ticket
+    from tracker.reference import Stamp
 
 WORKING_DAYS = "working_days"
 CALENDAR_DAYS = "calendar_days"
@@ -776,14 +777,23 @@ def default_end_of_day() -> EndOfDay:
     return EndOfDay.parse(os.environ.get("TRACKER_END_OF_DAY") or "24:00")
 
 
-def policies_for(session: Session) -> list[Policy]:
-    """Return the built-in policies plus the administrators' active overrides."""
+def policies_for(session: Session, stamp: Stamp | None = None) -> tuple[Policy, ...]:
+    """Return the built-in policies plus the administrators' active overrides (kept per process until
+    the reference stamp changes; tracker.reference)."""
+    from tracker import reference
+
+    return reference.cached(
+        stamp or reference.current_stamp(session), "policies", lambda: _read_policies(session)
+    )
+
+
+def _read_policies(session: Session) -> tuple[Policy, ...]:
     from sqlalchemy import select
 
     from tracker.models.policies import DeadlinePolicyOverride
 
     overrides = session.scalars(select(DeadlinePolicyOverride).where(DeadlinePolicyOverride.is_active)).all()
-    return [*DEFAULT_POLICIES, *(_policy_from_override(row) for row in overrides)]
+    return (*DEFAULT_POLICIES, *(_policy_from_override(row) for row in overrides))
 
 
 def _policy_from_override(row: Any) -> Policy:

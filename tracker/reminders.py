@@ -33,11 +33,13 @@ from functools import lru_cache
 from sqlalchemy import select, text, true, tuple_, update
 from sqlalchemy.orm import Session
 
+from tracker import reference
 from tracker.calendar import WorkCalendar
 from tracker.clock import BUSINESS_TZ
 from tracker.errors import CalendarYearMissing, ValidationError
 from tracker.notify import NewNotification
 from tracker.notify.bulk import id_in, insert_rows, update_by_id
+from tracker.reference import Stamp
 
 log = logging.getLogger(__name__)
 
@@ -311,10 +313,17 @@ def rule_for(rules: Iterable[RuleSpec], channel: str, deadline_kind: str) -> Rul
     return best[1] if best else DEFAULT_RULE
 
 
-def active_rules(session: Session) -> list[RuleSpec]:
+def active_rules(session: Session, stamp: Stamp | None = None) -> tuple[RuleSpec, ...]:
+    """Return the active reminder rules (kept per process until the reference stamp changes)."""
+    return reference.cached(
+        stamp or reference.current_stamp(session), "reminder rules", lambda: _read_rules(session)
+    )
+
+
+def _read_rules(session: Session) -> tuple[RuleSpec, ...]:
     from tracker.models.notifications import ReminderRule
 
-    return [
+    return tuple(
         RuleSpec(
             days_before=tuple(int(n) for n in row.days_before or ()),
             is_escalating=row.is_escalating,
@@ -325,7 +334,7 @@ def active_rules(session: Session) -> list[RuleSpec]:
         for row in session.scalars(
             select(ReminderRule).where(ReminderRule.is_active).order_by(ReminderRule.id)
         )
-    ]
+    )
 
 
 def save_reminder_rule(

@@ -153,7 +153,7 @@ def test_same_phone_across_channels_is_flagged(session, now, dept):
         now=now + timedelta(days=2),
     )
     result = apply_record(session, record, actor="门户网站", now=now + timedelta(days=2))
-    assert result.possible_duplicate_of.id == first.id
+    assert result.possible_duplicate_of == first.number
     assert result.ticket.possible_duplicate_of_id == first.id
     assert session.scalar(
         select(TicketEvent).where(
@@ -186,7 +186,7 @@ def test_very_similar_text_is_flagged(session, now, dept):
         actor="门户网站",
         now=now,
     )
-    assert second.possible_duplicate_of.id == first.id
+    assert second.possible_duplicate_of == first.number
 
 
 def test_hotline_order_converted_to_disclosure_keeps_both_histories(session, now, dept):

@@ -32,18 +32,6 @@ def order():
     return {**BASE_ORDER, "order_no": f"HL{uuid.uuid4().hex[:12]}"}
 
 
-@pytest.fixture
-def dept(session):
-    return factories.department(session, "bureau", "市工业和信息化局")
-
-
-@pytest.fixture
-def key(session, now, dept):
-    api_key, secret = create_api_key(session, SECRET_KEY, name="12345平台", channel="hotline", now=now)
-    session.commit()
-    return api_key.key_id, secret
-
-
 def test_push_creates_then_updates_then_reports_duplicate(client, session, key, order):
     first = post_signed(client, "/api/v1/intake/hotline", order, *key)
     assert first.status_code == 201, first.get_json()

@@ -14,8 +14,6 @@ from tracker.calendar import (
     WORKDAY,
     RestSpan,
     WorkCalendar,
-    cached_calendar,
-    clear_calendar_cache,
     format_day,
     format_span,
 )
@@ -219,21 +217,6 @@ def test_format_span(start, end, text):
 
 def test_format_day_names_the_weekday():
     assert format_day(date(2026, 2, 12)) == "2026-02-12（周四）"
-
-
-def test_cache_builds_once_per_version():
-    clear_calendar_cache()
-    builds = []
-
-    def build():
-        builds.append(1)
-        return WorkCalendar([], [2026])
-
-    first = cached_calendar(("v1",), build)
-    assert cached_calendar(("v1",), build) is first
-    assert cached_calendar(("v2",), build) is not first
-    assert len(builds) == 2
-    clear_calendar_cache()
 
 
 def test_add_workdays_is_not_a_day_by_day_loop():

@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
+from itertools import chain
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
@@ -26,6 +27,7 @@ from typing import Any, NamedTuple, TypeVar
 from sqlalchemy import ARRAY, JSON, any_, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from tracker import reference
 from tracker.channels import channel as channel_of
 from tracker.clock import local
 from tracker.errors import ValidationError
@@ -33,7 +35,15 @@ from tracker.intake import disclosure, hotline, website, weibo
 from tracker.intake.duplicates import WINDOW
 from tracker.intake.formats import FileFormatError, open_table
 from tracker.intake.records import FieldError, IntakeRecord, RecordError, apply_record
-from tracker.models import Contact, Department, OutboxMessage, Ticket, TicketEvent, TicketNumberAllocation
+from tracker.models import (
+    Contact,
+    Deadline,
+    Department,
+    OutboxMessage,
+    Ticket,
+    TicketEvent,
+    TicketNumberAllocation,
+)
 from tracker.models.tickets import topic_facts
 from tracker.notify.bulk import id_in
 from tracker.reports.facts import refresh_facts
@@ -421,7 +431,10 @@ def _write_batch(
 
 def _is_in(session: Session, column: Any, values: Collection[Any]) -> Any:
     """`column IN values`; on PostgreSQL as `= ANY(array)`, one parameter: the driver spends longer
-    preparing a statement with 1,000 placeholders than the database spends running it."""
+    preparing a statement with 1,000 placeholders than the database spends running it. One value (the
+    push) is a plain equality, without an array to build and send."""
+    if len(values) == 1:
+        return column == next(iter(values))
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     return column.in_(values)
@@ -480,6 +493,11 @@ def _write_rows(
     # COPY costs a few round trips of its own: for a handful of rows (the push) one INSERT is cheaper.
     if session.get_bind().dialect.name != "postgresql" or count < COPY_THRESHOLD:
         params = [dict(zip(columns, row, strict=True)) for row in rows]
+        if count == 1:  # the push: a plain INSERT, without the executemany machinery
+            if return_ids:
+                return [session.execute(insert(table).returning(table.c.id), params[0]).scalar_one()]
+            session.execute(insert(table), params[0])
+            return []
         if return_ids:
             statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
             return list(session.scalars(statement, params))
@@ -576,7 +594,18 @@ _contact_values = attrgetter(*CONTACT_FIELDS)
 _NOTHING_YET: list[Any] = []  # a new deadline's pauses and extensions; one object, serialised once a batch
 
 
-def bulk_open(
+class OpenedTicket(NamedTuple):
+    id: int
+    number: str
+    possible_duplicate_of: str | None  # the earlier ticket's number, when flagged by phone
+
+
+def bulk_open(session: Session, drafts: list[TicketDraft], **options: Any) -> list[int]:
+    """Open many new tickets at once (`open_new`, same options); return their ids in draft order."""
+    return [ticket.id for ticket in open_new(session, drafts, **options)]
+
+
+def open_new(
     session: Session,
     drafts: list[TicketDraft],
     *,
@@ -585,17 +614,19 @@ def bulk_open(
     flag_duplicates: bool = True,
     index_search: bool = True,
     planner: DeadlinePlanner | None = None,
-) -> list[int]:
+) -> list[OpenedTicket]:
     """Open many new tickets at once: the same rows `open_ticket` writes — contact, ticket, the
     `ticket.created` event and outbox row, the statutory deadlines with their events, the search index —
-    in a few statements per batch (COPY on PostgreSQL). Returns the ticket ids in draft order.
+    in a few statements per batch (COPY on PostgreSQL). Returns id, number and the phone duplicate found
+    of each ticket, in draft order: the push answers with them without reading the ticket back.
 
     The caller guarantees the drafts' external references are new (the importer checks in one query).
     An import passes one `planner` for all its batches, so deadlines are computed once per distinct input.
     """
     for draft in drafts:
         validate_draft(draft)
-    departments = _departments(session, {d.department_code for d in drafts})
+    planner = planner or DeadlinePlanner(session, now=now)
+    departments = _departments(session, {d.department_code for d in drafts}, planner.stamp)
     count = len(drafts)
     contact_ids = _write_rows(
         session,
@@ -606,7 +637,6 @@ def bulk_open(
         return_ids=True,
     )
     numbers = _allocate_numbers(session, count)
-    planner = planner or DeadlinePlanner(session, now=now)
     planned = [planner.plan_draft(draft) for draft in drafts]
     ticket_rows: list[tuple[Any, ...]] = []
     event_data: list[dict[str, Any]] = []
@@ -651,17 +681,21 @@ def bulk_open(
 
     ticket_ids = _write_rows(session, Ticket, TICKET_COLUMNS, tickets(), count=count, return_ids=True)
     actor_id, actor_label = _actor_label(actor)
+    deadline_rows, deadline_events = planner.rows(ticket_ids, planned, actor=(actor_id, actor_label))
+    # Each ticket's `ticket.created` event and its deadlines' `deadline.opened` events in one statement;
+    # the first `count` ids are the `ticket.created` events, which the outbox rows name.
+    created_events = (
+        (tid, "ticket.created", now, None, "received", data, actor_id, actor_label)
+        for tid, data in zip(ticket_ids, event_data, strict=True)
+    )
     event_ids = _write_rows(
         session,
         TicketEvent,
         EVENT_COLUMNS,
-        (
-            (tid, "ticket.created", now, None, "received", data, actor_id, actor_label)
-            for tid, data in zip(ticket_ids, event_data, strict=True)
-        ),
-        count=count,
+        chain(created_events, deadline_events),
+        count=count + len(deadline_events),
         return_ids=True,
-    )
+    )[:count]
     _write_rows(
         session,
         OutboxMessage,
@@ -672,9 +706,12 @@ def bulk_open(
         ),
         count=count,
     )
-    if flag_duplicates:
+    _write_rows(session, Deadline, DEADLINE_COLUMNS, deadline_rows)
+    duplicates = (
         _flag_phone_duplicates(session, ticket_ids, drafts, now=now, actor=(actor_id, actor_label))
-    planner.write(session, ticket_ids, planned, actor=(actor_id, actor_label))
+        if flag_duplicates
+        else {}
+    )
     # The reply facts went into the ticket rows above (a fresh ticket has no reply yet); an application's
     # history facts come from the one definition in tracker.reports.facts.
     applications = [tid for tid, d in zip(ticket_ids, drafts, strict=True) if d.channel == "disclosure"]
@@ -682,7 +719,10 @@ def bulk_open(
         refresh_facts(session, id_in(session, Ticket.id, applications))
     if index_search:
         _index_for_search(session, ticket_ids, ticket_rows)
-    return ticket_ids
+    return [
+        OpenedTicket(tid, data["number"], duplicates.get(tid))
+        for tid, data in zip(ticket_ids, event_data, strict=True)
+    ]
 
 
 def _index_for_search(session: Session, ticket_ids: list[int], ticket_rows: list[tuple[Any, ...]]) -> None:
@@ -698,26 +738,33 @@ def _index_for_search(session: Session, ticket_ids: list[int], ticket_rows: list
     )
 
 
-def _departments(session: Session, codes: set[str | None]) -> dict[str | None, int]:
-    result: dict[str | None, int] = {}
-    named = {c for c in codes if c}
-    if named:
-        found = dict(
-            session.execute(select(Department.code, Department.id).where(Department.code.in_(named))).all()
-        )
-        unknown = named - set(found)
-        if unknown:
-            code = sorted(unknown)[0]
-            raise ValidationError(f"未知部门 {code!r}", fields={"department": "未知部门"})
-        result.update(found)
+def _departments(session: Session, codes: set[str | None], stamp: reference.Stamp) -> dict[str | None, int]:
+    """The department ids of `codes` (None: the root department), from this process's copy of the
+    departments (tracker.reference)."""
+    by_code, root = reference.cached(stamp, "department ids", lambda: _read_departments(session))
+    unknown = {c for c in codes if c} - set(by_code)
+    if unknown:
+        code = sorted(unknown)[0]
+        raise ValidationError(f"未知部门 {code!r}", fields={"department": "未知部门"})
+    result: dict[str | None, int] = {c: by_code[c] for c in codes if c}
     if None in codes:
-        root = session.scalar(
-            select(Department.id).where(Department.parent_id.is_(None)).order_by(Department.id)
-        )
         if root is None:
             raise ValidationError("尚未建立部门，请先创建部门", fields={"department": "无部门"})
         result[None] = root
     return result
+
+
+def _read_departments(session: Session) -> tuple[dict[str, int], int | None]:
+    """Every department's id by code, and the root's (the first department without a parent)."""
+    rows = session.execute(
+        select(Department.code, Department.id, Department.parent_id).order_by(Department.id)
+    )
+    by_code, root = {}, None
+    for code, department_id, parent_id in rows:
+        by_code[code] = department_id
+        if parent_id is None and root is None:
+            root = department_id
+    return by_code, root
 
 
 def _flag_phone_duplicates(
@@ -727,11 +774,12 @@ def _flag_phone_duplicates(
     *,
     now: datetime,
     actor: tuple[int | None, str],
-) -> None:
-    """The batched form of duplicates.flag_possible_duplicate, by phone (text similarity is per row)."""
+) -> dict[int, str]:
+    """The batched form of duplicates.flag_possible_duplicate, by phone (text similarity is per row).
+    Returns the earlier ticket's number by the id of each ticket flagged."""
     phones = {d.contact.phone for d in drafts if d.contact.phone}
     if not phones:
-        return
+        return {}
     earliest = min(d.received_at or d.arrived_at for d in drafts) - WINDOW
     rows = session.execute(
         select(Contact.phone, Ticket.id, Ticket.number, Ticket.channel, Ticket.received_at)
@@ -756,7 +804,7 @@ def _flag_phone_duplicates(
                 flags.append((tid, other))
                 break
     if not flags:
-        return
+        return {}
     tickets = Ticket.__table__
     session.execute(
         update(tickets)
@@ -778,6 +826,7 @@ def _flag_phone_duplicates(
             for tid, other in flags
         ],
     )
+    return {tid: other.number for tid, other in flags}
 
 
 class PlannedDeadline(NamedTuple):
@@ -821,9 +870,11 @@ class DeadlinePlanner:
         except ImportError:  # the reminder module is optional in a build; the engine's value stands then
             active_rules = None  # type: ignore[assignment]
         self.now = now
-        self.calendar = load_calendar(session)
-        self.policies = engine.policies_for(session)
-        self.rules = active_rules(session) if active_rules else None
+        # One read of the reference stamp; what it stands for is read again only when it changed.
+        self.stamp = reference.current_stamp(session)
+        self.calendar = load_calendar(session, self.stamp)
+        self.policies = engine.policies_for(session, self.stamp)
+        self.rules = active_rules(session, self.stamp) if active_rules else None
         self.end_of_day = engine.default_end_of_day()
         self._policy: dict[tuple[Any, ...], Any] = {}
         self._plan: dict[tuple[Any, ...], tuple[Any, ...]] = {}
@@ -846,17 +897,16 @@ class DeadlinePlanner:
             result.append(PlannedDeadline(kind, policy, received_at, override, plan))
         return result
 
-    def write(
+    def rows(
         self,
-        session: Session,
         ticket_ids: list[int],
         planned: list[list[PlannedDeadline]],
         *,
         actor: tuple[int | None, str],
-    ) -> None:
-        """Insert the planned deadlines of the tickets just written, with their `deadline.opened` events."""
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The rows of the planned deadlines of the tickets just written, and of their `deadline.opened`
+        events, in DEADLINE_COLUMNS and EVENT_COLUMNS order."""
         from tracker import deadlines as engine
-        from tracker.models import Deadline
 
         actor_id, actor_label = actor
         now = self.now
@@ -886,8 +936,7 @@ class DeadlinePlanner:
                 event_rows.append(
                     (ticket_id, "deadline.opened", now, None, None, event_data, actor_id, actor_label)
                 )
-        _write_rows(session, Deadline, DEADLINE_COLUMNS, deadline_rows)
-        _write_rows(session, TicketEvent, EVENT_COLUMNS, event_rows)
+        return deadline_rows, event_rows
 
     def policy(
         self, channel: str, kind: str, received_on: date, request_type: str, urgency: str | None

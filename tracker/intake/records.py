@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
@@ -96,10 +97,41 @@ class IntakeRecord:
 
 @dataclass
 class IntakeResult:
-    ticket: Ticket
+    """What became of a record. The fast path writes rows without ORM objects, and its caller (the push)
+    needs only the ticket's id, number and status: `ticket` loads the object on first use."""
+
+    session: Session = field(repr=False)
+    ticket_id: int
+    number: str
+    ticket_status: str
     status: str  # created / updated / duplicate
     changes: dict[str, Any] = field(default_factory=dict)
-    possible_duplicate_of: Ticket | None = None
+    possible_duplicate_of: str | None = None  # the earlier ticket's number
+
+    @classmethod
+    def of(
+        cls,
+        session: Session,
+        ticket: Ticket,
+        status: str,
+        changes: dict[str, Any] | None = None,
+        possible_duplicate_of: Ticket | None = None,
+    ) -> IntakeResult:
+        result = cls(
+            session,
+            ticket.id,
+            ticket.number,
+            ticket.status,
+            status,
+            changes or {},
+            possible_duplicate_of.number if possible_duplicate_of else None,
+        )
+        result.ticket = ticket
+        return result
+
+    @cached_property
+    def ticket(self) -> Ticket:
+        return self.session.get(Ticket, self.ticket_id)
 
 
 def parse_columns(
@@ -208,9 +240,15 @@ DuplicateCheck = Callable[[Session, Ticket], Ticket | None]
 def find_existing(session: Session, draft: TicketDraft) -> Ticket | None:
     if not draft.external_ref:
         return None
-    return session.scalar(
-        select(Ticket).where(Ticket.channel == draft.channel, Ticket.external_ref == draft.external_ref)
+    # The id first: most pushes and imported rows are new, and a one-column look-up that finds nothing
+    # costs a fraction of an ORM query for the whole ticket row. A re-sent order pays one more read.
+    tickets = Ticket.__table__
+    ticket_id = session.scalar(
+        select(tickets.c.id).where(
+            tickets.c.channel == draft.channel, tickets.c.external_ref == draft.external_ref
+        )
     )
+    return None if ticket_id is None else session.get(Ticket, ticket_id)
 
 
 def apply_record(
@@ -231,10 +269,10 @@ def apply_record(
     (a beat task), which keeps the cost of a text comparison out of the request.
 
     `fast` (the 12345 push and file imports) opens a new ticket without history through the batched
-    path `importer.bulk_open`, which writes exactly what `open_ticket` writes (tests/intake/
-    test_bulk_deadlines.py) in a handful of statements. Without `index_search` that path leaves the
-    search index row to the `ticket.created` consumer (workers/tasks/events.py), keeping jieba's
-    segmentation out of the request.
+    path `importer.open_new`, which writes exactly what `open_ticket` writes (tests/intake/
+    test_bulk_deadlines.py) in a handful of statements and returns what the push answers with, so the
+    new ticket is not read back. Without `index_search` that path leaves the search index row to the
+    `ticket.created` consumer (workers/tasks/events.py), keeping jieba's segmentation out of the request.
     """
     from tracker.intake.duplicates import flag_possible_duplicate
 
@@ -242,9 +280,9 @@ def apply_record(
     if existing is None:
         is_plain = not (record.history.reply_text or record.history.satisfaction or record.draft.topics)
         if fast and is_plain:
-            from tracker.intake.importer import bulk_open
+            from tracker.intake.importer import open_new
 
-            (ticket_id,) = bulk_open(
+            (opened,) = open_new(
                 session,
                 [record.draft],
                 actor=actor,
@@ -252,13 +290,9 @@ def apply_record(
                 flag_duplicates=check_duplicates,
                 index_search=index_search,
             )
-            ticket = session.get(Ticket, ticket_id)
-            duplicate = (
-                session.get(Ticket, ticket.possible_duplicate_of_id)
-                if ticket.possible_duplicate_of_id
-                else None
+            return IntakeResult(
+                session, opened.id, opened.number, "received", "created", {}, opened.possible_duplicate_of
             )
-            return IntakeResult(ticket, "created", possible_duplicate_of=duplicate)
         ticket, created = open_ticket(session, record.draft, actor=actor, now=now)
         if created:
             replay_history(session, ticket, record.history, actor=actor)
@@ -267,11 +301,11 @@ def apply_record(
                 if check_duplicates
                 else None
             )
-            return IntakeResult(ticket, "created", possible_duplicate_of=duplicate)
+            return IntakeResult.of(session, ticket, "created", possible_duplicate_of=duplicate)
         existing = ticket  # another transaction created it between our look-up and open_ticket
     changes: dict[str, Any] = dict(update_from_draft(session, existing, record.draft, actor=actor, now=now))
     changes.update(replay_history(session, existing, record.history, actor=actor))
-    return IntakeResult(existing, "updated" if changes else "duplicate", changes)
+    return IntakeResult.of(session, existing, "updated" if changes else "duplicate", changes)
 
 
 def replay_history(

@@ -6,7 +6,7 @@ import pkgutil
 
 from tracker.models.base import Base
 from tracker.models.calendar import CalendarYear, HolidayDay
-from tracker.models.ops import ApiKey, Heartbeat
+from tracker.models.ops import ApiKey, Heartbeat, ReferenceStamp
 from tracker.models.outbox import OutboxMessage, ProcessedMessage
 from tracker.models.people import ROLES, AuditEntry, Department, User
 from tracker.models.tickets import (
@@ -34,6 +34,7 @@ __all__ = [
     "HolidayDay",
     "OutboxMessage",
     "ProcessedMessage",
+    "ReferenceStamp",
     "Ticket",
     "TicketEvent",
     "TicketNumberAllocation",

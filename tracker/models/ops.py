@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tracker.models.base import Base, int_pk
@@ -33,3 +33,13 @@ class ApiKey(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class ReferenceStamp(Base):
+    """One row whose value changes with every change to the data administrators edit (tracker.reference):
+    triggers on those tables set it (migration 0015). Processes key their copies of that data by it."""
+
+    __tablename__ = "reference_stamp"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

@@ -100,11 +100,11 @@ def _apply(record) -> tuple[Any, int]:
         session.commit()
     body = {
         "result": result.status,
-        "ticket": _ticket_summary(result.ticket),
+        "ticket": {"id": result.ticket_id, "number": result.number, "status": result.ticket_status},
         "changes": sorted(result.changes),
     }
     if result.possible_duplicate_of is not None:
-        body["possible_duplicate_of"] = result.possible_duplicate_of.number
+        body["possible_duplicate_of"] = result.possible_duplicate_of
     return jsonify(body), 201 if result.status == "created" else 200
 
 
@@ -283,10 +283,6 @@ def _iso(moment: datetime | None) -> str | None:
 def _public_event_data(data: dict[str, Any]) -> dict[str, Any]:
     # Notes can hold personal data typed by staff; machine clients see that a note exists, not its text.
     return {k: v for k, v in data.items() if k not in ("note",)}
-
-
-def _ticket_summary(ticket: Ticket) -> dict[str, Any]:
-    return {"id": ticket.id, "number": ticket.number, "status": ticket.status}
 
 
 def _ticket_json(ticket: Ticket, *, full: bool = False) -> dict[str, Any]:
