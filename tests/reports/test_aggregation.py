@@ -234,3 +234,36 @@ def test_top_topics_and_drill_down(session, hotline_2026):
     assert on_time == {t["h2"].id, t["h4"].id}
     satisfied = set(session.scalars(interaction_ticket_ids(session, scope, "hotline", "satisfied")))
     assert satisfied == {t["h2"].id, t["h5"].id}
+
+
+def test_interaction_figures_equal_their_drill_down_lists(session, bureau):
+    """The histogram scan (unmerged tickets, then merged applications apart) counts exactly the tickets
+    the drill-down lists: a merged duplicate message is left out, a merged application (a 重复申请) is
+    counted in the disclosure channel, a reply after the year is no reply of the year."""
+    root, office, other = bureau
+    message(session, office, "2024-03-04 10:00", replied="2024-03-05 10:00", due="2024-03-08 23:59")
+    message(session, other, "2024-03-04 11:00", replied="2024-03-12 10:00", due="2024-03-08 23:59")
+    message(session, office, "2024-03-05 10:00", replied="2024-03-06 10:00", satisfaction="基本满意")
+    message(session, office, "2024-12-31 20:00", replied="2025-01-02 10:00", due="2025-01-03 23:59")
+    kept = message(session, office, "2024-04-01 10:00", channel="website", satisfaction="不满意")
+    duplicate = message(session, office, "2024-04-01 11:00", channel="website", replied="2024-04-02 10:00")
+    duplicate.merged_into_id = kept.id
+    first = application(session, office, "2024-05-06 10:00")
+    again = application(session, other, "2024-05-07 10:00")
+    reply(session, again, "2024-05-08 10:00", "np_repeat")
+    again.merged_into_id = first.id
+    session.flush()
+
+    for code in (root.code, office.code, other.code):
+        scope = period_scope(session, 2024, department_code=code)
+        figures = interaction_figures(session, scope)
+        for channel, f in figures.items():
+            for measure in ("received", "replied", "on_time", "rated", "satisfied"):
+                listed = session.scalars(interaction_ticket_ids(session, scope, channel, measure)).all()
+                assert getattr(f, measure) == len(listed), (code, channel, measure)
+
+    bureau_figures = interaction_figures(session, period_scope(session, 2024, department_code=root.code))
+    h, w, d = bureau_figures["hotline"], bureau_figures["website"], bureau_figures["disclosure"]
+    assert (h.received, h.replied, h.on_time) == (4, 3, 2)  # 31 Dec: replied in 2025; one replied late
+    assert (w.received, w.replied, w.rated, w.satisfied) == (1, 0, 1, 0)  # the merged duplicate left out
+    assert (d.received, d.replied) == (2, 1)  # the merged application counted

@@ -74,6 +74,14 @@ class Ticket(Base):
             postgresql_where=text("channel = 'disclosure'"),
             sqlite_where=text("channel = 'disclosure'"),
         ),
+        # The interaction figures read merged applications apart from the scan of the unmerged tickets
+        # (tracker.reports.aggregation.ticket_figures); this index finds a period's merged tickets.
+        Index(
+            "ix_tickets_merged_received",
+            "received_at",
+            postgresql_where=text("merged_into_id IS NOT NULL"),
+            sqlite_where=text("merged_into_id IS NOT NULL"),
+        ),
         # The top topics count the few tickets with several topics from ticket_topics (the rest from
         # `topic_label`): this index finds a year of them without reading the other tickets.
         Index(
