@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tracker.channels import APPLICANT_TYPES
+from tracker.outcomes import OUTCOMES_BY_CODE
 from tracker.reports.aggregation import (
+    UNMAPPED,
     disclosure_counts,
     disclosure_ticket_ids,
     interaction_figures,
@@ -75,6 +78,27 @@ def test_bureau_wide_2021_cells(session, year_2021):
     assert c.total("new") + c.total("carried_in") == c.total("finished") + c.total("carried_out")
     report = build_annual_report(session, 2021, department_code=root.code)
     assert report.failures == []
+
+
+def test_every_section_three_cell_equals_its_drill_down_list(session, year_2021):
+    """The counts (grouped by plain columns first, cell expressions worked out per group) and the drill-down
+    (one row per application) give every cell of section 三 alike, in each scope and year."""
+    root, o, _x, _t = year_2021
+    for day in ("07-01", "07-02", "07-03"):  # alike: one group of three
+        twin = application(session, o, f"2021-{day} 10:00", "自然人")
+        reply_and_close(session, twin, f"2021-{day} 16:00", "public")
+        application(session, o, f"2021-{day} 11:00", "商业企业")  # still open at the end of the year
+    rows = ["new", "carried_in", "finished", "carried_out", UNMAPPED, *OUTCOMES_BY_CODE]
+    for year in (2020, 2021, 2022):
+        for code in (root.code, o.code):
+            scope = period_scope(session, year, department_code=code)
+            c = disclosure_counts(session, scope)
+            for row in rows:
+                listed = session.scalars(disclosure_ticket_ids(session, scope, row, None)).all()
+                assert c.total(row) == len(listed), (year, code, row)
+                for applicant in APPLICANT_TYPES:
+                    listed = session.scalars(disclosure_ticket_ids(session, scope, row, applicant)).all()
+                    assert c.get(row, applicant) == len(listed), (year, code, row, applicant)
 
 
 def test_department_subtree_leaves_out_the_other_office(session, year_2021):

@@ -591,14 +591,14 @@ def _history_outcome(h: _History, state_end) -> Any:
     )
 
 
-def _outcome(history_outcome) -> Any:
+def _outcome(history_outcome, outcome: Any = Ticket.outcome) -> Any:
     """The result row: the application's own outcome, except that 部分公开 in its history wins; the
     history's row when it names none."""
     return case(
-        (Ticket.outcome == "partial", literal("partial")),
+        (outcome == "partial", literal("partial")),
         (history_outcome == "partial", literal("partial")),
-        (Ticket.outcome.in_(tuple(OUTCOMES_BY_CODE)), Ticket.outcome),
-        (Ticket.outcome.is_(None), history_outcome),
+        (outcome.in_(tuple(OUTCOMES_BY_CODE)), outcome),
+        (outcome.is_(None), history_outcome),
         else_=literal(UNMAPPED),
     )
 
@@ -638,22 +638,46 @@ def _settled_in(scope: Scope):
     )
 
 
-def _disclosure_branches(scope: Scope, dialect: str) -> tuple[Select, Select]:
+def _disclosure_branches(scope: Scope, dialect: str, *, grouped: bool = False) -> tuple[Select, Select]:
     """The two halves of `disclosure_rows`: the applications settled in the period (`_settled_in`, the
-    great majority), read from their rows; and the others (`_read_from_history`), from their events."""
+    great majority), read from their rows; and the others (`_read_from_history`), from their events.
+
+    `grouped`: the first half as weighted rows, one per distinct combination of the columns its cells
+    depend on, for counting (`disclosure_counts`) — a year of applications is grouped by plain columns
+    first and the cell expressions are worked out once per group, not once per application.
+    """
     final = tuple(sorted(FINAL_STATUSES))
+
+    def settled_cells(outcome, history_outcome, status, changed_in_period, weight) -> list[Any]:
+        return [
+            _outcome(func.coalesce(history_outcome, literal(UNMAPPED)), outcome).label("outcome"),
+            weight.label("is_new"),
+            literal(0).label("is_carried_in"),
+            (case((and_(status.in_(final), changed_in_period), 1), else_=0) * weight).label("is_finished"),
+            (case((status.not_in(final), 1), else_=0) * weight).label("is_carried_out"),
+        ]
+
     settled = _settled_in(scope)
-    from_row = select(
-        Ticket.id.label("ticket_id"),
-        Ticket.applicant_type.label("applicant_type"),
-        _outcome(func.coalesce(Ticket.history_outcome, literal(UNMAPPED))).label("outcome"),
-        literal(1).label("is_new"),
-        literal(0).label("is_carried_in"),
-        case((and_(Ticket.status.in_(final), Ticket.status_changed_at >= scope.start_at), 1), else_=0).label(
-            "is_finished"
-        ),
-        case((Ticket.status.not_in(final), 1), else_=0).label("is_carried_out"),
-    ).where(settled)
+    if grouped:
+        changed = (Ticket.status_changed_at >= scope.start_at).label("changed_in_period")
+        plain = [Ticket.applicant_type, Ticket.outcome, Ticket.history_outcome, Ticket.status, changed]
+        g = select(*plain, func.count().label("n")).where(settled).group_by(*plain).subquery()
+        from_row = select(
+            g.c.applicant_type,
+            *settled_cells(g.c.outcome, g.c.history_outcome, g.c.status, g.c.changed_in_period, g.c.n),
+        )
+    else:
+        from_row = select(
+            Ticket.id.label("ticket_id"),
+            Ticket.applicant_type.label("applicant_type"),
+            *settled_cells(
+                Ticket.outcome,
+                Ticket.history_outcome,
+                Ticket.status,
+                Ticket.status_changed_at >= scope.start_at,
+                literal(1),
+            ),
+        ).where(settled)
 
     relevant = _read_from_history(scope)
     h = _history(dialect, scope.start_at, scope.end_at, relevant)
@@ -725,8 +749,9 @@ def disclosure_counts(session: Session, scope: Scope) -> DisclosureCounts:
         ).group_by(rows.c.applicant_type, rows.c.outcome)
 
     # Each half grouped on its own (the cells of both are added below): the year's applications are
-    # hashed into a few dozen cells straight off the index, not appended to the others and sorted.
-    query = union_all(*(cells(branch) for branch in _disclosure_branches(scope, _dialect(session))))
+    # hashed into a few dozen groups straight off the index, not appended to the others and sorted.
+    branches = _disclosure_branches(scope, _dialect(session), grouped=True)
+    query = union_all(*(cells(branch) for branch in branches))
     counts = DisclosureCounts()
     for applicant, outcome, new, carried_in, finished, carried_out in session.execute(query):
         applicant = applicant if applicant in APPLICANT_TYPES else None
