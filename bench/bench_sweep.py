@@ -41,7 +41,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from bench.run import process_cpu_seconds  # noqa: E402
 
 ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-DB_NAME = "bench_sweep_helper3"
+DB_NAME = os.environ.get("BENCH_SWEEP_DB", "bench_sweep")  # helpers sharing a server pick their own
 RUNS = 5
 TARGET_SECONDS = 2.0
 SECTION = "sweep"

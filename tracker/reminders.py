@@ -1,7 +1,8 @@
 """Reminders and escalation: when the right person hears about a deadline, exactly once, in working hours.
 
-Pure part (`thresholds`, `plan`, `working_moment` …) takes the rule, the calendar and ``now``; the sweep
-(`sweep_due`) applies it to the deadlines that are due, set-oriented so its cost follows the number due.
+Pure part (`thresholds`, `outlook`, `plan`, `working_moment` …) takes the rule, the calendar and ``now``;
+the sweep (`sweep_due`) applies it to the deadlines that are due, set-oriented so its cost follows the
+number due.
 
 * Default rule: 3 working days before, 1 working day before, on the due day, and when overdue. Overdue
   escalates to the department's supervisors; then, once per working day, to the supervisors and the office.
@@ -20,7 +21,6 @@ Pure part (`thresholds`, `plan`, `working_moment` …) takes the rule, the calen
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
@@ -38,7 +38,7 @@ from tracker.calendar import WorkCalendar
 from tracker.clock import BUSINESS_TZ
 from tracker.errors import CalendarYearMissing, ValidationError
 from tracker.notify import NewNotification
-from tracker.notify.bulk import id_in, insert_rows, update_by_id
+from tracker.notify.bulk import binary_cursor, id_in, insert_columns, update_by_id
 from tracker.reference import Stamp
 
 log = logging.getLogger(__name__)
@@ -184,19 +184,35 @@ def workdays_before(calendar: WorkCalendar, day: date, count: int) -> date:
 # -- thresholds --------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)
+def _mornings_before(
+    calendar: WorkCalendar, last_day: date, days_before: tuple[int, ...], hours: WorkingHours
+) -> tuple[tuple[str, datetime], ...]:
+    """The pre-due reminders of a period whose last day is ``last_day``: (key, when), earliest first.
+
+    Cached: a sweep's deadlines end on a few dozen days, and counting working days back is the costly
+    part of a threshold. The calendar is keyed by identity; a changed calendar is a new object.
+    """
+    return tuple(
+        (
+            "due" if n == 0 else f"before:{n}",
+            working_moment(_morning(workdays_before(calendar, last_day, n), hours), calendar, hours),
+        )
+        for n in sorted(set(days_before), reverse=True)
+    )
+
+
 def thresholds(
     due_at: datetime, rule: RuleSpec, calendar: WorkCalendar, hours: WorkingHours | None = None
 ) -> list[Threshold]:
     """Return the one-off thresholds of a deadline (the daily overdue repeats come from `repeat_after`)."""
     hours = hours or default_working_hours()
-    last_day = due_day(due_at)
-    result: list[Threshold] = []
-    for n in sorted(set(rule.days_before), reverse=True):
-        day = workdays_before(calendar, last_day, n)
-        fire_at = working_moment(_morning(day, hours), calendar, hours)
-        if fire_at >= due_at:
-            continue  # a due-day reminder for a period that ends before the office opens
-        result.append(Threshold("due" if n == 0 else f"before:{n}", fire_at, HANDLER))
+    result = [
+        Threshold(key, fire_at, HANDLER)
+        for key, fire_at in _mornings_before(calendar, due_day(due_at), rule.days_before, hours)
+        # not a due-day reminder for a period that ends before the office opens
+        if fire_at < due_at
+    ]
     result.append(
         Threshold(
             "overdue", working_moment(due_at, calendar, hours), ESCALATE if rule.is_escalating else HANDLER
@@ -210,7 +226,27 @@ def repeat_after(
 ) -> Threshold:
     """Return the first daily overdue repeat that fires after ``moment`` (the opening of a working day)."""
     hours = hours or default_working_hours()
-    first_day = working_moment(due_at, calendar, hours).astimezone(BUSINESS_TZ).date()
+    return _repeat_after(calendar, _first_overdue_day(due_at, calendar, hours), moment, hours)
+
+
+def latest_repeat(
+    due_at: datetime, now: datetime, calendar: WorkCalendar, hours: WorkingHours | None = None
+) -> Threshold | None:
+    """Return the most recent daily overdue repeat at or before ``now`` (None before the first one)."""
+    hours = hours or default_working_hours()
+    return _latest_repeat(calendar, _first_overdue_day(due_at, calendar, hours), now, hours)
+
+
+def _first_overdue_day(due_at: datetime, calendar: WorkCalendar, hours: WorkingHours) -> date:
+    """The day the overdue escalation goes out; the daily repeats start on the working day after it."""
+    return working_moment(due_at, calendar, hours).astimezone(BUSINESS_TZ).date()
+
+
+# Cached like `_mornings_before`: the deadlines of one sweep escalate on a few dozen days.
+@lru_cache(maxsize=4096)
+def _repeat_after(
+    calendar: WorkCalendar, first_day: date, moment: datetime, hours: WorkingHours
+) -> Threshold:
     here = moment.astimezone(BUSINESS_TZ)
     day = here.date()
     if not (_is_workday(calendar, day) and here.time() < hours.opening):
@@ -220,12 +256,10 @@ def repeat_after(
     return Threshold(f"overdue@{day.isoformat()}", _morning(day, hours), REPEAT)
 
 
-def latest_repeat(
-    due_at: datetime, now: datetime, calendar: WorkCalendar, hours: WorkingHours | None = None
+@lru_cache(maxsize=4096)
+def _latest_repeat(
+    calendar: WorkCalendar, first_day: date, now: datetime, hours: WorkingHours
 ) -> Threshold | None:
-    """Return the most recent daily overdue repeat at or before ``now`` (None before the first one)."""
-    hours = hours or default_working_hours()
-    first_day = working_moment(due_at, calendar, hours).astimezone(BUSINESS_TZ).date()
     here = now.astimezone(BUSINESS_TZ)
     day = here.date()
     if not (_is_workday(calendar, day) and here.time() >= hours.opening):
@@ -239,6 +273,52 @@ def latest_repeat(
 class Plan:
     send: Threshold | None
     next_check_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """What one due time's thresholds say at one moment, for every deadline that shares it.
+
+    Only ``starts_at`` differs between such deadlines, and it only decides which of the thresholds
+    already reached may still be sent (`send`), so a sweep works an outlook out once per due time.
+    """
+
+    reached: tuple[Threshold, ...]  # the one-off thresholds at or before the moment, latest first
+    repeat: Threshold | None  # the latest daily overdue repeat at or before the moment
+    next_check_at: datetime | None
+
+    def send(self, starts_at: datetime) -> Threshold | None:
+        """The threshold to send now for a period that started at ``starts_at`` (None: nothing)."""
+        found = None
+        for step in self.reached:
+            if step.audience != HANDLER or step.key == "overdue" or step.fire_at > starts_at:
+                found = step
+                break
+        if self.repeat is not None and (found is None or self.repeat.fire_at > found.fire_at):
+            return self.repeat
+        return found
+
+
+def outlook(
+    due_at: datetime, rule: RuleSpec, calendar: WorkCalendar, now: datetime, hours: WorkingHours | None = None
+) -> Outlook:
+    """Work out the thresholds of ``due_at`` reached by ``now``, the latest repeat and the next check."""
+    hours = hours or default_working_hours()
+    steps = thresholds(due_at, rule, calendar, hours)
+    latest = following = None
+    if rule.is_repeating and now >= steps[-1].fire_at:
+        first_day = steps[-1].fire_at.astimezone(BUSINESS_TZ).date()  # the overdue threshold's day
+        latest = _latest_repeat(calendar, first_day, now, hours)
+        following = _repeat_after(calendar, first_day, now, hours).fire_at
+    # Latest first; the sort is stable, so of two thresholds at the same moment the earlier rule step
+    # wins, as it did when the latest was picked with max().
+    reached = tuple(sorted((t for t in steps if t.fire_at <= now), key=lambda t: t.fire_at, reverse=True))
+    upcoming = [t.fire_at for t in steps if t.fire_at > now]
+    if due_at > now:
+        upcoming.append(due_at)  # the breach itself is recorded on time, even at night
+    if following is not None:
+        upcoming.append(following)
+    return Outlook(reached, latest, min(upcoming) if upcoming else None)
 
 
 def plan(
@@ -260,34 +340,13 @@ def plan(
     if due_at is None:
         return Plan(None, None)
     hours = hours or default_working_hours()
-    # Day-counted periods end at the same moment for many deadlines: one sweep (one ``now``) works out
-    # the thresholds and the overdue repeats around ``now`` of each due time once.
     key = (due_at, rule, hours, now)
     known = cache.get(key) if cache is not None else None
     if known is None:
-        steps = thresholds(due_at, rule, calendar, hours)
-        latest = following = None
-        if rule.is_repeating and now >= steps[-1].fire_at:
-            latest = latest_repeat(due_at, now, calendar, hours)
-            following = repeat_after(due_at, now, calendar, hours).fire_at
-        known = (steps, latest, following)
+        known = outlook(due_at, rule, calendar, now, hours)
         if cache is not None:
             cache[key] = known
-    steps, latest, following = known
-    reached = [
-        t
-        for t in steps
-        if t.fire_at <= now and (t.audience != HANDLER or t.key == "overdue" or t.fire_at > starts_at)
-    ]
-    upcoming = [t.fire_at for t in steps if t.fire_at > now]
-    if due_at > now:
-        upcoming.append(due_at)  # the breach itself is recorded on time, even at night
-    send = max(reached, key=lambda t: t.fire_at) if reached else None
-    if latest is not None and (send is None or latest.fire_at > send.fire_at):
-        send = latest
-    if following is not None:
-        upcoming.append(following)
-    return Plan(send, min(upcoming) if upcoming else None)
+    return Plan(known.send(starts_at), known.next_check_at)
 
 
 def first_check_at(
@@ -472,6 +531,13 @@ class SweepResult:
     last_key: tuple[datetime, int] | None = None
 
 
+# The columns of a reminder's notification the sweep fills per row (``created_at`` is the sweep's ``now``).
+_NOTE_COLUMNS = (
+    *("user_id", "ticket_id", "kind", "title", "body", "link"),
+    *("deadline_id", "deadline_version", "threshold", "due_at"),
+)
+
+
 @lru_cache(maxsize=4096)
 def _iso_or_none(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat()
@@ -484,6 +550,13 @@ def _fmt(moment: datetime) -> str:
         here -= timedelta(minutes=1)
         return here.strftime("%Y年%m月%d日") + " 24:00"
     return here.strftime("%Y年%m月%d日 %H:%M")
+
+
+@lru_cache(maxsize=4096)  # a sweep's repeats share a few dozen due days
+def _workdays_overdue(calendar: WorkCalendar, last_day: date, now: datetime) -> int:
+    with contextlib.suppress(CalendarYearMissing):
+        return calendar.workdays_between(last_day, now.astimezone(BUSINESS_TZ).date())
+    return 0
 
 
 def reminder_text(
@@ -513,9 +586,7 @@ def reminder_text(
             f"【已超期】{number}「{label}」已超过期限",
             f"{subject}\n截止时间：{due}，请科室负责人督办。",
         )
-    days = 0
-    with contextlib.suppress(CalendarYearMissing):
-        days = calendar.workdays_between(due_day(due_at), now.astimezone(BUSINESS_TZ).date())
+    days = _workdays_overdue(calendar, due_day(due_at), now)
     overdue = f"已超期{days}个工作日" if days > 0 else "已超期"
     return (
         "escalation",
@@ -543,9 +614,12 @@ def sweep_due(
     Marks breaches, makes one in-app notification per reminder and recipient (``ON CONFLICT DO NOTHING``
     on its unique reminder key: the notification is the ledger entry), and moves ``next_check_at`` on.
     The caller plans the deliveries of the returned notifications (`tracker.notify.plan_for`) in the same
-    transaction and commits. Call again while
-    ``visited == limit``, passing the same ``plans`` dict: the thresholds of a due time are worked out
-    once per sweep, not once per batch.
+    transaction and commits. Call again while ``visited == limit``, passing the same ``plans`` dict (it
+    belongs to one ``now`` and one set of working hours): the outlook of a due time is worked out once
+    per sweep, not once per deadline or per batch.
+
+    Set-oriented: the rows are read as plain tuples (no ORM objects, no attribute events), every write
+    is built as one list per column and sent as one statement per table (`insert_columns`).
     """
     from tracker.calendar import load_calendar
     from tracker.models import Deadline, Ticket, TicketEvent
@@ -555,30 +629,35 @@ def sweep_due(
     directory = directory or Directory.load(session)
     rules = list(rules) if rules is not None else active_rules(session)
     hours = hours or default_working_hours()
-    rows = session.execute(
-        select(
-            Deadline.id,
-            Deadline.ticket_id,
-            Deadline.kind,
-            Deadline.label,
-            Deadline.version,
-            Deadline.due_at,
-            Deadline.state,
-            Deadline.starts_on,
-            Deadline.next_check_at,
-            Ticket.channel,
-            Ticket.department_id,
-            Ticket.assignee_id,
-            Ticket.number,
-            Ticket.subject,
+    # Core, not ORM, execution: the rows are only read, so the ORM's loading layer would be pure cost.
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                Deadline.id,
+                Deadline.ticket_id,
+                Deadline.kind,
+                Deadline.label,
+                Deadline.version,
+                Deadline.due_at,
+                Deadline.state,
+                Deadline.starts_on,
+                Deadline.next_check_at,
+                Ticket.channel,
+                Ticket.department_id,
+                Ticket.assignee_id,
+                Ticket.number,
+                Ticket.subject,
+            )
+            .join(Ticket, Ticket.id == Deadline.ticket_id)
+            .where(text(OPEN_STATES_SQL), Deadline.next_check_at <= now)
+            .where(tuple_(Deadline.next_check_at, Deadline.id) > tuple_(*after) if after else true())
+            .order_by(Deadline.next_check_at, Deadline.id)
+            .limit(limit)
+            .with_for_update(of=Deadline, skip_locked=True)
         )
-        .join(Ticket, Ticket.id == Deadline.ticket_id)
-        .where(text(OPEN_STATES_SQL), Deadline.next_check_at <= now)
-        .where(tuple_(Deadline.next_check_at, Deadline.id) > tuple_(*after) if after else true())
-        .order_by(Deadline.next_check_at, Deadline.id)
-        .limit(limit)
-        .with_for_update(of=Deadline, skip_locked=True)
-    ).all()
+        .all()
+    )
     result = SweepResult(visited=len(rows))
     if not rows:
         return result
@@ -587,139 +666,136 @@ def sweep_due(
     # A threshold already sent for the same due time under an earlier version (a breach, a pause that
     # moved nothing) is not sent again: new versions re-send only when the due time really moved.
     sent_before = set(
-        session.execute(
+        session.connection().execute(
             select(Notification.deadline_id, Notification.threshold, Notification.due_at).where(
                 id_in(session, Notification.deadline_id, [row.id for row in rows])
             )
-        ).all()
+        )
     )
-    breaches, events, notifications, schedule = [], [], [], []
-    plans = {} if plans is None else plans
-    rule_of: dict[tuple[str, str], RuleSpec] = {}  # a handful of (channel, kind) pairs per batch
-    for row in rows:
-        version = row.version
-        if row.state == "running" and row.due_at is not None and row.due_at <= now:
+    outlooks = {} if plans is None else plans
+    rule_of: dict[tuple[str, str], RuleSpec] = {}  # a handful of (channel, kind) pairs per sweep
+    people_of: dict[tuple[str, int, int | None], list[int]] = {}  # recipients per audience and ticket
+    department_of: dict[int, int] = {}
+    # What is written, one list per column.
+    checked, next_checks, is_breach = [], [], []
+    event_tickets, event_data = [], []
+    note: dict[str, list] = {name: [] for name in _NOTE_COLUMNS}
+    for (
+        deadline_id,
+        ticket_id,
+        kind,
+        label,
+        version,
+        due_at,
+        state,
+        starts_on,
+        _next_check_at,
+        channel,
+        department_id,
+        assignee_id,
+        number,
+        subject,
+    ) in rows:
+        breach = state == "running" and due_at is not None and due_at <= now
+        if breach:
             version += 1
-            breaches.append({"id": row.id, "version": version})
-            events.append(
-                {
-                    "ticket_id": row.ticket_id,
-                    "kind": "deadline.breached",
-                    "actor_id": None,
-                    "actor_label": "系统",
-                    "occurred_at": now,
-                    "data": {
-                        "deadline": row.kind,
-                        "label": row.label,
-                        "due_at": _iso_or_none(row.due_at),
-                        "version": version,
-                    },
-                }
+            event_tickets.append(ticket_id)
+            event_data.append(
+                {"deadline": kind, "label": label, "due_at": _iso_or_none(due_at), "version": version}
             )
-        rule = rule_of.get((row.channel, row.kind))
-        if rule is None:
-            rule = rule_of[row.channel, row.kind] = rule_for(rules, row.channel, row.kind)
-        step = plan(
-            due_at=row.due_at,
-            starts_at=row.starts_on,
-            rule=rule,
-            calendar=calendar,
-            now=now,
-            cache=plans,
-            hours=hours,
-        )
-        schedule.append({"id": row.id, "next_check_at": step.next_check_at})
-        if step.send is None or (row.id, step.send.key, row.due_at) in sent_before:
+        checked.append(deadline_id)
+        is_breach.append(breach)
+        if due_at is None:
+            next_checks.append(None)
             continue
-        kind, title, body = reminder_text(
-            step.send,
-            number=row.number,
-            label=row.label,
-            subject=row.subject,
-            due_at=row.due_at,
-            calendar=calendar,
-            now=now,
+        rule = rule_of.get((channel, kind))
+        if rule is None:
+            rule = rule_of[channel, kind] = rule_for(rules, channel, kind)
+        seen = outlooks.get((due_at, rule))
+        if seen is None:
+            seen = outlooks[due_at, rule] = outlook(due_at, rule, calendar, now, hours)
+        next_checks.append(seen.next_check_at)
+        send = seen.send(starts_on)
+        if send is None or (deadline_id, send.key, due_at) in sent_before:
+            continue
+        kind_of_note, title, body = reminder_text(
+            send, number=number, label=label, subject=subject, due_at=due_at, calendar=calendar, now=now
         )
-        for user_id in directory.recipients(
-            step.send.audience, department_id=row.department_id, assignee_id=row.assignee_id
-        ):
-            notifications.append(
-                {
-                    "user_id": user_id,
-                    "ticket_id": row.ticket_id,
-                    "kind": kind,
-                    "title": title,
-                    "body": body,
-                    "link": f"/tickets/{row.ticket_id}",
-                    "created_at": now,
-                    "deadline_id": row.id,
-                    "deadline_version": version,
-                    "threshold": step.send.key,
-                    "due_at": row.due_at,
-                }
+        people = people_of.get((send.audience, department_id, assignee_id))
+        if people is None:
+            people = people_of[send.audience, department_id, assignee_id] = directory.recipients(
+                send.audience, department_id=department_id, assignee_id=assignee_id
             )
+        department_of[ticket_id] = department_id
+        link = f"/tickets/{ticket_id}"
+        for user_id in people:
+            note["user_id"].append(user_id)
+            note["ticket_id"].append(ticket_id)
+            note["kind"].append(kind_of_note)
+            note["title"].append(title)
+            note["body"].append(body)
+            note["link"].append(link)
+            note["deadline_id"].append(deadline_id)
+            note["deadline_version"].append(version)
+            note["threshold"].append(send.key)
+            note["due_at"].append(due_at)
 
-    result.breached = len(breaches)
-    insert_rows(session, TicketEvent.__table__, events)
+    result.breached = len(event_tickets)
+    insert_columns(
+        session,
+        TicketEvent.__table__,
+        {"ticket_id": event_tickets, "data": event_data},
+        same={"kind": "deadline.breached", "actor_id": None, "actor_label": "系统", "occurred_at": now},
+    )
     # The unique reminder key skips what another sweep (or an earlier run) has already made; only the
     # rows really inserted come back, and only they get deliveries.
-    made = insert_rows(
+    made = insert_columns(
         session,
         Notification.__table__,
-        notifications,
+        note,
+        same={"created_at": now},
         ignore_conflicts=True,
         returning=("id", "user_id", "ticket_id", "kind", "title"),
     )
-    department_of = {row.ticket_id: row.department_id for row in rows}
     result.notifications = [
-        NewNotification(n.id, n.user_id, n.kind, n.title, n.ticket_id, department_of[n.ticket_id], now)
-        for n in made
+        NewNotification(id_, user_id, kind, title, ticket_id, department_of[ticket_id], now)
+        for id_, user_id, ticket_id, kind, title in made
     ]
     result.reminders = len(made)
-    _move_on(session, schedule, {b["id"] for b in breaches}, now)
+    _move_on(session, checked, next_checks, is_breach, now)
     session.flush()
     return result
 
 
-def _move_on(session: Session, schedule: list[dict], breached_ids: set[int], now: datetime) -> None:
+def _move_on(
+    session: Session, ids: list[int], next_checks: list[datetime | None], is_breach: list[bool], now: datetime
+) -> None:
     """Mark the breaches and move each visited deadline's next check on."""
     from tracker.models import Deadline
 
     if session.get_bind().dialect.name == "postgresql":
         # One pass over the rows: breach and next check together (each update of an indexed column
         # rewrites the row's index entries, so two passes would cost twice).
-        document = json.dumps(
-            [
-                {
-                    "id": item["id"],
-                    "next": _iso_or_none(item["next_check_at"]),
-                    "breach": item["id"] in breached_ids,
-                }
-                for item in schedule
-            ]
-        )
-        session.execute(
-            text(
+        with binary_cursor(session) as cursor:
+            cursor.execute(
                 "UPDATE deadlines AS d SET next_check_at = v.next, "
                 "state = CASE WHEN v.breach AND d.state = 'running' THEN 'breached' ELSE d.state END, "
                 "version = d.version + CASE WHEN v.breach AND d.state = 'running' THEN 1 ELSE 0 END, "
-                "breached_at = CASE WHEN v.breach AND d.state = 'running' THEN CAST(:now AS timestamptz) "
+                "breached_at = CASE WHEN v.breach AND d.state = 'running' THEN %b::timestamptz "
                 "ELSE d.breached_at END "
-                "FROM json_to_recordset(CAST(:rows AS json)) AS v(id integer, next timestamptz, breach boolean) "
-                "WHERE d.id = v.id"
-            ),
-            {"rows": document, "now": now},
-        )
+                "FROM unnest(%b::integer[], %b::timestamptz[], %b::boolean[]) AS v(id, next, breach) "
+                "WHERE d.id = v.id",
+                [now, ids, next_checks, is_breach],
+            )
         return
+    breached_ids = [i for i, breach in zip(ids, is_breach, strict=True) if breach]
     if breached_ids:
         session.execute(
             update(Deadline.__table__)
             .where(Deadline.__table__.c.id.in_(breached_ids), Deadline.state == "running")
             .values(state="breached", breached_at=now, version=Deadline.version + 1)
         )
-    update_by_id(
-        session, Deadline.__table__, "next_check_at", [(i["id"], i["next_check_at"]) for i in schedule]
-    )
+    update_by_id(session, Deadline.__table__, "next_check_at", list(zip(ids, next_checks, strict=True)))
 
 
 # -- the supervisor's daily digest -----------------------------------------------------------------------

@@ -90,12 +90,17 @@ def test_reminders_follow_thresholds_escalate_and_repeat(session):
     sweep_due(session, now=at("2026-03-11", "09:05"))
     assert _inbox(session, people["admin"]) == [f"【超期督办】{ticket.number}「答复」已超期2个工作日"]
     assert len(_inbox(session, people["supervisor"])) == 2
-    breaches = session.scalar(
-        select(func.count())
-        .select_from(TicketEvent)
-        .where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "deadline.breached")
-    )
-    assert breaches == 1
+    breaches = session.scalars(
+        select(TicketEvent).where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "deadline.breached")
+    ).all()
+    assert len(breaches) == 1
+    assert (breaches[0].actor_label, breaches[0].occurred_at) == ("系统", at("2026-03-10", "00:01"))
+    assert breaches[0].data == {
+        "deadline": "reply",
+        "label": "答复",
+        "due_at": end_of("2026-03-09").isoformat(),
+        "version": deadline.version,
+    }
 
 
 def test_extension_gives_a_new_version_and_reminders_follow_the_new_due_time(session):
@@ -222,6 +227,13 @@ def test_a_reminder_is_its_own_ledger_entry(session):
         session.scalar(select(func.count()).select_from(Notification).where(Notification.title == "状态变化"))
         == 2
     )
+    # A message with a dedupe key is still made once per key (a unique index over the keyed rows only).
+    keyed = {**again, "deadline_id": None, "deadline_version": None, "threshold": None, "dedupe_key": "k:1"}
+    session.add(Notification(**keyed))
+    session.flush()
+    with pytest.raises(IntegrityError), session.begin_nested():
+        session.add(Notification(**keyed))
+        session.flush()
 
 
 def test_no_reference_of_a_sweep_dangles(session):

@@ -25,6 +25,13 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         Index("ix_notifications_user_read", "user_id", "read_at", "id"),
+        Index(
+            "uq_notifications_dedupe_key",
+            "dedupe_key",
+            unique=True,
+            postgresql_where=text("dedupe_key IS NOT NULL"),
+            sqlite_where=text("dedupe_key IS NOT NULL"),
+        ),
         # NULLs never conflict (SQLite and PostgreSQL alike), so only reminders are constrained. The
         # deadline comes first: the sweep looks up what was already sent per deadline through it.
         Index(
@@ -47,8 +54,9 @@ class Notification(Base):
     title: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text, default="")
     link: Mapped[str | None] = mapped_column(String(300))
-    # Non-reminder messages (digest, calendar warning) are made once per key (user, day …).
-    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # Non-reminder messages (digest, calendar warning) are made once per key (user, day …); unique
+    # among the rows that have one (uq_notifications_dedupe_key, partial: reminders add no entry).
+    dedupe_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     read_at: Mapped[datetime | None]
     # Reminders only: the deadline (of ``ticket_id``) the sweep has just read and holds FOR UPDATE.
@@ -95,7 +103,6 @@ class Delivery(Base):
             postgresql_where=text("status IN ('pending', 'sending')"),
             sqlite_where=text("status IN ('pending', 'sending')"),
         ),
-        Index("ix_deliveries_status_created", "status", "created_at"),
     )
 
     id: Mapped[int_pk]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from tracker.errors import NotFound, ValidationError
 from tracker.models import Ticket, User
 from tracker.models.notifications import Delivery, Notification, NotificationChannel
-from tracker.notify.bulk import id_in, insert_rows
+from tracker.notify.bulk import id_in, insert_columns
 
 MEDIA = ("email", "sms")  # per-user media; in-app is always on
 GROUP_KINDS = ("webhook", "dingtalk", "wecom")
@@ -254,16 +254,15 @@ def plan_for(
             select(User.id, User.email, User.phone, User.preferences).where(id_in(session, User.id, user_ids))
         )
     }
-    rows: list[dict[str, Any]] = []
+    # One list per column (`insert_columns`); a key seen twice in the batch (a group robot's message
+    # for several recipients of one ticket) is planned once.
+    planned: dict[str, tuple[int, str, int | None, int | None]] = {}
     for note in notifications:
         email, phone, prefs = people.get(note.user_id, (None, None, {}))
-        wanted = []
         if "email" in media and email and prefs.get("email", True):
-            wanted.append("email")
+            planned[f"n{note.id}:email"] = (note.id, "email", note.user_id, None)
         if "sms" in media and sms_ready and phone and prefs.get("sms", False):
-            wanted.append("sms")
-        for medium in wanted:
-            rows.append(_delivery(f"n{note.id}:{medium}", note.id, medium, now, user_id=note.user_id))
+            planned[f"n{note.id}:sms"] = (note.id, "sms", note.user_id, None)
         for channel in channels:
             if channel.kind not in GROUP_KINDS or (channel.kinds and note.kind not in channel.kinds):
                 continue
@@ -272,33 +271,28 @@ def plan_for(
             digest = hashlib.sha256(
                 f"{note.ticket_id}|{note.title}|{note.created_at.date()}".encode()
             ).hexdigest()[:24]
-            rows.append(
-                _delivery(f"c{channel.id}:{digest}", note.id, channel.kind, now, channel_id=channel.id)
-            )
-    if not rows:
+            planned[f"c{channel.id}:{digest}"] = (note.id, channel.kind, None, channel.id)
+    if not planned:
         return 0
-    rows = list({r["key"]: r for r in rows}.values())
-
-    made = len(insert_rows(session, Delivery.__table__, rows, ignore_conflicts=True, returning=("id",)))
+    notification_ids, media_of, user_ids_of, channel_ids = (
+        list(c) for c in zip(*planned.values(), strict=True)
+    )
+    made = insert_columns(
+        session,
+        Delivery.__table__,
+        {
+            "key": list(planned),
+            "notification_id": notification_ids,
+            "medium": media_of,
+            "user_id": user_ids_of,
+            "channel_id": channel_ids,
+        },
+        same={"status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now},
+        ignore_conflicts=True,
+        returning=("id",),
+    )
     session.flush()
-    return made
-
-
-def _delivery(key: str, notification_id: int, medium: str, now: datetime, **target: Any) -> dict[str, Any]:
-    return {
-        "key": key,
-        "notification_id": notification_id,
-        "medium": medium,
-        "user_id": target.get("user_id"),
-        "channel_id": target.get("channel_id"),
-        "status": "pending",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "lease_until": None,
-        "last_error": None,
-        "created_at": now,
-        "sent_at": None,
-    }
+    return len(made)
 
 
 def claim_deliveries(

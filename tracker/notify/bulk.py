@@ -1,14 +1,16 @@
 """Set-oriented writes for the sweep: one statement per batch, whatever the batch size.
 
-On PostgreSQL a batch travels as one JSON document (``INSERT … SELECT FROM json_populate_recordset``),
-so thousands of rows are one statement with one parameter: no per-row round trips, nothing for the driver
-to parse or escape per row. Elsewhere (SQLite) the portable executemany is used.
+On PostgreSQL a batch travels either as one JSON document (`insert_rows`: ``INSERT … SELECT FROM
+json_populate_recordset``) or, cheaper for both sides, as one binary array per column (`insert_columns`,
+`update_columns`: ``… FROM unnest(…)``): thousands of rows are one statement, with no per-row round trips
+and nothing for the driver to parse or escape per row. Elsewhere (SQLite) the portable executemany is used.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -88,6 +90,66 @@ def _iso(moment: datetime) -> str:
     # A batch repeats a few moments thousands of times (its ``now``, shared due times). Equal aware
     # datetimes are the same instant, so whichever spelling is cached means the same to PostgreSQL.
     return moment.isoformat()
+
+
+def insert_columns(
+    session: Session,
+    table: Table,
+    columns: dict[str, Sequence[Any]],
+    *,
+    same: dict[str, Any] | None = None,
+    ignore_conflicts: bool = False,
+    returning: Sequence[str] = (),
+) -> list:
+    """Insert one row per position of the equally long ``columns``, each also taking the values ``same``.
+
+    Return the RETURNING rows of those actually inserted (as tuples). The sweep builds its rows as a list
+    per column, so no dict is made per row; on PostgreSQL each list goes over as a binary array, which
+    neither side has to render or parse as text.
+    """
+    same = same or {}
+    names = list(columns)
+    if not names or not columns[names[0]]:
+        return []
+    if not _is_pg(session):
+        rows = [
+            dict(zip(names, values, strict=True), **same) for values in zip(*columns.values(), strict=True)
+        ]
+        return insert_rows(session, table, rows, ignore_conflicts=ignore_conflicts, returning=returning)
+    fixed = ", ".join(f"%b::{_pg_type(table.c[name])}" for name in same)
+    arrays = ", ".join(f"%b::{_pg_type(table.c[name])}[]" for name in names)
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join([*names, *same])}) "
+        f"SELECT {', '.join([f'x.c{i}' for i in range(len(names))] + ([fixed] if fixed else []))} "
+        f"FROM unnest({arrays}) AS x({', '.join(f'c{i}' for i in range(len(names)))})"
+    )
+    if ignore_conflicts:
+        sql += " ON CONFLICT DO NOTHING"
+    if returning:
+        sql += f" RETURNING {', '.join(returning)}"
+    arguments = [
+        # A JSON column's values go over as their text (one json.dumps each), the rest as they are.
+        [json.dumps(v, ensure_ascii=False) for v in values]
+        if isinstance(table.c[name].type, JSON)
+        else list(values)
+        for name, values in columns.items()
+    ]
+    with binary_cursor(session) as cursor:
+        cursor.execute(sql, [*same.values(), *arguments])
+        return cursor.fetchall() if returning else []
+
+
+@contextmanager
+def binary_cursor(session: Session) -> Iterator[Any]:
+    """A psycopg cursor in binary mode on the session's own connection, so inside its transaction.
+
+    PostgreSQL only. Arrays go over in binary (``%b``), which SQLAlchemy's text mode does not offer.
+    """
+    cursor = session.connection().connection.driver_connection.cursor(binary=True)
+    try:
+        yield cursor
+    finally:
+        cursor.close()
 
 
 def update_by_id(session: Session, table: Table, column: str, pairs: Sequence[tuple[int, Any]]) -> None:
