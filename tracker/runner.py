@@ -48,7 +48,11 @@ def run_all(settings: Settings, *, host: str, port: int) -> int:
     while not stop.wait(1):
         for name, child in children.items():
             if child.poll() is not None:
-                print(f"{name} 已退出（返回码 {child.returncode}），正在停止全部服务。", file=sys.stderr, flush=True)
+                print(
+                    f"{name} 已退出（返回码 {child.returncode}），正在停止全部服务。",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 exit_code = 1
                 stop.set()
 

@@ -12,7 +12,7 @@ from tests import factories
 from tests.intake.helpers import HOTLINE_HEADER, hotline_row, write_csv
 from tracker.clock import local
 from tracker.intake.importer import ImportRejected, check_file, import_file
-from tracker.models import Deadline, OutboxMessage, Ticket, TicketEvent
+from tracker.models import Contact, Deadline, Department, OutboxMessage, Ticket, TicketEvent
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -308,3 +308,62 @@ def test_same_phone_in_one_file_flags_the_later_order_only(session, now, dept, t
     session.refresh(first)
     session.refresh(second)
     assert second.possible_duplicate_of_id == first.id and first.possible_duplicate_of_id is None
+
+
+def test_batches_leave_no_reference_dangling_and_flag_phones_across_batches(session, now, dept, tmp_path):
+    """Batches of 60 (COPY on PostgreSQL, with the look-ups' statistics refreshed after the first, second
+    and fourth batch) write rows whose references no foreign key checks since migration 0016."""
+    rows = [
+        hotline_row(
+            f"BT{i:03d}",
+            accepted=f"2016-04-{1 + i // 10:02d} {8 + i % 10:02d}:00:00",
+            content=f"咨询技术改造专项资金申报第{i}问",
+            **{"联系电话": f"1390000{i % 150:04d}"},  # order i and i + 150 share a number
+        )
+        for i in range(250)
+    ]
+    path = write_csv(tmp_path / "batches.csv", HOTLINE_HEADER, rows)
+    report = import_file(session, "hotline", path, actor="测试", now=now, batch_size=60)
+    assert (report.created, report.rejected) == (250, 0)
+    tickets = Ticket.__table__
+    ids = select(tickets.c.id).where(tickets.c.external_ref.like("BT%"))
+    assert len(set(session.scalars(select(tickets.c.number).where(tickets.c.id.in_(ids))))) == 250
+    dangling = {
+        "contact": select(tickets.c.id)
+        .where(tickets.c.id.in_(ids))
+        .where(~select(Contact.id).where(Contact.id == tickets.c.contact_id).exists()),
+        "department": select(tickets.c.id)
+        .where(tickets.c.id.in_(ids))
+        .where(~select(Department.id).where(Department.id == tickets.c.department_id).exists()),
+        "deadline": select(Deadline.id)
+        .where(Deadline.ticket_id.in_(ids))
+        .where(~select(tickets.c.id).where(tickets.c.id == Deadline.ticket_id).exists()),
+        "outbox ticket": select(OutboxMessage.id)
+        .where(OutboxMessage.ticket_id.in_(ids))
+        .where(~select(tickets.c.id).where(tickets.c.id == OutboxMessage.ticket_id).exists()),
+        "outbox event": select(OutboxMessage.id)
+        .where(OutboxMessage.ticket_id.in_(ids))
+        .where(
+            ~select(TicketEvent.id)
+            .where(
+                TicketEvent.id == OutboxMessage.event_id,
+                TicketEvent.ticket_id == OutboxMessage.ticket_id,
+                TicketEvent.kind == "ticket.created",
+            )
+            .exists()
+        ),
+    }
+    found = {name: session.scalars(query).all() for name, query in dangling.items()}
+    assert found == {name: [] for name in dangling}
+    assert count(session, OutboxMessage, OutboxMessage.ticket_id.in_(ids)) == 250
+    assert count(session, Deadline, Deadline.ticket_id.in_(ids)) == 500  # 签收 and 办结 of each order
+    # The later order of each shared number points at the earlier, from a batch before or its own.
+    columns = (tickets.c.external_ref, tickets.c.possible_duplicate_of_id, tickets.c.id)
+    flagged, by_ref = {}, {}
+    for ref, of, ticket_id in session.execute(select(*columns).where(tickets.c.id.in_(ids))):
+        flagged[ref], by_ref[ref] = of, ticket_id
+    assert {ref for ref, of in flagged.items() if of} == {f"BT{i:03d}" for i in range(150, 250)}
+    assert all(flagged[f"BT{i:03d}"] == by_ref[f"BT{i - 150:03d}"] for i in range(150, 250))
+
+    again = import_file(session, "hotline", path, actor="测试", now=now, batch_size=60)
+    assert (again.created, again.unchanged) == (0, 250)

@@ -273,8 +273,14 @@ def import_file(
     `after_batch` is called after each batch (the worker commits there and records progress; a re-run
     after an interruption resumes, because rows already imported are recognised).
     """
-    _plan_for_growing_tables(session)
-    write = partial(_write_batch, session, actor=actor, now=now, planner=DeadlinePlanner(session, now=now))
+    write = partial(
+        _write_batch,
+        session,
+        actor=actor,
+        now=now,
+        planner=DeadlinePlanner(session, now=now),
+        written=_plan_for_growing_tables(session, batch_size),
+    )
     if checked is None:
         return _import_single_pass(
             write,
@@ -318,15 +324,51 @@ def import_file(
     return report
 
 
-def _plan_for_growing_tables(session: Session) -> None:
-    """Plan each batch's look-ups afresh on PostgreSQL.
+def _plan_for_growing_tables(session: Session, batch_size: int) -> Callable[[int], None]:
+    """Keep the plans of each batch's look-ups right on PostgreSQL while the import grows the tables; return
+    what `_write_batch` calls with the number of rows the import has written so far.
 
-    An import grows `tickets` and `contacts` inside its own transaction. After five executions the driver's
-    prepared statements switch to a generic plan made while the tables were still small — a sequential scan —
-    and the "already imported?" and phone look-ups then cost a second per batch at 100,000 rows.
+    An import grows `tickets` and `contacts` inside its own transaction, where autovacuum cannot see the
+    new rows. Two things then go wrong. After five executions the driver's prepared statements switch to
+    a generic plan made while the tables were still small — a sequential scan —, so the look-ups are
+    planned afresh each time. And the planner, without statistics of the new rows, takes `phone = ANY(1,000
+    numbers)` for the whole table and `channel = 'hotline'` for a handful of rows: it scanned every
+    hotline ticket for the "already imported?" look-up and every ticket of the last 30 days for the phone
+    look-up, a batch's cost growing with the rows before it (75 ms a batch at 20,000 rows). So the columns
+    those look-ups filter on are analysed whenever the import has doubled the rows it wrote (a batch,
+    two, four …: seven times for 100,000 rows, each a sample of at most 30,000 rows), and the phone look-up
+    goes from the contacts to their tickets by `ix_tickets_contact_id`. ANALYZE counts the transaction's
+    own new rows, and statistics are only estimates: a rollback leaves nothing wrong. ANALYZE keeps a lock
+    on both tables until the transaction ends that only another ANALYZE or VACUUM waits for: a second
+    import in one transaction (the CLI) waits at its second batch for the first to commit, and autovacuum
+    leaves the tables alone meanwhile; the worker commits after every batch.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    if session.get_bind().dialect.name != "postgresql":
+        return lambda written: None
+    analysed_at = 0
+
+    def refresh(written: int) -> None:
+        nonlocal analysed_at
+        # For this transaction (a worker's import commits after each batch, so each batch sets them).
+        # The look-ups read pages the import has just written, in shared buffers: an index probe costs
+        # about what a page of a scan does. At the default random_page_cost (4) the planner scanned
+        # 20,000 contacts rather than probe the phone index a thousand times.
+        session.execute(
+            text(
+                "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
+                " set_config('random_page_cost', '1.1', true)"
+            )
+        )
+        if written >= max(2 * analysed_at, batch_size):
+            session.execute(
+                text(
+                    "ANALYZE tickets (channel, external_ref, received_at, merged_into_id, contact_id),"
+                    " contacts (phone)"
+                )
+            )
+            analysed_at = written
+
+    return refresh
 
 
 def _import_single_pass(
@@ -386,7 +428,9 @@ def _write_batch(
     actor: Actor | None,
     now: datetime,
     planner: DeadlinePlanner,
+    written: Callable[[int], None],
 ) -> None:
+    written(report.created)
     channel = batch[0].draft.channel
     refs = [r.draft.external_ref for r in batch if r.draft.external_ref]
     existing = (
@@ -449,23 +493,33 @@ def _actor_label(actor: Actor | None) -> tuple[int | None, str]:
 
 
 def _allocate_numbers(session: Session, count: int) -> list[int]:
+    """Draw `count` ticket numbers. On PostgreSQL straight from the allocation table's sequence, without
+    a row per number: the sequence alone hands out each number once, whoever draws it (`open_ticket`'s
+    INSERT takes its default from the same sequence)."""
     if session.get_bind().dialect.name == "postgresql":
-        return list(
-            session.scalars(
-                text(
-                    "INSERT INTO ticket_number_allocations (id) "
-                    "SELECT nextval(pg_get_serial_sequence('ticket_number_allocations', 'id')) "
-                    "FROM generate_series(1, :n) RETURNING id"
-                ),
-                {"n": count},
-            )
-        )
+        return _new_ids(session, TicketNumberAllocation.__tablename__, count)
     return [
         session.execute(
             insert(TicketNumberAllocation).values().returning(TicketNumberAllocation.id)
         ).scalar_one()
         for _ in range(count)
     ]
+
+
+def _new_ids(session: Session, table: str, count: int) -> list[int]:
+    """Draw `count` ids from the sequence of `table`'s id column (PostgreSQL).
+
+    The sequence is looked up once per statement (OFFSET 0 keeps the subquery from being merged into
+    the outer query, where it was evaluated once per id), and the ids are read through the driver's
+    cursor: a thousand rows through the ORM's result machinery cost more than drawing them.
+    """
+    cursor = session.connection().connection.driver_connection.cursor()
+    cursor.execute(
+        "SELECT nextval(s.seq) FROM (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq OFFSET 0) s,"
+        " generate_series(1, %s)",
+        (table, count),
+    )
+    return [row[0] for row in cursor.fetchall()]
 
 
 def _write_rows(
@@ -505,14 +559,7 @@ def _write_rows(
         return []
     ids: list[int] = []
     if return_ids:
-        ids = list(
-            session.scalars(
-                text(
-                    f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, :n)"
-                ),
-                {"n": count},
-            )
-        )
+        ids = _new_ids(session, table.name, count)
         columns = ("id", *columns)
         rows = ((new_id, *row) for new_id, row in zip(ids, rows, strict=True))
     json_at = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]

@@ -29,9 +29,11 @@ class Contact(Base):
 
 
 class TicketNumberAllocation(Base):
-    """A row per allocated ticket number: the database hands out the next id, never read-then-write.
+    """Ticket numbers: the database hands out the next id, never read-then-write.
 
-    On PostgreSQL the identity column is a sequence; on SQLite, AUTOINCREMENT. One mechanism for both.
+    On PostgreSQL the identity column is a sequence; on SQLite, AUTOINCREMENT. A ticket opened one at a
+    time inserts a row; the bulk importer on PostgreSQL draws its numbers from the sequence without rows
+    (tracker.intake.importer._allocate_numbers) — the sequence alone makes each number unique.
     """
 
     __tablename__ = "ticket_number_allocations"
@@ -102,12 +104,15 @@ class Ticket(Base):
     category: Mapped[str | None] = mapped_column(String(200))  # 诉求分类
     urgency: Mapped[str | None] = mapped_column(String(32))  # 紧急程度
     incident_address: Mapped[str | None] = mapped_column(String(500))  # 事发地址
-    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    # No foreign key to contacts or departments (migration 0016): neither is ever deleted
+    # (tests/unit/test_never_deleted.py), and each writer has the contact or department row in hand.
+    # Indexed: the phone duplicate look-up goes from the contacts with a number to their tickets.
+    contact_id: Mapped[int | None] = mapped_column(index=True)
     applicant_type: Mapped[str | None] = mapped_column(String(32))  # disclosure only
     received_via: Mapped[str | None] = mapped_column(String(32))  # 当面/邮寄/挂号信/网络/传真/平台
     arrived_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(index=True)  # legal receipt time
-    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    department_id: Mapped[int]
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     status: Mapped[str] = mapped_column(String(32), index=True)
     outcome: Mapped[str | None] = mapped_column(String(64))  # annual-report row key for disclosure
@@ -139,14 +144,19 @@ class Ticket(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
-    contact: Mapped[Contact | None] = relationship()
-    department: Mapped[Department] = relationship()
+    contact: Mapped[Contact | None] = relationship(primaryjoin="foreign(Ticket.contact_id) == Contact.id")
+    department: Mapped[Department] = relationship(
+        primaryjoin="foreign(Ticket.department_id) == Department.id"
+    )
     assignee: Mapped[User | None] = relationship()
     topics: Mapped[list[TicketTopic]] = relationship(
         back_populates="ticket", cascade="all, delete-orphan", order_by="TicketTopic.topic"
     )
     deadlines: Mapped[list[Deadline]] = relationship(
-        back_populates="ticket", cascade="all, delete-orphan", order_by="Deadline.id"
+        back_populates="ticket",
+        cascade="all, delete-orphan",
+        order_by="Deadline.id",
+        primaryjoin="Ticket.id == foreign(Deadline.ticket_id)",
     )
 
     @property
@@ -245,7 +255,8 @@ class Deadline(Base):
     )
 
     id: Mapped[int_pk]
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    # No foreign key (migration 0016): tickets are never deleted and every writer has the ticket in hand.
+    ticket_id: Mapped[int]
     kind: Mapped[str] = mapped_column(String(32))
     label: Mapped[str] = mapped_column(String(64))
     policy_code: Mapped[str] = mapped_column(String(64))
@@ -262,4 +273,6 @@ class Deadline(Base):
     met_at: Mapped[datetime | None]
     breached_at: Mapped[datetime | None]
 
-    ticket: Mapped[Ticket] = relationship(back_populates="deadlines")
+    ticket: Mapped[Ticket] = relationship(
+        back_populates="deadlines", primaryjoin="Ticket.id == foreign(Deadline.ticket_id)"
+    )
