@@ -2,7 +2,7 @@
 never deleted: no code of the product deletes them.
 
 Migrations 0013 and 0014 dropped foreign keys on the sweep's append-only rows (a reminder's deadline, a
-notification's user and ticket, a delivery's notification) on this ground, and 0017 those of the rows a
+notification's user and ticket, a delivery's notification) on this ground, and 0018 those of the rows a
 new ticket brings (its contact and department, its deadlines' and outbox row's ticket, the outbox row's
 event); the writers take those ids from rows they have just written or read. tests/workers/test_sweep.py
 and tests/intake/test_import.py check that no reference dangles after a sweep and an import.

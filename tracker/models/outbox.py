@@ -25,7 +25,7 @@ class OutboxMessage(Base):
 
     id: Mapped[int_pk]
     topic: Mapped[str] = mapped_column(String(64))  # e.g. ticket.created, ticket.status_changed
-    # No foreign keys (migration 0017): tickets and their events are never deleted
+    # No foreign keys (migration 0018): tickets and their events are never deleted
     # (tests/unit/test_never_deleted.py), and every writer has just written or read both rows.
     event_id: Mapped[int | None]
     ticket_id: Mapped[int | None]

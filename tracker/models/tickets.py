@@ -104,7 +104,7 @@ class Ticket(Base):
     category: Mapped[str | None] = mapped_column(String(200))  # 诉求分类
     urgency: Mapped[str | None] = mapped_column(String(32))  # 紧急程度
     incident_address: Mapped[str | None] = mapped_column(String(500))  # 事发地址
-    # No foreign key to contacts or departments (migration 0017): neither is ever deleted
+    # No foreign key to contacts or departments (migration 0018): neither is ever deleted
     # (tests/unit/test_never_deleted.py), and each writer has the contact or department row in hand.
     # Indexed: the phone duplicate look-up goes from the contacts with a number to their tickets.
     contact_id: Mapped[int | None] = mapped_column(index=True)
@@ -255,7 +255,7 @@ class Deadline(Base):
     )
 
     id: Mapped[int_pk]
-    # No foreign key (migration 0017): tickets are never deleted and every writer has the ticket in hand.
+    # No foreign key (migration 0018): tickets are never deleted and every writer has the ticket in hand.
     ticket_id: Mapped[int]
     kind: Mapped[str] = mapped_column(String(32))
     label: Mapped[str] = mapped_column(String(64))

@@ -19,15 +19,15 @@ window, for want of it — a scan of thousands of rows per 12345 push, and per i
 
 tests/intake/test_import.py checks that no reference dangles after an import.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 """
 
 from alembic import op
 
 
-revision = "0017"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
