@@ -26,6 +26,7 @@ class Stamp(NamedTuple):
 
 _cache: dict[str, tuple[Stamp, Any]] = {}
 _cache_lock = threading.Lock()
+_last_read: dict[str, Stamp] = {}  # by database: the stamp this process read last
 
 
 def current_stamp(session: Session) -> Stamp:
@@ -34,7 +35,22 @@ def current_stamp(session: Session) -> Stamp:
 
     stamp = ReferenceStamp.__table__  # a Core statement: no ORM compilation for a one-value read
     value = session.execute(select(stamp.c.value).where(stamp.c.id == 1)).scalar_one()
-    return Stamp(str(session.get_bind().engine.url), value)
+    return seen_stamp(Stamp(str(session.get_bind().engine.url), value))
+
+
+def last_stamp(session: Session) -> Stamp:
+    """The stamp this process last read of the session's database, without reading it again (the first
+    call reads it). Only for a writer whose own statement compares it with the stored value and starts
+    over with the stored one when they differ (importer.open_if_new): anyone else calls current_stamp.
+    """
+    stamp = _last_read.get(str(session.get_bind().engine.url))
+    return stamp if stamp is not None else current_stamp(session)
+
+
+def seen_stamp(stamp: Stamp) -> Stamp:
+    """Record `stamp` as the one last read of its database (read by a statement of the caller's)."""
+    _last_read[stamp.database] = stamp
+    return stamp
 
 
 def cached(stamp: Stamp, name: str, build: Callable[[], T]) -> T:

@@ -1,15 +1,19 @@
 """Two pushes of the same new 工单编号 at the same moment, on PostgreSQL with separate connections.
 
 The platform retries on timeouts, so the same order can arrive twice while the first is still being written.
-Both requests are held until each has looked the order up and found nothing; then both write. Exactly one
-ticket (one `ticket.created` event, one outbox row) must come out, one answer `created` and the other
-`duplicate` — never a 500.
+On PostgreSQL a new order is looked up and written in one statement (importer._open_one_postgres): the
+first request writes and holds its transaction open until the second request's statement — which found no
+committed order either — waits on the first one's row; then the first commits. Exactly one ticket (one
+`ticket.created` event, one outbox row) must come out, one answer `created` and the other `duplicate` —
+never a 500.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -18,7 +22,7 @@ from tests.conftest import create_scratch_pg_database, drop_pg_database
 from tests.intake.helpers import signed_headers
 from tracker.config import Settings
 from tracker.db import dispose_engines, session_scope
-from tracker.intake import records
+from tracker.intake import importer
 from tracker.models import OutboxMessage, Ticket, TicketEvent
 
 pytestmark = [pytest.mark.pg]
@@ -67,24 +71,46 @@ def pg_app(pg_admin_url, tmp_path):
         drop_pg_database(pg_admin_url, url)
 
 
+def _wait_for_a_lock_waiter(url: str) -> None:
+    """Return once a session of the database waits on a lock (the other push on the first one's row)."""
+    from sqlalchemy import text
+
+    with session_scope(url) as session:
+        for _ in range(200):
+            waiting = session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+            if waiting:
+                return
+            session.rollback()  # a fresh snapshot of the activity view
+            time.sleep(0.05)
+    raise AssertionError("the second push never waited on the first one's row")
+
+
 def test_two_concurrent_pushes_of_one_new_order_make_one_ticket(pg_app, monkeypatch):
     app, url, key_id, secret = pg_app
-    both_looked = threading.Barrier(2, timeout=20)
-    real_find = records.find_existing
-    first_lookups = threading.local()
+    real_open = importer._open_one_postgres
+    first_written = threading.Event()
+    calls = itertools.count()
 
-    def find_then_wait(session, draft):
-        found = real_find(session, draft)
-        if not getattr(first_lookups, "done", False):  # only each request's first look-up waits
-            first_lookups.done = True
-            assert found is None
-            both_looked.wait()  # neither has written yet: both go on to create
-        return found
+    def open_in_turn(session, draft, **options):
+        call = next(calls)
+        if call == 0:  # the first push writes, then keeps its transaction open until the second waits
+            opened = real_open(session, draft, **options)
+            first_written.set()
+            _wait_for_a_lock_waiter(url)
+            return opened
+        if call == 1:  # the second push's statement starts while the first one's ticket is uncommitted
+            assert first_written.wait(20)
+        return real_open(session, draft, **options)
 
     # One signed request first, so that neither push records the key's use (a row lock of its own).
     warm = app.test_client().get("/api/v1/tickets", headers=signed_headers(key_id, secret, b""))
     assert warm.status_code == 200
-    monkeypatch.setattr(records, "find_existing", find_then_wait)
+    monkeypatch.setattr(importer, "_open_one_postgres", open_in_turn)
     body = json.dumps(ORDER, ensure_ascii=False).encode()
     answers: list[tuple[int, dict]] = []
     errors: list[BaseException] = []

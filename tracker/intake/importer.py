@@ -34,7 +34,7 @@ from tracker.errors import ValidationError
 from tracker.intake import disclosure, hotline, website, weibo
 from tracker.intake.duplicates import WINDOW
 from tracker.intake.formats import FileFormatError, open_table
-from tracker.intake.records import FieldError, IntakeRecord, RecordError, apply_record
+from tracker.intake.records import FieldError, IntakeRecord, RecordError, apply_record, find_existing_id
 from tracker.models import (
     Contact,
     Deadline,
@@ -692,34 +692,8 @@ def open_new(
         for draft, contact_id, allocated, deadlines in zip(
             drafts, contact_ids, numbers, planned, strict=True
         ):
-            received_at = draft.received_at or draft.arrived_at
-            number = f"{channel_of(draft.channel).number_prefix}{local(received_at).year}{allocated:07d}"
-            row = (
-                number,
-                draft.channel,
-                draft.external_ref,
-                draft.request_type,
-                draft_subject(draft),
-                draft.body,
-                draft.category,
-                draft.urgency,
-                draft.incident_address,
-                contact_id,
-                draft.applicant_type,
-                draft.received_via,
-                draft.arrived_at,
-                received_at,
-                departments[draft.department_code],
-                "received",
-                draft.is_publishable,
-                secrets.token_hex(6).upper() if draft.with_query_code else None,
-                dict(draft.extra),
-                reply_due_at(deadlines),
-                # Written with the row: COPY passes no ORM hook (only drafts without topics come here).
-                *topic_facts(draft.topics, draft.category),
-                now,
-                now,
-            )
+            number = f"{_number_prefix(draft)}{allocated:07d}"
+            row = _ticket_row(draft, number, contact_id, departments[draft.department_code], deadlines, now)
             ticket_rows.append(row)
             event_data.append(
                 {"channel": draft.channel, "number": number, "external_ref": draft.external_ref}
@@ -770,6 +744,238 @@ def open_new(
         OpenedTicket(tid, data["number"], duplicates.get(tid))
         for tid, data in zip(ticket_ids, event_data, strict=True)
     ]
+
+
+def _number_prefix(draft: TicketDraft) -> str:
+    """What a ticket's number starts with: the channel's prefix and the year of receipt."""
+    return f"{channel_of(draft.channel).number_prefix}{local(draft.received_at or draft.arrived_at).year}"
+
+
+def _ticket_row(
+    draft: TicketDraft,
+    number: str | None,
+    contact_id: int | None,
+    department_id: int,
+    deadlines: list[PlannedDeadline],
+    now: datetime,
+) -> tuple[Any, ...]:
+    """The ticket row of a new ticket from `draft`, in TICKET_COLUMNS order."""
+    return (
+        number,
+        draft.channel,
+        draft.external_ref,
+        draft.request_type,
+        draft_subject(draft),
+        draft.body,
+        draft.category,
+        draft.urgency,
+        draft.incident_address,
+        contact_id,
+        draft.applicant_type,
+        draft.received_via,
+        draft.arrived_at,
+        draft.received_at or draft.arrived_at,
+        department_id,
+        "received",
+        draft.is_publishable,
+        secrets.token_hex(6).upper() if draft.with_query_code else None,
+        dict(draft.extra),
+        reply_due_at(deadlines),
+        # Written with the row: COPY passes no ORM hook (only drafts without topics come here).
+        *topic_facts(draft.topics, draft.category),
+        now,
+        now,
+    )
+
+
+def open_if_new(
+    session: Session,
+    draft: TicketDraft,
+    *,
+    actor: Actor | None,
+    now: datetime,
+    flag_duplicates: bool = True,
+    index_search: bool = True,
+) -> OpenedTicket | None:
+    """Open a ticket from `draft` as `open_new` does, unless its channel and external reference have one
+    already: None then, and nothing written.
+
+    On PostgreSQL the 12345 push's case (an order with its number, no search index row in the request, not
+    an application) is one statement, `_open_one_postgres`; elsewhere a look-up, then `open_new`.
+    """
+    is_postgres = session.get_bind().dialect.name == "postgresql"
+    if is_postgres and draft.external_ref and not index_search and draft.channel != "disclosure":
+        validate_draft(draft)
+        for _ in range(STAMP_ATTEMPTS):
+            opened = _open_one_postgres(session, draft, actor=actor, now=now, flag_duplicates=flag_duplicates)
+            if opened is not _STALE:
+                return opened
+        # The reference data kept changing under us (an administrator loading a calendar meanwhile):
+        # the path that reads the stamp first.
+    if draft.external_ref and find_existing_id(session, draft.channel, draft.external_ref) is not None:
+        return None
+    (opened,) = open_new(
+        session, [draft], actor=actor, now=now, flag_duplicates=flag_duplicates, index_search=index_search
+    )
+    return opened
+
+
+STAMP_ATTEMPTS = 3
+_STALE: Any = object()  # `_open_one_postgres` computed with reference data that has changed since
+
+
+def _open_one_postgres(
+    session: Session, draft: TicketDraft, *, actor: Actor | None, now: datetime, flag_duplicates: bool
+) -> OpenedTicket | None:
+    """Write what `open_new` writes for one draft — number, contact, ticket, its events, outbox row,
+    deadlines, the possible-duplicate flag by phone — in one statement (ONE_TICKET_SQL), unless a ticket
+    with the draft's channel and external reference exists (None).
+
+    The deadlines are computed before anything is read, with this process's copy of the reference data
+    under the stamp it last read (tracker.reference.last_stamp); the statement writes nothing unless that
+    is still the stored stamp, and hands back the stored one, under which the caller computes again
+    (`_STALE`). A look-up, a stamp read and nine writes cost one round trip instead of eleven.
+    """
+    stamp = reference.last_stamp(session)
+    try:
+        department_id = _departments(session, {draft.department_code}, stamp)[draft.department_code]
+    except ValidationError:
+        # Perhaps only unknown to this process's copy (a department added since): ask the database.
+        if reference.current_stamp(session) == stamp:
+            raise
+        return _STALE
+    planner = DeadlinePlanner(session, now=now, stamp=stamp)
+    planned = planner.plan_draft(draft)
+    actor_id, actor_label = _actor_label(actor)
+    ticket = _ticket_row(draft, None, None, department_id, planned, now)
+    deadline_rows, event_rows = planner.rows([None], [planned], actor=(actor_id, actor_label))
+    # Its data names the number, which the statement draws: written there.
+    created = (None, "ticket.created", now, None, "received", None, actor_id, actor_label)
+    row = session.execute(
+        ONE_TICKET_SQL,
+        {
+            "channel": draft.channel,
+            "external_ref": draft.external_ref,
+            "stamp": stamp.value,
+            "number_prefix": _number_prefix(draft),
+            # No phone, nothing to compare: the look-up finds nothing.
+            "phone": draft.contact.phone if flag_duplicates else None,
+            "received_at": draft.received_at or draft.arrived_at,
+            "window": WINDOW,
+            "now": now,
+            "contact": _json_record(CONTACT_FIELDS, _contact_values(draft.contact)),
+            "ticket": _json_record(TICKET_COLUMNS, ticket),
+            "events": _json_records(EVENT_COLUMNS, [created, *event_rows]),
+            "deadlines": _json_records(DEADLINE_COLUMNS, deadline_rows),
+        },
+    ).one()
+    if row.ticket_id is not None:
+        return OpenedTicket(row.ticket_id, row.number, row.duplicate_of)
+    if row.stamp == stamp.value:
+        return None  # the ticket exists
+    reference.seen_stamp(reference.Stamp(stamp.database, row.stamp))
+    return _STALE
+
+
+def _json_record(columns: tuple[str, ...], row: tuple[Any, ...]) -> str:
+    return json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False, default=_json_scalar)
+
+
+def _json_records(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    return json.dumps(
+        [dict(zip(columns, row, strict=True)) for row in rows], ensure_ascii=False, default=_json_scalar
+    )
+
+
+def _json_scalar(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()  # aware times keep their offset: timestamptz reads them exactly
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _columns(names: tuple[str, ...], skip: tuple[str, ...] = (), prefix: str = "") -> str:
+    return ", ".join(f"{prefix}{name}" for name in names if name not in skip)
+
+
+# The rows arrive as JSON records read into each table's own row type (json_populate_record), so every
+# column takes the table's type and the statement names no column twice. `new` draws the ids and the
+# number only when the order is new and the reference stamp is the one the deadlines were computed under;
+# every write reads from it, so otherwise nothing is written. Data-modifying CTEs all run to completion;
+# the foreign keys between the rows are checked at the end of the statement. Events are inserted in the
+# order `open_new` writes them (ticket.created, deadline.opened…, ticket.possible_duplicate), so ids and
+# history order agree.
+ONE_TICKET_SQL = text(
+    " ".join(  # one line: psycopg converts a statement of up to 4 KB to PostgreSQL's form once per process
+        f"""
+WITH new AS MATERIALIZED (
+    SELECT nextval(pg_get_serial_sequence('contacts', 'id')) AS contact_id,
+           nextval(pg_get_serial_sequence('tickets', 'id')) AS ticket_id,
+           nextval(pg_get_serial_sequence('ticket_number_allocations', 'id')) AS allocated,
+           CAST(:channel AS text) AS channel, CAST(:external_ref AS text) AS external_ref
+    WHERE NOT EXISTS (SELECT FROM tickets WHERE channel = :channel AND external_ref = :external_ref)
+      AND (SELECT value FROM reference_stamp WHERE id = 1) = :stamp
+),
+allocation AS (INSERT INTO ticket_number_allocations (id) SELECT allocated FROM new),
+earlier AS (
+    SELECT t.id, t.number, t.channel
+    FROM new, tickets t JOIN contacts c ON c.id = t.contact_id
+    WHERE c.phone = :phone AND t.merged_into_id IS NULL
+      AND t.received_at >= CAST(:received_at AS timestamptz) - CAST(:window AS interval)
+      AND (t.received_at, t.id) < (CAST(:received_at AS timestamptz), new.ticket_id)
+    ORDER BY t.received_at, t.id
+    LIMIT 1
+),
+contact AS (
+    INSERT INTO contacts (id, {_columns(CONTACT_FIELDS)})
+    SELECT new.contact_id, {_columns(CONTACT_FIELDS, prefix="r.")}
+    FROM new, json_populate_record(NULL::contacts, CAST(:contact AS json)) r
+),
+ticket AS (
+    INSERT INTO tickets (id, number, contact_id, possible_duplicate_of_id, {_columns(TICKET_COLUMNS, skip=("number", "contact_id"))})
+    SELECT new.ticket_id, :number_prefix || lpad(new.allocated::text, greatest(7, length(new.allocated::text)), '0'),
+           new.contact_id, (SELECT id FROM earlier), {_columns(TICKET_COLUMNS, skip=("number", "contact_id"), prefix="r.")}
+    FROM new, json_populate_record(NULL::tickets, CAST(:ticket AS json)) r
+    RETURNING id, number
+),
+event AS (
+    INSERT INTO ticket_events ({_columns(EVENT_COLUMNS)})
+    SELECT ticket.id, e.kind, e.occurred_at, e.status_before, e.status_after,
+           CASE WHEN e.kind = 'ticket.created' THEN json_build_object(
+               'channel', new.channel, 'number', ticket.number, 'external_ref', new.external_ref
+           ) ELSE e.data END,
+           e.actor_id, e.actor_label
+    FROM new, ticket, (
+        SELECT r.ordinality, {_columns(EVENT_COLUMNS, skip=("ticket_id",), prefix="r.")}
+        FROM json_populate_recordset(NULL::ticket_events, CAST(:events AS json)) WITH ORDINALITY r
+        UNION ALL
+        SELECT 1000000, 'ticket.possible_duplicate', CAST(:now AS timestamptz), NULL, NULL,
+               json_build_object('of', number, 'of_id', id, 'of_channel', channel), NULL, '系统'
+        FROM earlier
+    ) e
+    ORDER BY e.ordinality
+    RETURNING id, kind
+),
+outbox AS (
+    INSERT INTO outbox ({_columns(OUTBOX_COLUMNS)})
+    SELECT 'ticket.created', event.id, ticket.id, json_build_object(
+               'ticket_id', ticket.id, 'event_id', event.id, 'channel', new.channel,
+               'number', ticket.number, 'external_ref', new.external_ref
+           ), :now, 0
+    FROM new, ticket, event
+    WHERE event.kind = 'ticket.created'
+),
+deadline AS (
+    INSERT INTO deadlines ({_columns(DEADLINE_COLUMNS)})
+    SELECT ticket.id, {_columns(DEADLINE_COLUMNS, skip=("ticket_id",), prefix="r.")}
+    FROM ticket, json_populate_recordset(NULL::deadlines, CAST(:deadlines AS json)) r
+)
+SELECT (SELECT id FROM ticket) AS ticket_id,
+       (SELECT number FROM ticket) AS number,
+       (SELECT number FROM earlier) AS duplicate_of,
+       (SELECT value FROM reference_stamp WHERE id = 1) AS stamp
+""".split()
+    )
+)
 
 
 def _index_for_search(session: Session, ticket_ids: list[int], ticket_rows: list[tuple[Any, ...]]) -> None:
@@ -908,7 +1114,7 @@ class DeadlinePlanner:
 
     MAX_ENTRIES = 4096
 
-    def __init__(self, session: Session, *, now: datetime):
+    def __init__(self, session: Session, *, now: datetime, stamp: reference.Stamp | None = None):
         from tracker import deadlines as engine
         from tracker.calendar import load_calendar
 
@@ -917,8 +1123,9 @@ class DeadlinePlanner:
         except ImportError:  # the reminder module is optional in a build; the engine's value stands then
             active_rules = None  # type: ignore[assignment]
         self.now = now
-        # One read of the reference stamp; what it stands for is read again only when it changed.
-        self.stamp = reference.current_stamp(session)
+        # One read of the reference stamp (unless the caller checks the one it passes in its own
+        # statement); what it stands for is read again only when it changed.
+        self.stamp = stamp or reference.current_stamp(session)
         self.calendar = load_calendar(session, self.stamp)
         self.policies = engine.policies_for(session, self.stamp)
         self.rules = active_rules(session, self.stamp) if active_rules else None

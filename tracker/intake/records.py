@@ -242,13 +242,15 @@ def find_existing(session: Session, draft: TicketDraft) -> Ticket | None:
         return None
     # The id first: most pushes and imported rows are new, and a one-column look-up that finds nothing
     # costs a fraction of an ORM query for the whole ticket row. A re-sent order pays one more read.
-    tickets = Ticket.__table__
-    ticket_id = session.scalar(
-        select(tickets.c.id).where(
-            tickets.c.channel == draft.channel, tickets.c.external_ref == draft.external_ref
-        )
-    )
+    ticket_id = find_existing_id(session, draft.channel, draft.external_ref)
     return None if ticket_id is None else session.get(Ticket, ticket_id)
+
+
+def find_existing_id(session: Session, channel: str, external_ref: str) -> int | None:
+    tickets = Ticket.__table__
+    return session.scalar(
+        select(tickets.c.id).where(tickets.c.channel == channel, tickets.c.external_ref == external_ref)
+    )
 
 
 def apply_record(
@@ -269,30 +271,31 @@ def apply_record(
     (a beat task), which keeps the cost of a text comparison out of the request.
 
     `fast` (the 12345 push and file imports) opens a new ticket without history through the batched
-    path `importer.open_new`, which writes exactly what `open_ticket` writes (tests/intake/
-    test_bulk_deadlines.py) in a handful of statements and returns what the push answers with, so the
-    new ticket is not read back. Without `index_search` that path leaves the search index row to the
+    path `importer.open_if_new`, which writes exactly what `open_ticket` writes (tests/intake/
+    test_bulk_deadlines.py) in a handful of statements — on PostgreSQL the push's in one, look-up
+    included — and returns what the push answers with, so the new ticket is not read back. Without `index_search` that path leaves the search index row to the
     `ticket.created` consumer (workers/tasks/events.py), keeping jieba's segmentation out of the request.
     """
     from tracker.intake.duplicates import flag_possible_duplicate
 
-    existing = find_existing(session, record.draft)
-    if existing is None:
-        is_plain = not (record.history.reply_text or record.history.satisfaction or record.draft.topics)
-        if fast and is_plain:
-            from tracker.intake.importer import open_new
+    is_plain = not (record.history.reply_text or record.history.satisfaction or record.draft.topics)
+    if fast and is_plain:
+        from tracker.intake.importer import open_if_new
 
-            (opened,) = open_new(
-                session,
-                [record.draft],
-                actor=actor,
-                now=now,
-                flag_duplicates=check_duplicates,
-                index_search=index_search,
-            )
+        opened = open_if_new(
+            session,
+            record.draft,
+            actor=actor,
+            now=now,
+            flag_duplicates=check_duplicates,
+            index_search=index_search,
+        )
+        if opened is not None:
             return IntakeResult(
                 session, opened.id, opened.number, "received", "created", {}, opened.possible_duplicate_of
             )
+    existing = find_existing(session, record.draft)
+    if existing is None:
         ticket, created = open_ticket(session, record.draft, actor=actor, now=now)
         if created:
             replay_history(session, ticket, record.history, actor=actor)
