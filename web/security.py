@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from flask import Flask, abort, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import func, select
 
 from tracker.clock import utcnow
@@ -136,7 +137,18 @@ def current_user_loaded() -> bool:
     return g.get("current_user") is not None
 
 
+class _SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, not opened for the API: machine clients sign every request and send
+    no cookie, so nothing is read or written (the signer is not even built)."""
+
+    def open_session(self, app: Flask, request):
+        if request.path.startswith(CSRF_EXEMPT_PREFIXES):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = _SessionInterface()
     app.before_request(_check_csrf)
     app.before_request(_limit_logins)
     app.after_request(_headers)

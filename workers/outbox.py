@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 HANDLE_TASK = "events.handle"
 CONNECT_TIMEOUT = 2
+GATHER_SECONDS = 0.05  # how long a woken relay thread lets more requests commit before it publishes
 _APPS: dict[str, object] = {}
 
 
@@ -115,7 +117,7 @@ class BackgroundRelay:
     """Publish the outbox from a thread of this process, woken after each write request's commit.
 
     The request only sets an event, so neither its latency nor its worker pays for the broker; under load
-    one pass publishes what many requests wrote, in one transaction. A process killed between commit and
+    one pass publishes what the requests of the last GATHER_SECONDS wrote, in one transaction. A process killed between commit and
     publication leaves the rows to the periodic relay, as a broker outage does.
     """
 
@@ -142,6 +144,9 @@ class BackgroundRelay:
         wake = self._wake
         while not self._stopping:
             wake.wait()
+            # The requests of the next moment commit meanwhile and go out in the same pass: under load
+            # a pass (a transaction, a broker connection) then publishes dozens of rows, not one or two.
+            time.sleep(GATHER_SECONDS)
             wake.clear()
             while not self._stopping and publish_pending(self._settings, limit=self._limit) >= self._limit:
                 pass
