@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             f". Each side alone bounds the rate: the importer (its two passes, one Python process) at"
             f" ~{1e6 / client_us:,.0f} rows/s, the one backend serving the transaction at"
             f" ~{1e6 / backend_us:,.0f} rows/s — per work order it writes 8 rows (contact, ticket, 3 events,"
-            " outbox row, 2 deadlines) with ~32 index entries and no foreign-key check (migration 0017)"
+            " outbox row, 2 deadlines) with ~32 index entries and no foreign-key check (migration 0018)"
         )
     body = f"""## Import: {args.rows:,} 12345 work orders from a GBK CSV into PostgreSQL
 
@@ -241,7 +241,7 @@ and their `deadline.opened` events, possible-duplicate flags by phone), all in o
 come from one `DeadlinePlanner` per import: the engine's functions, memoised per distinct (policy,
 receipt day) — a few hundred computations for a year of orders, not one per row. A read-ahead thread
 parses the next rows while the writer waits on PostgreSQL, and COPY rows are streamed as they are built,
-so the two cores work at once. The rows carry no foreign-key checks (migration 0017), and the import
+so the two cores work at once. The rows carry no foreign-key checks (migration 0018), and the import
 analyses the columns its per-batch "already imported?" and phone look-ups filter on each time it has
 doubled the rows it wrote, so those stay index probes as the tables grow. Not timed: the search-index
 rows, written after the commit (`index_imported`, jieba segmentation). File: {size_mb:.1f} MB GBK. Baseline: raw `COPY` of the same rows
