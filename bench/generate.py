@@ -370,7 +370,7 @@ TABLE_COLUMNS = {
         "reply_workdays",
         "status_changed_at",
         "history_outcome",
-        "topic_label",
+        "topic_label_id",
         "has_several_topics",
     ),
     "ticket_topics": ("ticket_id", "topic"),
@@ -577,9 +577,12 @@ def generate(
             load_reference_data(session)
     from tracker.calendar import load_calendar
     from tracker.db import session_scope
+    from tracker.topic_labels import label_ids
 
     with session_scope(sqlalchemy_url(url)) as session:
         calendar = load_calendar(session)
+        # The only labels the tickets below count under: their topics (their 诉求分类 is the topic).
+        labels = label_ids(session, sorted({topic for _dept, topic, _subject, _body in MATTERS}))
 
     summary = Summary()
     with psycopg.connect(libpq_url(url)) as conn:
@@ -598,6 +601,7 @@ def generate(
             due_fraction=due_fraction,
             ids=ids,
             summary=summary,
+            labels=labels,
         )
         writers = _Writers()
         with conn.cursor() as cursor:
@@ -623,8 +627,11 @@ def generate(
 class _Plan:
     """Row production for one run; every random draw comes from one seeded generator, in ticket order."""
 
-    def __init__(self, *, rng, staff, calendar, now, year, n, open_fraction, due_fraction, ids, summary):
+    def __init__(
+        self, *, rng, staff, calendar, now, year, n, open_fraction, due_fraction, ids, summary, labels
+    ):
         self.rng = rng
+        self.labels: dict[str, int] = labels  # topic label → its id in topic_labels
         self.staff = staff
         self.codes = list(staff)
         self.calendar: DueDays = calendar
@@ -1070,7 +1077,7 @@ class _Plan:
                     "\\N" if workdays is None else str(workdays),
                     s(max(c[0] for c in changes) if channel == "disclosure" and changes else None),
                     _esc(_history_outcome(changes) if channel == "disclosure" else None),
-                    _esc(topic_label),
+                    NULL if topic_label is None else str(self.labels[topic_label]),
                     "t" if has_several_topics else "f",
                 )
             )

@@ -11,8 +11,9 @@ from tests.intake.test_bulk_deadlines import drafts, snapshot
 from tracker import reference
 from tracker.intake import importer
 from tracker.intake.importer import open_if_new
-from tracker.models import Contact, OutboxMessage, Ticket, TicketEvent
+from tracker.models import Contact, OutboxMessage, Ticket, TicketEvent, TopicLabel
 from tracker.services.tickets import CONTACT_FIELDS, ContactDraft, open_ticket
+from tracker.topic_labels import label_ids
 
 # Every column the push writes, but those that differ from ticket to ticket by design.
 TICKET_FIELDS = tuple(
@@ -134,3 +135,30 @@ def test_reference_data_changed_since_the_last_read_is_read_again(session, now):
     assert opened is not None and session.get(Ticket, opened.id).external_ref == "R-3"
     assert reference.last_stamp(session) == reference.current_stamp(session)
     assert session.scalar(select(func.count()).select_from(Ticket).where(Ticket.external_ref == "R-3")) == 1
+
+
+def test_a_new_category_is_added_to_the_topic_labels_once(session, now):
+    """The push writes the id of its 诉求分类 in `topic_labels`: a category never seen before is added by the
+    first order that brings it — even when this process's copy of the dictionary is older — and the
+    next order with it reuses the row."""
+    factories.department(session, "bureau", "市工业和信息化局")
+    base = replace(drafts("L")[0], department_code="bureau", topics=())
+    _push(session, replace(base, external_ref="L-0", category="供暖"), now)  # the copy is current
+    first = _push(session, replace(base, external_ref="L-1", category="井盖缺失"), now)
+    # Another process adds a label: this one's copy does not hold it yet.
+    stale = reference.last_stamp(session)
+    label_ids(session, ["路灯不亮"])
+    reference.seen_stamp(stale)
+    second = _push(session, replace(base, external_ref="L-2", category="路灯不亮"), now)
+    third = _push(session, replace(base, external_ref="L-3", category="井盖缺失"), now)
+    labels = dict(session.execute(select(TopicLabel.label, TopicLabel.id)).all())
+    session.expire_all()
+    assert [session.get(Ticket, t.id).topic_label_id for t in (first, second, third)] == [
+        labels["井盖缺失"],
+        labels["路灯不亮"],
+        labels["井盖缺失"],
+    ]
+    assert (
+        session.scalar(select(func.count()).select_from(TopicLabel).where(TopicLabel.label == "井盖缺失"))
+        == 1
+    )

@@ -39,19 +39,9 @@ def test_history_is_one_line(database_url):
     assert len(current_heads(database_url)) == 1, f"several migration heads: {current_heads(database_url)}"
 
 
-def test_0013_moves_the_reminder_ledger_into_its_notifications(blank_database_url, monkeypatch):
+def test_0013_moves_the_reminder_ledger_into_its_notifications(blank_database_url):
     """Each ledger row's key goes to its notification, so the sweep does not send that reminder again."""
     from datetime import UTC, datetime, timedelta
-    from itertools import count
-
-    from tracker import reference
-
-    # Today's services run on the schema of 0012, which has no reference stamp yet (0015): a new stamp
-    # for every read makes them read the calendar, policies and rules afresh, as they did then.
-    reads = count()
-    monkeypatch.setattr(
-        reference, "current_stamp", lambda session: reference.Stamp("before 0015", next(reads))
-    )
 
     from tests import factories
     from tracker import deadlines
@@ -62,7 +52,9 @@ def test_0013_moves_the_reminder_ledger_into_its_notifications(blank_database_ur
     from tracker.reminders import sweep_due
     from tracker.services.tickets import assign_ticket
 
-    upgrade(blank_database_url, "0012")
+    # The ticket and its deadline are made by today's services on today's schema; the database then goes
+    # down to 0012, where the sweep's ledger was a table of its own.
+    upgrade(blank_database_url)
     start = datetime(2026, 2, 25, 2, 0, tzinfo=UTC)
     sent_at = datetime(2026, 3, 4, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, 3 working days before the due day
     with session_scope(blank_database_url) as session:
@@ -83,6 +75,7 @@ def test_0013_moves_the_reminder_ledger_into_its_notifications(blank_database_ur
         session.flush()
         deadline = deadlines.get_deadline(ticket, "reply")
         key = {"t": ticket.id, "d": deadline.id, "v": deadline.version, "u": staff.id, "due": deadline.due_at}
+    command.downgrade(alembic_config(blank_database_url), "0012")
     # What the sweep wrote before 0013: a ledger row and its notification, next to an unrelated notification.
     with session_scope(blank_database_url) as session:
         session.execute(

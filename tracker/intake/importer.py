@@ -15,7 +15,7 @@ import json
 import queue
 import secrets
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
@@ -27,7 +27,7 @@ from typing import Any, NamedTuple, TypeVar
 from sqlalchemy import ARRAY, JSON, any_, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from tracker import reference
+from tracker import reference, topic_labels
 from tracker.channels import channel as channel_of
 from tracker.clock import local
 from tracker.errors import ValidationError
@@ -604,7 +604,7 @@ TICKET_COLUMNS = (
     "query_code",
     "extra",
     "reply_due_at",
-    "topic_label",
+    "topic_label_id",
     "has_several_topics",
     "created_at",
     "updated_at",
@@ -685,6 +685,7 @@ def open_new(
     )
     numbers = _allocate_numbers(session, count)
     planned = [planner.plan_draft(draft) for draft in drafts]
+    labels = topic_labels.label_ids(session, (topic_facts(d.topics, d.category)[0] for d in drafts))
     ticket_rows: list[tuple[Any, ...]] = []
     event_data: list[dict[str, Any]] = []
 
@@ -693,7 +694,8 @@ def open_new(
             drafts, contact_ids, numbers, planned, strict=True
         ):
             number = f"{_number_prefix(draft)}{allocated:07d}"
-            row = _ticket_row(draft, number, contact_id, departments[draft.department_code], deadlines, now)
+            department_id = departments[draft.department_code]
+            row = _ticket_row(draft, number, contact_id, department_id, deadlines, now, labels)
             ticket_rows.append(row)
             event_data.append(
                 {"channel": draft.channel, "number": number, "external_ref": draft.external_ref}
@@ -758,8 +760,11 @@ def _ticket_row(
     department_id: int,
     deadlines: list[PlannedDeadline],
     now: datetime,
+    labels: Mapping[str, int],
 ) -> tuple[Any, ...]:
-    """The ticket row of a new ticket from `draft`, in TICKET_COLUMNS order."""
+    """The ticket row of a new ticket from `draft`, in TICKET_COLUMNS order; `labels` holds the id of
+    its topic label (`topic_labels.label_ids`)."""
+    label, several_topics = topic_facts(draft.topics, draft.category)
     return (
         number,
         draft.channel,
@@ -782,7 +787,8 @@ def _ticket_row(
         dict(draft.extra),
         reply_due_at(deadlines),
         # Written with the row: COPY passes no ORM hook (only drafts without topics come here).
-        *topic_facts(draft.topics, draft.category),
+        None if label is None else labels[label],
+        several_topics,
         now,
         now,
     )
@@ -837,6 +843,11 @@ def _open_one_postgres(
     (`_STALE`). A look-up, a stamp read and nine writes cost one round trip instead of eleven.
     """
     stamp = reference.last_stamp(session)
+    label, _several = topic_facts(draft.topics, draft.category)
+    labels = topic_labels.dictionary(session, stamp)
+    if label is not None and label not in labels:
+        labels = topic_labels.label_ids(session, [label])  # added, or added by another process since `stamp`
+        stamp = reference.last_stamp(session)  # read by label_ids
     try:
         department_id = _departments(session, {draft.department_code}, stamp)[draft.department_code]
     except ValidationError:
@@ -847,7 +858,7 @@ def _open_one_postgres(
     planner = DeadlinePlanner(session, now=now, stamp=stamp)
     planned = planner.plan_draft(draft)
     actor_id, actor_label = _actor_label(actor)
-    ticket = _ticket_row(draft, None, None, department_id, planned, now)
+    ticket = _ticket_row(draft, None, None, department_id, planned, now, labels)
     deadline_rows, event_rows = planner.rows([None], [planned], actor=(actor_id, actor_label))
     # Its data names the number, which the statement draws: written there.
     created = (None, "ticket.created", now, None, "received", None, actor_id, actor_label)

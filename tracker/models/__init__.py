@@ -16,6 +16,7 @@ from tracker.models.tickets import (
     TicketEvent,
     TicketNumberAllocation,
     TicketTopic,
+    TopicLabel,
 )
 
 for _module in pkgutil.iter_modules(__path__):
@@ -39,5 +40,6 @@ __all__ = [
     "TicketEvent",
     "TicketNumberAllocation",
     "TicketTopic",
+    "TopicLabel",
     "User",
 ]

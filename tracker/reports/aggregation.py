@@ -58,6 +58,7 @@ from tracker.models import Department, Ticket, TicketEvent, TicketTopic
 from tracker.models.registers import RegisterFigure, ReviewCase
 from tracker.outcomes import OUTCOMES_BY_CODE
 from tracker.status import FINAL_STATUSES
+from tracker.topic_labels import label_names
 
 REPORT_CHANNELS = ("hotline", "website", "weibo", "disclosure")
 TOPIC_CHANNELS = ("hotline", "website", "weibo")  # the channels whose topics the report names
@@ -269,12 +270,12 @@ def ticket_figures(
 
     One pass over the period's unmerged tickets (the due time, working days and topic label are on the
     row, no join), one hash aggregation: the rows are grouped by channel, working days to reply and topic
-    label, so the database returns a small histogram (a few hundred groups, not tickets); the counts are
-    its sums, the median and mean are read off it exactly, and the topics are its label column. The
-    merged applications, which count in the disclosure channel (`_interaction_filter`), come from a
-    second, small read through the partial index of merged tickets. No sort of a year of replies, no
-    join with ticket_topics except for the few tickets with several topics, and the same SQL on
-    PostgreSQL and SQLite.
+    label (its integer id), so the database returns a small histogram (a few hundred groups, not tickets);
+    the counts are its sums, the median and mean are read off it exactly, and the topics are its label
+    column, named by one read of `topic_labels`. The merged applications, which count in the disclosure
+    channel (`_interaction_filter`), come from a second, small read through the partial index of merged
+    tickets. No sort of a year of replies, no join with ticket_topics except for the few tickets with
+    several topics, and the same SQL on PostgreSQL and SQLite.
 
     The scan's WHERE is only the period and "not merged" — no channel list, no OR — and a condition
     that is NULL counts as false in a FILTER, so `replied_at < end` needs no IS NOT NULL beside it: on
@@ -293,7 +294,7 @@ def ticket_figures(
     )
     figures = {code: ChannelFigures(code, CHANNEL_REPORT_LABELS[code]) for code in REPORT_CHANNELS}
     histograms: dict[str, dict[int, int]] = {code: {} for code in REPORT_CHANNELS}
-    topics: dict[str, int] = {}
+    topic_ids: dict[int, int] = {}
     for where in (unmerged, merged_applications):
         for row in session.execute(_figures_query(scope, levels, where)).mappings():
             f = figures[row["channel"]]
@@ -307,9 +308,11 @@ def ticket_figures(
                 histogram = histograms[row["channel"]]
                 histogram[row["wd"]] = histogram.get(row["wd"], 0) + row["replied"]
             if row["channel"] in TOPIC_CHANNELS and row["topic"] is not None:
-                topics[row["topic"]] = topics.get(row["topic"], 0) + row["received"]
+                topic_ids[row["topic"]] = topic_ids.get(row["topic"], 0) + row["received"]
     for code, histogram in histograms.items():
         figures[code].median_workdays, figures[code].mean_workdays = _median_mean(histogram)
+    names = label_names(session, topic_ids)
+    topics = {names[label_id]: n for label_id, n in topic_ids.items()}
     for topic, n in session.execute(_several_topics_query(scope)):
         topics[topic] = topics.get(topic, 0) + n
     # Most first, ties by name in code-point order (the order of the databases' C and BINARY collations).
@@ -329,7 +332,7 @@ def _figures_query(scope: Scope, levels: tuple[str, ...], where: Any) -> Select:
     # distinct values and aggregates in parallel workers; a reply after the period has its workdays but
     # is no reply here, and adds nothing to the histogram (which counts `replied`).
     workdays = Ticket.reply_workdays.label("wd")
-    label = Ticket.topic_label.label("topic")
+    label = Ticket.topic_label_id.label("topic")  # an integer to hash, not the text (migration 0021)
     return (
         select(
             Ticket.channel,
@@ -348,7 +351,7 @@ def _figures_query(scope: Scope, levels: tuple[str, ...], where: Any) -> Select:
 
 
 def _several_topics_query(scope: Scope) -> Select:
-    """Topic counts of the period's tickets with several topics (their `topic_label` is NULL): each counts
+    """Topic counts of the period's tickets with several topics (their `topic_label_id` is NULL): each counts
     once under each of its topics. A partial index finds them; most tickets have one topic or none."""
     return (
         select(TicketTopic.topic, func.count())

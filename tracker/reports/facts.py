@@ -18,9 +18,10 @@ them true, by the one function below, from the same sources and with the same de
 `refresh_facts` is also the migration's backfill (0011), the bulk importer's and the generator's: one
 definition for every write path. tests/reports/test_facts.py checks the rows against the history.
 
-The top topics' facts, ``topic_label`` and ``has_several_topics``, follow a ticket's topics and 诉求分类;
-they are kept at every flush by the ORM hook beside the model (`tracker.models.tickets.topic_facts`), and
-`refresh_topic_facts` below is the same definition in SQL (migration 0012's backfill, the tests' check).
+The top topics' facts, ``topic_label_id`` (the id in `topic_labels` of the ticket's only topic, or of its
+诉求分类 when it has none) and ``has_several_topics``, follow a ticket's topics and 诉求分类; they are kept
+at every flush by the ORM hook beside the model (`tracker.models.tickets.topic_facts`), and
+`refresh_topic_facts` below is the same definition in SQL (the backfills, the tests' check).
 """
 
 from __future__ import annotations
@@ -47,10 +48,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import Grouping
 
 from tracker.clock import BUSINESS_TZ
-from tracker.models import Deadline, Ticket, TicketTopic
+from tracker.models import Deadline, Ticket, TicketTopic, TopicLabel
+from tracker.topic_labels import label_ids
 
 FACTS = ("reply_due_at", "reply_workdays", "status_changed_at", "history_outcome")
-TOPIC_FACTS = ("topic_label", "has_several_topics")
+TOPIC_FACTS = ("topic_label_id", "has_several_topics")
 DAY_BASE = date(2000, 1, 1)
 
 
@@ -179,17 +181,24 @@ def refresh_facts(session: Session, condition: Any = None) -> None:
 
 
 def refresh_topic_facts(session: Session, condition: Any = None) -> None:
-    """Recompute `topic_label` and `has_several_topics` of the tickets matching `condition` (all when None)."""
+    """Recompute `topic_label_id` and `has_several_topics` of the tickets matching `condition` (all when
+    None), adding the labels the dictionary lacks."""
     session.flush()
     tickets = Ticket.__table__
+    matching = true() if condition is None else condition
     own = TicketTopic.ticket_id == tickets.c.id
-    n_topics = select(func.count()).where(own).scalar_subquery()
-    only_topic = select(func.min(TicketTopic.topic)).where(own).scalar_subquery()
+    # Correlated to the ticket explicitly: they also stand inside the label look-up below.
+    n_topics = select(func.count()).where(own).correlate(tickets).scalar_subquery()
+    only_topic = select(func.min(TicketTopic.topic)).where(own).correlate(tickets).scalar_subquery()
+    label = case((n_topics == 0, tickets.c.category), (n_topics == 1, only_topic))
+    labels = session.scalars(select(label).where(matching, label.is_not(None)).distinct())
+    label_ids(session, labels)
+    labels_table = TopicLabel.__table__
     session.execute(
         update(tickets)
-        .where(true() if condition is None else condition)
+        .where(matching)
         .values(
-            topic_label=case((n_topics == 0, tickets.c.category), (n_topics == 1, only_topic)),
+            topic_label_id=select(labels_table.c.id).where(labels_table.c.label == label).scalar_subquery(),
             has_several_topics=n_topics > 1,
         )
     )
