@@ -64,28 +64,42 @@ def _admin(sql: str) -> None:
 
 
 def _sweep_once(url: str, now: datetime) -> tuple[float, dict[str, int]]:
+    """One whole sweep as the task runs it (its batch size and lanes), in transactions rolled back after.
+
+    Each lane (thread) gets a session of its own, kept for all its batches and rolled back at the end, so
+    every run sweeps the same rows; the PostgreSQL CPU is that of every lane's backend.
+    """
+    import threading
     from dataclasses import asdict
 
     from tracker.db import session_factory
     from tracker.reminders import sweep_all
+    from workers.tasks.reminders import SWEEP_BATCH, sweep_lanes
 
-    session = session_factory(url)()
+    make_session, lanes = session_factory(url), sweep_lanes(url)
+    sessions = [make_session() for _ in range(lanes)]
+    free, taken, lock = list(sessions), {}, threading.Lock()
+
+    def transaction():
+        with lock:
+            if threading.get_ident() not in taken:
+                taken[threading.get_ident()] = free.pop()
+            return contextlib.nullcontext(taken[threading.get_ident()])
+
     try:
-        pid = session.scalar(text("SELECT pg_backend_pid()"))
-        server = process_cpu_seconds(pid)
+        pids = [s.scalar(text("SELECT pg_backend_pid()")) for s in sessions]
+        servers = [process_cpu_seconds(pid) for pid in pids]
         started, cpu = time.perf_counter(), time.process_time()
-        # All batches in the one transaction, rolled back below, so every run sweeps the same rows.
-        totals = asdict(
-            sweep_all(lambda: contextlib.nullcontext(session), now=now, batch=1000, media=("email",))
-        )
+        totals = asdict(sweep_all(transaction, now=now, batch=SWEEP_BATCH, media=("email",), lanes=lanes))
         elapsed = time.perf_counter() - started
         totals["client_cpu"] = time.process_time() - cpu
-        after_server = process_cpu_seconds(pid)
-        if server is not None and after_server is not None:
-            totals["server_cpu"] = after_server - server
+        after_servers = [process_cpu_seconds(pid) for pid in pids]
+        if None not in servers and None not in after_servers:
+            totals["server_cpu"] = sum(after_servers) - sum(servers)
     finally:
-        session.rollback()  # every run sweeps the same rows
-        session.close()
+        for session in sessions:
+            session.rollback()  # every run sweeps the same rows
+            session.close()
     return elapsed, totals
 
 

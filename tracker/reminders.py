@@ -24,9 +24,11 @@ import contextlib
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
@@ -629,32 +631,36 @@ def sweep_due(
     directory = directory or Directory.load(session)
     rules = list(rules) if rules is not None else active_rules(session)
     hours = hours or default_working_hours()
+    # The due rows are locked first and only then joined to their tickets: rows another sweep (or lane)
+    # holds are skipped before any ticket is looked up for them.
+    due = (
+        select(
+            Deadline.id,
+            Deadline.ticket_id,
+            Deadline.kind,
+            Deadline.label,
+            Deadline.version,
+            Deadline.due_at,
+            Deadline.state,
+            Deadline.starts_on,
+            Deadline.next_check_at,
+        )
+        .where(text(OPEN_STATES_SQL), Deadline.next_check_at <= now)
+        .where(tuple_(Deadline.next_check_at, Deadline.id) > tuple_(*after) if after else true())
+        .order_by(Deadline.next_check_at, Deadline.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .subquery()
+    )
     # Core, not ORM, execution: the rows are only read, so the ORM's loading layer would be pure cost.
     rows = (
         session.connection()
         .execute(
             select(
-                Deadline.id,
-                Deadline.ticket_id,
-                Deadline.kind,
-                Deadline.label,
-                Deadline.version,
-                Deadline.due_at,
-                Deadline.state,
-                Deadline.starts_on,
-                Deadline.next_check_at,
-                Ticket.channel,
-                Ticket.department_id,
-                Ticket.assignee_id,
-                Ticket.number,
-                Ticket.subject,
+                due, Ticket.channel, Ticket.department_id, Ticket.assignee_id, Ticket.number, Ticket.subject
             )
-            .join(Ticket, Ticket.id == Deadline.ticket_id)
-            .where(text(OPEN_STATES_SQL), Deadline.next_check_at <= now)
-            .where(tuple_(Deadline.next_check_at, Deadline.id) > tuple_(*after) if after else true())
-            .order_by(Deadline.next_check_at, Deadline.id)
-            .limit(limit)
-            .with_for_update(of=Deadline, skip_locked=True)
+            .join(Ticket, Ticket.id == due.c.ticket_id)
+            .order_by(due.c.next_check_at, due.c.id)
         )
         .all()
     )
@@ -876,6 +882,7 @@ def sweep_all(
     hours: WorkingHours | None = None,
     media: Sequence[str] | None = None,
     max_batches: int = 1000,
+    lanes: int = 1,
 ) -> SweepTotals:
     """Sweep every deadline due at ``now``, in batches of ``batch``, each inside ``transaction()``.
 
@@ -884,41 +891,61 @@ def sweep_all(
     batch's own transaction, so its breaches, reminders (the ledger) and deliveries commit together: a
     crash loses nothing and repeats nothing.
     ``max_batches`` bounds one run (1,000 × 1,000 due deadlines — never reached in practice).
+
+    ``lanes`` > 1 (PostgreSQL only: it needs SKIP LOCKED, and a ``transaction`` that gives each thread
+    its own connection): that many threads sweep side by side, each taking its own batches exactly as
+    two sweeps started together would. Alone, a sweep's Python and its PostgreSQL backend take turns
+    (its wall time is the sum of the two); in two lanes, one lane's Python works out its batch while
+    PostgreSQL writes the other's, so the two halves overlap on two cores. Each lane runs until a batch
+    comes back short, which happens only when every due row after its last one is done or held by the
+    other lane; a failing lane stops the others after their current batch, and its error is raised.
     """
     from tracker.calendar import load_calendar
     from tracker.notify import plan_for
 
     hours = hours or default_working_hours()
-    totals, after, plans = SweepTotals(), None, {}
-    calendar = directory = rules = None
-    for _ in range(max_batches):
-        with transaction() as session:
-            if calendar is None:
-                calendar, directory, rules = (
-                    load_calendar(session),
-                    Directory.load(session),
-                    active_rules(session),
+    # Shared by the lanes: loaded once by whichever lane comes first (under the lock), and the outlook of
+    # each due time (a dict: two lanes working out the same outlook at once only do it twice).
+    reference_data: dict[str, object] = {}
+    loading, failed, plans = threading.Lock(), threading.Event(), {}
+
+    def lane() -> SweepTotals:
+        totals, after = SweepTotals(), None
+        for _ in range(max_batches):
+            with transaction() as session:
+                with loading:
+                    if not reference_data:
+                        reference_data.update(
+                            calendar=load_calendar(session),
+                            directory=Directory.load(session),
+                            rules=active_rules(session),
+                        )
+                result = sweep_due(
+                    session, now=now, limit=batch, after=after, hours=hours, plans=plans, **reference_data
                 )
-            result = sweep_due(
-                session,
-                now=now,
-                limit=batch,
-                calendar=calendar,
-                directory=directory,
-                rules=rules,
-                after=after,
-                hours=hours,
-                plans=plans,
-            )
-            if media is not None:
-                totals.deliveries += plan_for(session, result.notifications, now=now, media=media)
-        after = result.last_key
-        totals.visited += result.visited
-        totals.breached += result.breached
-        totals.reminders += result.reminders
-        if result.visited < batch:
-            break
-    return totals
+                if media is not None:
+                    totals.deliveries += plan_for(session, result.notifications, now=now, media=media)
+            after = result.last_key
+            totals.visited += result.visited
+            totals.breached += result.breached
+            totals.reminders += result.reminders
+            if result.visited < batch or failed.is_set():
+                break
+        return totals
+
+    if lanes == 1:
+        return lane()
+
+    def guarded() -> SweepTotals:
+        try:
+            return lane()
+        except BaseException:
+            failed.set()
+            raise
+
+    with ThreadPoolExecutor(lanes, thread_name_prefix="sweep-lane") as pool:
+        results = [future.result() for future in [pool.submit(guarded) for _ in range(lanes)]]
+    return SweepTotals(*(sum(values) for values in zip(*(astuple(r) for r in results), strict=True)))
 
 
 def catch_up(

@@ -10,7 +10,7 @@ from tests import factories
 from tests.workers.conftest import at, end_of, wait_for, worker_settings
 from tracker import deadlines
 from tracker.db import session_scope
-from tracker.models import Department, OutboxMessage, ProcessedMessage, Ticket, TicketEvent, User
+from tracker.models import Deadline, Department, OutboxMessage, ProcessedMessage, Ticket, TicketEvent, User
 from tracker.models.notifications import Delivery, Notification
 from tracker.notify import failing_deliveries, save_channel, set_preferences
 from tracker.routing import save_routing_rule, save_topic_rule
@@ -361,6 +361,79 @@ def test_two_sweeps_started_at_the_same_moment_send_each_reminder_once(pg_scratc
         _count(pg_scratch_url, select(func.count()).select_from(Delivery).where(Delivery.status == "sent"))
         == 60
     )
+
+
+def test_one_sweep_runs_in_two_lanes_on_postgresql_and_visits_each_due_deadline_once(
+    pg_scratch_url, tmp_path, monkeypatch
+):
+    import workers.tasks.reminders as task
+
+    start = at("2026-02-25", "10:00")
+    now = at("2026-03-04", "10:00")
+    ids = _bureau(pg_scratch_url, start)
+    settings, _ = worker_settings(tmp_path, pg_scratch_url, "memory://")
+    for n in range(60):
+        _due_ticket(pg_scratch_url, ids, end_of("2026-03-09") if n % 2 else end_of("2026-03-06"), start)
+    batches_of: dict[str, int] = {}  # transactions opened per thread
+    barrier = threading.Barrier(2, timeout=30)
+
+    def transaction(url):
+        name = threading.current_thread().name
+        if name not in batches_of:
+            barrier.wait()  # both lanes are running before either takes a batch
+        batches_of[name] = batches_of.get(name, 0) + 1
+        return session_scope(url)
+
+    monkeypatch.setattr(task, "session_scope", transaction)
+    totals = run_sweep(settings, now=now, batch=7)
+    # Two lanes, each with batches of its own, between them every reminder once.
+    assert len(batches_of) == 2 and all(count >= 2 for count in batches_of.values())
+    assert totals["reminders"] == 60
+    reminder_keys = select(
+        Notification.deadline_id, Notification.deadline_version, Notification.threshold, Notification.user_id
+    ).distinct()
+    assert _count(pg_scratch_url, select(func.count()).select_from(reminder_keys.subquery())) == 60
+    assert _count(pg_scratch_url, select(func.count()).select_from(Notification)) == 60
+    still_due = (
+        select(func.count())
+        .select_from(Deadline)
+        .where(Deadline.state.in_(("running", "breached")), Deadline.next_check_at <= now)
+    )
+    assert _count(pg_scratch_url, still_due) == 0
+    assert run_sweep(settings, now=now, batch=7)["visited"] == 0
+
+
+def test_a_failing_lane_stops_the_other_and_its_error_is_raised(pg_scratch_url):
+    from tracker.reminders import sweep_all
+
+    start = at("2026-02-25", "10:00")
+    now = at("2026-03-04", "10:00")
+    ids = _bureau(pg_scratch_url, start)
+    for _ in range(60):
+        _due_ticket(pg_scratch_url, ids, end_of("2026-03-09"), start)
+    opened, lock, failing = [], threading.Lock(), [True]
+
+    def transaction():
+        with lock:
+            opened.append(threading.current_thread().name)
+            if failing[0] and len(opened) == 3:
+                raise RuntimeError("the database went away")
+        return session_scope(pg_scratch_url)
+
+    with pytest.raises(RuntimeError, match="went away"):
+        sweep_all(transaction, now=now, batch=7, lanes=2)
+    # The whole sweep takes at least ten batches of 7 (60 deadlines, each lane ending on a short batch);
+    # the lane still running stopped after the batch it was in.
+    assert len(opened) < 10
+    assert 0 < _count(pg_scratch_url, select(func.count()).select_from(Notification)) < 60
+    # The batches that committed are kept, the rest is swept next time: each reminder once.
+    failing[0] = False
+    sweep_all(transaction, now=now, batch=7, lanes=2)
+    reminder_keys = select(
+        Notification.deadline_id, Notification.deadline_version, Notification.threshold, Notification.user_id
+    ).distinct()
+    assert _count(pg_scratch_url, select(func.count()).select_from(reminder_keys.subquery())) == 60
+    assert _count(pg_scratch_url, select(func.count()).select_from(Notification)) == 60
 
 
 def test_digest_and_calendar_warning_once_a_day(scratch_url, tmp_path):

@@ -20,6 +20,14 @@ from workers.tasks.events import media_for
 log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 1000
+# On PostgreSQL the sweep runs in two lanes (`tracker.reminders.sweep_all`): while one lane's Python works
+# out a batch, PostgreSQL writes the other's, on the machine's second core. SQLite has one writer at a
+# time and no SKIP LOCKED, so one lane there.
+SWEEP_LANES = 2
+
+
+def sweep_lanes(database_url: str) -> int:
+    return SWEEP_LANES if database_url.startswith("postgresql") else 1
 
 
 def run_sweep(settings: Settings, *, now: datetime | None = None, batch: int = SWEEP_BATCH) -> dict[str, int]:
@@ -27,6 +35,7 @@ def run_sweep(settings: Settings, *, now: datetime | None = None, batch: int = S
 
     Each batch's notifications (each reminder's own "sent once" entry) and their delivery rows commit
     together, so a crash loses nothing and repeats nothing; the sending happens afterwards (`deliveries.send`).
+    Each lane takes its own connection from the pool (`session_scope` per batch).
     """
     from dataclasses import asdict
 
@@ -38,6 +47,7 @@ def run_sweep(settings: Settings, *, now: datetime | None = None, batch: int = S
         batch=batch,
         hours=WorkingHours.parse(settings.working_hours),
         media=media_for(settings),
+        lanes=sweep_lanes(settings.database_url),
     )
     return asdict(totals)
 
