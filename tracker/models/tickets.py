@@ -245,8 +245,8 @@ class TicketEvent(Base):
 
     __tablename__ = "ticket_events"
     __table_args__ = (
+        # Read per ticket (the timeline, the report); no index by kind (migration 0019: nothing read it).
         Index("ix_ticket_events_ticket_at", "ticket_id", "occurred_at"),
-        Index("ix_ticket_events_kind_at", "kind", "occurred_at"),
     )
 
     id: Mapped[int_pk]
@@ -275,8 +275,9 @@ class Deadline(Base):
     __tablename__ = "deadlines"
     __table_args__ = (
         UniqueConstraint("ticket_id", "kind"),
-        # The sweep reads what is due through ix_deadlines_next_check_open (tracker/models/notifications.py).
-        Index("ix_deadlines_due_at", "due_at"),
+        # The sweep reads what is due through ix_deadlines_next_check_open (tracker/models/notifications.py),
+        # the queues sort by ix_deadlines_open_reply_due (tracker/models/dashboard.py). No index on due_at
+        # alone (migration 0019): no query read it, and every deadline update wrote it.
     )
 
     id: Mapped[int_pk]
