@@ -9,10 +9,12 @@ sweep is measured again.
 One sweep = what the `reminders.sweep` task does: `tracker.reminders.sweep_due` in batches of 1,000 until
 nothing is due (lock with SKIP LOCKED, mark breaches, one in-app notification per reminder and recipient —
 its own "sent once" ledger entry —, move next_check_at on) plus `tracker.notify.plan_for` (the e-mail
-deliveries of the notifications just made) — in one transaction that is rolled back afterwards, so every run sweeps the same 10,000,
-and the written tables are vacuumed before the next run (untimed, as autovacuum would between sweeps). Median
-of several runs. Beside the wall time, the CPU time of the sweep process and of its PostgreSQL backend
-(from /proc, when the server runs on this machine): those move far less than wall time on a busy machine.
+deliveries of the notifications just made), in the task's two lanes on PostgreSQL (two threads, each with
+its own connection and batches: `sweep_all(lanes=…)`) — each lane in one transaction that is rolled back
+afterwards, so every run sweeps the same 10,000, and the written tables are vacuumed before the next run
+(untimed, as autovacuum would between sweeps). Median of several runs. Beside the wall time, the CPU time
+of the sweep process and of its PostgreSQL backends (from /proc, when the server runs on this machine):
+those move far less than wall time on a busy machine.
 
 Baselines, in the same run, on the same data: (1) a plain ``SELECT`` of the due rows through the index —
 the least any sweep must do; (2) the same ``SELECT`` with index scans disabled (what a sweep without the
@@ -186,12 +188,15 @@ def measure(url: str, now: datetime) -> dict:
 
 
 def render(results: list[dict], load_avg: tuple[str, str], loads: list[float]) -> str:
+    from workers.tasks.reminders import SWEEP_LANES
+
     lines = [
         "### Deadline sweep (issue 5)",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `bench/bench_sweep.py`, PostgreSQL, medians of {RUNS}"
-        " runs; one sweep = `sweep_due` in batches of 1,000 + `plan_for` (e-mail deliveries), rolled back after"
-        " each run and the written tables vacuumed (untimed) before the next; CPU = the sweep process + its PostgreSQL backend (from /proc), which moves far less than the"
+        " runs; one sweep = `sweep_due` in batches of 1,000 + `plan_for` (e-mail deliveries), in the task's"
+        f" {SWEEP_LANES} lanes (threads, each with its own connection), rolled back after"
+        " each run and the written tables vacuumed (untimed) before the next; CPU = the sweep process + its PostgreSQL backends (from /proc), which moves far less than the"
         " wall time when the machine is busy."
         f" Load average before / after: {load_avg[0]} / {load_avg[1]} (the machine's 2 cores).",
         "",

@@ -189,16 +189,18 @@ def workdays_before(calendar: WorkCalendar, day: date, count: int) -> date:
 @lru_cache(maxsize=4096)
 def _mornings_before(
     calendar: WorkCalendar, last_day: date, days_before: tuple[int, ...], hours: WorkingHours
-) -> tuple[tuple[str, datetime], ...]:
-    """The pre-due reminders of a period whose last day is ``last_day``: (key, when), earliest first.
+) -> tuple[Threshold, ...]:
+    """The pre-due reminders of a period whose last day is ``last_day``, earliest first.
 
     Cached: a sweep's deadlines end on a few dozen days, and counting working days back is the costly
-    part of a threshold. The calendar is keyed by identity; a changed calendar is a new object.
+    part of a threshold. The calendar is keyed by identity; a changed calendar is a new object. The
+    thresholds themselves are cached too (they are frozen), not rebuilt for every deadline.
     """
     return tuple(
-        (
+        Threshold(
             "due" if n == 0 else f"before:{n}",
             working_moment(_morning(workdays_before(calendar, last_day, n), hours), calendar, hours),
+            HANDLER,
         )
         for n in sorted(set(days_before), reverse=True)
     )
@@ -210,10 +212,10 @@ def thresholds(
     """Return the one-off thresholds of a deadline (the daily overdue repeats come from `repeat_after`)."""
     hours = hours or default_working_hours()
     result = [
-        Threshold(key, fire_at, HANDLER)
-        for key, fire_at in _mornings_before(calendar, due_day(due_at), rule.days_before, hours)
+        step
+        for step in _mornings_before(calendar, due_day(due_at), rule.days_before, hours)
         # not a due-day reminder for a period that ends before the office opens
-        if fire_at < due_at
+        if step.fire_at < due_at
     ]
     result.append(
         Threshold(
@@ -612,7 +614,9 @@ def sweep_due(
     """Handle up to ``limit`` deadlines whose next check has come; flush, never commit.
 
     Reads through the partial index on ``next_check_at`` of open deadlines, locking the rows with
-    ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so a second sweep at the same moment takes other rows.
+    ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so a second sweep (or a second lane of `sweep_all`) at the
+    same moment takes other rows; the rows are locked before they are joined to their tickets, so those
+    another sweep holds are passed over without a ticket look-up.
     Marks breaches, makes one in-app notification per reminder and recipient (``ON CONFLICT DO NOTHING``
     on its unique reminder key: the notification is the ledger entry), and moves ``next_check_at`` on.
     The caller plans the deliveries of the returned notifications (`tracker.notify.plan_for`) in the same
@@ -682,10 +686,10 @@ def sweep_due(
     rule_of: dict[tuple[str, str], RuleSpec] = {}  # a handful of (channel, kind) pairs per sweep
     people_of: dict[tuple[str, int, int | None], list[int]] = {}  # recipients per audience and ticket
     department_of: dict[int, int] = {}
-    # What is written, one list per column.
+    # What is written: one list per column, the notifications one tuple per row at first.
     checked, next_checks, is_breach = [], [], []
     event_tickets, event_data = [], []
-    note: dict[str, list] = {name: [] for name in _NOTE_COLUMNS}
+    notes: list[tuple] = []  # one tuple per notification (in _NOTE_COLUMNS order), turned into columns below
     for (
         deadline_id,
         ticket_id,
@@ -734,17 +738,10 @@ def sweep_due(
             )
         department_of[ticket_id] = department_id
         link = f"/tickets/{ticket_id}"
-        for user_id in people:
-            note["user_id"].append(user_id)
-            note["ticket_id"].append(ticket_id)
-            note["kind"].append(kind_of_note)
-            note["title"].append(title)
-            note["body"].append(body)
-            note["link"].append(link)
-            note["deadline_id"].append(deadline_id)
-            note["deadline_version"].append(version)
-            note["threshold"].append(send.key)
-            note["due_at"].append(due_at)
+        notes.extend(
+            (user_id, ticket_id, kind_of_note, title, body, link, deadline_id, version, send.key, due_at)
+            for user_id in people
+        )
 
     result.breached = len(event_tickets)
     insert_columns(
@@ -758,7 +755,7 @@ def sweep_due(
     made = insert_columns(
         session,
         Notification.__table__,
-        note,
+        dict(zip(_NOTE_COLUMNS, map(list, zip(*notes, strict=True)), strict=True)) if notes else {},
         same={"created_at": now},
         ignore_conflicts=True,
         returning=("id", "user_id", "ticket_id", "kind", "title"),
