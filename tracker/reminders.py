@@ -40,7 +40,7 @@ from tracker.calendar import WorkCalendar
 from tracker.clock import BUSINESS_TZ
 from tracker.errors import CalendarYearMissing, ValidationError
 from tracker.notify import NewNotification
-from tracker.notify.bulk import binary_cursor, id_in, insert_columns, update_by_id
+from tracker.notify.bulk import binary_cursor, id_in, insert_columns, read_rows, update_by_id
 from tracker.reference import Stamp
 
 log = logging.getLogger(__name__)
@@ -656,30 +656,28 @@ def sweep_due(
         .with_for_update(skip_locked=True)
         .subquery()
     )
-    # Core, not ORM, execution: the rows are only read, so the ORM's loading layer would be pure cost.
-    rows = (
-        session.connection()
-        .execute(
-            select(
-                due, Ticket.channel, Ticket.department_id, Ticket.assignee_id, Ticket.number, Ticket.subject
-            )
-            .join(Ticket, Ticket.id == due.c.ticket_id)
-            .order_by(due.c.next_check_at, due.c.id)
-        )
-        .all()
+    # Plain tuples (`read_rows`), not ORM objects: the rows are only read, so the ORM's loading layer
+    # (and on PostgreSQL SQLAlchemy's result layer) would be pure cost.
+    rows = read_rows(
+        session,
+        select(due, Ticket.channel, Ticket.department_id, Ticket.assignee_id, Ticket.number, Ticket.subject)
+        .join(Ticket, Ticket.id == due.c.ticket_id)
+        .order_by(due.c.next_check_at, due.c.id),
     )
     result = SweepResult(visited=len(rows))
     if not rows:
         return result
-    result.last_key = (rows[-1].next_check_at, rows[-1].id)
+    last = rows[-1]
+    result.last_key = (last[8], last[0])  # (next_check_at, id)
 
     # A threshold already sent for the same due time under an earlier version (a breach, a pause that
     # moved nothing) is not sent again: new versions re-send only when the due time really moved.
     sent_before = set(
-        session.connection().execute(
+        read_rows(
+            session,
             select(Notification.deadline_id, Notification.threshold, Notification.due_at).where(
-                id_in(session, Notification.deadline_id, [row.id for row in rows])
-            )
+                id_in(session, Notification.deadline_id, [row[0] for row in rows])
+            ),
         )
     )
     outlooks = {} if plans is None else plans

@@ -13,7 +13,7 @@ from tracker.clock import BUSINESS_TZ
 from tracker.models import Deadline, Ticket, TicketEvent, User
 from tracker.models.notifications import Delivery, Notification
 from tracker.notify import mark_read, notify, unread_count
-from tracker.notify.bulk import insert_rows
+from tracker.notify.bulk import id_in, insert_rows, read_rows
 from tracker.reminders import save_reminder_rule, sweep_all, sweep_due
 from tracker.services.tickets import assign_ticket
 
@@ -130,6 +130,25 @@ def test_extension_gives_a_new_version_and_reminders_follow_the_new_due_time(ses
         session.scalars(select(Notification.deadline_version).where(Notification.ticket_id == ticket.id))
     )
     assert versions == {old_version, deadline.version}
+
+
+def test_read_rows_gives_the_rows_sqlalchemy_gives(session):
+    """The sweep reads its rows with `read_rows` (a binary cursor on PostgreSQL): the same values, as tuples."""
+    start = at("2026-02-25", "10:00")
+    dept, people = _bureau(session, start)
+    ids = [
+        _ticket_due(session, dept, people, end_of(day), start)[1].id for day in ("2026-03-09", "2026-03-10")
+    ]
+    query = (
+        select(Deadline.id, Deadline.label, Deadline.due_at, Deadline.next_check_at, Ticket.number)
+        .join(Ticket, Ticket.id == Deadline.ticket_id)
+        .where(Deadline.due_at >= at("2026-03-09", "00:00"), id_in(session, Deadline.id, [*ids, ids[-1] + 1]))
+        .order_by(Deadline.id)
+    )
+    rows = read_rows(session, query)
+    assert rows == [tuple(row) for row in session.execute(query)] and len(rows) == 2
+    assert all(isinstance(row, tuple) and row[2].utcoffset() == timedelta(0) for row in rows)
+    assert {row[2] for row in rows} == {end_of("2026-03-09"), end_of("2026-03-10")}
 
 
 def test_the_ledger_refuses_a_second_notification_for_the_same_key(session):
