@@ -885,7 +885,7 @@ def sweep_all(
     With ``media`` (the per-user media that are configured), each batch's deliveries are planned in the
     batch's own transaction, so its breaches, reminders (the ledger) and deliveries commit together: a
     crash loses nothing and repeats nothing.
-    ``max_batches`` bounds one run (1,000 × 1,000 due deadlines — never reached in practice).
+    ``max_batches`` bounds one run of each lane (1,000 × 1,000 due deadlines — never reached in practice).
 
     ``lanes`` > 1 (PostgreSQL only: it needs SKIP LOCKED, and a ``transaction`` that gives each thread
     its own connection): that many threads sweep side by side, each taking its own batches exactly as
