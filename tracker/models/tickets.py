@@ -245,7 +245,7 @@ class TicketEvent(Base):
 
     __tablename__ = "ticket_events"
     __table_args__ = (
-        # Read per ticket (the timeline, the report); no index by kind (migration 0019: nothing read it).
+        # Read per ticket (the timeline, the report); no index by kind (migration 0022: nothing read it).
         Index("ix_ticket_events_ticket_at", "ticket_id", "occurred_at"),
     )
 
@@ -277,7 +277,7 @@ class Deadline(Base):
         UniqueConstraint("ticket_id", "kind"),
         # The sweep reads what is due through ix_deadlines_next_check_open (tracker/models/notifications.py),
         # the queues sort by ix_deadlines_open_reply_due (tracker/models/dashboard.py). No index on due_at
-        # alone (migration 0019): no query read it, and every deadline update wrote it.
+        # alone (migration 0022): no query read it, and every deadline update wrote it.
     )
 
     id: Mapped[int_pk]

@@ -16,15 +16,13 @@ Measured on one sweep of 10,000 due deadlines among 1,000,000 open, back to back
 again; six sweeps each, one and two lanes): the PostgreSQL CPU of a sweep falls by about a twentieth
 (0.57–0.60 s → 0.53–0.57 s on a busy machine; 0.385 → 0.365 s on a quieter one).
 
-Numbered 0019 but after 0021: main's 0021 (the topic labels) came first.
-
-Revision ID: 0019
+Revision ID: 0022
 Revises: 0021
 """
 
 from alembic import op
 
-revision = "0019"
+revision = "0022"
 down_revision = "0021"
 branch_labels = None
 depends_on = None
