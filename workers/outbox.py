@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 HANDLE_TASK = "events.handle"
 CONNECT_TIMEOUT = 2
 GATHER_SECONDS = 0.05  # how long a woken relay thread lets more requests commit before it publishes
+PUBLISH_BATCH = 1000  # broker writes sent together at most (a pass publishes up to 500 messages)
 _APPS: dict[str, object] = {}
 
 
@@ -78,29 +79,31 @@ def publish_pending(settings: Settings, *, limit: int = 500, now: datetime | Non
 
 
 def _send(app, rows) -> list[int]:
-    """Send the rows' messages; the ids of those that went out (the broker may go away half-way)."""
-    sent_ids: list[int] = []
+    """Send the rows' messages; the ids of those that went out — all of them, or none when the broker
+    failed (some may have gone out even so: the relay sends them again, at least once)."""
     # A pooled connection: a new one per call cost a TCP connect and the queue declarations again.
     with app.pool.acquire(block=True) as connection:
         try:
             # Fail fast when the broker is down: nobody must wait on it (the relay retries).
             connection.ensure_connection(max_retries=1, interval_start=0, timeout=CONNECT_TIMEOUT)
             producer = app.amqp.Producer(connection)
-            for message_id, topic in rows:
-                app.send_task(
-                    HANDLE_TASK,
-                    args=[message_id],
-                    retry=False,
-                    producer=producer,
-                    headers={"topic": topic},
-                )
-                sent_ids.append(message_id)
-        except Exception as exc:  # broker unreachable: keep the rest for the relay
+            # Each message is the ordinary task message of send_task; the batch only holds back the
+            # broker writes and sends them together (one Redis pipeline: one round trip and one client
+            # per pass instead of per message, a third of the relay's CPU).
+            with producer.batch(max_size=PUBLISH_BATCH):
+                for message_id, topic in rows:
+                    app.send_task(
+                        HANDLE_TASK,
+                        args=[message_id],
+                        retry=False,
+                        producer=producer,
+                        headers={"topic": topic},
+                    )
+        except Exception as exc:  # broker unreachable: keep them all for the relay
             connection.close()  # back to the pool disconnected: the next use connects afresh
-            log.warning(
-                "outbox: broker unavailable after %d messages (%s)", len(sent_ids), type(exc).__name__
-            )
-    return sent_ids
+            log.warning("outbox: broker unavailable, %d messages left (%s)", len(rows), type(exc).__name__)
+            return []
+    return [message_id for message_id, _ in rows]
 
 
 def _mark_published(session, sent_ids: list[int], now: datetime | None) -> None:

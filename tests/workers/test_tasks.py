@@ -504,6 +504,45 @@ def test_publish_pending_marks_what_it_published(scratch_url, tmp_path):
     assert publish_pending(settings) == 0
 
 
+@pytest.mark.redis
+def test_a_relay_pass_sends_its_task_messages_in_one_broker_round_trip(
+    scratch_url, private_redis, tmp_path, monkeypatch
+):
+    import base64
+    import json
+
+    import redis
+
+    now = at("2026-03-04", "10:00")
+    _bureau(scratch_url, now)
+    settings, _ = worker_settings(tmp_path, scratch_url, private_redis.url)
+
+    def open_tickets(count):
+        with session_scope(scratch_url) as s:
+            for _ in range(count):
+                open_ticket(s, factories.draft(arrived_at=now, department_code="sme"), actor="测试", now=now)
+
+    open_tickets(1)
+    assert publish_pending(settings) == 1  # the first pass also declares the queue
+    open_tickets(20)
+    writes = []
+    real_send = redis.connection.AbstractConnection.send_packed_command
+
+    def counted_send(connection, *args, **kwargs):
+        writes.append(1)
+        return real_send(connection, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted_send)
+    assert publish_pending(settings) == 20
+    assert len(writes) == 1
+    # Ordinary task messages, one per outbox row: what the worker consumes (tests/workers/test_real_worker.py).
+    queued = [json.loads(m) for m in redis.Redis.from_url(private_redis.url).lrange("celery", 0, -1)]
+    assert {m["headers"]["task"] for m in queued} == {"events.handle"}
+    sent_ids = sorted(json.loads(base64.b64decode(m["body"]))[0][0] for m in queued)
+    with session_scope(scratch_url) as s:
+        assert sent_ids == sorted(s.scalars(select(OutboxMessage.id)))
+
+
 def test_others_write_while_the_relay_waits_on_the_broker(scratch_url, tmp_path, monkeypatch):
     # On SQLite a transaction held open while publishing would hold the one write lock: the heartbeat
     # written meanwhile (another connection, as the worker's timer does) would wait and fail.
