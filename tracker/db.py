@@ -54,10 +54,17 @@ def make_engine(url: str, **kwargs) -> Engine:
     # a generic plan cached for a prepared statement while `tickets` was small stays a sequential scan.
     # Custom plans cost a fraction of a millisecond of planning and always see the current statistics.
     kwargs.setdefault("connect_args", {"options": "-c plan_cache_mode=force_custom_plan"})
+    # Connections kept open between uses: one per thread of a web process (gunicorn.conf.py: 8) and its
+    # outbox relay. With SQLAlchemy's default of 5, a busy process closed a connection at nearly every
+    # 50th request and opened a new one (a PostgreSQL backend started: milliseconds of CPU and waiting).
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", POOL_SIZE)
     engine = create_engine(url, **kwargs)
     _ping_when_idle(engine)
     return engine
 
+
+POOL_SIZE = 10
 
 # A pooled connection that was in use a moment ago is alive; one that sat idle in the pool may have been
 # dropped meanwhile (PostgreSQL restarted, a firewall's idle timeout). Only those are pinged before use:
