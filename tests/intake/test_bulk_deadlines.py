@@ -1,7 +1,7 @@
 """The batched import path writes exactly what open_ticket + the deadline engine write."""
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -218,3 +218,36 @@ def test_planner_memo_stays_bounded(session, now, dept, monkeypatch):
     session.expire_all()
     for engine_id, bulk_id in zip(engine_ids, ids, strict=True):
         assert snapshot(session, engine_id)[0] == snapshot(session, bulk_id)[0]
+
+
+def test_planners_share_the_due_times_of_their_reference_data_but_not_their_state(
+    session, now, dept, monkeypatch
+):
+    """The 12345 push makes a planner per request: the second request of a receipt day computes no
+    deadline again, yet each planner judges running / breached at its own `now`; a change of the
+    reference data (its stamp) starts afresh."""
+    from tracker import deadlines as engine
+    from tracker import reference
+
+    monkeypatch.setattr(reference, "_cache", {})  # nothing kept from earlier tests on this database
+    calls = []
+    real_compute_due = engine.compute_due
+
+    def counted_compute_due(*args, **kwargs):
+        calls.append(1)
+        return real_compute_due(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "compute_due", counted_compute_due)
+    order = drafts("S")[0]  # hotline 咨询, received 2026-03-04: sign and reply deadlines
+    planned = DeadlinePlanner(session, now=now).plan_draft(order)
+    assert len(calls) == len(planned) == 2
+    after_due = DeadlinePlanner(session, now=max(d.plan[0] for d in planned) + timedelta(days=1))
+    planned_later = after_due.plan_draft(order)
+    assert len(calls) == 2
+    assert [d.plan[0] for d in planned_later] == [d.plan[0] for d in planned]
+    assert {d.plan[1] for d in planned} == {engine.RUNNING}
+    assert {d.plan[1] for d in planned_later} == {engine.BREACHED}
+
+    factories.department(session, "sme", "中小企业服务处")  # reference data: a new stamp
+    DeadlinePlanner(session, now=now).plan_draft(order)
+    assert len(calls) == 4

@@ -1114,11 +1114,15 @@ class DeadlinePlanner:
 
     One planner serves a whole import: the calendar, the policies and the reminder rules are read once,
     and every result is memoised under exactly the inputs that determine it (those three being fixed):
-    the policy by (channel, kind, receipt day, request type, urgency); the due time, state and
-    explanation by (policy, receipt day — the receipt moment for clock-hour periods —, the work order's
-    own due time); the first reminder check by (due time, channel, kind). A year of work orders has a few
-    hundred receipt days, so the arithmetic runs a few hundred times, not once per row. Each memo is
-    emptied when it reaches MAX_ENTRIES, which bounds memory on any file.
+    the policy by (channel, kind, receipt day, request type, urgency); the due time and explanation by
+    (policy, receipt day — the receipt moment for clock-hour periods —, the work order's own due time);
+    the first reminder check by (due time, channel, kind). A year of work orders has a few hundred receipt
+    days, so the arithmetic runs a few hundred times, not once per row. Those three memos belong to the
+    reference data the planner computes with (its stamp), not to the planner: the process keeps them
+    across planners until the stamp changes, so the 12345 push — a planner per request, the day's orders
+    mostly received today — computes a day's deadlines once, not per order. Only the state (running or
+    breached), which depends on `now`, is the planner's own. Each memo is emptied when it reaches
+    MAX_ENTRIES, which bounds memory on any file and any stream of pushes.
 
     tests/intake/test_bulk_deadlines.py checks this against `open_deadlines` field by field.
     """
@@ -1141,9 +1145,11 @@ class DeadlinePlanner:
         self.policies = engine.policies_for(session, self.stamp)
         self.rules = active_rules(session, self.stamp) if active_rules else None
         self.end_of_day = engine.default_end_of_day()
-        self._policy: dict[tuple[Any, ...], Any] = {}
+        # Shared by the process's planners of this stamp (and end of day), as the data they derive from.
+        self._policy, self._due, self._check = reference.cached(
+            self.stamp, f"deadline planner memos {self.end_of_day}", lambda: ({}, {}, {})
+        )
         self._plan: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-        self._check: dict[tuple[Any, ...], datetime | None] = {}
 
     def plan_draft(self, draft: TicketDraft) -> list[PlannedDeadline]:
         """The deadlines a new ticket from `draft` opens, computed before the ticket row is written (its
@@ -1209,9 +1215,10 @@ class DeadlinePlanner:
         from tracker import deadlines as engine
 
         key = (channel, kind, received_on, request_type, urgency)
-        if key not in self._policy:
-            _bounded(self._policy)
-            self._policy[key] = engine.select_policy(
+        # Read once, not tested then read: another thread may empty the shared memo in between.
+        policy = self._policy.get(key, _NOT_MEMOISED)
+        if policy is _NOT_MEMOISED:
+            policy = engine.select_policy(
                 self.policies,
                 channel=channel,
                 kind=kind,
@@ -1219,7 +1226,9 @@ class DeadlinePlanner:
                 request_type=request_type,
                 urgency=urgency,
             )
-        return self._policy[key]
+            _bounded(self._policy)
+            self._policy[key] = policy
+        return policy
 
     def plan(
         self,
@@ -1240,18 +1249,23 @@ class DeadlinePlanner:
         cached = self._plan.get(key)
         if cached is not None:
             return cached
-        inputs = engine.DeadlineInput(
-            policy=policy,
-            starts_at=received_at,
-            fixed_due=engine.FixedDue.from_json(override) if override else None,
-        )
-        try:
-            result = engine.compute_due(inputs, self.calendar, end_of_day=self.end_of_day)
-            due_at, explanation, is_paused = result.due_at, result.explanation, result.is_paused
-        except CalendarYearMissing as missing:
-            phrase = engine._start_phrase(inputs, received_at.astimezone(engine.BUSINESS_TZ))
-            due_at, is_paused = None, False
-            explanation = f"{phrase}；{missing.message}，暂无法计算截止时间，导入后自动重新计算"
+        due = self._due.get(key)
+        if due is None:
+            inputs = engine.DeadlineInput(
+                policy=policy,
+                starts_at=received_at,
+                fixed_due=engine.FixedDue.from_json(override) if override else None,
+            )
+            try:
+                result = engine.compute_due(inputs, self.calendar, end_of_day=self.end_of_day)
+                due = (result.due_at, result.explanation, result.is_paused)
+            except CalendarYearMissing as missing:
+                phrase = engine._start_phrase(inputs, received_at.astimezone(engine.BUSINESS_TZ))
+                explanation = f"{phrase}；{missing.message}，暂无法计算截止时间，导入后自动重新计算"
+                due = (None, explanation, False)
+            _bounded(self._due)
+            self._due[key] = due
+        due_at, explanation, is_paused = due
         state = engine.state_at(due_at, is_paused=is_paused, now=self.now)
         next_check = (
             self.first_check(due_at, channel, policy.kind)
@@ -1278,10 +1292,15 @@ class DeadlinePlanner:
         from tracker.reminders import first_check_at, rule_for
 
         key = (due_at, channel, kind)
-        if key not in self._check:
+        check = self._check.get(key, _NOT_MEMOISED)
+        if check is _NOT_MEMOISED:
+            check = first_check_at(due_at, rule_for(self.rules, channel, kind), self.calendar)
             _bounded(self._check)
-            self._check[key] = first_check_at(due_at, rule_for(self.rules, channel, kind), self.calendar)
-        return self._check[key]
+            self._check[key] = check
+        return check
+
+
+_NOT_MEMOISED: Any = object()  # a memo's "no entry" (None is a result: no policy, no due time)
 
 
 def _bounded(memo: dict[Any, Any]) -> None:
