@@ -373,8 +373,8 @@ freshly migrated PostgreSQL database; a second process sends new signed work ord
 keep-alive connections for {args.seconds:.0f} s per run (after a warm-up); each request writes ticket,
 contact, `ticket.created` event, outbox row and the sign/reply deadlines in one statement (look-up and
 phone-duplicate check included) and commits, and after the response wakes its process's relay thread,
-which publishes the outbox to the broker (Redis) 50 ms later with what other requests wrote meanwhile, as
-in production. The search index row is left to the `ticket.created` consumer (no Celery worker runs here). Baseline: GET /api/v1/openapi.json on the
+which publishes the outbox to the broker (Redis) 50 ms later with what other requests wrote meanwhile, in
+one pipeline, as in production. The search index row is left to the `ticket.created` consumer (no Celery worker runs here). Baseline: GET /api/v1/openapi.json on the
 same server (no database, no signature). The database is analysed after the warm-up (as autovacuum would
 be within its naptime). Median of {args.runs} runs; {errors} failed requests.
 
@@ -386,7 +386,8 @@ be within its naptime). Median of {args.runs} runs; {errors} failed requests.
 
 CPU per request is what gunicorn's processes (workers and their relay threads), the PostgreSQL backends and
 the load generator each spent, divided by the requests answered: it moves far less than req/s when the
-machine is shared. At 300 requests/s two cores allow {2000 / TARGET_RPS:.1f} ms of CPU per request for all three together.
+machine is shared. A backend that exits during a run is not counted (none should: each worker keeps its
+connections, tracker/db.py `POOL_SIZE`). At 300 requests/s two cores allow {2000 / TARGET_RPS:.1f} ms of CPU per request for all three together.
 
 Load average (1, 5, 15 min) before / after: {load_before} / {load_avg()} — the load generator, gunicorn and
 PostgreSQL share the machine's 2 cores.
