@@ -252,6 +252,20 @@ class CpuMeter:
         admin.dispose()
         return pids
 
+    @staticmethod
+    def sessions_opened() -> int:
+        """Connections ever opened to the benchmark's database: a backend that started and exited between
+        two snapshots spent CPU that `spent` cannot see, so the runs report how many there were."""
+        from sqlalchemy import create_engine, text
+
+        admin = create_engine(f"{PG_SERVER}/postgres")
+        with admin.connect() as conn:
+            opened = conn.execute(
+                text("SELECT sessions FROM pg_stat_database WHERE datname = :name"), {"name": DB_NAME}
+            ).scalar_one()
+        admin.dispose()
+        return opened
+
     def snapshot(self) -> dict[str, dict[int, float]]:
         from bench.run import process_cpu_seconds
 
@@ -272,11 +286,12 @@ def measure(meter: CpuMeter, *args) -> dict:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=load_process, args=(*args, queue))
-    before = meter.snapshot()
+    before, opened_before = meter.snapshot(), CpuMeter.sessions_opened()
     process.start()
     result = queue.get()
     process.join()
     spent = CpuMeter.spent(before, meter.snapshot())
+    result["sessions_opened"] = CpuMeter.sessions_opened() - opened_before
     # CPU milliseconds per request: what the server, PostgreSQL and the load generator each spent.
     for kind, seconds in (*spent.items(), ("client", result["client_cpu"])):
         result[f"{kind}_ms"] = seconds * 1000 / result["requests"]
@@ -342,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
                 pushes.append(measure(meter, port, key_id, secret, "push", args.seconds, args.clients, run))
                 print(
                     f"run {run + 1}: push {pushes[-1]['rps']:.0f} req/s p99 {pushes[-1]['p99']:.1f} ms "
-                    f"(errors {pushes[-1]['errors']}); CPU ms/request {_cpu_split(pushes[-1])}; "
+                    f"(errors {pushes[-1]['errors']}); CPU ms/request {_cpu_split(pushes[-1])}, "
+                    f"PostgreSQL sessions opened {pushes[-1]['sessions_opened']}; "
                     f"baseline {baselines[-1]['rps']:.0f} req/s p99 {baselines[-1]['p99']:.1f} ms, "
                     f"CPU ms/request {_cpu_split(baselines[-1])}",
                     flush=True,
@@ -361,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     base_rps = statistics.median(r["rps"] for r in baselines)
     base_p99 = statistics.median(r["p99"] for r in baselines)
     errors = sum(r["errors"] for r in pushes)
+    sessions_opened = sum(r["sessions_opened"] for r in pushes)
     cpu = {kind: statistics.median(r[f"{kind}_ms"] for r in pushes) for kind in CPU_KINDS}
     base_cpu = {kind: statistics.median(r[f"{kind}_ms"] for r in baselines) for kind in CPU_KINDS}
     met_rps, met_p99 = rps >= TARGET_RPS, p99 <= TARGET_P99_MS
@@ -386,8 +403,8 @@ be within its naptime). Median of {args.runs} runs; {errors} failed requests.
 
 CPU per request is what gunicorn's processes (workers and their relay threads), the PostgreSQL backends and
 the load generator each spent, divided by the requests answered: it moves far less than req/s when the
-machine is shared. A backend that exits during a run is not counted (none should: each worker keeps its
-connections, tracker/db.py `POOL_SIZE`). At 300 requests/s two cores allow {2000 / TARGET_RPS:.1f} ms of CPU per request for all three together.
+machine is shared. A backend that exits during a run is not counted: {sessions_opened} PostgreSQL sessions
+were opened during the timed push runs (each worker keeps its connections, tracker/db.py `POOL_SIZE`). At 300 requests/s two cores allow {2000 / TARGET_RPS:.1f} ms of CPU per request for all three together.
 
 Load average (1, 5, 15 min) before / after: {load_before} / {load_avg()} — the load generator, gunicorn and
 PostgreSQL share the machine's 2 cores.
