@@ -24,6 +24,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
+import orjson
 from sqlalchemy import ARRAY, JSON, any_, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
@@ -568,7 +569,11 @@ def _write_rows(
     dumped: dict[int, tuple[str, Any]] = {}
     cursor = session.connection().connection.driver_connection.cursor()
     quoted = ", ".join(f'"{name}"' for name in columns)
-    with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+    types = _binary_copy_types(session, table.name, columns)
+    binary = " (FORMAT BINARY)" if types else ""
+    with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN{binary}') as copy:
+        if types:
+            copy.set_types(types)
         for row in rows:
             if json_at:
                 row = list(row)
@@ -577,10 +582,45 @@ def _write_rows(
                     if value is not None:
                         known = dumped.get(id(value))
                         if known is None:
-                            known = dumped[id(value)] = (json.dumps(value, ensure_ascii=False), value)
+                            known = dumped[id(value)] = (orjson.dumps(value).decode(), value)
                         row[i] = known[0]
             copy.write_row(row)
     return ids
+
+
+# The binary COPY form of the column types these tables use: a value goes over as its binary form (a
+# timestamp as 8 bytes, not formatted as text and parsed again). Texts and JSON (sent as its text, already
+# serialised) share the binary form of text. A column of another type sends the table in text form.
+_BINARY_COPY_FORMS = {
+    "integer": "int4",
+    "bigint": "int8",
+    "smallint": "int2",
+    "boolean": "bool",
+    "timestamp with time zone": "timestamptz",
+    "date": "date",
+    "text": "text",
+    "character varying": "text",
+    "json": "text",
+}
+_copy_types: dict[tuple[str, str], dict[str, str | None]] = {}
+
+
+def _binary_copy_types(session: Session, table: str, columns: tuple[str, ...]) -> list[str] | None:
+    """The binary COPY types of `columns` of `table` (read once per database and table), or None when
+    one of them has no binary form here."""
+    key = (str(session.get_bind().engine.url), table)
+    forms = _copy_types.get(key)
+    if forms is None:
+        rows = session.execute(
+            text(
+                "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+                "WHERE attrelid = CAST(:table AS regclass) AND attnum > 0 AND NOT attisdropped"
+            ),
+            {"table": table},
+        )
+        forms = _copy_types[key] = {name: _BINARY_COPY_FORMS.get(kind) for name, kind in rows}
+    types = [forms.get(name) for name in columns]
+    return None if None in types else types
 
 
 TICKET_COLUMNS = (
