@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from tests import factories
 from tests.intake.test_bulk_deadlines import drafts, snapshot
-from tracker import reference
+from tracker import reference, topic_labels
 from tracker.intake import importer
 from tracker.intake.importer import open_if_new
 from tracker.models import Contact, OutboxMessage, Ticket, TicketEvent, TopicLabel
@@ -162,3 +162,22 @@ def test_a_new_category_is_added_to_the_topic_labels_once(session, now):
         session.scalar(select(func.count()).select_from(TopicLabel).where(TopicLabel.label == "井盖缺失"))
         == 1
     )
+
+
+def test_a_label_whose_transaction_rolled_back_is_not_written(session, now):
+    """This process last saw the stamp of a transaction that added a label and rolled back; its copy of
+    the dictionary under that stamp holds an id that names nothing. The push's stamp check sends it back
+    to the stored stamp, so the ticket names a label that exists."""
+    factories.department(session, "bureau", "市工业和信息化局")
+    base = replace(drafts("K")[0], department_code="bureau", topics=())
+    _push(session, replace(base, external_ref="K-0", category="供暖"), now)
+    savepoint = session.begin_nested()
+    label_ids(session, ["窨井异响"])  # the copy under this transaction's stamp holds it
+    savepoint.rollback()
+    # What this process would use without asking the database: a copy naming a label that is not there.
+    stale = topic_labels.dictionary(session, reference.last_stamp(session))
+    assert session.get(TopicLabel, stale["窨井异响"]) is None
+    opened = _push(session, replace(base, external_ref="K-1", category="窨井异响"), now)
+    session.expire_all()
+    label_id = session.get(Ticket, opened.id).topic_label_id
+    assert session.get(TopicLabel, label_id).label == "窨井异响"

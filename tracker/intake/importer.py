@@ -884,6 +884,9 @@ def _open_one_postgres(
     """
     stamp = reference.last_stamp(session)
     label, _several = topic_facts(draft.topics, draft.category)
+    # The copy under the last stamp this process saw. That stamp may be one a rolled-back transaction
+    # gave (its copy holding a label that was never committed): the statement then writes nothing, as
+    # for any stamp that is not the stored one, and the push computes again under the stored stamp.
     labels = topic_labels.dictionary(session, stamp)
     if label is not None and label not in labels:
         labels = topic_labels.label_ids(session, [label])  # added, or added by another process since `stamp`
