@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if backend_us is not None:
         cpu_line += (
-            f". Each side alone bounds the rate: the importer (its two passes, one Python process) at"
+            f". Each side alone bounds the rate: the importer (one Python process) at"
             f" ~{1e6 / client_us:,.0f} rows/s, the one backend serving the transaction at"
             f" ~{1e6 / backend_us:,.0f} rows/s — per work order it writes 8 rows (contact, ticket, 3 events,"
             " outbox row, 2 deadlines) with ~32 index entries and no foreign-key check (migration 0018)"
@@ -252,11 +252,14 @@ def main(argv: list[str] | None = None) -> int:
 that checks each row as it writes it, beside it) in a fresh process:
 encoding detection, a pass that checks every row, then a pass that writes batches of 1,000 with a few
 statements each (COPY: contacts, tickets, `ticket.created` events, outbox rows, the sign/reply deadlines
-and their `deadline.opened` events, possible-duplicate flags by phone), all in one transaction. Deadlines
+and their `deadline.opened` events; the possible-duplicate flags by phone from one look-up made before the
+batch is written), all in one transaction. Deadlines
 come from one `DeadlinePlanner` per import: the engine's functions, memoised per distinct (policy,
-receipt day) — a few hundred computations for a year of orders, not one per row. A read-ahead thread
-parses the next rows while the writer waits on PostgreSQL, and COPY rows are streamed as they are built,
-so the two cores work at once. The rows carry no foreign-key checks (migration 0018), and the import
+receipt day) — a few hundred computations for a year of orders, not one per row. The ids of a batch's
+rows are drawn in one statement first, so each COPY is sent without waiting for PostgreSQL to store it
+(a binary COPY stores its rows only as it ends): Python builds the next table's rows meanwhile, and reads
+and parses the next rows of the file a few at a time while PostgreSQL is still busy — one thread, so the
+two cores work at once without handing an interpreter lock back and forth. The rows carry no foreign-key checks (migration 0018), and the import
 analyses the columns its per-batch "already imported?" and phone look-ups filter on each time it has
 doubled the rows it wrote, so those stay index probes as the tables grow. COPY sends the rows in binary
 form, and the JSON columns are serialised by orjson. Not timed: the search-index

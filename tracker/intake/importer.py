@@ -12,22 +12,26 @@ from __future__ import annotations
 
 import csv
 import json
-import queue
 import secrets
-import threading
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
-from itertools import chain
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import orjson
+from psycopg import errors as pg_errors
+from psycopg import pq
+from psycopg.copy import LibpqWriter
+from psycopg.generators import fetch_many
+from psycopg.waiting import Wait
 from sqlalchemy import ARRAY, JSON, any_, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from tracker import deadlines as engine
 from tracker import reference, topic_labels
 from tracker.channels import channel as channel_of
 from tracker.clock import local
@@ -146,60 +150,6 @@ def iter_rows(channel: str, path: str | Path, *, department_code: str | None = N
         raise ValidationError(str(exc), fields={"file": str(exc)}) from None
 
 
-T = TypeVar("T")
-_END = object()
-
-
-def _read_ahead(items: Iterator[T], *, chunk: int = 200, depth: int = 10) -> Iterator[T]:
-    """Yield what `items` yields, read by a thread that keeps up to depth × chunk items ready.
-
-    While a batch is written the importer mostly waits for PostgreSQL to take its COPY rows, and the
-    driver releases the GIL while it waits: the next rows are read, decoded and checked in that time
-    instead of after it. Order, values and exceptions are those of `items`; leaving the loop early
-    (an error while writing) stops the thread.
-    """
-    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(block: Any) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(block, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            block: list[T] = []
-            for item in items:
-                block.append(item)
-                if len(block) >= chunk:
-                    if not put(block):
-                        return
-                    block = []
-            if put(block):
-                put(_END)
-        except BaseException as exc:  # handed to the reading thread, raised there
-            put(exc)
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-
-    thread = threading.Thread(target=produce, name="import-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while (block := ready.get()) is not _END:
-            if isinstance(block, BaseException):
-                raise block
-            yield from block
-    finally:
-        stop.set()
-        thread.join()
-
-
 def check_file(
     channel: str, path: str | Path, *, department_code: str | None = None, progress: Progress | None = None
 ) -> ImportReport:
@@ -274,55 +224,151 @@ def import_file(
     `after_batch` is called after each batch (the worker commits there and records progress; a re-run
     after an interruption resumes, because rows already imported are recognised).
     """
-    write = partial(
-        _write_batch,
-        session,
-        actor=actor,
-        now=now,
-        planner=DeadlinePlanner(session, now=now),
-        written=_plan_for_growing_tables(session, batch_size),
+    report = ImportReport(channel)
+    batches = _Batches(
+        partial(
+            _write_batch,
+            session,
+            actor=actor,
+            now=now,
+            planner=DeadlinePlanner(session, now=now),
+            written=_plan_for_growing_tables(session, batch_size),
+        ),
+        _BatchWriter(session),
+        report,
+        batch_size=batch_size,
+        after_batch=after_batch,
     )
+    path = Path(path)
     if checked is None:
         return _import_single_pass(
-            write,
+            batches,
             channel,
-            Path(path),
+            path,
             skip_bad_rows=skip_bad_rows,
             department_code=department_code,
             progress=progress,
-            after_batch=after_batch,
-            batch_size=batch_size,
         )
-    path = Path(path)
     if checked.rejected and not skip_bad_rows:
         raise ImportRejected(checked)
-    report = ImportReport(channel, total=checked.total, rejected=checked.rejected, errors=checked.errors)
+    report.total, report.rejected, report.errors = checked.total, checked.rejected, checked.errors
     if checked.rejected:
         write_rejected(channel, path, report)
     bad_rows = {e.row for e in checked.errors}
-    batch: list[IntakeRecord] = []
-    for number, _row, record, errors in _read_ahead(
-        iter_rows(channel, path, department_code=department_code)
-    ):
-        if record is None or errors or number in bad_rows:
+    with batches:
+        for number, _row, record, errors in batches.read(
+            iter_rows(channel, path, department_code=department_code)
+        ):
+            if record is not None and not errors and number not in bad_rows:
+                batches.add(record)
             if progress:
                 progress(1)
-            continue
-        batch.append(record)
-        if len(batch) >= batch_size:
-            write(batch, report)
-            if progress:
-                progress(len(batch))
-            batch = []
-            if after_batch:
-                after_batch(report)
-    if batch:
-        write(batch, report)
-        if progress:
-            progress(len(batch))
-    if after_batch:
-        after_batch(report)
+        batches.finish()
     return report
+
+
+T = TypeVar("T")
+
+
+class _ReadAhead:
+    """Iterates `items`, some of which may have been read ahead: `step`, called while PostgreSQL stores a
+    batch (`_BatchWriter.while_waiting`), reads the next few, up to `limit` ahead. One thread does both,
+    so no lock is taken and no interpreter lock is handed over — threads cost more here than they saved.
+    An error while reading ahead is raised where the item it stopped at would have come."""
+
+    STEP = 25
+
+    def __init__(self, items: Iterator[Any], *, limit: int):
+        self.items, self.limit = items, limit
+        self.ready: deque[Any] = deque()
+        self.error: BaseException | None = None
+        self.is_done = False
+
+    def __iter__(self) -> _ReadAhead:
+        return self
+
+    def __next__(self) -> Any:
+        if self.ready:
+            return self.ready.popleft()
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        if self.is_done:
+            raise StopIteration
+        return next(self.items)
+
+    def step(self) -> bool:
+        """Read up to STEP items ahead; False when there is nothing more to read now."""
+        if self.is_done or self.error is not None or len(self.ready) >= self.limit:
+            return False
+        try:
+            for _ in range(self.STEP):
+                self.ready.append(next(self.items))
+        except StopIteration:
+            self.is_done = True
+        except Exception as exc:  # raised in turn by __next__
+            self.error = exc
+        return True
+
+
+class _Batches:
+    """Collects the records to write and writes them `batch_size` at a time.
+
+    A batch's last COPY is left to end while the next batch is read (the writer settles it before the
+    next statement), so PostgreSQL stores it while Python parses. `after_batch` — the worker commits
+    there — runs once a batch's writes have ended: just before the next batch is written, and at the end.
+    """
+
+    def __init__(
+        self,
+        write: Callable[..., None],
+        writer: _BatchWriter,
+        report: ImportReport,
+        *,
+        batch_size: int,
+        after_batch: Callable[[ImportReport], None] | None,
+    ):
+        self.write, self.writer, self.report = write, writer, report
+        self.batch_size, self.after_batch = batch_size, after_batch
+        self.records: list[IntakeRecord] = []
+        self.written = False
+
+    def __enter__(self) -> _Batches:
+        return self
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        if error is not None:
+            self.writer.settle()  # the connection is free for the caller's rollback
+
+    def read(self, items: Iterator[T]) -> Iterator[T]:
+        """`items`, read ahead while PostgreSQL stores a batch (a batch's worth at most)."""
+        ahead = _ReadAhead(items, limit=self.batch_size)
+        self.writer.while_waiting = ahead.step
+        return ahead
+
+    def add(self, record: IntakeRecord) -> None:
+        self.records.append(record)
+        if len(self.records) >= self.batch_size:
+            self._write()
+
+    def drop(self) -> None:
+        """Forget the records not written yet (the import is refused)."""
+        self.records = []
+
+    def finish(self) -> None:
+        if self.records:
+            self._write()
+        self.writer.settle()
+        if self.after_batch:
+            self.after_batch(self.report)
+
+    def _write(self) -> None:
+        self.writer.settle()
+        if self.after_batch and self.written:
+            self.after_batch(self.report)
+        records, self.records = self.records, []
+        self.write(records, self.report, writer=self.writer)
+        self.written = True
 
 
 def _plan_for_growing_tables(session: Session, batch_size: int) -> Callable[[int], None]:
@@ -373,51 +419,41 @@ def _plan_for_growing_tables(session: Session, batch_size: int) -> Callable[[int
 
 
 def _import_single_pass(
-    write: Callable[[list[IntakeRecord], ImportReport], None],
+    batches: _Batches,
     channel: str,
     path: Path,
     *,
     skip_bad_rows: bool,
     department_code: str | None,
     progress: Progress | None,
-    after_batch: Callable[[ImportReport], None] | None,
-    batch_size: int,
 ) -> ImportReport:
-    report = ImportReport(channel)
-    batch: list[IntakeRecord] = []
+    report = batches.report
     is_refused = False
-    for number, _row, record, errors in _read_ahead(
-        iter_rows(channel, path, department_code=department_code)
-    ):
-        report.total += 1
-        if record is not None and not errors:
-            try:
-                validate_draft(record.draft)
-            except ValidationError as exc:
-                errors = [FieldError(k, v, None, number) for k, v in exc.fields.items()]
-        if errors or record is None:
-            report.rejected += 1
-            report.errors.extend(errors)
-            is_refused = is_refused or not skip_bad_rows
-        elif not is_refused:
-            batch.append(record)
+    with batches:
+        for number, _row, record, errors in batches.read(
+            iter_rows(channel, path, department_code=department_code)
+        ):
+            report.total += 1
+            if record is not None and not errors:
+                try:
+                    validate_draft(record.draft)
+                except ValidationError as exc:
+                    errors = [FieldError(k, v, None, number) for k, v in exc.fields.items()]
+            if errors or record is None:
+                report.rejected += 1
+                report.errors.extend(errors)
+                if not skip_bad_rows and not is_refused:
+                    is_refused = True
+                    batches.drop()
+            elif not is_refused:
+                batches.add(record)
+            if progress:
+                progress(1)
         if is_refused:
-            batch = []
-        if len(batch) >= batch_size:
-            write(batch, report)
-            batch = []
-            if after_batch:
-                after_batch(report)
-        if progress:
-            progress(1)
-    if is_refused:
-        raise ImportRejected(report)
-    if batch:
-        write(batch, report)
+            raise ImportRejected(report)
+        batches.finish()
     if report.rejected:
         write_rejected(channel, path, report)
-    if after_batch:
-        after_batch(report)
     return report
 
 
@@ -430,6 +466,7 @@ def _write_batch(
     now: datetime,
     planner: DeadlinePlanner,
     written: Callable[[int], None],
+    writer: _BatchWriter,
 ) -> None:
     written(report.created)
     channel = batch[0].draft.channel
@@ -458,20 +495,29 @@ def _write_batch(
             slow.append(record)
     if fresh:
         report.unindexed_ids.extend(
-            bulk_open(
-                session, [r.draft for r in fresh], actor=actor, now=now, index_search=False, planner=planner
+            ticket.id
+            for ticket in open_new(
+                session,
+                [r.draft for r in fresh],
+                actor=actor,
+                now=now,
+                index_search=False,
+                planner=planner,
+                writer=writer,
             )
         )
         report.created += len(fresh)
-    for record in slow:
-        result = apply_record(session, record, actor=actor, now=now, fast=True)
-        if result.status == "created":
-            report.created += 1
-        elif result.status == "updated":
-            report.updated += 1
-        else:
-            report.unchanged += 1
-    session.flush()
+    if slow:
+        writer.settle()  # the ORM's statements follow
+        for record in slow:
+            result = apply_record(session, record, actor=actor, now=now, fast=True)
+            if result.status == "created":
+                report.created += 1
+            elif result.status == "updated":
+                report.updated += 1
+            else:
+                report.unchanged += 1
+        session.flush()
 
 
 def _is_in(session: Session, column: Any, values: Collection[Any]) -> Any:
@@ -508,61 +554,156 @@ def _allocate_numbers(session: Session, count: int) -> list[int]:
 
 
 def _new_ids(session: Session, table: str, count: int) -> list[int]:
-    """Draw `count` ids from the sequence of `table`'s id column (PostgreSQL).
+    """Draw `count` ids from the sequence of `table`'s id column (PostgreSQL)."""
+    return _draw_ids(session, {table: count})[table]
 
-    The sequence is looked up once per statement (OFFSET 0 keeps the subquery from being merged into
+
+def _draw_ids(session: Session, counts: Mapping[str, int]) -> dict[str, list[int]]:
+    """Draw ids from the sequences of several tables' id columns, `counts[table]` of each, in one
+    statement (PostgreSQL); each table's ids in ascending order.
+
+    Each sequence is looked up once per statement (OFFSET 0 keeps the subquery from being merged into
     the outer query, where it was evaluated once per id), and the ids are read through the driver's
     cursor: a thousand rows through the ORM's result machinery cost more than drawing them.
     """
-    cursor = session.connection().connection.driver_connection.cursor()
+    tables = [table for table, count in counts.items() if count]
+    drawn: dict[str, list[int]] = {table: [] for table in counts}
+    if not tables:
+        return drawn
+    cursor = session.connection().connection.driver_connection.cursor(binary=True)
     cursor.execute(
-        "SELECT nextval(s.seq) FROM (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq OFFSET 0) s,"
-        " generate_series(1, %s)",
-        (table, count),
+        "SELECT s.i, nextval(s.seq) FROM (SELECT u.i, u.n, pg_get_serial_sequence(u.name, 'id')::regclass"
+        " AS seq FROM unnest(%s::text[], %s::int[]) WITH ORDINALITY AS u(name, n, i) OFFSET 0) s,"
+        " generate_series(1, s.n)",
+        (tables, [counts[table] for table in tables]),
     )
-    return [row[0] for row in cursor.fetchall()]
+    for i, value in cursor.fetchall():
+        drawn[tables[i - 1]].append(value)
+    for ids in drawn.values():
+        ids.sort()
+    return drawn
 
 
-def _write_rows(
-    session: Session,
-    model: Any,
-    columns: tuple[str, ...],
-    rows: Iterable[tuple[Any, ...]],
-    *,
-    count: int | None = None,
-    return_ids: bool = False,
-) -> list[int]:
-    """Insert many rows of one table, each a tuple in `columns` order; on PostgreSQL with COPY (ids drawn
-    from the table's sequence first), elsewhere with one executemany. Returns the new ids, in row order,
-    when asked.
+class _BatchWriter:
+    """Writes the rows of a batch of new tickets, a table at a time, each table's rows a list of tuples.
 
-    `rows` may be a generator of `count` rows: COPY sends each row as soon as it is made, so PostgreSQL
-    stores the first rows of a batch (on the other core) while Python is still building the rest.
+    On PostgreSQL, from COPY_THRESHOLD rows, the ids of all the batch's rows are drawn first in one
+    statement (`start`), and each table goes as one COPY that is sent without waiting for PostgreSQL to
+    store it: a binary COPY stores its rows only as it ends, 1,000 at a time, so waiting there left the
+    database idle while Python built the rows and Python idle while the database stored them. Now Python
+    builds the next table's rows meanwhile, and `settle` reads the COPY's result and raises its error. It
+    is called before anything else is sent on the connection, on any error (so the connection is free for
+    the rollback), and at the end: by `open_new`, or by an import after it has read its next rows
+    (`_Batches`). Elsewhere (SQLite, a handful of rows) each table is one INSERT, returning the new ids.
     """
-    if count is None:
-        rows = list(rows)
-        count = len(rows)
-    if not count:
-        return []
-    table = model.__table__
-    # COPY costs a few round trips of its own: for a handful of rows (the push) one INSERT is cheaper.
-    if session.get_bind().dialect.name != "postgresql" or count < COPY_THRESHOLD:
-        params = [dict(zip(columns, row, strict=True)) for row in rows]
-        if count == 1:  # the push: a plain INSERT, without the executemany machinery
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.is_postgres = session.get_bind().dialect.name == "postgresql"
+        self.is_copy = False
+        self._ids: dict[str, list[int]] = {}
+        self._unsettled: _UnsettledCopy | None = None
+        self.while_waiting: Callable[[], bool] | None = None
+
+    def start(self, count: int, rows: Mapping[Any, int]) -> None:
+        """Begin a batch of `count` tickets; with COPY, draw the ids its rows will take (`rows`: how many
+        of each model)."""
+        self.settle()
+        self.is_copy = self.is_postgres and count >= COPY_THRESHOLD
+        if self.is_copy:
+            self._ids = _draw_ids(self.session, {model.__tablename__: n for model, n in rows.items()})
+
+    def numbers(self, count: int) -> list[int]:
+        """Draw `count` ticket numbers."""
+        if self.is_copy:
+            return self._ids.pop(TicketNumberAllocation.__tablename__)
+        return _allocate_numbers(self.session, count)
+
+    def write(
+        self, model: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]], *, return_ids: bool = False
+    ) -> list[int]:
+        """Insert `rows` (tuples in `columns` order) into `model`'s table; the new ids, in row order, when
+        asked (COPY: the ids `draw` drew for this table)."""
+        if not rows:
+            return []
+        table = model.__table__
+        if self.is_copy:
+            ids = self._ids.pop(table.name) if return_ids else []
             if return_ids:
-                return [session.execute(insert(table).returning(table.c.id), params[0]).scalar_one()]
-            session.execute(insert(table), params[0])
+                columns = ("id", *columns)
+                rows = [(new_id, *row) for new_id, row in zip(ids, rows, strict=True)]
+            self.settle()
+            self._unsettled = _send_copy(self.session, table, columns, rows)
+            return ids
+        params = [dict(zip(columns, row, strict=True)) for row in rows]
+        if len(params) == 1:  # a plain INSERT, without the executemany machinery
+            if return_ids:
+                return [self.session.execute(insert(table).returning(table.c.id), params[0]).scalar_one()]
+            self.session.execute(insert(table), params[0])
             return []
         if return_ids:
             statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-            return list(session.scalars(statement, params))
-        session.execute(insert(table), params)
+            return list(self.session.scalars(statement, params))
+        self.session.execute(insert(table), params)
         return []
-    ids: list[int] = []
-    if return_ids:
-        ids = _new_ids(session, table.name, count)
-        columns = ("id", *columns)
-        rows = ((new_id, *row) for new_id, row in zip(ids, rows, strict=True))
+
+    def settle(self) -> None:
+        """Wait for the COPY in flight, if any; raise its error. Meanwhile `while_waiting` (an import's
+        read-ahead) is called as long as it has something to do and PostgreSQL is still busy."""
+        unsettled, self._unsettled = self._unsettled, None
+        if unsettled is not None:
+            unsettled.settle(self.while_waiting)
+
+
+class _UnsettledCopy(LibpqWriter):
+    """psycopg's COPY writer, except that the end of the COPY is sent without reading its result:
+    `settle` reads it. Until then nothing else may be sent on the connection (libpq refuses to)."""
+
+    _pending = False
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        if exc is not None:  # the COPY is cancelled and its result read, as psycopg does
+            super().finish(exc)
+            self._pending = False
+            return
+        self.connection.wait(_send_copy_end(self._pgconn))
+        self._pending = True
+
+    def settle(self, while_waiting: Callable[[], bool] | None = None) -> None:
+        if not self._pending:
+            return
+        self._pending = False
+        pgconn = self._pgconn
+        try:
+            if while_waiting is not None:
+                # Python's work while PostgreSQL stores the rows: a step at a time, until the result is in.
+                while True:
+                    pgconn.consume_input()
+                    if not pgconn.is_busy() or not while_waiting():
+                        break
+        finally:  # read even when interrupted, so the connection is free for the rollback
+            results = self.connection.wait(fetch_many(pgconn))
+        for result in results:
+            if result.status != pq.ExecStatus.COMMAND_OK:
+                raise pg_errors.error_from_result(result, encoding=self.connection.info.encoding)
+
+
+def _send_copy_end(pgconn: Any) -> Any:
+    """psycopg's `copy_end` generator up to the flush: the result is left to `_UnsettledCopy.settle`."""
+    while pgconn.put_copy_end(None) == 0:
+        while not (yield Wait.W):
+            continue
+    while True:
+        while not (yield Wait.W):
+            continue
+        if pgconn.flush() == 0:
+            break
+
+
+def _send_copy(
+    session: Session, table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> _UnsettledCopy:
+    """Send `rows` into `table` with one COPY, without waiting for PostgreSQL to store them."""
     json_at = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
     # Serialised once per object: the deadline events of one plan share one data dict. The map keeps
     # each object it has seen alive, so an id is never reused while it lives.
@@ -571,7 +712,8 @@ def _write_rows(
     quoted = ", ".join(f'"{name}"' for name in columns)
     types = _binary_copy_types(session, table.name, columns)
     binary = " (FORMAT BINARY)" if types else ""
-    with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN{binary}') as copy:
+    writer = _UnsettledCopy(cursor)
+    with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN{binary}', writer=writer) as copy:
         if types:
             copy.set_types(types)
         for row in rows:
@@ -585,7 +727,7 @@ def _write_rows(
                             known = dumped[id(value)] = (orjson.dumps(value).decode(), value)
                         row[i] = known[0]
             copy.write_row(row)
-    return ids
+    return writer
 
 
 # The binary COPY form of the column types these tables use: a value goes over as its binary form (a
@@ -701,90 +843,125 @@ def open_new(
     flag_duplicates: bool = True,
     index_search: bool = True,
     planner: DeadlinePlanner | None = None,
+    writer: _BatchWriter | None = None,
 ) -> list[OpenedTicket]:
     """Open many new tickets at once: the same rows `open_ticket` writes — contact, ticket, the
-    `ticket.created` event and outbox row, the statutory deadlines with their events, the search index —
-    in a few statements per batch (COPY on PostgreSQL). Returns id, number and the phone duplicate found
-    of each ticket, in draft order: the push answers with them without reading the ticket back.
+    `ticket.created` event and outbox row, the statutory deadlines with their events, the
+    possible-duplicate flag by phone, the search index — in a few statements per batch (COPY on
+    PostgreSQL). Returns id, number and the phone duplicate found of each ticket, in draft order: the push
+    answers with them without reading the ticket back.
 
     The caller guarantees the drafts' external references are new (the importer checks in one query).
-    An import passes one `planner` for all its batches, so deadlines are computed once per distinct input.
+    An import passes one `planner` for all its batches, so deadlines are computed once per distinct input,
+    and one `writer`, which it settles itself: the batch's last COPY may still be ending on return.
     """
     for draft in drafts:
         validate_draft(draft)
     planner = planner or DeadlinePlanner(session, now=now)
     departments = _departments(session, {d.department_code for d in drafts}, planner.stamp)
     count = len(drafts)
-    contact_ids = _write_rows(
-        session,
-        Contact,
-        CONTACT_FIELDS,
-        (_contact_values(d.contact) for d in drafts),
-        count=count,
-        return_ids=True,
-    )
-    numbers = _allocate_numbers(session, count)
     planned = [planner.plan_draft(draft) for draft in drafts]
     labels = topic_labels.label_ids(session, (topic_facts(d.topics, d.category)[0] for d in drafts))
-    ticket_rows: list[tuple[Any, ...]] = []
-    event_data: list[dict[str, Any]] = []
-
-    def tickets() -> Iterator[tuple[Any, ...]]:
-        for draft, contact_id, allocated, deadlines in zip(
-            drafts, contact_ids, numbers, planned, strict=True
-        ):
-            number = f"{_number_prefix(draft)}{allocated:07d}"
-            department_id = departments[draft.department_code]
-            row = _ticket_row(draft, number, contact_id, department_id, deadlines, now, labels)
-            ticket_rows.append(row)
-            event_data.append(
-                {"channel": draft.channel, "number": number, "external_ref": draft.external_ref}
-            )
-            yield row
-
-    ticket_ids = _write_rows(session, Ticket, TICKET_COLUMNS, tickets(), count=count, return_ids=True)
+    duplicates = _phone_duplicates(session, drafts) if flag_duplicates else {}
     actor_id, actor_label = _actor_label(actor)
-    deadline_rows, deadline_events = planner.rows(ticket_ids, planned, actor=(actor_id, actor_label))
-    # Each ticket's `ticket.created` event and its deadlines' `deadline.opened` events in one statement;
-    # the first `count` ids are the `ticket.created` events, which the outbox rows name.
-    created_events = (
-        (tid, "ticket.created", now, None, "received", data, actor_id, actor_label)
-        for tid, data in zip(ticket_ids, event_data, strict=True)
-    )
-    event_ids = _write_rows(
-        session,
-        TicketEvent,
-        EVENT_COLUMNS,
-        chain(created_events, deadline_events),
-        count=count + len(deadline_events),
-        return_ids=True,
-    )[:count]
-    _write_rows(
-        session,
-        OutboxMessage,
-        OUTBOX_COLUMNS,
-        (
-            ("ticket.created", eid, tid, {"ticket_id": tid, "event_id": eid, **data}, now, 0)
-            for tid, eid, data in zip(ticket_ids, event_ids, event_data, strict=True)
-        ),
-        count=count,
-    )
-    _write_rows(session, Deadline, DEADLINE_COLUMNS, deadline_rows)
-    duplicates = (
-        _flag_phone_duplicates(session, ticket_ids, drafts, now=now, actor=(actor_id, actor_label))
-        if flag_duplicates
-        else {}
-    )
+    is_own_writer = writer is None
+    writer = writer or _BatchWriter(session)
+    try:
+        writer.start(
+            count,
+            {
+                Contact: count,
+                TicketNumberAllocation: count,
+                Ticket: count,
+                TicketEvent: count + sum(map(len, planned)) + len(duplicates),
+            },
+        )
+        contact_ids = writer.write(
+            Contact, CONTACT_FIELDS, [_contact_values(d.contact) for d in drafts], return_ids=True
+        )
+        numbers = [
+            f"{_number_prefix(draft)}{allocated:07d}"
+            for draft, allocated in zip(drafts, writer.numbers(count), strict=True)
+        ]
+        ticket_rows = [
+            _ticket_row(draft, number, contact_id, departments[draft.department_code], deadlines, now, labels)
+            for draft, number, contact_id, deadlines in zip(
+                drafts, numbers, contact_ids, planned, strict=True
+            )
+        ]
+        ticket_ids = writer.write(Ticket, TICKET_COLUMNS, ticket_rows, return_ids=True)
+        event_data = [
+            {"channel": draft.channel, "number": number, "external_ref": draft.external_ref}
+            for draft, number in zip(drafts, numbers, strict=True)
+        ]
+        # Each ticket's `ticket.created` event, its deadlines' `deadline.opened` events and its
+        # `ticket.possible_duplicate` event in one statement; the first `count` ids are the
+        # `ticket.created` events, which the outbox rows name.
+        deadline_rows, deadline_events = planner.rows(ticket_ids, planned, actor=(actor_id, actor_label))
+        flagged = {
+            ticket_ids[i]: other
+            if isinstance(other, _EarlierTicket)
+            else _EarlierTicket(ticket_ids[other], numbers[other], drafts[other].channel)
+            for i, other in duplicates.items()
+        }
+        event_ids = writer.write(
+            TicketEvent,
+            EVENT_COLUMNS,
+            [
+                *(
+                    (tid, "ticket.created", now, None, "received", data, actor_id, actor_label)
+                    for tid, data in zip(ticket_ids, event_data, strict=True)
+                ),
+                *deadline_events,
+                *(
+                    (
+                        tid,
+                        "ticket.possible_duplicate",
+                        now,
+                        None,
+                        None,
+                        {"of": other.number, "of_id": other.id, "of_channel": other.channel},
+                        None,
+                        "系统",
+                    )
+                    for tid, other in flagged.items()
+                ),
+            ],
+            return_ids=True,
+        )[:count]
+        writer.write(
+            OutboxMessage,
+            OUTBOX_COLUMNS,
+            [
+                ("ticket.created", eid, tid, {"ticket_id": tid, "event_id": eid, **data}, now, 0)
+                for tid, eid, data in zip(ticket_ids, event_ids, event_data, strict=True)
+            ],
+        )
+        if flagged:
+            writer.settle()
+            tickets = Ticket.__table__
+            session.execute(
+                update(tickets)
+                .where(tickets.c.id == bindparam("flagged"))
+                .values(possible_duplicate_of_id=bindparam("of")),
+                [{"flagged": tid, "of": other.id} for tid, other in flagged.items()],
+            )
+        writer.write(Deadline, DEADLINE_COLUMNS, deadline_rows)
+    except BaseException:
+        writer.settle()  # the connection is free for the rollback; a COPY's own error says more
+        raise
+    applications = [tid for tid, d in zip(ticket_ids, drafts, strict=True) if d.channel == "disclosure"]
+    if is_own_writer or applications or index_search:
+        writer.settle()
     # The reply facts went into the ticket rows above (a fresh ticket has no reply yet); an application's
     # history facts come from the one definition in tracker.reports.facts.
-    applications = [tid for tid, d in zip(ticket_ids, drafts, strict=True) if d.channel == "disclosure"]
     if applications:
         refresh_facts(session, id_in(session, Ticket.id, applications))
     if index_search:
         _index_for_search(session, ticket_ids, ticket_rows)
     return [
-        OpenedTicket(tid, data["number"], duplicates.get(tid))
-        for tid, data in zip(ticket_ids, event_data, strict=True)
+        OpenedTicket(tid, number, flagged[tid].number if tid in flagged else None)
+        for tid, number in zip(ticket_ids, numbers, strict=True)
     ]
 
 
@@ -1074,21 +1251,28 @@ def _read_departments(session: Session) -> tuple[dict[str, int], int | None]:
     return by_code, root
 
 
-def _flag_phone_duplicates(
-    session: Session,
-    ticket_ids: list[int],
-    drafts: list[TicketDraft],
-    *,
-    now: datetime,
-    actor: tuple[int | None, str],
-) -> dict[int, str]:
-    """The batched form of duplicates.flag_possible_duplicate, by phone (text similarity is per row).
-    Returns the earlier ticket's number by the id of each ticket flagged."""
+class _EarlierTicket(NamedTuple):
+    id: int
+    number: str
+    channel: str
+
+
+def _phone_duplicates(session: Session, drafts: list[TicketDraft]) -> dict[int, _EarlierTicket | int]:
+    """The batched form of duplicates.flag_possible_duplicate, by phone (text similarity is per row): for
+    each draft whose phone an earlier ticket within WINDOW has, that ticket — one already stored, or the
+    position of an earlier draft of the batch —, by the draft's position. Asked before the batch is
+    written: the look-up then finds only the few stored tickets that match, not the batch's own.
+
+    "Earlier" is by receipt time, then by id, as `flag_possible_duplicate` has it: a stored ticket comes
+    before a draft received at the same moment, and drafts in batch order (their ids are drawn in order).
+    """
     phones = {d.contact.phone for d in drafts if d.contact.phone}
     if not phones:
         return {}
     earliest = min(d.received_at or d.arrived_at for d in drafts) - WINDOW
-    rows = session.execute(
+    # (received at, 0 for a stored ticket / 1 for a draft, id / position): the order of "earlier".
+    candidates: dict[str, list[tuple[datetime, int, int, _EarlierTicket | int]]] = {}
+    for row in session.execute(
         select(Contact.phone, Ticket.id, Ticket.number, Ticket.channel, Ticket.received_at)
         .join(Ticket, Ticket.contact_id == Contact.id)
         .where(
@@ -1096,44 +1280,28 @@ def _flag_phone_duplicates(
             Ticket.received_at >= earliest,
             Ticket.merged_into_id.is_(None),
         )
-        .order_by(Ticket.received_at, Ticket.id)
-    ).all()
-    by_phone: dict[str, list[Any]] = {}
-    for row in rows:
-        by_phone.setdefault(row.phone, []).append(row)
-    flags = []
-    for tid, draft in zip(ticket_ids, drafts, strict=True):
-        phone = draft.contact.phone
-        received = draft.received_at or draft.arrived_at
-        for other in by_phone.get(phone, ()) if phone else ():
-            # Only an earlier ticket (received before, or at the same moment with a lower id) is the original.
-            if (other.received_at, other.id) < (received, tid) and received - other.received_at <= WINDOW:
-                flags.append((tid, other))
-                break
-    if not flags:
-        return {}
-    tickets = Ticket.__table__
-    session.execute(
-        update(tickets)
-        .where(tickets.c.id == bindparam("flagged"))
-        .values(possible_duplicate_of_id=bindparam("of")),
-        [{"flagged": tid, "of": other.id} for tid, other in flags],
-    )
-    session.execute(
-        insert(TicketEvent),
-        [
-            {
-                "ticket_id": tid,
-                "kind": "ticket.possible_duplicate",
-                "occurred_at": now,
-                "data": {"of": other.number, "of_id": other.id, "of_channel": other.channel},
-                "actor_id": None,
-                "actor_label": "系统",
-            }
-            for tid, other in flags
-        ],
-    )
-    return {tid: other.number for tid, other in flags}
+    ):
+        candidates.setdefault(row.phone, []).append(
+            (row.received_at, 0, row.id, _EarlierTicket(row.id, row.number, row.channel))
+        )
+    for position, draft in enumerate(drafts):
+        if draft.contact.phone:
+            received = draft.received_at or draft.arrived_at
+            candidates.setdefault(draft.contact.phone, []).append((received, 1, position, position))
+    found: dict[int, _EarlierTicket | int] = {}
+    for entries in candidates.values():
+        if len(entries) < 2:
+            continue
+        entries.sort(key=lambda entry: entry[:3])
+        for at, (received, kind, position, _) in enumerate(entries):
+            if kind != 1:
+                continue
+            # The earliest entry before this one that is within the window of its receipt.
+            for other in entries[:at]:
+                if received - other[0] <= WINDOW:
+                    found[position] = other[3]
+                    break
+    return found
 
 
 class PlannedDeadline(NamedTuple):
@@ -1173,7 +1341,6 @@ class DeadlinePlanner:
     MAX_ENTRIES = 4096
 
     def __init__(self, session: Session, *, now: datetime, stamp: reference.Stamp | None = None):
-        from tracker import deadlines as engine
         from tracker.calendar import load_calendar
 
         try:
@@ -1197,7 +1364,6 @@ class DeadlinePlanner:
     def plan_draft(self, draft: TicketDraft) -> list[PlannedDeadline]:
         """The deadlines a new ticket from `draft` opens, computed before the ticket row is written (its
         `reply_due_at` report fact is the reply deadline's due time)."""
-        from tracker import deadlines as engine
 
         received_at = draft.received_at or draft.arrived_at
         received_on = local(received_at).date()
@@ -1220,7 +1386,6 @@ class DeadlinePlanner:
     ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """The rows of the planned deadlines of the tickets just written, and of their `deadline.opened`
         events, in DEADLINE_COLUMNS and EVENT_COLUMNS order."""
-        from tracker import deadlines as engine
 
         actor_id, actor_label = actor
         now = self.now
@@ -1255,7 +1420,6 @@ class DeadlinePlanner:
     def policy(
         self, channel: str, kind: str, received_on: date, request_type: str, urgency: str | None
     ) -> Any:
-        from tracker import deadlines as engine
 
         key = (channel, kind, received_on, request_type, urgency)
         # Read once, not tested then read: another thread may empty the shared memo in between.
@@ -1283,7 +1447,6 @@ class DeadlinePlanner:
     ) -> tuple[Any, ...]:
         """(due time, state, explanation, first check, the event's data) — the event data is one shared
         dict per plan, serialised once per batch by `_write_rows`."""
-        from tracker import deadlines as engine
         from tracker.errors import CalendarYearMissing
 
         # compute_due reads the start as a day, except for clock-hour periods (and their start phrase).

@@ -152,7 +152,12 @@ def parse_columns(
                 if alias in source:
                     raw = source[alias]
                     break
-        if is_by_key and raw is not None and not isinstance(raw, str | int | float | bool):
+        if raw is None:  # a column the file does not have, or an empty cell of an XLSX sheet
+            if col.required:
+                errors.append(FieldError(name, "不能为空", None, row))
+            values[col.key] = None
+            continue
+        if is_by_key and not isinstance(raw, str | int | float | bool):
             values[col.key] = None
             errors.append(FieldError(name, "类型不正确", None, row))
             continue
