@@ -3,7 +3,7 @@ and read, the read-ahead done in the waits, and the phone look-up made before a 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import psycopg
 import pytest
@@ -126,16 +126,20 @@ def test_phones_shared_inside_one_copied_batch_and_with_a_stored_ticket(session,
 
 
 def test_the_window_bounds_the_phone_look_up(session, now, dept, tmp_path):
-    base = hotline_row("WN-1", accepted="2016-01-01 08:00:00", **{"联系电话": "13600000000"})
-    later = hotline_row("WN-2", accepted="2016-03-01 08:00:00", **{"联系电话": "13600000000"})
+    """One number on many orders (a placeholder number, say): each is flagged as a duplicate of the
+    earliest order within the window before it, none of one older than the window."""
+    phone = {"联系电话": "13600000000"}
+    days = [0, 20, 45, 46, 80, 200] + [300] * 60  # a batch of 66: COPY on PostgreSQL
+    rows = [
+        hotline_row(f"WN-{i:02d}", accepted=f"{date(2016, 1, 1) + timedelta(days=d)} 08:00:00", **phone)
+        for i, d in enumerate(days)
+    ]
     import_file(
-        session,
-        "hotline",
-        write_csv(tmp_path / "w.csv", HOTLINE_HEADER, [base, later]),
-        actor="测试",
-        now=now,
+        session, "hotline", write_csv(tmp_path / "w.csv", HOTLINE_HEADER, rows), actor="测试", now=now
     )
-    assert timedelta(days=59) > importer.WINDOW
-    assert (
-        session.scalar(select(Ticket.possible_duplicate_of_id).where(Ticket.external_ref == "WN-2")) is None
-    )
+    assert timedelta(days=30) == importer.WINDOW
+    by_ref = dict(session.execute(select(Ticket.external_ref, Ticket.id)).all())
+    flags = dict(session.execute(select(Ticket.external_ref, Ticket.possible_duplicate_of_id)).all())
+    expected = {"WN-01": "WN-00", "WN-02": "WN-01", "WN-03": "WN-01"}
+    expected |= {f"WN-{i:02d}": "WN-06" for i in range(7, 66)}  # the same moment: the first in the file
+    assert {ref: of for ref, of in flags.items() if of} == {ref: by_ref[of] for ref, of in expected.items()}

@@ -609,6 +609,7 @@ class _BatchWriter:
         """Begin a batch of `count` tickets; with COPY, draw the ids its rows will take (`rows`: how many
         of each model)."""
         self.settle()
+        # COPY costs a few round trips of its own: for a handful of rows (the push) one INSERT is cheaper.
         self.is_copy = self.is_postgres and count >= COPY_THRESHOLD
         if self.is_copy:
             self._ids = _draw_ids(self.session, {model.__tablename__: n for model, n in rows.items()})
@@ -623,7 +624,7 @@ class _BatchWriter:
         self, model: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]], *, return_ids: bool = False
     ) -> list[int]:
         """Insert `rows` (tuples in `columns` order) into `model`'s table; the new ids, in row order, when
-        asked (COPY: the ids `draw` drew for this table)."""
+        asked (COPY: the ids `start` drew for this table)."""
         if not rows:
             return []
         table = model.__table__
@@ -1293,14 +1294,14 @@ def _phone_duplicates(session: Session, drafts: list[TicketDraft]) -> dict[int, 
         if len(entries) < 2:
             continue
         entries.sort(key=lambda entry: entry[:3])
+        # The earliest entry within the window before each draft's: one walk, however many tickets share
+        # the number (a platform's placeholder number may be on every anonymous order).
+        first = 0
         for at, (received, kind, position, _) in enumerate(entries):
-            if kind != 1:
-                continue
-            # The earliest entry before this one that is within the window of its receipt.
-            for other in entries[:at]:
-                if received - other[0] <= WINDOW:
-                    found[position] = other[3]
-                    break
+            while received - entries[first][0] > WINDOW:
+                first += 1
+            if kind == 1 and first < at:
+                found[position] = entries[first][3]
     return found
 
 
