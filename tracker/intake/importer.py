@@ -495,8 +495,7 @@ def _write_batch(
             slow.append(record)
     if fresh:
         report.unindexed_ids.extend(
-            ticket.id
-            for ticket in open_new(
+            bulk_open(
                 session,
                 [r.draft for r in fresh],
                 actor=actor,
