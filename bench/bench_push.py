@@ -1,7 +1,7 @@
 """Benchmark: the 12345 push endpoint under gunicorn on loopback.
 
-Measured: POST /api/v1/intake/hotline, each request a new signed work order (HMAC-SHA256 over timestamp +
-body), sent by a second process with keep-alive connections from several threads; the server writes the
+Measured: POST /api/v1/intake/hotline, each request a new signed work order (HMAC-SHA256 over method, path,
+query, timestamp, nonce and body hash; the nonce recorded and committed before the work), sent by a second process with keep-alive connections from several threads; the server writes the
 ticket, its contact, the `ticket.created` event, the outbox row and the statutory deadlines per request
 (on PostgreSQL in one statement, tracker.intake.importer.open_if_new). The scratch database is
 BENCH_PUSH_DB (default bench_intake_push), the broker BENCH_PUSH_BROKER_URL.
@@ -144,7 +144,7 @@ def gunicorn_settings(workers: int | None) -> str:
 
 
 def _client(port: int, key_id: str, secret: str, mode: str, seconds: float, prefix: str, out: list) -> None:
-    from tracker.intake.apikeys import sign
+    from tracker.intake.apikeys import signed_headers
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     latencies, errors, n = [], 0, 0
@@ -165,18 +165,9 @@ def _client(port: int, key_id: str, secret: str, mode: str, seconds: float, pref
                 },
                 ensure_ascii=False,
             ).encode()
-            timestamp = str(int(time.time()))
-            conn.request(
-                "POST",
-                "/api/v1/intake/hotline",
-                body=body,
-                headers={
-                    "Content-Type": "application/json",
-                    "X-Tracker-Key": key_id,
-                    "X-Tracker-Timestamp": timestamp,
-                    "X-Tracker-Signature": sign(secret, timestamp, body),
-                },
-            )
+            path = "/api/v1/intake/hotline"
+            headers = signed_headers(key_id, secret, method="POST", url=path, body=body)
+            conn.request("POST", path, body=body, headers={"Content-Type": "application/json", **headers})
             expected = 201
         else:
             conn.request("GET", "/api/v1/openapi.json")

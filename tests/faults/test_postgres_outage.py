@@ -99,7 +99,7 @@ def _push(base: str, key_id: str, secret: str, body: bytes) -> tuple[int, dict, 
         f"{base}/api/v1/intake/hotline",
         data=body,
         method="POST",
-        headers=signed_headers(key_id, secret, body),
+        headers=signed_headers(key_id, secret, "POST", "/api/v1/intake/hotline", body),
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:

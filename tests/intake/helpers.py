@@ -5,10 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from pathlib import Path
 
-from tracker.intake.apikeys import sign
+from tracker.intake import apikeys
 
 HOTLINE_HEADER = [
     "工单编号",
@@ -73,17 +72,18 @@ def write_many_orders(path: Path, prefix: str, count: int) -> Path:
 def signed_headers(
     key_id: str,
     secret: str,
+    method: str,
+    url: str,
     body: bytes,
     *,
     at: int | None = None,
+    nonce: str | None = None,
     content_type: str | None = "application/json",
 ) -> dict[str, str]:
-    timestamp = str(at if at is not None else int(time.time()))
-    headers = {
-        "X-Tracker-Key": key_id,
-        "X-Tracker-Timestamp": timestamp,
-        "X-Tracker-Signature": sign(secret, timestamp, body),
-    }
+    """The headers of a request signed as every client signs (tracker.intake.apikeys.signed_headers)."""
+    headers = apikeys.signed_headers(
+        key_id, secret, method=method, url=url, body=body, timestamp=at, nonce=nonce
+    )
     if content_type:
         headers["Content-Type"] = content_type
     return headers
@@ -91,8 +91,8 @@ def signed_headers(
 
 def post_signed(client, path: str, payload, key_id: str, secret: str, **kw):
     body = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode()
-    return client.post(path, data=body, headers=signed_headers(key_id, secret, body, **kw))
+    return client.post(path, data=body, headers=signed_headers(key_id, secret, "POST", path, body, **kw))
 
 
 def get_signed(client, path: str, key_id: str, secret: str, **kw):
-    return client.get(path, headers=signed_headers(key_id, secret, b"", content_type=None, **kw))
+    return client.get(path, headers=signed_headers(key_id, secret, "GET", path, b"", content_type=None, **kw))

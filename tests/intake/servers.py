@@ -70,7 +70,7 @@ class CallbackHandler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.requests.append((dict(self.headers), body))
+        self.server.requests.append((self.path, dict(self.headers), body))
         status = getattr(self.server, "status", 200)
         self.send_response(status)
         self.end_headers()

@@ -122,9 +122,20 @@ def test_replies_go_back_to_the_platform_signed_with_retries(session, now, dept)
         server.status = 200
         counts = deliver_due(session, url=url, secret_key="test-secret-key", now=later + timedelta(minutes=1))
         assert counts["sent"] >= 2 and deliveries[0].status == "sent"
-        headers, body = server.requests[-1]
+        path, headers, body = server.requests[-1]
         assert headers["X-Tracker-Key"] == api_key.key_id
-        assert headers["X-Tracker-Signature"] == sign(secret, headers["X-Tracker-Timestamp"], body)
+        # Signed as the push is: method, path, query, timestamp, nonce and body, each attempt a new nonce.
+        assert headers["X-Tracker-Signature"] == sign(
+            secret,
+            method="POST",
+            path=path.split("?")[0],
+            query=path.partition("?")[2],
+            timestamp=headers["X-Tracker-Timestamp"],
+            nonce=headers["X-Tracker-Nonce"],
+            body=body,
+        )
+        nonces = [h["X-Tracker-Nonce"] for _, h, _ in server.requests]
+        assert len(set(nonces)) == len(nonces)
         assert json.loads(body)["类型"] in ("reply", "close")
 
 

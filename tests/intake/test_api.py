@@ -92,14 +92,14 @@ def test_garbage_bodies_get_400_never_500(client, key, body):
 def test_bad_signature_wrong_key_and_missing_headers_get_401(client, key, order):
     key_id, secret = key
     body = json.dumps(order).encode()
-    headers = signed_headers(key_id, secret, body)
+    headers = signed_headers(key_id, secret, "POST", "/api/v1/intake/hotline", body)
     headers["X-Tracker-Signature"] = "0" * 64
     assert client.post("/api/v1/intake/hotline", data=body, headers=headers).status_code == 401
     assert post_signed(client, "/api/v1/intake/hotline", order, "tk_unknown", secret).status_code == 401
     response = client.post("/api/v1/intake/hotline", data=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized"
     # A body changed after signing does not verify.
-    headers = signed_headers(key_id, secret, body)
+    headers = signed_headers(key_id, secret, "POST", "/api/v1/intake/hotline", body)
     assert client.post("/api/v1/intake/hotline", data=body + b" ", headers=headers).status_code == 401
 
 
@@ -111,16 +111,141 @@ def test_replayed_old_timestamp_gets_401(client, key, order):
     assert post_signed(client, "/api/v1/intake/hotline", order, *key, at=future).status_code == 401
 
 
+def test_a_signature_opens_only_its_own_method_path_and_query(client, session, now, key, order):
+    """Issue 17 item 3: one signed GET used to open every read endpoint for 5 minutes."""
+    created = post_signed(client, "/api/v1/intake/hotline", order, *key).get_json()
+    ticket_id = created["ticket"]["id"]
+    listing = signed_headers(*key, "GET", "/api/v1/tickets?limit=1", b"", content_type=None)
+    for path in (
+        f"/api/v1/tickets/{ticket_id}",
+        f"/api/v1/tickets/{ticket_id}/events",
+        "/api/v1/tickets?limit=200",
+    ):
+        response = client.get(path, headers=listing)
+        assert response.status_code == 401, path
+        assert response.get_json()["error"]["code"] == "unauthorized"
+    # Another method on the same path: a signed read is no write.
+    body = json.dumps(order).encode()
+    as_post = {**listing, "Content-Type": "application/json"}
+    assert client.post("/api/v1/tickets?limit=1", data=body, headers=as_post).status_code in (401, 405)
+    assert client.get("/api/v1/tickets?limit=1", headers=listing).status_code == 200  # its own request
+
+
+def test_query_order_and_percent_encoding_do_not_matter(client, key):
+    """The query is signed sorted and decoded: a client need not reproduce the server's spelling."""
+    headers = signed_headers(*key, "GET", "/api/v1/tickets?limit=5&channel=hotline", b"", content_type=None)
+    assert client.get("/api/v1/tickets?channel=hotl%69ne&limit=5", headers=headers).status_code == 200
+
+
+def test_any_replay_is_refused_and_an_older_version_cannot_roll_a_ticket_back(
+    app, client, session, key, order
+):
+    """Issue 17 item 3: re-sending an older version's exact bytes inside the window rolled a ticket back."""
+    first_body = json.dumps(order, ensure_ascii=False).encode()
+    first_headers = signed_headers(*key, "POST", "/api/v1/intake/hotline", first_body)
+    assert client.post("/api/v1/intake/hotline", data=first_body, headers=first_headers).status_code == 201
+    newer = post_signed(client, "/api/v1/intake/hotline", {**order, "urgency": "紧急"}, *key)
+    assert newer.status_code == 200 and newer.get_json()["result"] == "updated"
+    ticket_id = newer.get_json()["ticket"]["id"]
+
+    # The captured first request, byte for byte, to this process and to another app on the same database
+    # (another gunicorn worker): both refuse it, and the ticket keeps its newer version.
+    from web import create_app
+
+    other_process = create_app(dict(app.config), settings=app.config["TRACKER_SETTINGS"]).test_client()
+    for target in (client, other_process):
+        replay = target.post("/api/v1/intake/hotline", data=first_body, headers=first_headers)
+        assert replay.status_code == 401
+        assert "重放" in replay.get_json()["error"]["message"]
+    session.expire_all()
+    ticket = session.get(Ticket, ticket_id)
+    assert ticket.urgency == "紧急"
+
+    # A read is not replayable either.
+    read = signed_headers(*key, "GET", f"/api/v1/tickets/{ticket_id}", b"", content_type=None)
+    assert client.get(f"/api/v1/tickets/{ticket_id}", headers=read).status_code == 200
+    assert client.get(f"/api/v1/tickets/{ticket_id}", headers=read).status_code == 401
+
+
+def test_a_refused_request_cannot_be_sent_again_either(client, key, order):
+    """The nonce is kept even when the request fails after authentication (400): no second try."""
+    body = json.dumps({**order, "accepted_at": "2026/13/01"}).encode()
+    headers = signed_headers(*key, "POST", "/api/v1/intake/hotline", body)
+    assert client.post("/api/v1/intake/hotline", data=body, headers=headers).status_code == 400
+    assert client.post("/api/v1/intake/hotline", data=body, headers=headers).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "header, value",
+    [
+        ("X-Tracker-Nonce", None),
+        ("X-Tracker-Nonce", "short"),
+        ("X-Tracker-Nonce", "x" * 65),
+        ("X-Tracker-Nonce", "含有中文的随机数含有中文的随机数"),
+        ("X-Tracker-Timestamp", "1" + "0" * 400),
+        ("X-Tracker-Timestamp", "-5"),
+        ("X-Tracker-Signature", "é" * 64),
+        ("X-Tracker-Key", "k" * 5000),
+    ],
+)
+def test_malformed_signing_headers_get_401_never_500(client, key, order, header, value):
+    body = json.dumps(order).encode()
+    headers = signed_headers(*key, "POST", "/api/v1/intake/hotline", body)
+    if value is None:
+        del headers[header]
+    else:
+        headers[header] = value
+    response = client.post("/api/v1/intake/hotline", data=body, headers=headers)
+    assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized"
+
+
+def test_the_worked_example_of_the_docs_is_what_the_code_computes():
+    """docs/api.md shows a string to sign and its signature: they are this code's, not hand-made."""
+    from pathlib import Path
+
+    from tracker.intake.apikeys import sign, string_to_sign
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+    example = {
+        "method": "POST",
+        "path": "/api/v1/intake/hotline",
+        "query": "",
+        "timestamp": "1764061920",
+        "nonce": "q7Jd2mXo9rTbW4sKpL1eVz",
+        "body": WORKED_EXAMPLE_BODY.encode(),
+    }
+    assert string_to_sign(**example).decode() in docs
+    assert sign("s3cr3t-example", **example) in docs
+    listing = {
+        **example,
+        "method": "GET",
+        "path": "/api/v1/tickets",
+        "query": "status=open&limit=50",
+        "body": b"",
+    }
+    assert sign("s3cr3t-example", **listing) in docs
+
+
+WORKED_EXAMPLE_BODY = (
+    '{"order_no":"2026112500001","accepted_at":"2026-11-25 09:12:00","request_type":"投诉",'
+    '"content":"小区旁工厂夜间噪音扰民"}'
+)
+
+
 def test_oversized_body_gets_413(client, key, order):
     body = json.dumps({**order, "content": "长" * 400_000}).encode()
-    response = client.post("/api/v1/intake/hotline", data=body, headers=signed_headers(*key, body))
+    response = client.post(
+        "/api/v1/intake/hotline",
+        data=body,
+        headers=signed_headers(*key, "POST", "/api/v1/intake/hotline", body),
+    )
     assert response.status_code == 413
     assert response.get_json()["error"]["code"] == "request_entity_too_large"
 
 
 def test_wrong_content_type_gets_415(client, key, order):
     body = json.dumps(order).encode()
-    headers = signed_headers(*key, body, content_type="text/plain")
+    headers = signed_headers(*key, "POST", "/api/v1/intake/hotline", body, content_type="text/plain")
     response = client.post("/api/v1/intake/hotline", data=body, headers=headers)
     assert response.status_code == 415 and "application/json" in response.get_json()["error"]["message"]
 

@@ -108,7 +108,9 @@ def test_two_concurrent_pushes_of_one_new_order_make_one_ticket(pg_app, monkeypa
         return real_open(session, draft, **options)
 
     # One signed request first, so that neither push records the key's use (a row lock of its own).
-    warm = app.test_client().get("/api/v1/tickets", headers=signed_headers(key_id, secret, b""))
+    warm = app.test_client().get(
+        "/api/v1/tickets", headers=signed_headers(key_id, secret, "GET", "/api/v1/tickets", b"")
+    )
     assert warm.status_code == 200
     monkeypatch.setattr(importer, "_open_one_postgres", open_in_turn)
     body = json.dumps(ORDER, ensure_ascii=False).encode()
@@ -118,7 +120,9 @@ def test_two_concurrent_pushes_of_one_new_order_make_one_ticket(pg_app, monkeypa
     def push() -> None:
         try:
             response = app.test_client().post(
-                "/api/v1/intake/hotline", data=body, headers=signed_headers(key_id, secret, body)
+                "/api/v1/intake/hotline",
+                data=body,
+                headers=signed_headers(key_id, secret, "POST", "/api/v1/intake/hotline", body),
             )
             answers.append((response.status_code, response.get_json()))
         except BaseException as exc:  # reported below, not lost in the thread

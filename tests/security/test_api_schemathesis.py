@@ -2,8 +2,9 @@
 answer (status, content type, body) matches the documented schema.
 
 Requests are generated from the document itself (valid and invalid bodies, parameters, headers) and sent
-to the real Flask app, signed with a real API key the way the 12345 platform signs them — and a second
-pass sends them unsigned, which must be refused in the documented way.
+to the real Flask app, signed with a real API key the way the 12345 platform signs them (method, path,
+sorted query, timestamp, a fresh nonce and the body's hash: tracker.intake.apikeys.signed_headers) — and a
+second pass sends them unsigned, which must be refused in the documented way.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections import Counter
+from urllib.parse import urlencode
 
 import pytest
 import schemathesis
@@ -58,14 +60,18 @@ HYPOTHESIS = settings(
 
 
 def _send(case, app, headers_for) -> object:
-    """Serialise the case ourselves so the signature covers exactly the bytes that are sent."""
+    """Serialise the case ourselves so the signature covers exactly the method, path, query and bytes
+    that are sent."""
     kwargs = case.as_transport_kwargs()
     if "json" in kwargs:
         kwargs["data"] = json.dumps(kwargs.pop("json"), ensure_ascii=False).encode()
     body = kwargs.get("data") or b""
     if isinstance(body, str):
         body = body.encode()
-    headers = {**(kwargs.pop("headers", None) or {}), **headers_for(body)}
+    query = kwargs.pop("query_string", None) or {}
+    kwargs["query_string"] = query if isinstance(query, str) else urlencode(query, doseq=True)
+    url = kwargs["path"] + ("?" + kwargs["query_string"] if kwargs["query_string"] else "")
+    headers = {**(kwargs.pop("headers", None) or {}), **headers_for(kwargs["method"], url, body)}
     headers.setdefault("Content-Type", case.media_type or "application/json")
     with app.test_client() as client:
         return client.open(headers=headers, **kwargs)
@@ -75,7 +81,11 @@ def _send(case, app, headers_for) -> object:
 @HYPOTHESIS
 def test_signed_requests_never_500_and_match_the_schema(case, app, api_key):
     key_id, secret = api_key
-    response = _send(case, app, lambda body: signed_headers(key_id, secret, body, content_type=None))
+    response = _send(
+        case,
+        app,
+        lambda method, url, body: signed_headers(key_id, secret, method, url, body, content_type=None),
+    )
     FIGURES[f"{case.method} {case.path} {response.status_code}"] += 1
     assert response.status_code < 500, response.get_data(as_text=True)[:500]
     # `ignored_auth` re-sends through schemathesis' own transport, which cannot sign; the unsigned pass
@@ -86,7 +96,7 @@ def test_signed_requests_never_500_and_match_the_schema(case, app, api_key):
 @schema.parametrize()
 @HYPOTHESIS
 def test_unsigned_requests_are_refused_as_documented(case, app, api_key):
-    response = _send(case, app, lambda body: {})
+    response = _send(case, app, lambda method, url, body: {})
     assert response.status_code < 500, response.get_data(as_text=True)[:500]
     if case.path != "/openapi.json":
         # 404: an id beyond any row does not match the route at all (before authentication).

@@ -80,13 +80,17 @@ def test_nothing_secret_or_personal_in_the_logs(
     ).encode()
     assert (
         client.post(
-            "/api/v1/intake/hotline", data=body, headers=signed_headers(key.key_id, api_secret, body)
+            "/api/v1/intake/hotline",
+            data=body,
+            headers=signed_headers(key.key_id, api_secret, "POST", "/api/v1/intake/hotline", body),
         ).status_code
         == 201
     )
     assert (
         client.post(
-            "/api/v1/intake/hotline", data=body, headers=signed_headers(key.key_id, "forged", body)
+            "/api/v1/intake/hotline",
+            data=body,
+            headers=signed_headers(key.key_id, "forged", "POST", "/api/v1/intake/hotline", body),
         ).status_code
         == 401
     )

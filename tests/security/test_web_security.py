@@ -241,15 +241,18 @@ def test_personal_data_masked_where_the_role_may_not_see_it(app, session, people
     key, secret = create_api_key(session, settings.secret_key, name="对接系统", channel=None, now=now)
     api = app.test_client()
     body = b""
-    response = api.get(f"/api/v1/tickets/{ticket.id}", headers=signed_headers(key.key_id, secret, body))
+    response = api.get(
+        f"/api/v1/tickets/{ticket.id}",
+        headers=signed_headers(key.key_id, secret, "GET", f"/api/v1/tickets/{ticket.id}", body),
+    )
     assert response.status_code == 200
     text = response.get_data(as_text=True)
     for secret_value in (PHONE, NAME, EMAIL, ID_NUMBER):
         assert secret_value not in text and json.dumps(secret_value)[1:-1] not in text
     assert "139****5678" in text
-    listing = api.get("/api/v1/tickets", headers=signed_headers(key.key_id, secret, body)).get_data(
-        as_text=True
-    )
+    listing = api.get(
+        "/api/v1/tickets", headers=signed_headers(key.key_id, secret, "GET", "/api/v1/tickets", body)
+    ).get_data(as_text=True)
     assert PHONE not in listing and ID_NUMBER not in listing
 
     # Ticket page: masked for everyone; staff of the department may reveal (audited); auditors may not.

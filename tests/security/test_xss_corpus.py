@@ -116,7 +116,9 @@ def site(tmp_path_factory):
 
     def api_post(path: str, payload: dict) -> int:
         body = json.dumps(payload, ensure_ascii=False).encode()
-        return client.post(path, data=body, headers=signed_headers(key_id, secret, body)).status_code
+        return client.post(
+            path, data=body, headers=signed_headers(key_id, secret, "POST", path, body)
+        ).status_code
 
     statuses: dict[str, list[int]] = {}
     query_codes = []

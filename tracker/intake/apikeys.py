@@ -1,9 +1,17 @@
 """API keys of machine clients: create (secret shown once), verify signed requests, rotate, revoke.
 
-Signature: hex HMAC-SHA256(secret, timestamp + "." + raw body), sent as X-Tracker-Signature with
-X-Tracker-Key (key id) and X-Tracker-Timestamp (Unix seconds). A timestamp more than five minutes off
-is refused, so a captured request cannot be replayed later. Secrets are stored encrypted (Fernet under
-the instance secret key): verification needs them back, so a one-way hash would not do.
+A request is signed over everything that makes it what it is (docs/api.md, "Authentication"):
+
+    TRACKER-HMAC-SHA256 \n METHOD \n path \n sorted query \n timestamp \n nonce \n hex SHA-256 of the body
+
+as lowercase hex HMAC-SHA256 under the key's secret, sent as X-Tracker-Signature with X-Tracker-Key (key
+id), X-Tracker-Timestamp (Unix seconds) and X-Tracker-Nonce. A signature opens only the one method, path,
+query and body it was made for; a timestamp more than five minutes off is refused; and each nonce is
+remembered in the database (api_nonces, primary key (key, nonce)) until its timestamp leaves that window,
+so the same request is accepted once, in whichever process it arrives. `sign` and `signed_headers` are
+the one implementation: the verifier below, the 12345 callback sender, the benchmark and the tests all
+call them. Secrets are stored encrypted (Fernet under the instance secret key): verification needs them
+back, so a one-way hash would not do.
 
 Each process keeps the keys it verified for KEY_CACHE_TTL (the row, its scope and the decrypted secret), so
 a push costs no look-up and no decryption. Revoking or rotating a key clears the entry of the process that
@@ -15,22 +23,28 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from tracker.channels import channel as channel_of
 from tracker.errors import NotFound, TrackerError, ValidationError
 from tracker.models import ApiKey, Department
-from tracker.models.intake import ApiKeyScope
+from tracker.models.intake import ApiKeyScope, ApiNonce
 from tracker.security import decrypt_secret, encrypt_secret
 
 REPLAY_WINDOW = timedelta(minutes=5)
+ALGORITHM = "TRACKER-HMAC-SHA256"
+NONCE_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")  # bounded before int(): 400 digits is no timestamp
+SIGNATURE_RE = re.compile(r"[0-9a-fA-F]{64}")
 KEY_CACHE_TTL = 30.0  # seconds: how long another process may still accept a revoked key
 TOUCH_EVERY = timedelta(minutes=1)
 
@@ -100,8 +114,79 @@ def _read_key(session: Session, secret_key: str, key_id: str) -> _KnownKey | Non
     )
 
 
-def sign(secret: str, timestamp: str | int, body: bytes) -> str:
-    return hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+# RFC 3986 unreserved characters stay as they are; everything else is percent-encoded (UTF-8).
+_UNRESERVED = "-_.~"
+
+
+def canonical_path(path: str) -> str:
+    """The path percent-decoded, then encoded again one way: a client may send `%7E` or `~`, `/票` or
+    `/%E7%A5%A8` and still sign what the server sees."""
+    return quote(unquote(path or "/"), safe="/" + _UNRESERVED)
+
+
+def canonical_query(query: str | bytes) -> str:
+    """Every key=value pair decoded, sorted (by key, then value) and encoded one way, joined with `&`."""
+    if isinstance(query, bytes):
+        query = query.decode("utf-8", "replace")
+    pairs = sorted(parse_qsl(query, keep_blank_values=True))
+    return "&".join(f"{quote(k, safe=_UNRESERVED)}={quote(v, safe=_UNRESERVED)}" for k, v in pairs)
+
+
+def string_to_sign(
+    *, method: str, path: str, query: str | bytes, timestamp: str, nonce: str, body: bytes
+) -> bytes:
+    return "\n".join(
+        (
+            ALGORITHM,
+            method.upper(),
+            canonical_path(path),
+            canonical_query(query),
+            timestamp,
+            nonce,
+            hashlib.sha256(body).hexdigest(),
+        )
+    ).encode()
+
+
+def sign(
+    secret: str, *, method: str, path: str, query: str | bytes, timestamp: str, nonce: str, body: bytes
+) -> str:
+    """Lowercase hex HMAC-SHA256 of the request's string to sign: the one signing function of the repo."""
+    message = string_to_sign(
+        method=method, path=path, query=query, timestamp=timestamp, nonce=nonce, body=body
+    )
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def signed_headers(
+    key_id: str,
+    secret: str,
+    *,
+    method: str,
+    url: str,
+    body: bytes,
+    timestamp: int | None = None,
+    nonce: str | None = None,
+) -> dict[str, str]:
+    """The four headers of a signed request to `url` (a path with its query, or a whole URL): what every
+    client in this repository sends, and what docs/api.md shows a client in another language how to do."""
+    parts = urlsplit(url)
+    sent_at = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = nonce or secrets.token_urlsafe(18)
+    return {
+        "X-Tracker-Key": key_id,
+        "X-Tracker-Timestamp": sent_at,
+        "X-Tracker-Nonce": nonce,
+        "X-Tracker-Signature": sign(
+            secret,
+            method=method,
+            path=parts.path,
+            query=parts.query,
+            timestamp=sent_at,
+            nonce=nonce,
+            body=body,
+        ),
+    }
 
 
 def create_api_key(
@@ -176,48 +261,91 @@ def list_api_keys(session: Session) -> list[tuple[ApiKey, int | None]]:
     return [(key, dept) for key, dept in rows]
 
 
-def _signed_by(known: _KnownKey, timestamp: str, body: bytes, signature: str) -> bool:
-    return hmac.compare_digest(sign(known.secret, timestamp, body), signature.strip().lower())
+def _signed_by(known: _KnownKey, request: SignedRequest) -> bool:
+    expected = sign(
+        known.secret,
+        method=request.method,
+        path=request.path,
+        query=request.query,
+        timestamp=request.timestamp,
+        nonce=request.nonce,
+        body=request.body,
+    )
+    return hmac.compare_digest(expected, request.signature.lower())
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """What the verifier needs of an HTTP request: its headers as sent and what they must cover."""
+
+    key_id: str | None
+    timestamp: str | None
+    nonce: str | None
+    signature: str | None
+    method: str
+    path: str
+    query: str | bytes
+    body: bytes
 
 
 def verify_request(
-    session: Session,
-    secret_key: str,
-    *,
-    key_id: str | None,
-    timestamp: str | None,
-    signature: str | None,
-    body: bytes,
-    now: datetime,
-    touch: bool = True,
+    session: Session, secret_key: str, request: SignedRequest, *, now: datetime, touch: bool = True
 ) -> Client:
-    """Check the three headers against the body; raise AuthenticationFailed (401) on any mismatch."""
-    if not key_id or not timestamp or not signature:
-        raise AuthenticationFailed("缺少 X-Tracker-Key / X-Tracker-Timestamp / X-Tracker-Signature")
-    try:
-        sent_at = int(timestamp)
-    except ValueError:
-        raise AuthenticationFailed("X-Tracker-Timestamp 应为 Unix 秒") from None
+    """Check the four headers against the request; raise AuthenticationFailed (401) on any mismatch and on
+    any nonce this key used before. The nonce is written in the caller's transaction: commit it before
+    the request's own work, so a request that fails afterwards cannot be sent again either."""
+    if not request.key_id or not request.timestamp or not request.nonce or not request.signature:
+        raise AuthenticationFailed(
+            "缺少 X-Tracker-Key / X-Tracker-Timestamp / X-Tracker-Nonce / X-Tracker-Signature"
+        )
+    if not TIMESTAMP_RE.fullmatch(request.timestamp):
+        raise AuthenticationFailed("X-Tracker-Timestamp 应为 Unix 秒")
+    if not NONCE_RE.fullmatch(request.nonce):
+        raise AuthenticationFailed("X-Tracker-Nonce 应为 16–64 个字母、数字、- 或 _")
+    if not SIGNATURE_RE.fullmatch(request.signature) or len(request.key_id) > 32:
+        raise AuthenticationFailed("签名无效")
+    sent_at = int(request.timestamp)
     if abs(now.timestamp() - sent_at) > REPLAY_WINDOW.total_seconds():
         raise AuthenticationFailed("时间戳与服务器时间相差超过5分钟（防重放）")
-    cache_key = _cache_key(session, secret_key, key_id)
+    cache_key = _cache_key(session, secret_key, request.key_id)
     known = _KEYS.get(cache_key)
     is_fresh = known is not None and time.monotonic() - known.read_at < KEY_CACHE_TTL
-    if not is_fresh or not _signed_by(known, timestamp, body, signature):
+    if not is_fresh or not _signed_by(known, request):
         # Not cached, stale, or a mismatch that a key rotated in another process would explain: read it.
-        known = _read_key(session, secret_key, key_id)
+        known = _read_key(session, secret_key, request.key_id)
         with _KEYS_LOCK:
             if known is None:
                 _KEYS.pop(cache_key, None)
             else:
                 _KEYS[cache_key] = known
         # Unknown key, revoked key and wrong signature give one answer: nothing to probe.
-        if known is None or not _signed_by(known, timestamp, body, signature):
+        if known is None or not _signed_by(known, request):
             raise AuthenticationFailed("签名无效")
+    # Only after the signature: an unsigned caller cannot fill the table.
+    expires_at = datetime.fromtimestamp(sent_at, UTC) + REPLAY_WINDOW
+    if not _remember_nonce(session, request.key_id, request.nonce, expires_at):
+        raise AuthenticationFailed("该请求已被接受过一次（X-Tracker-Nonce 重复），重放被拒绝")
     if touch and _claim_touch(known, now):
         # At most once a minute per process: no write (and no wait on the key's row lock) per request.
         session.execute(update(ApiKey).where(ApiKey.id == known.row_id).values(last_used_at=now))
+        # The same rhythm forgets the nonces whose requests the timestamp check refuses anyway.
+        session.execute(delete(ApiNonce).where(ApiNonce.expires_at < now))
     return known.client
+
+
+def _remember_nonce(session: Session, key_id: str, nonce: str, expires_at: datetime) -> bool:
+    """Record (key, nonce); False when it was recorded before — by this process or any other."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(ApiNonce)
+        .values(key_id=key_id, nonce=nonce, expires_at=expires_at)
+        .on_conflict_do_nothing(index_elements=["key_id", "nonce"])
+        .returning(ApiNonce.nonce)
+    )
+    return session.execute(statement).scalar_one_or_none() is not None
 
 
 def _claim_touch(known: _KnownKey, now: datetime) -> bool:

@@ -18,7 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from tracker.clock import local
-from tracker.intake.apikeys import sign
+from tracker.intake.apikeys import signed_headers
 from tracker.intake.hotline import callback_payload
 from tracker.intake.weibo import adapter_state
 from tracker.models import ApiKey, Ticket, TicketEvent
@@ -116,8 +116,9 @@ def deliver_due(
 ) -> dict[str, int]:
     """Send the deliveries that are due; failures wait 1, 2, 4 … minutes (at most 2 h), 10 tries at most.
 
-    Signed like the push: X-Tracker-Key / X-Tracker-Timestamp / X-Tracker-Signature with the newest
-    hotline key, so the platform verifies us with the secret it already holds.
+    Signed like the push (tracker.intake.apikeys.signed_headers: method, the URL's path and query,
+    timestamp, nonce and body hash) with the newest hotline key, so the platform verifies us with the
+    secret it already holds and can refuse a replayed callback by its nonce.
     """
     post = post or http_post
     counts = {"sent": 0, "retry": 0, "failed": 0}
@@ -133,13 +134,11 @@ def deliver_due(
         body = json.dumps(delivery.payload, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json; charset=utf-8"}
         if signing:
-            timestamp = str(int(now.timestamp()))
+            # A fresh nonce per attempt: the platform may refuse a nonce it has seen, as we do.
             headers.update(
-                {
-                    "X-Tracker-Key": signing[0],
-                    "X-Tracker-Timestamp": timestamp,
-                    "X-Tracker-Signature": sign(signing[1], timestamp, body),
-                }
+                signed_headers(
+                    signing[0], signing[1], method="POST", url=url, body=body, timestamp=int(now.timestamp())
+                )
             )
         delivery.attempts += 1
         try:

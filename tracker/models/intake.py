@@ -105,3 +105,25 @@ class ApiKeyScope(Base):
         ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
     )
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+
+
+class ApiNonce(Base):
+    """A nonce a signed API request used, kept until its timestamp leaves the replay window: the primary
+    key refuses the same (key, nonce) a second time in every process (tracker.intake.apikeys)."""
+
+    __tablename__ = "api_nonces"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class CaptchaChallenge(Base):
+    """A portal CAPTCHA question waiting for its one answer (web.captcha): only an HMAC of the answer is
+    kept; the row is deleted by the first answer, right or wrong, and is useless after expires_at."""
+
+    __tablename__ = "captcha_challenges"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    answer_digest: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -56,6 +56,19 @@ class User(Base):
         return ROLES.get(self.role, self.role)
 
 
+class UserSession(Base):
+    """A signed-in browser: the cookie carries a random token, the row its SHA-256. Sign-out deletes the
+    row, so a copied cookie opens nothing afterwards (tracker.sessions)."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int_pk]
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
 class AuditEntry(Base):
     """Who did or saw what outside a ticket's own history: reveals, sign-ins, admin changes, exports."""
 

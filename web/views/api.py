@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from tracker.clock import BUSINESS_TZ, utcnow
 from tracker.errors import NotFound, PermissionDenied, ValidationError
 from tracker.intake import disclosure, hotline, website, weibo
-from tracker.intake.apikeys import Client, verify_request
+from tracker.intake.apikeys import Client, SignedRequest, verify_request
 from tracker.intake.records import FieldError, RecordError, apply_record
 from tracker.models import Department, Ticket, TicketEvent
 from tracker.security import mask_email, mask_name, mask_phone
@@ -43,15 +43,24 @@ def _authenticate() -> None:
             abort(415, description="Content-Type 应为 application/json")
     request.max_content_length = MAX_BODY  # a chunked body without Content-Length is cut off too
     body = request.get_data(cache=True)
+    headers = request.headers
     g.api_client = verify_request(
         db(),
         settings().secret_key,
-        key_id=request.headers.get("X-Tracker-Key"),
-        timestamp=request.headers.get("X-Tracker-Timestamp"),
-        signature=request.headers.get("X-Tracker-Signature"),
-        body=body,
+        SignedRequest(
+            key_id=headers.get("X-Tracker-Key"),
+            timestamp=headers.get("X-Tracker-Timestamp"),
+            nonce=headers.get("X-Tracker-Nonce"),
+            signature=headers.get("X-Tracker-Signature"),
+            method=request.method,
+            path=request.path,
+            query=request.query_string,
+            body=body,
+        ),
         now=utcnow(),
     )
+    # The nonce stands whatever happens to the request: a refused or failed call cannot be sent again.
+    db().commit()
 
 
 def client() -> Client:

@@ -8,7 +8,7 @@ from typing import Any
 from tracker.channels import HOTLINE_TYPES, MESSAGE_TYPES, SATISFACTION_LEVELS
 from tracker.status import STATUS_LABELS
 
-_SIGNED = [{"key": [], "timestamp": [], "signature": []}]
+_SIGNED = [{"key": [], "timestamp": [], "nonce": [], "signature": []}]
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -150,8 +150,11 @@ def openapi_document(server_url: str) -> dict[str, Any]:
         "info": {
             "title": "政民互动工单系统 API",
             "version": "1",
-            "description": "签名：X-Tracker-Signature = hex(HMAC-SHA256(secret, X-Tracker-Timestamp + '.' + 原始请求体))；"
-            'GET 请求的请求体为空串。时间戳与服务器相差超过5分钟即拒绝。错误统一为 {"error": {"code", "message", "fields"}}。',
+            "description": "签名：X-Tracker-Signature = hex(HMAC-SHA256(secret, 待签字符串))，待签字符串为以换行连接的 "
+            "TRACKER-HMAC-SHA256、大写方法、路径、排序后的查询串、X-Tracker-Timestamp、X-Tracker-Nonce、"
+            "请求体的 SHA-256（十六进制；GET 为空串的摘要）。时间戳与服务器相差超过5分钟即拒绝；"
+            "每个 nonce（16–64 位字母、数字、- 或 _）只能使用一次，重放一律 401。详见 docs/api.md。"
+            '错误统一为 {"error": {"code", "message", "fields"}}。',
         },
         "servers": [{"url": server_url.rstrip("/") + "/api/v1"}],
         "security": _SIGNED,
@@ -264,6 +267,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
             "securitySchemes": {
                 "key": {"type": "apiKey", "in": "header", "name": "X-Tracker-Key"},
                 "timestamp": {"type": "apiKey", "in": "header", "name": "X-Tracker-Timestamp"},
+                "nonce": {"type": "apiKey", "in": "header", "name": "X-Tracker-Nonce"},
                 "signature": {"type": "apiKey", "in": "header", "name": "X-Tracker-Signature"},
             },
             "schemas": {
