@@ -67,3 +67,18 @@ def ticket(session: Session, *, now: datetime, dept: Department | None = None, *
     overrides.setdefault("department_code", dept.code)
     created, _ = open_ticket(session, draft(**overrides), actor="测试", now=now)
     return created
+
+
+def signed_in(client, user: User, *, csrf_token: str) -> None:
+    """Put `client` in a signed-in session of `user` as the sign-in page would — a server-side session
+    row at the app's clock and its token in the cookie — without going through the page."""
+    from tracker.sessions import open_session
+    from web.database import db
+    from web.security import CSRF_FIELD, SESSION_TOKEN, clock_now, session_policy
+
+    with client.application.app_context():
+        token = open_session(db(), user, now=clock_now(), policy=session_policy())
+        db().commit()
+    with client.session_transaction() as cookie:
+        cookie[SESSION_TOKEN] = token
+        cookie[CSRF_FIELD] = csrf_token

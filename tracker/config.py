@@ -6,6 +6,7 @@ Production sets TRACKER_DATABASE_URL (PostgreSQL) and TRACKER_BROKER_URL (Redis)
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -31,6 +32,10 @@ ENV_VARS = (
     "TRACKER_HOTLINE_CALLBACK_URL",
     "TRACKER_PUBLIC_URL",
     "TRACKER_LOG_LEVEL",
+    "TRACKER_SESSION_IDLE_MINUTES",
+    "TRACKER_SESSION_LIFETIME_HOURS",
+    "TRACKER_TRUSTED_PROXIES",
+    "TRACKER_PROXY_HOPS",
 )
 
 
@@ -64,6 +69,22 @@ def _positive_int(env: dict[str, str], name: str, default: int) -> int:
     return value
 
 
+def parse_trusted_proxies(raw: str | None) -> tuple[str, ...]:
+    """`10.0.0.5, 172.18.0.0/16` → the networks, normalised; a typo stops the process at start (a proxy
+    silently not trusted would put every client behind one address again)."""
+    networks = []
+    for item in (raw or "").replace(";", ",").split(","):
+        if not item.strip():
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+        except ValueError:
+            raise ValueError(
+                f"TRACKER_TRUSTED_PROXIES: {item.strip()!r} is not an address or network"
+            ) from None
+    return tuple(networks)
+
+
 @dataclass(frozen=True)
 class Settings:
     instance_dir: Path
@@ -85,6 +106,14 @@ class Settings:
     hotline_callback_url: str | None = None
     public_url: str = "http://127.0.0.1:5000"
     log_level: str = "INFO"
+    # Sign-in sessions (tracker.sessions): ended after this long without a request, and this long after
+    # sign-in whatever happens.
+    session_idle_minutes: int = 30
+    session_lifetime_hours: int = 12
+    # The reverse proxies whose X-Forwarded-For/-Proto are believed (web.proxies), and how many of them
+    # stand in front of the tracker. Empty: nobody's forwarded headers are believed.
+    trusted_proxies: tuple[str, ...] = ()
+    proxy_hops: int = 1
 
     @property
     def is_embedded(self) -> bool:
@@ -121,4 +150,8 @@ class Settings:
             hotline_callback_url=env.get("TRACKER_HOTLINE_CALLBACK_URL") or None,
             public_url=env.get("TRACKER_PUBLIC_URL") or "http://127.0.0.1:5000",
             log_level=env.get("TRACKER_LOG_LEVEL") or "INFO",
+            session_idle_minutes=_positive_int(env, "TRACKER_SESSION_IDLE_MINUTES", 30),
+            session_lifetime_hours=_positive_int(env, "TRACKER_SESSION_LIFETIME_HOURS", 12),
+            trusted_proxies=parse_trusted_proxies(env.get("TRACKER_TRUSTED_PROXIES")),
+            proxy_hops=_positive_int(env, "TRACKER_PROXY_HOPS", 1),
         )

@@ -17,6 +17,18 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+_NOBODY_HASH: str | None = None
+
+
+def verify_password_of_nobody(password: str) -> None:
+    """Spend what verifying a real account costs, for a username that does not exist: argon2 against a
+    hash made with the same parameters (once per process), so timing does not reveal unknown users."""
+    global _NOBODY_HASH
+    if _NOBODY_HASH is None:
+        _NOBODY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+    verify_password(_NOBODY_HASH, password)
+
+
 def verify_password(password_hash: str, password: str) -> bool:
     try:
         return _hasher.verify(password_hash, password)

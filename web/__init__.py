@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
@@ -21,6 +22,9 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         SESSION_COOKIE_NAME="tracker_session",
+        # The signed cookie is not honoured longer than a session may live (tracker.sessions decides the
+        # rest on the server); Flask's default would be 31 days.
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_lifetime_hours),
         MAX_CONTENT_LENGTH=20 * 1024 * 1024,
         BABEL_DEFAULT_LOCALE="zh_CN",
         BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
@@ -31,6 +35,9 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    from web import proxies
+
+    proxies.init_app(app, settings.trusted_proxies, settings.proxy_hops)
     return app
 
 

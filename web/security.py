@@ -1,4 +1,9 @@
-"""Sign-in state, CSRF on every form, and the security headers on every response."""
+"""Sign-in state, CSRF on every form, and the security headers on every response.
+
+Sign-in state lives on the server (tracker.sessions): the cookie carries a random token and the CSRF
+token, nothing of the password hash. Every page request resumes the session before its view runs, so
+sign-out, a password change, an administrator's "sign out everywhere", the idle timeout and the absolute
+lifetime end every copy of the cookie at once."""
 
 from __future__ import annotations
 
@@ -8,13 +13,14 @@ import secrets
 from collections.abc import Callable
 from datetime import timedelta
 
-from flask import Flask, abort, g, redirect, request, session, url_for
+from flask import Flask, abort, current_app, flash, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import func, select
 
+from tracker import sessions
 from tracker.clock import utcnow
 from tracker.models import AuditEntry, User
-from web.database import db
+from web.database import db, settings
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -23,26 +29,59 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_EXEMPT_PREFIXES = ("/api/",)
 
 
+SESSION_TOKEN = "sid"
+
+
+def clock_now():
+    clock = current_app.config.get("CLOCK")  # tests pin the time (as the dashboard does)
+    return clock() if clock else utcnow()
+
+
+def session_policy() -> sessions.SessionPolicy:
+    config = settings()
+    return sessions.SessionPolicy(
+        idle=timedelta(minutes=config.session_idle_minutes),
+        lifetime=timedelta(hours=config.session_lifetime_hours),
+    )
+
+
 def current_user() -> User | None:
     if "current_user" not in g:
-        user_id = session.get("user_id")
-        user = db().get(User, user_id) if user_id else None
-        if user is not None and (not user.is_active or session.get("pw") != user.password_hash[-16:]):
-            # Deactivated, or the password changed since this session signed in.
-            user = None
-        g.current_user = user
+        g.current_user = _resume()
     return g.current_user
+
+
+def _resume() -> User | None:
+    token = session.get(SESSION_TOKEN)
+    if not token:
+        return None
+    user = sessions.resume_session(db(), token, now=clock_now(), policy=session_policy())
+    # The touch (or an expired session's deletion) stands whatever the view does; nothing else is pending,
+    # because this runs before the view (_load_user).
+    db().commit()
+    if user is None:
+        session.pop(SESSION_TOKEN, None)
+        flash("登录已超时或已退出，请重新登录", "error")
+    return user
+
+
+def _load_user() -> None:
+    if request.path.startswith(CSRF_EXEMPT_PREFIXES) or request.endpoint in (None, "static"):
+        return
+    current_user()
 
 
 def sign_in(user: User) -> None:
     session.clear()  # a fresh session on sign-in: no fixation
-    session["user_id"] = user.id
-    session["pw"] = user.password_hash[-16:]
+    session[SESSION_TOKEN] = sessions.open_session(db(), user, now=clock_now(), policy=session_policy())
+    db().commit()
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
     g.current_user = user
 
 
 def sign_out() -> None:
+    sessions.end_session(db(), session.get(SESSION_TOKEN))
+    db().commit()
     session.clear()
     g.pop("current_user", None)
 
@@ -126,7 +165,8 @@ def _headers(response):
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-    if request.is_secure:
+    if request.is_secure or settings().secure_cookies:
+        # HTTPS as seen through a trusted proxy (web.proxies), or a deployment that declares it.
         response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     if current_user_loaded():
         response.headers.setdefault("Cache-Control", "no-store")
@@ -149,6 +189,7 @@ class _SessionInterface(SecureCookieSessionInterface):
 
 def init_app(app: Flask) -> None:
     app.session_interface = _SessionInterface()
+    app.before_request(_load_user)
     app.before_request(_check_csrf)
     app.before_request(_limit_logins)
     app.after_request(_headers)

@@ -109,6 +109,7 @@ EXPECTATIONS = {
     ("admin.users", "GET"): admin_only,
     ("admin.users", "POST"): admin_only,
     ("admin.update_user", "POST"): admin_only,
+    ("admin.sign_out_everywhere", "POST"): admin_only,
     ("admin.departments", "GET"): admin_only,
     ("admin.departments", "POST"): admin_only,
     ("admin.calendar", "GET"): admin_only,
@@ -381,10 +382,8 @@ def test_authorization_matrix(role, app, client, world, connection):
     with client.session_transaction() as web_session:
         # Anonymous visitors get a CSRF token too: the matrix tests sign-in and roles, not CSRF.
         web_session["csrf_token"] = "matrix-token"
-        if role != "anonymous":
-            user = world["users"][role]
-            web_session["user_id"] = user.id
-            web_session["pw"] = user.password_hash[-16:]
+    if role != "anonymous":
+        factories.signed_in(client, world["users"][role], csrf_token="matrix-token")
     cases = []
     for rule, method in _routes(app):
         expectation = EXPECTATIONS[(rule.endpoint, method)]
@@ -423,12 +422,11 @@ def test_authorization_matrix(role, app, client, world, connection):
                 f"{method} {url} [{rule.endpoint}{'/' + action if action else ''}] as {role} on {scope}: "
                 f"expected {'allowed' if expected else 'denied'}, got {response.status_code}"
             )
-        # Sign-in state must survive every request (logout is the one exception).
-        if rule.endpoint == "auth.logout":
+        # Sign-in state must survive every request (signing out, here or everywhere, is the exception).
+        if rule.endpoint in ("auth.logout", "admin.sign_out_everywhere"):
             with client.session_transaction() as web_session:
+                web_session.clear()
                 web_session["csrf_token"] = "matrix-token"
-                if role != "anonymous":
-                    user = world["users"][role]
-                    web_session["user_id"] = user.id
-                    web_session["pw"] = user.password_hash[-16:]
+            if role != "anonymous":
+                factories.signed_in(client, world["users"][role], csrf_token="matrix-token")
     assert not wrong, "authorization matrix mismatches:\n" + "\n".join(wrong)

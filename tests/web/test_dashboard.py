@@ -23,10 +23,7 @@ DISCLOSURE = {"channel": "disclosure", "request_type": "政府信息公开申请
 
 
 def sign_in(client, user):
-    with client.session_transaction() as web_session:
-        web_session["user_id"] = user.id
-        web_session["pw"] = user.password_hash[-16:]
-        web_session["csrf_token"] = "t0ken"
+    factories.signed_in(client, user, csrf_token="t0ken")
 
 
 def post(client, url, **data):
@@ -362,6 +359,7 @@ def test_disclosure_workflow_correction_consultation_and_close(client, session, 
     corrected = (now + timedelta(days=2)).astimezone(BUSINESS_TZ).strftime("%Y-%m-%dT%H:%M")
     app_clock_later = now + timedelta(days=3)
     client.application.config["CLOCK"] = lambda: app_clock_later
+    sign_in(client, office["supervisor"])  # three days later: yesterday's session has timed out
     post(client, url + "receive_correction", corrected_received_at=corrected)
     session.expire_all()
     reply = session.scalar(select(Deadline).where(Deadline.ticket_id == ticket.id, Deadline.kind == "reply"))

@@ -9,11 +9,15 @@ from sqlalchemy.orm import Session
 
 from tracker.errors import PermissionDenied, ValidationError
 from tracker.models import ROLES, AuditEntry, Department, User
-from tracker.security import hash_password, verify_password
+from tracker.security import hash_password, verify_password, verify_password_of_nobody
+from tracker.sessions import end_user_sessions
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 8
+# One answer for every failed sign-in — unknown user, wrong password, deactivated or locked account — so
+# the answer tells an attacker nothing about which usernames exist or which accounts are locked.
+SIGN_IN_FAILED = "用户名或密码错误，或账户因多次失败已临时锁定，请稍后再试"
 
 
 def create_department(
@@ -73,19 +77,24 @@ def authenticate(
     session: Session, username: str, password: str, *, now: datetime, ip: str | None = None
 ) -> User:
     """Return the user for valid credentials; count failures and lock the account for a while after
-    too many. The error never says whether the username exists."""
+    too many. Every failure raises the same message after the same work: exactly one argon2
+    verification whether the user exists, is deactivated or is locked (a dummy hash for nobody), so
+    neither the answer nor its timing tells which usernames exist."""
     user = session.scalar(select(User).where(User.username == username))
-    if user is not None and user.locked_until is not None and user.locked_until > now:
+    if user is None:
+        verify_password_of_nobody(password)
+        raise PermissionDenied(SIGN_IN_FAILED)
+    is_right = verify_password(user.password_hash, password)
+    if user.locked_until is not None and user.locked_until > now:
         session.add(AuditEntry(at=now, user_id=user.id, action="login.locked", ip=ip, detail={}))
-        raise PermissionDenied("登录失败次数过多，账户已临时锁定，请稍后再试")
-    if user is None or not user.is_active or not verify_password(user.password_hash, password):
-        if user is not None:
-            user.failed_logins += 1
-            if user.failed_logins >= MAX_FAILED_LOGINS:
-                user.locked_until = now + LOCKOUT
-                user.failed_logins = 0
-            session.add(AuditEntry(at=now, user_id=user.id, action="login.failed", ip=ip, detail={}))
-        raise PermissionDenied("用户名或密码错误")
+        raise PermissionDenied(SIGN_IN_FAILED)
+    if not is_right or not user.is_active:
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.locked_until = now + LOCKOUT
+            user.failed_logins = 0
+        session.add(AuditEntry(at=now, user_id=user.id, action="login.failed", ip=ip, detail={}))
+        raise PermissionDenied(SIGN_IN_FAILED)
     user.failed_logins = 0
     user.locked_until = None
     session.add(AuditEntry(at=now, user_id=user.id, action="login.ok", ip=ip, detail={}))
@@ -97,4 +106,6 @@ def change_password(session: Session, user: User, old: str, new: str, *, now: da
         raise ValidationError("原密码不正确", fields={"old_password": "不正确"})
     _check_password(new)
     user.password_hash = hash_password(new)
+    # Every signed-in copy ends, this browser's too (the web layer opens it a new session).
+    end_user_sessions(session, user.id)
     session.add(AuditEntry(at=now, user_id=user.id, action="password.changed", detail={}))

@@ -26,6 +26,7 @@ from tracker.outcomes import OUTCOMES
 from tracker.security import hash_password
 from tracker.services import dashboard as ds
 from tracker.services.people import create_department, create_user
+from tracker.sessions import end_user_sessions
 from web.database import db, settings
 from web.security import current_user, login_required
 from web.views.dashboard import now
@@ -151,6 +152,8 @@ def update_user(user_id: int):
             return redirect(url_for("admin.users"))
         changes["is_active"] = [user.is_active, is_active]
         user.is_active = is_active
+        if not is_active:
+            end_user_sessions(session, user.id)
     new_password = form.get("new_password", "")
     if new_password:
         if len(new_password) < 8:
@@ -159,12 +162,31 @@ def update_user(user_id: int):
         user.password_hash = hash_password(new_password)
         user.failed_logins = 0
         user.locked_until = None
+        end_user_sessions(session, user.id)  # whoever knew the old password is signed out
         changes["password"] = "reset"  # never the password itself
     if changes:
         _audit("user.updated", "user", user.id, {"username": user.username, "changes": changes})
         session.commit()
         flash(f"已更新用户 {user.username}", "ok")
     return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/sign-out-everywhere", methods=["POST"])
+@login_required
+@admin_required
+def sign_out_everywhere(user_id: int):
+    """End every session of a user (a lost laptop, a cookie that may have been copied)."""
+    session = db()
+    user = session.get(User, user_id)
+    if user is None:
+        abort(404)
+    ended = end_user_sessions(session, user.id)
+    _audit("user.signed_out_everywhere", "user", user.id, {"username": user.username, "sessions": ended})
+    if user.id == current_user().id:
+        session.commit()
+        flash(f"已结束 {user.username} 的全部 {ended} 个会话，请重新登录", "ok")
+        return redirect(url_for("auth.login"))
+    return _saved(f"已结束 {user.username} 的全部 {ended} 个会话", "admin.users")
 
 
 @bp.route("/departments", methods=["GET", "POST"])
