@@ -1,9 +1,12 @@
 """The public portal: messages and applications with CAPTCHA and CSRF, per-IP limits, the 查询码 page."""
 
+import math
+import random
 import re
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests import factories
 from tracker.models import Ticket
@@ -55,6 +58,151 @@ def test_message_form_is_chinese_and_mobile_friendly(client):
 def test_captcha_svg_has_no_readable_text():
     svg = captcha.render_svg("12+7=?")
     assert "<text" not in svg and "12" not in re.sub(r'"[^"]*"', "", svg)
+
+
+def test_a_replayed_captcha_cookie_is_refused(app, client, session, dept):
+    """Issue 17 item 5: the answer lived in the cookie, so one solved CAPTCHA sent four tickets."""
+    token = csrf(client, "/portal/message")
+    client.get("/portal/captcha.svg")
+    saved_cookie = client.get_cookie("tracker_session").value  # the attacker keeps the solved state
+    data = {**MESSAGE, "csrf_token": token, "captcha": "7"}
+    first = client.post("/portal/message", data=data, environ_base={"REMOTE_ADDR": "203.0.113.20"})
+    assert first.status_code == 200
+    for _ in range(3):
+        replay = app.test_client()
+        replay.set_cookie("tracker_session", saved_cookie)
+        again = replay.post("/portal/message", data=data, environ_base={"REMOTE_ADDR": "203.0.113.20"})
+        assert again.status_code == 400 and "验证码错误" in again.get_data(as_text=True)
+    assert (
+        session.scalar(select(func.count()).select_from(Ticket).where(Ticket.body == MESSAGE["content"])) == 1
+    )
+
+
+def test_the_cookie_holds_no_answer_and_one_guess_ends_a_challenge(app, client, session, dept):
+    from tracker.models.intake import CaptchaChallenge
+
+    token = csrf(client, "/portal/message")
+    client.get("/portal/captcha.svg")
+    saved_cookie = client.get_cookie("tracker_session").value
+    content = app.session_interface.get_signing_serializer(app).loads(saved_cookie)
+    digest = session.scalar(select(CaptchaChallenge.answer_digest))
+    assert set(content) == {"csrf_token", "portal_captcha"} and digest not in str(content)
+    wrong = {**MESSAGE, "csrf_token": token, "captcha": "8"}
+    assert client.post("/portal/message", data=wrong).status_code == 400
+    # The right answer to the same challenge (the cookie restored) comes too late: one guess each.
+    retry = app.test_client()
+    retry.set_cookie("tracker_session", saved_cookie)
+    right = {**MESSAGE, "csrf_token": token, "captcha": "7"}
+    assert retry.post("/portal/message", data=right).status_code == 400
+    assert session.scalar(select(func.count()).select_from(CaptchaChallenge)) == 0
+
+
+def test_a_captcha_expires_after_ten_minutes(client, session, dept):
+    from tracker.models.intake import CaptchaChallenge
+
+    token = csrf(client, "/portal/message")
+    client.get("/portal/captcha.svg")
+    challenge = session.scalar(select(CaptchaChallenge))
+    challenge.expires_at = challenge.expires_at - captcha.TTL - timedelta(seconds=1)
+    session.commit()
+    response = client.post("/portal/message", data={**MESSAGE, "csrf_token": token, "captcha": "7"})
+    assert response.status_code == 400 and "验证码错误" in response.get_data(as_text=True)
+
+
+def test_the_text_alternative_asks_in_words(client, session, dept):
+    page = client.get("/portal/message?captcha=text").get_data(as_text=True)
+    assert "三加四等于几？" in page and "captcha.svg" not in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    data = {**MESSAGE, "csrf_token": token, "captcha": "7", "captcha_mode": "text"}
+    assert client.post("/portal/message", data=data).status_code == 200
+    assert "改用文字题" in client.get("/portal/message").get_data(as_text=True)  # offered on the picture form
+    assert (
+        captcha.in_words("12+7=?") == "十二加七等于几？" and captcha.in_words("19-9=?") == "十九减九等于几？"
+    )
+
+
+def test_fetching_pictures_is_limited_per_address(client, dept):
+    statuses = [
+        client.get("/portal/captcha.svg", environ_base={"REMOTE_ADDR": "198.51.100.44"}).status_code
+        for _ in range(captcha.CHALLENGES_PER_HOUR + 1)
+    ]
+    assert statuses[-1] == 429 and set(statuses[:-1]) == {200}
+
+
+# An attacker's solver in the spirit of the one that read 263 of 300 old pictures: every stroke's two ends,
+# grouped into character cells by x, matched to the nearest of seven segments, the segment set looked up.
+_SEGMENT_MIDS = {"a": (5, 1), "b": (9, 5), "c": (9, 13), "d": (5, 17), "e": (1, 13), "f": (1, 5), "g": (5, 9)}
+_BY_SEGMENTS = {
+    "abcdef": "0", "bc": "1", "abdeg": "2", "abcdg": "3", "bcfg": "4", "acdfg": "5", "acdefg": "6", "abc": "7",
+    "abcdefg": "8", "abcdfg": "9", "g": "-",
+}  # fmt: skip
+
+
+def _strokes(svg: str) -> list[tuple[float, float, float, float]]:
+    strokes = [
+        tuple(map(float, m))
+        for m in re.findall(r'x1="([\d.]+)" y1="([\d.]+)" x2="([\d.]+)" y2="([\d.]+)" stroke="#1d3557"', svg)
+    ]
+    for d in re.findall(r' d="([^"]+)"', svg):
+        for sub in re.findall(r"M[^M]+", d):
+            numbers = [float(n) for n in re.findall(r"-?[\d.]+", sub)]
+            strokes.append((numbers[0], numbers[1], numbers[-2], numbers[-1]))
+    return strokes
+
+
+def _solve_from_markup(svg: str) -> int | None:
+    cells: dict[int, set[str]] = {}
+    for x1, y1, x2, y2 in _strokes(svg):
+        mx, my = (x1 + x2) / 2, (y1 + y2) / 2
+        cell = int((mx - 10) // 24)
+        local = ((mx - 12 - cell * 24) / 2.2, (my - 10) / 2.2)
+        segment = min(_SEGMENT_MIDS, key=lambda s: math.dist(_SEGMENT_MIDS[s], local))
+        if abs(x1 - x2) < 3 and abs(y1 - y2) > 8 and segment == "g":
+            segment = "+"
+        cells.setdefault(cell, set()).add(segment)
+    text = ""
+    for cell in sorted(cells):
+        segments = cells[cell]
+        text += "+" if "+" in segments else _BY_SEGMENTS.get("".join(sorted(segments)), "")
+    match = re.match(r"(\d+)([+-])(\d+)", text)
+    if not match:
+        return None
+    a, op, b = int(match.group(1)), match.group(2), int(match.group(3))
+    return a + b if op == "+" else a - b
+
+
+def _seven_segment_svg(question: str, rng: random.Random) -> str:
+    """The picture as main drew it until issue 17 (kept here as the solver's positive control)."""
+    segments = {k: (m[0] - 4 if k in "ad" else m[0], m[1] - 4 if k in "bcef" else m[1],
+                    m[0] + 4 if k in "ad" else m[0], m[1] + 4 if k in "bcef" else m[1])
+                for k, m in _SEGMENT_MIDS.items()}  # fmt: skip
+    lines = []
+    for i, char in enumerate(question):
+        ox, oy = 12 + i * 24 + rng.uniform(-2, 2), 10 + rng.uniform(-4, 4)
+        keys = next((k for k, v in _BY_SEGMENTS.items() if v == char), None)
+        strokes = (
+            [segments[k] for k in keys] if keys else [(1, 9, 9, 9), (5, 5, 5, 13)] if char == "+" else []
+        )
+        for x1, y1, x2, y2 in strokes:
+            lines.append(f'<line x1="{ox + x1 * 2.2:.1f}" y1="{oy + y1 * 2.2:.1f}" x2="{ox + x2 * 2.2:.1f}" '
+                         f'y2="{oy + y2 * 2.2:.1f}" stroke="#1d3557"/>')  # fmt: skip
+    return "<svg>" + "".join(lines) + "</svg>"
+
+
+def test_the_picture_cannot_be_solved_from_its_markup():
+    """Issue 17 item 5: a 30-line script read 263 of 300 of the old pictures from their coordinates."""
+    rng = random.Random(2026)
+    pairs = [(rng.randint(2, 19), rng.randint(2, 9), rng.random() < 0.5) for _ in range(300)]
+    questions = [
+        (f"{a}+{b}=?", a + b) if add else (f"{max(a, b)}-{min(a, b)}=?", abs(a - b)) for a, b, add in pairs
+    ]
+    old = sum(_solve_from_markup(_seven_segment_svg(q, rng)) == a for q, a in questions)
+    new = sum(_solve_from_markup(captcha.render_svg(q, rng)) == a for q, a in questions)
+    assert old >= 250  # the solver works: it reads the old drawing
+    assert new <= 15, new  # on the new one it does no better than guessing (5 %)
+    svg = captcha.render_svg("12+7=?", random.Random(1))
+    assert "<text" not in svg and "<line" not in svg and svg.count("<path") <= 2
+    assert captcha.render_svg("12+7=?", random.Random(1)) != captcha.render_svg("12+7=?", random.Random(2))
 
 
 def test_message_submission_gives_a_query_code_and_query_shows_the_reply(client, session, now, dept):

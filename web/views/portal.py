@@ -1,7 +1,8 @@
 """The public portal: website messages, disclosure applications (条例 art. 29), and the 查询码 page.
 
 No sign-in. Abuse control without outside services: per-IP limits (20 an hour, 240 a day, counted in
-the database so every web process sees them) and a locally drawn arithmetic CAPTCHA.
+the database so every web process sees them) and a locally drawn arithmetic CAPTCHA whose answer stays
+on the server (web.captcha), with a text question as its accessible alternative (`?captcha=text`).
 """
 
 from __future__ import annotations
@@ -75,23 +76,59 @@ def index():
     return render_template("portal/index.html")
 
 
+def _issue_challenge() -> str | None:
+    """A new CAPTCHA question for this visitor, replacing its previous one; None when this address has
+    fetched too many this hour (each is a row until it is answered or expires)."""
+    if _over_limit("c", captcha.CHALLENGES_PER_HOUR, captcha.CHALLENGES_PER_HOUR * 8):
+        return None
+    challenge_id, question = captcha.issue(
+        db(), settings().secret_key, now=utcnow(), replaces=session.get(captcha.SESSION_KEY)
+    )
+    db().commit()
+    session[captcha.SESSION_KEY] = challenge_id
+    return question
+
+
 @bp.get("/captcha.svg")
 def captcha_image():
-    svg = captcha.issue(session, settings().secret_key)
-    response = Response(svg, mimetype="image/svg+xml")
+    question = _issue_challenge()
+    if question is None:
+        return _limited()
+    response = Response(captcha.render_svg(question), mimetype="image/svg+xml")
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
+def _form(template: str, status: int = 200, **context):
+    """A portal form. In text mode (the accessible alternative) its question is issued here, in words;
+    otherwise the picture's request issues it."""
+    text_mode = request.args.get("captcha") == "text" or request.form.get("captcha_mode") == "text"
+    captcha_text = None
+    if text_mode:
+        question = _issue_challenge()
+        if question is None:
+            return _limited()
+        captcha_text = captcha.in_words(question)
+    return render_template(template, captcha_text=captcha_text, **context), status
+
+
 def _captcha_ok() -> bool:
-    return captcha.check(session, settings().secret_key, request.form.get("captcha"))
+    solved = captcha.check(
+        db(),
+        settings().secret_key,
+        session.pop(captcha.SESSION_KEY, None),
+        request.form.get("captcha"),
+        now=utcnow(),
+    )
+    db().commit()  # the challenge is used up whatever becomes of the submission
+    return solved
 
 
 @bp.route("/message", methods=["GET", "POST"])
 def message():
     form = request.form
     if request.method == "GET":
-        return render_template("portal/message.html", form={}, errors={}, types=MESSAGE_TYPES)
+        return _form("portal/message.html", form={}, errors={}, types=MESSAGE_TYPES)
     if _over_limit("m", HOURLY_LIMIT, DAILY_LIMIT):
         return _limited()
     errors: dict[str, str] = {}
@@ -104,7 +141,7 @@ def message():
         errors.update({e.column: e.reason for e in exc.errors})
         record = None
     if errors or record is None:
-        return render_template("portal/message.html", form=form, errors=errors, types=MESSAGE_TYPES), 400
+        return _form("portal/message.html", 400, form=form, errors=errors, types=MESSAGE_TYPES)
     result = apply_record(db(), record, actor="门户网站", now=now)
     db().commit()
     return render_template("portal/done.html", ticket=result.ticket, kind="留言")
@@ -114,7 +151,7 @@ def message():
 def disclosure_form():
     choices = _disclosure_choices()
     if request.method == "GET":
-        return render_template("portal/disclosure.html", form={}, errors={}, **choices)
+        return _form("portal/disclosure.html", form={}, errors={}, **choices)
     if _over_limit("m", HOURLY_LIMIT, DAILY_LIMIT):
         return _limited()
     errors: dict[str, str] = {}
@@ -127,7 +164,7 @@ def disclosure_form():
         errors.update({e.column: e.reason for e in exc.errors})
         record = None
     if errors or record is None:
-        return render_template("portal/disclosure.html", form=request.form, errors=errors, **choices), 400
+        return _form("portal/disclosure.html", 400, form=request.form, errors=errors, **choices)
     result = apply_record(db(), record, actor="门户网站", now=now)
     db().commit()
     return render_template("portal/done.html", ticket=result.ticket, kind="政府信息公开申请")
