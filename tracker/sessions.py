@@ -34,8 +34,10 @@ TOUCH_EVERY = timedelta(minutes=1)
 
 @dataclass(frozen=True)
 class SessionPolicy:
-    idle: timedelta = timedelta(minutes=30)
-    lifetime: timedelta = timedelta(hours=12)
+    """How long a session may sit idle and live at most (from the settings, TRACKER_SESSION_*)."""
+
+    idle: timedelta
+    lifetime: timedelta
 
 
 def _hash(token: str) -> str:
