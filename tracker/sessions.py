@@ -65,8 +65,7 @@ def resume_session(
     if row is None:
         return None
     if now - row.last_seen_at > policy.idle or now - row.created_at > policy.lifetime:
-        session.delete(row)
-        session.flush()
+        session.execute(delete(UserSession).where(UserSession.id == row.id))
         return None
     user = session.get(User, row.user_id)
     if user is None or not user.is_active:
