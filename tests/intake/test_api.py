@@ -358,6 +358,22 @@ def test_create_disclosure_and_weibo_tickets(client, session, now, dept):
     )
 
 
+def test_openapi_document_names_the_503_a_database_outage_gives(client):
+    """docs/api.md and web/errors.py answer 503 `database_unavailable` with Retry-After; the document must
+    say so for every operation that touches the database (a generated client would not retry otherwise)."""
+    document = client.get("/api/v1/openapi.json").get_json()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if path == "/openapi.json":
+                assert "503" not in operation["responses"]
+                continue
+            answer = operation["responses"].get("503")
+            assert answer is not None, (method, path)
+            assert "database_unavailable" in answer["description"]
+            assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+            assert answer["headers"]["Retry-After"]["schema"]["type"] == "integer"
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # schemathesis 3.x on jsonschema 4.26
 def test_openapi_document_is_valid_and_covers_every_route(client, app):
     import schemathesis

@@ -25,7 +25,13 @@ _ERRORS = {
     "413": _error("请求体过大"),
     "415": _error("Content-Type 不是 application/json"),
 }
-_READ_ERRORS = {k: v for k, v in _ERRORS.items() if k in ("400", "401", "403")}
+# Every operation that reads or writes the database: web/errors.py answers an OperationalError with 503
+# `database_unavailable` and Retry-After (docs/api.md), so a client knows to retry, not to give up.
+_ERRORS["503"] = {
+    **_error("database_unavailable：数据库暂时不可用，按 Retry-After（秒）稍后重试；未写入任何数据"),
+    "headers": {"Retry-After": {"description": "几秒后重试", "schema": {"type": "integer", "minimum": 1}}},
+}
+_READ_ERRORS = {k: v for k, v in _ERRORS.items() if k in ("400", "401", "403", "503")}
 
 
 def _ok(schema_ref: str, description: str = "成功") -> dict[str, Any]:
