@@ -26,9 +26,15 @@ ENV_VARS = (
     "TRACKER_SMTP_USER",
     "TRACKER_SMTP_PASSWORD",
     "TRACKER_SMTP_SENDER",
+    "TRACKER_SMTP_TLS",
+    "TRACKER_SMTP_CA_FILE",
     "TRACKER_WEIBO_API_URL",
     "TRACKER_WEIBO_ACCESS_TOKEN",
     "TRACKER_WEIBO_SILENCE_HOURS",
+    "TRACKER_WEIBO_BUSINESS_API_URL",
+    "TRACKER_WEIBO_POLL_MINUTES",
+    "TRACKER_WEIBO_HOURLY_QUOTA",
+    "TRACKER_WEIBO_TOKEN_WARN_DAYS",
     "TRACKER_HOTLINE_CALLBACK_URL",
     "TRACKER_PUBLIC_URL",
     "TRACKER_LOG_LEVEL",
@@ -56,7 +62,9 @@ def _load_or_create_secret(instance_dir: Path) -> str:
     return key
 
 
-def _positive_int(env: dict[str, str], name: str, default: int) -> int:
+def _positive_int(
+    env: dict[str, str], name: str, default: int, *, least: int = 1, most: int | None = None
+) -> int:
     raw = env.get(name) or ""
     if not raw.strip():
         return default
@@ -64,8 +72,10 @@ def _positive_int(env: dict[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, not {value}")
+    if value < least:
+        raise ValueError(f"{name} must be at least {least}, not {value}")
+    if most is not None and value > most:
+        raise ValueError(f"{name} must be at most {most}, not {value}")
     return value
 
 
@@ -85,6 +95,25 @@ def parse_trusted_proxies(raw: str | None) -> tuple[str, ...]:
     return tuple(networks)
 
 
+SMTP_TLS_MODES = ("auto", "implicit", "starttls")
+
+
+def _smtp_tls(env: dict[str, str]) -> str:
+    """auto: implicit TLS on port 465 (RFC 8314), else STARTTLS whenever the server offers it (and required
+    before a password is sent); implicit / starttls: always that, refusing a server that cannot."""
+    mode = (env.get("TRACKER_SMTP_TLS") or "auto").strip().lower()
+    if mode not in SMTP_TLS_MODES:
+        raise ValueError(f"TRACKER_SMTP_TLS must be one of {', '.join(SMTP_TLS_MODES)}, not {mode!r}")
+    return mode
+
+
+def _existing_file(env: dict[str, str], name: str) -> str | None:
+    raw = (env.get(name) or "").strip()
+    if raw and not Path(raw).is_file():
+        raise ValueError(f"{name} names no readable file: {raw!r}")
+    return raw or None
+
+
 @dataclass(frozen=True)
 class Settings:
     instance_dir: Path
@@ -99,10 +128,20 @@ class Settings:
     smtp_user: str | None = None
     smtp_password: str | None = field(default=None, repr=False)
     smtp_sender: str = "tracker@localhost"
+    smtp_tls: str = "auto"  # auto | implicit | starttls (see _smtp_tls)
+    smtp_ca_file: str | None = None  # CA bundle to verify the server with; the system's when unset
     weibo_api_url: str | None = None
     weibo_access_token: str | None = field(default=None, repr=False)
     # How long the Weibo channel may receive nothing before one `adapter.silent` alert goes out.
     weibo_silence_hours: int = 24
+    # Private messages (2/direct_messages.json) exist only on the business host c.api.weibo.com (blue-V
+    # accounts); without this URL they are not polled.
+    weibo_business_api_url: str | None = None
+    # Weibo recommends polling every 3–5 minutes; every endpoint and page is one call of the token's
+    # hourly quota (documented per user and app; 150 for an unaudited app).
+    weibo_poll_minutes: int = 4
+    weibo_hourly_quota: int = 150
+    weibo_token_warn_days: int = 7  # warn the office this many days before the access token expires
     hotline_callback_url: str | None = None
     public_url: str = "http://127.0.0.1:5000"
     log_level: str = "INFO"
@@ -144,9 +183,15 @@ class Settings:
             smtp_user=env.get("TRACKER_SMTP_USER") or None,
             smtp_password=env.get("TRACKER_SMTP_PASSWORD") or None,
             smtp_sender=env.get("TRACKER_SMTP_SENDER") or "tracker@localhost",
+            smtp_tls=_smtp_tls(env),
+            smtp_ca_file=_existing_file(env, "TRACKER_SMTP_CA_FILE"),
             weibo_api_url=env.get("TRACKER_WEIBO_API_URL") or None,
             weibo_access_token=env.get("TRACKER_WEIBO_ACCESS_TOKEN") or None,
             weibo_silence_hours=_positive_int(env, "TRACKER_WEIBO_SILENCE_HOURS", 24),
+            weibo_business_api_url=env.get("TRACKER_WEIBO_BUSINESS_API_URL") or None,
+            weibo_poll_minutes=_positive_int(env, "TRACKER_WEIBO_POLL_MINUTES", 4, least=3, most=60),
+            weibo_hourly_quota=_positive_int(env, "TRACKER_WEIBO_HOURLY_QUOTA", 150, least=10),
+            weibo_token_warn_days=_positive_int(env, "TRACKER_WEIBO_TOKEN_WARN_DAYS", 7),
             hotline_callback_url=env.get("TRACKER_HOTLINE_CALLBACK_URL") or None,
             public_url=env.get("TRACKER_PUBLIC_URL") or "http://127.0.0.1:5000",
             log_level=env.get("TRACKER_LOG_LEVEL") or "INFO",

@@ -32,7 +32,7 @@ def test_weibo_poll_creates_tickets_once_and_records_health(session, now, dept):
         tickets = session.scalars(
             select(Ticket).where(
                 Ticket.channel == "weibo",
-                Ticket.external_ref.in_(["12438492184", "12438492190", "11488058300", "5550000001"]),
+                Ticket.external_ref.in_(["12438492184", "12438492190", "11488058300", "12438492301"]),
             )
         ).all()
         assert len(tickets) == 4
@@ -40,36 +40,47 @@ def test_weibo_poll_creates_tickets_once_and_records_health(session, now, dept):
         mention = next(t for t in tickets if t.external_ref == "11488058300")
         assert mention.extra["weibo_url"] == "https://weibo.com/1900000002/11488058300"
         assert mention.request_type == "建议"
+        # A comment @-ing the bureau under someone else's post (comments/mentions) links to that post.
+        elsewhere = next(t for t in tickets if t.external_ref == "12438492301")
+        assert elsewhere.extra["weibo_kind"] == "comment_mention"
+        assert elsewhere.extra["weibo_url"] == "https://weibo.com/1900000077/11488058999"
         state = adapter_state(session)
         assert state.last_success_at == now and state.consecutive_failures == 0
         assert state.cursor["comments"] == "12438492190"
-        # The second poll asks only for newer items (since_id) and creates nothing.
-        again = poll_weibo(session, api_url=url, access_token="tok-123", now=now + timedelta(minutes=1))
+        # The second poll, one interval later, asks only for newer items (since_id) and creates nothing.
+        again = poll_weibo(session, api_url=url, access_token="tok-123", now=now + timedelta(minutes=4))
         assert again["created"] == 0
-        path, query = server.requests[-3]
-        assert path == "/2/comments/to_me.json" and query["since_id"] == ["12438492190"]
+        path, query = [r for r in server.requests if r[0] == "/2/comments/to_me.json"][-1]
+        assert query["since_id"] == ["12438492190"]
         assert query["access_token"] == ["tok-123"]
 
 
 def test_weibo_poll_backs_off_after_errors(session, now, dept):
     with serve(WeiboHandler) as (server, url):
-        server.fail_with = "token"
-        with pytest.raises(RuntimeError, match="21327"):
-            poll_weibo(session, api_url=url, access_token="bad", now=now)
+        server.fail_with = 21327
+        counts = poll_weibo(session, api_url=url, access_token="bad", now=now)
+        assert counts["failed"] == 1 and counts["error"] == "21327"
         state = adapter_state(session)
-        assert state.consecutive_failures == 1 and "21327" in state.last_error
+        assert state.consecutive_failures == 1 and state.last_error_code == "21327"
+        assert "授权已过期，请重新授权" in state.last_error
         assert state.next_attempt_at == now + timedelta(minutes=1)
-        assert poll_weibo(session, api_url=url, access_token="bad", now=now + timedelta(seconds=30)) == {
-            "skipped": 1
-        }
+        assert poll_weibo(session, api_url=url, access_token="bad", now=now + timedelta(seconds=30))[
+            "skipped"
+        ]
         server.fail_with = 500
-        with pytest.raises(RuntimeError, match="HTTP 500"):
-            poll_weibo(session, api_url=url, access_token="bad", now=now + timedelta(minutes=2))
-        assert state.next_attempt_at == now + timedelta(minutes=2) + timedelta(minutes=2)
+        later = now + timedelta(minutes=5)
+        counts = poll_weibo(session, api_url=url, access_token="bad", now=later)
+        assert state.last_error_code == "HTTP 500" and counts["failed"] == 3
+        # A server error is each endpoint's own: each waits 1, 2, 4 … minutes, the adapter does not.
+        assert state.next_attempt_at is None
+        assert {e["at"] for e in state.cursor["retry"].values()} == {
+            (later + timedelta(minutes=1)).isoformat()
+        }
         assert "tok" not in (state.last_error or "")  # the token never lands in the recorded error
+        assert "bad" not in (state.last_error or "")
         server.fail_with = None
-        poll_weibo(session, api_url=url, access_token="good", now=now + timedelta(minutes=5))
-        assert state.consecutive_failures == 0 and state.next_attempt_at is None
+        poll_weibo(session, api_url=url, access_token="good", now=later + timedelta(minutes=5))
+        assert state.consecutive_failures == 0 and state.next_attempt_at is None and not state.cursor["retry"]
 
 
 def test_silence_raises_one_alert(session, now, dept):

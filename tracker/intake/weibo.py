@@ -2,31 +2,60 @@
 
 The API's objects: `id`/`idstr`, `created_at` ("Tue May 31 17:46:55 +0800 2011"), `text`,
 `user` {`id`, `screen_name`}, and for comments `status` {`id`} (the post commented on).
+
+How the API behaves (open.weibo.com; docs/workers.md says what it means for an operator):
+* lists come newest first; `since_id` keeps only ids above it, `max_id` only ids at or below it, `count`
+  is one page. A page of `count` items does not mean there are no more: the poller pages back down
+  (max_id) until it reaches the last id it had (`since_id`);
+* errors come with a 4xx (or 5xx) status and a JSON body {"error", "error_code", "request"};
+* every call counts against the token's hourly quota (per user and app); Weibo recommends polling every
+  3–5 minutes;
+* private messages (2/direct_messages.json) exist only on the business host c.api.weibo.com for blue-V
+  accounts; the public host refuses them;
+* an access token lasts `expires_in` seconds (oauth2/get_token_info tells what is left).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tracker.channel_errors import WEIBO_RATE_CODES, WEIBO_TOKEN_CODES, meaning
 from tracker.intake.records import FieldError, IntakeRecord, RecordError, apply_record
 from tracker.models.intake import AdapterState
 from tracker.services.tickets import ContactDraft, TicketDraft
 
 CHANNEL = "weibo"
 ADAPTER = "weibo"
-# (cursor key, API path, kind, list key in the response)
-ENDPOINTS = (
-    ("comments", "2/comments/to_me.json", "comment", "comments"),
-    ("mentions", "2/statuses/mentions.json", "mention", "statuses"),
-    ("direct_messages", "2/direct_messages.json", "direct_message", "direct_messages"),
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    key: str  # its cursor's name in AdapterState.cursor
+    path: str
+    kind: str  # what its items become (weibo_kind)
+    list_key: str  # the list in the response
+
+
+PUBLIC_ENDPOINTS = (
+    Endpoint("comments", "2/comments/to_me.json", "comment", "comments"),
+    Endpoint("mentions", "2/statuses/mentions.json", "mention", "statuses"),
+    # Comments that @-mention the bureau under other people's posts.
+    Endpoint("comment_mentions", "2/comments/mentions.json", "comment_mention", "comments"),
 )
+BUSINESS_ENDPOINTS = (
+    Endpoint("direct_messages", "2/direct_messages.json", "direct_message", "direct_messages"),
+)
+ENDPOINTS = PUBLIC_ENDPOINTS + BUSINESS_ENDPOINTS
+COMMENT_KINDS = ("comment", "comment_mention")
 LIST_KEYS = ("comments", "statuses", "direct_messages", "data")
 WEIBO_TIME = "%a %b %d %H:%M:%S %z %Y"
-MAX_BACKOFF = timedelta(hours=1)
 
 
 def items_of(document: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -87,7 +116,7 @@ def record_from_item(
     if errors:
         raise RecordError(errors)
     status = item.get("status") if isinstance(item.get("status"), dict) else {}
-    post_id = str(status.get("idstr") or status.get("id") or "") if kind == "comment" else ident
+    post_id = str(status.get("idstr") or status.get("id") or "") if kind in COMMENT_KINDS else ident
     uid = str((status.get("user") or {}).get("id") or user.get("id") or "")
     extra: dict[str, Any] = {"weibo_kind": kind, "weibo_user_id": str(user.get("id") or "")}
     if post_id and kind != "direct_message":
@@ -95,7 +124,7 @@ def record_from_item(
         extra["weibo_url"] = (
             f"https://weibo.com/{uid}/{post_id}" if uid else f"https://m.weibo.cn/status/{post_id}"
         )
-    if kind == "comment":
+    if kind in COMMENT_KINDS:
         extra["weibo_comment_id"] = ident
     draft = TicketDraft(
         channel=CHANNEL,
@@ -123,7 +152,82 @@ def records_from_json(text: str | bytes) -> list[tuple[int, dict[str, Any], str]
 
 # --- the poller --------------------------------------------------------------------------------------
 
-Fetch = Any  # callable(url: str, params: dict) -> Any (parsed JSON); raises on transport errors
+PAGE_SIZE = 100  # items per call (the API allows up to 200)
+# Pages per endpoint and poll. A longer backlog is read on at the next poll from where this one stopped
+# (the `<key>:paging` cursor), so one flood cannot spend the hour's quota at once.
+MAX_PAGES = 5
+MAX_BACKOFF = timedelta(hours=1)
+TOKEN_CHECK_EVERY = timedelta(hours=12)
+# The beat ticks every minute; a tick this much early still counts as "the interval has passed".
+INTERVAL_SLACK = timedelta(seconds=30)
+RESPONSE_LIMIT = 8_000_000  # bytes of one answer; a page of 200 items is far below
+
+Fetch = Callable[..., Any]  # fetch(url, params, method="GET") -> parsed JSON; raises WeiboApiError
+
+
+class WeiboApiError(RuntimeError):
+    """The API refused (its `error_code`, else "HTTP <status>"), or could not be reached ("connect")."""
+
+    def __init__(self, code: str, detail: str = "", *, status: int | None = None) -> None:
+        self.code, self.detail, self.status = str(code), detail, status
+        text = f"{self.code}：{meaning('weibo', self.code)}"
+        super().__init__(text + (f"（{detail}）" if detail else ""))
+
+    @property
+    def needs_authorisation(self) -> bool:
+        return self.code in WEIBO_TOKEN_CODES
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.code in WEIBO_RATE_CODES
+
+
+class QuotaSpent(Exception):
+    """This hour's share of the token's quota is used up; the poll goes on at the next hour."""
+
+
+def _api_error(document: Any, status: int | None) -> WeiboApiError | None:
+    if isinstance(document, dict) and document.get("error_code") not in (None, "", 0, "0"):
+        detail = str(document.get("error") or "")[:200]
+        return WeiboApiError(str(document["error_code"]), detail, status=status)
+    return None
+
+
+def http_fetch(url: str, params: dict[str, Any], *, method: str = "GET", timeout: float = 10.0) -> Any:
+    """Call a Weibo API URL and parse its JSON; an error answer (4xx/5xx with a JSON body, or a 200 with
+    `error_code`) raises WeiboApiError with the API's own code. No secret lands in an error."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    query = urllib.parse.urlencode(params)
+    if method == "GET":
+        request = urllib.request.Request(f"{url}{'&' if '?' in url else '?'}{query}")
+    else:
+        request = urllib.request.Request(url, data=query.encode(), method=method)
+    request.add_header("Accept", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, body = response.status, response.read(RESPONSE_LIMIT)
+    except urllib.error.HTTPError as exc:
+        body = exc.read(65_536)
+        try:
+            document = json.loads(body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            document = None
+        raise _api_error(document, exc.code) or WeiboApiError(f"HTTP {exc.code}", status=exc.code) from None
+    except urllib.error.URLError as exc:
+        raise WeiboApiError("connect", type(exc.reason).__name__) from None
+    except OSError as exc:  # a timeout or reset while reading the answer
+        raise WeiboApiError("connect", type(exc).__name__) from None
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise WeiboApiError(f"HTTP {status}", "返回的不是JSON", status=status) from None
+    error = _api_error(document, status)
+    if error is not None:
+        raise error
+    return document
 
 
 def adapter_state(session: Session, name: str = ADAPTER) -> AdapterState:
@@ -135,21 +239,95 @@ def adapter_state(session: Session, name: str = ADAPTER) -> AdapterState:
     return state
 
 
-def http_fetch(url: str, params: dict[str, Any], *, timeout: float = 10.0) -> Any:
-    """GET a Weibo API URL and parse its JSON (the standard library only; no secrets in errors)."""
-    import urllib.error
-    import urllib.parse
-    import urllib.request
+def token_fingerprint(access_token: str) -> str:
+    """Names a token in the cursor and in alert keys without revealing it."""
+    return hashlib.sha256(access_token.encode()).hexdigest()[:12]
 
-    full = url + ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
-    request = urllib.request.Request(full, headers={"Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read().decode("utf-8"))
-    except urllib.error.HTTPError as exc:
-        raise RuntimeError(f"HTTP {exc.code}") from None
-    except urllib.error.URLError as exc:
-        raise RuntimeError(f"连接失败：{type(exc.reason).__name__}") from None
+
+def _backoff(failures: int) -> timedelta:
+    return min(timedelta(minutes=2 ** max(0, failures - 1)), MAX_BACKOFF)
+
+
+def _next_hour(now: datetime) -> datetime:
+    return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+def _item_id(item: Any) -> int | None:
+    raw = str((item.get("idstr") or item.get("id") or "") if isinstance(item, dict) else "").strip()
+    return int(raw) if raw.isdigit() else None
+
+
+class _Poll:
+    """One poll: the calls (counted against the hour's quota), the items applied, progress committed."""
+
+    def __init__(self, session, state, *, fetch, access_token, now, department_code, hourly_quota, commit):
+        self.session, self.state, self.fetch = session, state, fetch
+        self.access_token, self.now, self.department_code = access_token, now, department_code
+        self.commit = commit
+        self.cursor: dict[str, Any] = dict(state.cursor or {})
+        hour = now.strftime("%Y-%m-%dT%H")
+        quota = dict(self.cursor.get("quota") or {})
+        self.quota = quota if quota.get("hour") == hour else {"hour": hour, "calls": 0}
+        self.hourly_quota = hourly_quota
+        self.counts = {"created": 0, "duplicate": 0, "updated": 0, "rejected": 0, "calls": 0}
+        self.endpoints: dict[str, dict[str, Any]] = {}
+
+    def call(self, url: str, params: dict[str, Any], **kw: Any) -> Any:
+        if self.quota["calls"] >= self.hourly_quota:
+            raise QuotaSpent
+        self.quota["calls"] += 1
+        self.counts["calls"] += 1
+        return self.fetch(url, params, **kw)
+
+    def checkpoint(self) -> None:
+        """Store the cursor (a new dict, so the JSON column is written) and commit what is done so far."""
+        self.cursor["quota"] = dict(self.quota)
+        self.state.cursor = dict(self.cursor)
+        self.session.flush()
+        if self.commit is not None:
+            self.commit()
+
+    def endpoint(self, base_url: str, endpoint: Endpoint) -> None:
+        """Read one endpoint newest-first, paging back down to its cursor; each page is committed with
+        its progress, so a failure later loses nothing already read."""
+        report = self.endpoints.setdefault(endpoint.key, {"fetched": 0, "created": 0, "error": None})
+        since = int(self.cursor.get(endpoint.key) or 0)
+        paging_key = f"{endpoint.key}:paging"
+        paging = dict(self.cursor.get(paging_key) or {})
+        newest, max_id = int(paging.get("newest") or since), paging.get("max_id")
+        for _ in range(MAX_PAGES):
+            params: dict[str, Any] = {"access_token": self.access_token, "count": PAGE_SIZE}
+            if since:
+                params["since_id"] = since
+            if max_id:
+                params["max_id"] = max_id
+            document = self.call(f"{base_url.rstrip('/')}/{endpoint.path}", params)
+            page = document.get(endpoint.list_key) if isinstance(document, dict) else None
+            items = page if isinstance(page, list) else [item for _, item in items_of(document)]
+            ids = [i for i in (_item_id(item) for item in items) if i is not None]
+            for item in items:
+                try:
+                    record = record_from_item(endpoint.kind, item, department_code=self.department_code)
+                except RecordError:
+                    self.counts["rejected"] += 1
+                    continue
+                with self.session.begin_nested():
+                    result = apply_record(self.session, record, actor="微博接口", now=self.now)
+                self.counts[result.status] += 1
+                report["created"] += result.status == "created"
+            report["fetched"] += len(items)
+            newest = max([newest, *ids])
+            # Done when the page was not full, or reached what the last poll had; a first poll (no
+            # cursor) takes the newest page only — older history is for `tracker import weibo`.
+            if not since or len(items) < PAGE_SIZE or not ids or min(ids) <= since + 1:
+                self.cursor.pop(paging_key, None)
+                if newest:
+                    self.cursor[endpoint.key] = str(newest)
+                self.checkpoint()
+                return
+            max_id = min(ids) - 1
+            self.cursor[paging_key] = {"max_id": max_id, "newest": newest}
+            self.checkpoint()
 
 
 def poll_weibo(
@@ -158,64 +336,201 @@ def poll_weibo(
     api_url: str,
     access_token: str,
     now: datetime,
-    fetch: Fetch = None,
+    fetch: Fetch | None = None,
     department_code: str | None = None,
     force: bool = False,
-) -> dict[str, int]:
-    """Poll every endpoint once (unless backing off), turn new items into tickets, record health.
+    business_api_url: str | None = None,
+    interval: timedelta = timedelta(minutes=4),
+    hourly_quota: int = 150,
+    warn_days: int = 7,
+    media: tuple[str, ...] = (),
+    commit: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Poll each endpoint once (when the interval has passed and no wait is set), turn new items into
+    tickets, record health; return what was fetched.
 
-    Idempotent by Weibo id; the cursor (`since_id` per endpoint) only saves work. On failure the next
-    attempt waits 1, 2, 4 … minutes (at most an hour).
+    Idempotent by Weibo id; the cursors only save work. Endpoints are independent: one that fails (a
+    permission it lacks, a server error) waits 1, 2, 4 … minutes on its own while the others go on, and
+    what the others read is kept. A token the API no longer accepts stops the poll and tells the office;
+    a spent quota (10022–10024, or our own count reaching `hourly_quota`) waits for the next hour.
+    `commit` (the session's commit, from `poll_once`) is called after each page read.
     """
     fetch = fetch or http_fetch
     state = adapter_state(session)
-    if not force and state.next_attempt_at is not None and now < state.next_attempt_at:
-        return {"skipped": 1}
+    fingerprint = token_fingerprint(access_token)
+    if (state.cursor or {}).get("token") != fingerprint:
+        # A new token (re-authorised): try it at once and ask for its lifetime again.
+        state.cursor = {**(state.cursor or {}), "token": fingerprint}
+        state.next_attempt_at = state.token_checked_at = state.token_expires_at = None
+    if not force:
+        if state.next_attempt_at is not None and now < state.next_attempt_at:
+            return {"skipped": 1, "until": state.next_attempt_at.isoformat()}
+        if state.last_attempt_at is not None and now - state.last_attempt_at < interval - INTERVAL_SLACK:
+            return {"skipped": 1, "until": (state.last_attempt_at + interval).isoformat()}
     state.last_attempt_at = now
-    counts = {"created": 0, "duplicate": 0, "updated": 0, "rejected": 0}
-    cursor = dict(state.cursor or {})
+    poll = _Poll(
+        session,
+        state,
+        fetch=fetch,
+        access_token=access_token,
+        now=now,
+        department_code=department_code,
+        hourly_quota=hourly_quota,
+        commit=commit,
+    )
+    endpoints = [(api_url, e) for e in PUBLIC_ENDPOINTS]
+    if business_api_url:
+        endpoints += [(business_api_url, e) for e in BUSINESS_ENDPOINTS]
+    waiting = dict(poll.cursor.get("retry") or {})
+    failures: list[tuple[str, WeiboApiError]] = []
+    stop: WeiboApiError | QuotaSpent | None = None
     try:
-        for key, path, _kind, _list_key in ENDPOINTS:
-            params: dict[str, Any] = {"access_token": access_token, "count": 100}
-            if cursor.get(key):
-                params["since_id"] = cursor[key]
-            document = fetch(api_url.rstrip("/") + "/" + path, params)
-            if isinstance(document, dict) and document.get("error_code"):
-                raise RuntimeError(
-                    f"接口错误 {document.get('error_code')}: {document.get('error', '')}"[:300]
-                )
-            highest = int(cursor.get(key) or 0)
-            for kind, item in items_of(document):
-                try:
-                    record = record_from_item(kind, item, department_code=department_code)
-                except RecordError:
-                    counts["rejected"] += 1
-                    continue
-                with session.begin_nested():
-                    result = apply_record(session, record, actor="微博接口", now=now)
-                counts[result.status] += 1
-                highest = max(highest, int(record.draft.external_ref))
-            if highest:
-                cursor[key] = str(highest)
-    except Exception as exc:
+        if state.token_checked_at is None or now - state.token_checked_at >= TOKEN_CHECK_EVERY:
+            _check_token(poll, api_url, warn_days=warn_days, fingerprint=fingerprint, media=media)
+        for base_url, endpoint in endpoints:
+            entry = waiting.get(endpoint.key)
+            if entry and not force and now < datetime.fromisoformat(entry["at"]):
+                poll.endpoints[endpoint.key] = {
+                    "fetched": 0,
+                    "created": 0,
+                    "error": None,
+                    "waiting": entry["at"],
+                }
+                continue
+            try:
+                poll.endpoint(base_url, endpoint)
+                waiting.pop(endpoint.key, None)
+            except WeiboApiError as exc:
+                poll.endpoints[endpoint.key]["error"] = exc.code
+                if exc.needs_authorisation or exc.rate_limited:
+                    raise
+                failures.append((endpoint.key, exc))
+                tries = int((entry or {}).get("failures", 0)) + 1
+                waiting[endpoint.key] = {
+                    "failures": tries,
+                    "at": (now + _backoff(tries)).isoformat(),
+                    "code": exc.code,
+                }
+    except (WeiboApiError, QuotaSpent) as exc:
+        stop = exc
+    poll.cursor["retry"] = waiting
+    if stop is not None or failures:
+        error = stop if isinstance(stop, WeiboApiError) else (failures[-1][1] if failures else None)
+        where = "" if stop is not None else f"[{failures[-1][0]}] "
         state.consecutive_failures = (state.consecutive_failures or 0) + 1
         state.last_error_at = now
-        state.last_error = str(exc)[:500]
-        state.next_attempt_at = now + min(
-            timedelta(minutes=2 ** (state.consecutive_failures - 1)), MAX_BACKOFF
-        )
-        session.flush()
-        raise
-    state.cursor = cursor
-    state.consecutive_failures = 0
-    state.next_attempt_at = None
-    state.last_success_at = now
-    if counts["created"]:
+        state.last_error_code = error.code if error else "quota"
+        state.last_error = (where + str(error) if error else f"已用完本小时调用配额（{hourly_quota}次）")[
+            :500
+        ]
+        if isinstance(stop, QuotaSpent) or (error is not None and error.rate_limited):
+            state.next_attempt_at = _next_hour(now)
+        elif error is not None and error.needs_authorisation:
+            state.next_attempt_at = now + _backoff(state.consecutive_failures)
+            from tracker.notify import notify_office
+
+            notify_office(
+                session,
+                title=f"政务微博接口：{meaning('weibo', error.code)}",
+                body=(
+                    f"微博接口返回错误 {error.code}，已暂停拉取。请重新授权：取得新的 access token，写入 "
+                    "TRACKER_WEIBO_ACCESS_TOKEN 后重启 worker 和 beat（见 docs/workers.md “重新授权”），"
+                    "再运行 tracker channel poll weibo 确认。"
+                ),
+                now=now,
+                dedupe_key=f"weibo-token-refused:{fingerprint}:{error.code}",
+                media=media,
+            )
+        else:
+            state.next_attempt_at = None  # each failing endpoint waits on its own (cursor["retry"])
+    else:
+        state.consecutive_failures = 0
+        state.next_attempt_at = None
+        state.last_success_at = now
+    if poll.counts["created"]:
         state.last_received_at = now
         state.alerted_at = None
-        state.received_total = (state.received_total or 0) + counts["created"]
-    session.flush()
-    return counts
+        state.received_total = (state.received_total or 0) + poll.counts["created"]
+    poll.checkpoint()
+    return {
+        **poll.counts,
+        "failed": len(failures) + (stop is not None),
+        "error": state.last_error_code if (stop is not None or failures) else None,
+        "endpoints": poll.endpoints,
+    }
+
+
+def _check_token(
+    poll: _Poll, api_url: str, *, warn_days: int, fingerprint: str, media: tuple[str, ...]
+) -> None:
+    """Ask how long the token has left (oauth2/get_token_info, `expire_in` seconds); warn the office
+    `warn_days` before it runs out, and again on its last day."""
+    answer = poll.call(
+        f"{api_url.rstrip('/')}/oauth2/get_token_info", {"access_token": poll.access_token}, method="POST"
+    )
+    state, now = poll.state, poll.now
+    seconds = answer.get("expire_in", answer.get("expires_in")) if isinstance(answer, dict) else None
+    state.token_checked_at = now
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        return
+    state.token_expires_at = now + timedelta(seconds=max(0, seconds))
+    warn_expiring_token(
+        poll.session, state, now=now, warn_days=warn_days, fingerprint=fingerprint, media=media
+    )
+
+
+def warn_expiring_token(
+    session: Session, state: AdapterState, *, now: datetime, warn_days: int, fingerprint: str, media=()
+) -> bool:
+    """One notice to the office when the token is within `warn_days` of its end, one more on its last day."""
+    if state.token_expires_at is None:
+        return False
+    left = state.token_expires_at - now
+    if left > timedelta(days=warn_days):
+        return False
+    from tracker.clock import local
+    from tracker.notify import notify_office
+
+    stage = "last-day" if left <= timedelta(days=1) else f"{warn_days}d"
+    ends = local(state.token_expires_at).strftime("%Y-%m-%d %H:%M")
+    return bool(
+        notify_office(
+            session,
+            title=f"政务微博授权将于 {ends} 到期",
+            body=(
+                "到期后将收不到新的评论、@提及和私信。请在到期前重新授权：取得新的 access token，写入 "
+                "TRACKER_WEIBO_ACCESS_TOKEN 后重启 worker 和 beat（见 docs/workers.md “重新授权”）。"
+            ),
+            now=now,
+            dedupe_key=f"weibo-token-expiring:{fingerprint}:{stage}",
+            media=media,
+        )
+    )
+
+
+def poll_once(settings, *, now: datetime, fetch: Fetch | None = None, force: bool = False) -> dict[str, Any]:
+    """The one door for a poll, used by the beat's task and by `tracker channel poll weibo`: opens the
+    session, commits after each page, and reads every limit from the settings."""
+    from tracker.db import session_scope
+    from tracker.notify import configured_media
+
+    if not settings.weibo_api_url or not settings.weibo_access_token:
+        return {"disabled": 1}
+    with session_scope(settings.database_url) as session:
+        return poll_weibo(
+            session,
+            api_url=settings.weibo_api_url,
+            access_token=settings.weibo_access_token,
+            business_api_url=settings.weibo_business_api_url,
+            now=now,
+            fetch=fetch,
+            force=force,
+            interval=timedelta(minutes=settings.weibo_poll_minutes),
+            hourly_quota=settings.weibo_hourly_quota,
+            warn_days=settings.weibo_token_warn_days,
+            media=configured_media(settings),
+            commit=session.commit,
+        )
 
 
 def stale_adapters(session: Session, *, now: datetime, silence: timedelta) -> list[AdapterState]:

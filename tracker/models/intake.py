@@ -63,6 +63,10 @@ class AdapterState(Base):
     last_received_at: Mapped[datetime | None]  # when an item last arrived (silence detection)
     last_error_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The service's own code of the last failure (Weibo 21327, HTTP 403 …); tracker.channel_status explains it.
+    last_error_code: Mapped[str | None] = mapped_column(String(32))
+    token_expires_at: Mapped[datetime | None]  # the Weibo access token's end (oauth2/get_token_info)
+    token_checked_at: Mapped[datetime | None]
     consecutive_failures: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     alerted_at: Mapped[datetime | None]  # the silence alert already raised for the current silence

@@ -84,6 +84,16 @@ class NotificationChannel(Base):
     kinds: Mapped[list[str]] = mapped_column(JSON, default=list)
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
+    # Health, for `tracker channel status` and the admin page: the last message it accepted, the last
+    # refusal and the channel's own code for it (errcode, HTTP status).
+    last_success_at: Mapped[datetime | None]
+    last_error_at: Mapped[datetime | None]
+    last_error_code: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    # Pacing of group robots (20 messages a minute each): the earliest moment the next message may go, and
+    # the end of a throttle the robot announced (DingTalk 130101, WeCom 45009).
+    next_send_at: Mapped[datetime | None]
+    paused_until: Mapped[datetime | None]
 
     department: Mapped[Department | None] = relationship()
 

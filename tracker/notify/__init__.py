@@ -37,6 +37,7 @@ NOTIFICATION_KINDS = {
     "digest": "每日汇总",
     "status": "状态变化",
     "calendar": "节假日安排",
+    "channel": "渠道告警",  # an outside channel needs the office: a Weibo token expiring, a refused login
 }
 MAX_ATTEMPTS = 8
 # Longer than a claimed batch can take (workers/tasks/deliveries.py: 10 rows × 20 s timeouts); a crashed
@@ -113,6 +114,30 @@ def mark_read(session: Session, user: User, *, now: datetime, ids: Sequence[int]
     result = session.execute(query.values(read_at=now).execution_options(synchronize_session=False))
     session.flush()
     return result.rowcount or 0
+
+
+def configured_media(settings) -> tuple[str, ...]:
+    """The per-user media this deployment can send: e-mail only with an SMTP server configured."""
+    return ("email", "sms") if settings.smtp_host else ("sms",)
+
+
+def notify_office(
+    session: Session,
+    *,
+    title: str,
+    body: str,
+    now: datetime,
+    dedupe_key: str,
+    media: Sequence[str] = MEDIA,
+    link: str | None = "/admin/channels",
+) -> list[int]:
+    """Tell every active administrator (the office) once per ``dedupe_key``, in-app and on their media."""
+    admins = session.scalars(select(User.id).where(User.is_active, User.role == "admin")).all()
+    ids = notify(
+        session, admins, kind="channel", title=title, body=body, link=link, now=now, dedupe_key=dedupe_key
+    )
+    plan_deliveries(session, ids, now=now, media=media)
+    return ids
 
 
 # -- preferences -----------------------------------------------------------------------------------------

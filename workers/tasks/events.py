@@ -53,7 +53,9 @@ def _notify(
 
 
 def media_for(settings: Settings) -> tuple[str, ...]:
-    return ("email", "sms") if settings.smtp_host else ("sms",)
+    from tracker.notify import configured_media
+
+    return configured_media(settings)
 
 
 def on_created_route(session: Session, settings: Settings, message: OutboxMessage, now: datetime) -> None:

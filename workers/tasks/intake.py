@@ -20,40 +20,17 @@ log = logging.getLogger(__name__)
 STALE_QUEUED = timedelta(minutes=2)
 
 
-def run_weibo_poll(settings: Settings, *, now=None, fetch=None) -> dict[str, int]:
-    from tracker.intake.weibo import poll_weibo
+def run_weibo_poll(settings: Settings, *, now=None, fetch=None, force: bool = False) -> dict:
+    """One poll through the one door (`tracker.intake.weibo.poll_once`, also behind `tracker channel poll
+    weibo`). The API's refusals are recorded on the adapter's row there, not raised; what is raised is
+    the database or the network of this machine, which the task's retry policy covers."""
+    from tracker.intake.weibo import poll_once
 
-    if not settings.weibo_api_url or not settings.weibo_access_token:
-        return {"disabled": 1}
-    now = now or utcnow()
-    try:
-        with session_scope(settings.database_url) as session:
-            return poll_weibo(
-                session,
-                api_url=settings.weibo_api_url,
-                access_token=settings.weibo_access_token,
-                now=now,
-                fetch=fetch,
-            )
-    except Exception as exc:
-        # The failure and the next attempt time are recorded (poll_weibo flushed them before raising,
-        # but the rollback above undid that): record them in a transaction of their own.
-        with session_scope(settings.database_url) as session:
-            from tracker.intake.weibo import adapter_state
-
-            state = adapter_state(session)
-            state.consecutive_failures = (state.consecutive_failures or 0) + 1
-            state.last_attempt_at = state.last_error_at = now
-            state.last_error = str(exc)[:500]
-            state.next_attempt_at = now + min(
-                timedelta(minutes=2 ** (state.consecutive_failures - 1)), timedelta(hours=1)
-            )
-        log.warning("weibo poll failed: %s", type(exc).__name__)
-        return {"failed": 1}
+    return poll_once(settings, now=now or utcnow(), fetch=fetch, force=force)
 
 
 @shared_task(bind=True, name="intake.weibo_poll", **RETRY)
-def weibo_poll(self) -> dict[str, int]:
+def weibo_poll(self) -> dict:
     return run_weibo_poll(settings_of(self))
 
 

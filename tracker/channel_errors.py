@@ -1,0 +1,127 @@
+"""What each outside service's error codes mean for the operator, in Chinese — one table per service.
+
+The codes are the services' own: Weibo's `error_code` (open.weibo.com/wiki/Error_code), the group robots'
+`errcode`, the SMTP reply code, the HTTP status. `tracker channel status`, the admin channel page and
+/healthz show a channel's last code with its meaning from here, and docs/workers.md lists them.
+"""
+
+from __future__ import annotations
+
+# Weibo: 1xxxx system level, 2xxxx service level. The ones the poller acts on are in the sets below.
+WEIBO = {
+    "10001": "微博系统错误，稍后自动重试",
+    "10002": "微博服务暂停，稍后自动重试",
+    "10003": "微博远程服务错误，稍后自动重试",
+    "10004": "本机IP被微博限制，请联系微博开放平台",
+    "10005": "该接口需要更高级别的应用授权",
+    "10006": "缺少应用标识（source/appkey）",
+    "10008": "请求参数错误",
+    "10009": "微博任务过多，系统繁忙，稍后自动重试",
+    "10012": "非法请求",
+    "10013": "不合法的微博用户",
+    "10014": "应用的接口访问权限受限（私信接口需商业接口 c.api.weibo.com 及蓝V授权）",
+    "10016": "缺少必选参数",
+    "10017": "参数值非法",
+    "10020": "接口不存在（请检查接口地址）",
+    "10021": "不支持该HTTP方法",
+    "10022": "IP请求频次超过上限，下一小时自动恢复",
+    "10023": "用户请求频次超过上限，下一小时自动恢复",
+    "10024": "用户请求该接口频次超过上限，下一小时自动恢复",
+    "20003": "用户不存在",
+    "21301": "认证失败，请重新授权",
+    "21314": "令牌已被使用，请重新授权",
+    "21315": "令牌已过期，请重新授权",
+    "21316": "令牌不合法，请重新授权",
+    "21317": "令牌不合法，请重新授权",
+    "21319": "授权关系已解除，请重新授权",
+    "21321": "未审核的应用使用人数超过限制",
+    "21327": "授权已过期，请重新授权",
+    "21332": "访问令牌无效，请重新授权",
+    "21501": "令牌无效，请重新授权",
+}
+# The token no longer works: every endpoint would fail the same way; someone has to re-authorise.
+WEIBO_TOKEN_CODES = frozenset(
+    {"21301", "21314", "21315", "21316", "21317", "21319", "21327", "21332", "21501"}
+)
+# The hourly quota is spent: Weibo's counters run per clock hour, so the poll waits for the next one.
+WEIBO_RATE_CODES = frozenset({"10022", "10023", "10024"})
+
+# Group robots' errcode.
+DINGTALK = {
+    "130101": "发送过快，钉钉限流（每个机器人每分钟最多20条，超出后限流10分钟），稍后自动重发",
+    "130102": "发送过快，钉钉限流，稍后自动重发",
+    "300001": "机器人 access_token 无效，请检查地址",
+    "310000": "签名或关键词校验未通过（请检查加签密钥、安全设置）",
+    "400013": "群已被解散",
+    "400101": "access_token 不存在，请检查机器人地址",
+    "400102": "机器人已停用",
+    "400105": "不支持的消息类型",
+    "410100": "发送过快，钉钉限流，稍后自动重发",
+    "430101": "消息内容包含不安全的外链",
+    "430102": "消息内容含有不合适的文字",
+    "430103": "消息内容含有不合适的图片",
+    "430104": "消息内容含有不合适的内容",
+}
+WECOM = {
+    "45009": "发送过快，企业微信限流（每个机器人每分钟最多20条），稍后自动重发",
+    "45033": "接口并发调用超过限制，稍后自动重发",
+    "93000": "机器人 webhook 地址无效，请检查地址",
+    "93004": "机器人已被停用或删除",
+    "93008": "不在群里，机器人已被移出群聊",
+    "40008": "不合法的消息类型",
+    "44004": "消息内容为空",
+    "45002": "消息内容超过长度限制",
+}
+# errcodes that mean "too fast, wait": the message is held and sent when the robot accepts again.
+ROBOT_THROTTLE_CODES = {
+    "dingtalk": frozenset({"130101", "130102", "410100"}),
+    "wecom": frozenset({"45009", "45033"}),
+}
+
+SMTP = {
+    "421": "邮件服务器暂时不可用，稍后自动重试",
+    "450": "收件邮箱暂时不可用，稍后自动重试",
+    "451": "邮件服务器处理出错，稍后自动重试",
+    "452": "邮件服务器空间不足，稍后自动重试",
+    "530": "邮件服务器要求先登录或先启用加密（STARTTLS）",
+    "534": "邮件服务器要求更安全的登录方式",
+    "535": "邮件账号或密码错误（TRACKER_SMTP_USER / TRACKER_SMTP_PASSWORD）",
+    "550": "收件邮箱不存在或拒收",
+    "552": "邮件过大被拒收",
+    "553": "发件地址不被允许（TRACKER_SMTP_SENDER）",
+    "554": "邮件被拒收（可能被判为垃圾邮件）",
+    "tls": "证书校验失败：邮件服务器的证书不受信任或与主机名不符（可用 TRACKER_SMTP_CA_FILE 指定CA）",
+    "no-starttls": "邮件服务器未提供 STARTTLS，拒绝以明文发送密码",
+    "connect": "无法连接邮件服务器（地址、端口或网络）",
+}
+
+HTTP = {
+    "400": "对方认为请求有误",
+    "401": "对方拒绝：未认证或签名无效",
+    "403": "对方拒绝访问（权限、IP白名单或地址错误）",
+    "404": "地址不存在，请检查配置的URL",
+    "408": "对方等待请求超时，稍后自动重试",
+    "413": "内容过大被拒收",
+    "429": "请求过快被限流，稍后自动重试",
+    "500": "对方服务器内部错误，稍后自动重试",
+    "502": "对方网关错误，稍后自动重试",
+    "503": "对方服务暂不可用，稍后自动重试",
+    "504": "对方网关超时，稍后自动重试",
+    "connect": "无法连接（地址、端口、证书或网络）",
+}
+
+TABLES = {"weibo": WEIBO, "dingtalk": DINGTALK, "wecom": WECOM, "email": SMTP, "smtp": SMTP}
+
+
+def meaning(service: str, code: str | None) -> str | None:
+    """The operator's reading of `code` from `service` ("weibo", "dingtalk", "wecom", "email", "webhook" …).
+
+    An "HTTP 403"-style code is read from the HTTP table for every service; an unknown code says so.
+    """
+    if not code:
+        return None
+    code = str(code)
+    if code.upper().startswith("HTTP"):
+        return HTTP.get(code[4:].strip(), f"对方返回 {code}")
+    table = TABLES.get(service, HTTP)
+    return table.get(code) or HTTP.get(code) or f"未收录的错误代码 {code}，请查阅对方文档"
