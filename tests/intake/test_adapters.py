@@ -50,7 +50,7 @@ def test_weibo_poll_creates_tickets_once_and_records_health(session, now, dept):
         # The second poll, one interval later, asks only for newer items (since_id) and creates nothing.
         again = poll_weibo(session, api_url=url, access_token="tok-123", now=now + timedelta(minutes=4))
         assert again["created"] == 0
-        path, query = [r for r in server.requests if r[0] == "/2/comments/to_me.json"][-1]
+        _path, query = [r for r in server.requests if r[0] == "/2/comments/to_me.json"][-1]
         assert query["since_id"] == ["12438492190"]
         assert query["access_token"] == ["tok-123"]
 
