@@ -358,11 +358,12 @@ def poll_weibo(
     fetch = fetch or http_fetch
     state = adapter_state(session)
     fingerprint = token_fingerprint(access_token)
-    if (state.cursor or {}).get("token") != fingerprint:
+    renewed = (state.cursor or {}).get("token") != fingerprint
+    if renewed:
         # A new token (re-authorised): try it at once and ask for its lifetime again.
         state.cursor = {**(state.cursor or {}), "token": fingerprint}
         state.next_attempt_at = state.token_checked_at = state.token_expires_at = None
-    if not force:
+    if not force and not renewed:
         if state.next_attempt_at is not None and now < state.next_attempt_at:
             return {"skipped": 1, "until": state.next_attempt_at.isoformat()}
         if state.last_attempt_at is not None and now - state.last_attempt_at < interval - INTERVAL_SLACK:
