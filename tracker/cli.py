@@ -120,10 +120,11 @@ def _register_command_groups() -> None:
     """Command groups that live beside their domain modules."""
     from tracker.cli_admin import admin_group
     from tracker.cli_calendar import calendar
+    from tracker.cli_channel import channel_group
     from tracker.intake.cli import apikey, import_group
     from tracker.reports.cli import report
 
-    for group in (calendar, import_group, apikey, report, admin_group):
+    for group in (calendar, import_group, apikey, report, admin_group, channel_group):
         main.add_command(group)
 
 

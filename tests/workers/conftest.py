@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -75,6 +76,8 @@ class SmtpSink:
 
     def __init__(self) -> None:
         self.messages: list = []
+        self.encrypted: list[bool] = []  # per message: whether it came over TLS
+        self.logins: list[tuple[str, bool]] = []  # (user, over TLS) of every login attempted
         self.on_rcpt = None
         self.lock = threading.Lock()
 
@@ -91,6 +94,7 @@ class SmtpSink:
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
             self.messages.append(message_from_bytes(envelope.content))
+            self.encrypted.append(session.ssl is not None)
         return "250 Message accepted for delivery"
 
 
@@ -107,32 +111,111 @@ def smtp_server():
     controller.stop()
 
 
+SMTP_USER, SMTP_PASSWORD = "tracker", "smtp-pass-2026"
+
+
+@pytest.fixture
+def tls_smtp(tmp_path):
+    """Start SMTP servers as mail services run them, with a certificate from a private CA:
+    `tls_smtp("implicit")` speaks TLS from the first byte (port 465, RFC 8314); `tls_smtp("starttls")`
+    offers STARTTLS and refuses mail until it is used; `tls_smtp("plain")` offers no TLS at all.
+    `login=True` asks for a user (only over TLS, as aiosmtpd does by default); `hosts` are the names the
+    certificate is for. Returns the sink, with `.port` and `.certificate` (its `ca_file` to configure)."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from tests.workers.tls import make_certificate
+
+    controllers = []
+
+    def start(mode: str, *, login: bool = False, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")):
+        sink = SmtpSink()
+        certificate = make_certificate(tmp_path / f"tls-{len(controllers)}", hosts=hosts)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certificate.cert_file, certificate.key_file)
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            user = auth_data.login.decode()
+            sink.logins.append((user, session.ssl is not None))
+            return AuthResult(success=user == SMTP_USER and auth_data.password.decode() == SMTP_PASSWORD)
+
+        options: dict = {"authenticator": authenticator, "auth_required": login}
+        if mode == "implicit":
+            options["ssl_context"] = context
+        elif mode == "starttls":
+            options.update(tls_context=context, require_starttls=True)
+        port = free_port()
+        controller = Controller(sink, hostname="127.0.0.1", port=port, **options)
+        controller.start()
+        controllers.append(controller)
+        sink.port, sink.certificate = port, certificate
+        return sink
+
+    yield start
+    for controller in controllers:
+        controller.stop()
+
+
 class RobotServer:
-    """Answers like a DingTalk/WeCom robot (errcode 0), or fails when told to."""
+    """Answers like a DingTalk/WeCom robot: errcode 0, until a robot (a path) has taken `per_minute`
+    messages in a minute — then, as the real ones do, errcode 130101 (DingTalk, paths starting /ding,
+    throttled for 10 minutes) or 45009 (WeCom, /wecom) with HTTP 200. `throttled` throttles every robot
+    now; `fail_paths` answer HTTP 500."""
+
+    THROTTLE = {
+        "/ding": (130101, "send too fast, exceed 20 times per minute", 600),
+        "/wecom": (45009, "api freq out of limit", 60),
+    }
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict, dict]] = []
         self.fail_paths: set[str] = set()
+        self.per_minute = 20
+        self.throttled = False
+        self.sent: dict[str, list[float]] = {}  # robot path → when each message was accepted
+        self.throttled_until: dict[str, float] = {}
+
+    def robot_answer(self, path: str) -> dict:
+        robot = path.split("?")[0]
+        kind = next((k for k in self.THROTTLE if robot.startswith(k)), None)
+        if kind is None:
+            return {"errcode": 0, "errmsg": "ok"}
+        code, text, seconds = self.THROTTLE[kind]
+        moment = time.monotonic()
+        recent = [t for t in self.sent.get(robot, []) if moment - t < 60]
+        if self.throttled or moment < self.throttled_until.get(robot, 0) or len(recent) >= self.per_minute:
+            self.throttled_until.setdefault(robot, moment + seconds)
+            return {"errcode": code, "errmsg": text}
+        self.sent[robot] = [*recent, moment]
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def accepted(self, prefix: str) -> list[dict]:
+        """The bodies the robots under ``prefix`` accepted (errcode 0)."""
+        return [body for path, _, body, ok in self.answered if path.startswith(prefix) and ok]
 
     def start(self) -> None:
         import json
 
         sink = self
+        sink.answered: list[tuple[str, dict, dict, bool]] = []
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                sink.requests.append((self.path, dict(self.headers), json.loads(body or b"{}")))
+                payload = json.loads(body or b"{}")
+                sink.requests.append((self.path, dict(self.headers), payload))
                 if any(self.path.startswith(p) for p in sink.fail_paths):
                     self.send_response(500)
                     self.end_headers()
                     return
-                answer = json.dumps({"errcode": 0, "errmsg": "ok"}).encode()
+                answer = sink.robot_answer(self.path)
+                sink.answered.append((self.path, dict(self.headers), payload, answer["errcode"] == 0))
+                data = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
+                self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(answer)
+                self.wfile.write(data)
 
             def log_message(self, *args):
                 pass

@@ -231,7 +231,7 @@ def test_reminders_go_out_by_email_and_group_robots_and_a_failing_channel_blocks
     totals = run_sweep(settings, now=at("2026-03-04", "09:30"))
     assert totals["reminders"] == 1 and totals["deliveries"] == 4  # e-mail + 3 group channels
     counts = send_pending(settings, now=at("2026-03-04", "09:31"))
-    assert counts == {"sent": 3, "failed": 0, "retrying": 1}
+    assert counts == {"sent": 3, "failed": 0, "retrying": 1, "held": 0}
 
     [mail] = smtp_server.messages
     assert "还有3个工作日到期" in str(mail["Subject"]) or "=?utf-8?" in mail["Subject"]
@@ -251,7 +251,12 @@ def test_reminders_go_out_by_email_and_group_robots_and_a_failing_channel_blocks
         retry_at = failing.next_attempt_at
     assert retry_at == at("2026-03-04", "09:32")  # 1 minute backoff after the first failure
     # Nothing more before the backoff; the failed channel is retried later, alone.
-    assert send_pending(settings, now=at("2026-03-04", "09:31")) == {"sent": 0, "failed": 0, "retrying": 0}
+    assert send_pending(settings, now=at("2026-03-04", "09:31")) == {
+        "sent": 0,
+        "failed": 0,
+        "retrying": 0,
+        "held": 0,
+    }
     robot_server.fail_paths.clear()
     assert send_pending(settings, now=at("2026-03-04", "09:40"))["sent"] == 1
     assert len(smtp_server.messages) == 1

@@ -86,7 +86,7 @@ def plan_callbacks(session: Session, *, now: datetime, limit: int = SCAN_LIMIT) 
         )
         made += 1
     state.cursor = {"event_id": highest}
-    state.last_success_at = now
+    state.last_attempt_at = now  # its last success is the last delivery the platform accepted
     session.flush()
     return made
 
@@ -130,6 +130,7 @@ def deliver_due(
         .with_for_update(skip_locked=True)
     ).all()
     signing = _signing_secret(session, secret_key) if due else None
+    last_error: str | None = None
     for delivery in due:
         body = json.dumps(delivery.payload, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json; charset=utf-8"}
@@ -146,6 +147,7 @@ def deliver_due(
             error = None if 200 <= status < 300 else f"HTTP {status}"
         except Exception as exc:  # network trouble of any kind is a failed attempt, retried later
             error = f"{type(exc).__name__}"
+        last_error = error or last_error
         if error is None:
             delivery.status, delivery.sent_at, delivery.last_error = "sent", now, None
             counts["sent"] += 1
@@ -156,5 +158,13 @@ def deliver_due(
             delivery.last_error = error
             delivery.next_attempt_at = now + min(timedelta(minutes=2 ** (delivery.attempts - 1)), MAX_BACKOFF)
             counts["retry"] += 1
+    if due:  # the platform's health for `tracker channel status`: last accepted, last refusal and its code
+        state = adapter_state(session, SCAN_NAME)
+        state.last_attempt_at = now
+        if counts["sent"]:
+            state.last_success_at = now
+        if last_error is not None:
+            state.last_error_at, state.last_error = now, last_error
+            state.last_error_code = last_error if last_error.startswith("HTTP") else "connect"
     session.flush()
     return counts

@@ -40,6 +40,12 @@ NOTIFICATION_KINDS = {
     "channel": "渠道告警",  # an outside channel needs the office: a Weibo token expiring, a refused login
 }
 MAX_ATTEMPTS = 8
+# Group robots accept 20 messages a minute each (DingTalk then throttles for 10 minutes, errcode 130101;
+# WeCom answers 45009): one message per robot every 3 seconds at most, and a burst of due deliveries for
+# one robot goes out as one digest of up to ROBOT_BATCH.
+ROBOT_KINDS = ("dingtalk", "wecom")
+ROBOT_SPACING = timedelta(seconds=3)
+ROBOT_BATCH = 15
 # Longer than a claimed batch can take (workers/tasks/deliveries.py: 10 rows × 20 s timeouts); a crashed
 # sender's rows come back when it runs out.
 LEASE = timedelta(minutes=10)
@@ -402,3 +408,121 @@ def failing_deliveries(session: Session, *, limit: int = 200) -> list[Delivery]:
             .limit(limit)
         )
     )
+
+
+# -- group robots: pacing, bursts, throttles; every channel's health ----------------------------------------
+
+
+def take_robot_slot(session: Session, channel_id: int, *, now: datetime) -> datetime | None:
+    """Reserve the robot's next sending moment; None when this sender may post now, else when it may.
+
+    One UPDATE decides, so two senders never both take the slot (the row's lock orders them).
+    """
+    taken = session.execute(
+        update(NotificationChannel)
+        .where(
+            NotificationChannel.id == channel_id,
+            or_(NotificationChannel.next_send_at.is_(None), NotificationChannel.next_send_at <= now),
+            or_(NotificationChannel.paused_until.is_(None), NotificationChannel.paused_until <= now),
+        )
+        .values(next_send_at=now + ROBOT_SPACING)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount:
+        return None
+    next_send_at, paused_until = session.execute(
+        select(NotificationChannel.next_send_at, NotificationChannel.paused_until).where(
+            NotificationChannel.id == channel_id
+        )
+    ).one()
+    return max(t for t in (next_send_at, paused_until, now) if t is not None)
+
+
+def gather_burst(
+    session: Session, channel_id: int, *, now: datetime, limit: int, lease: timedelta | None = None
+) -> list[int]:
+    """Lease up to ``limit`` more deliveries due for this robot, to go out in the same digest."""
+    lease = lease or LEASE
+    ids = list(
+        session.scalars(
+            select(Delivery.id)
+            .where(
+                Delivery.channel_id == channel_id,
+                Delivery.status == "pending",
+                Delivery.next_attempt_at <= now,
+            )
+            .order_by(Delivery.next_attempt_at, Delivery.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if ids:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids))
+            .values(
+                status="sending",
+                lease_until=now + lease,
+                next_attempt_at=now + lease,
+                attempts=Delivery.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        session.flush()
+    return ids
+
+
+def hold_deliveries(session: Session, delivery_ids: Sequence[int], *, until: datetime) -> None:
+    """Put leased deliveries back until ``until`` without counting the attempt: waiting for a robot's
+    pace or throttle is not a failure, and must never use up the attempts that lead to `failed`."""
+    if not delivery_ids:
+        return
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(list(delivery_ids)), Delivery.status == "sending")
+        .values(status="pending", next_attempt_at=until, lease_until=None, attempts=Delivery.attempts - 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+
+
+def record_channel_result(
+    session: Session,
+    *,
+    now: datetime,
+    channel_id: int | None = None,
+    medium: str | None = None,
+    code: str | None = None,
+    error: str | None = None,
+    paused_until: datetime | None = None,
+) -> None:
+    """Remember a channel's last success or last refusal (its own code) for the status pages.
+
+    A configured channel keeps it on its row; e-mail, which has no row, on the adapter-state row "email".
+    """
+    values: dict = (
+        {"last_success_at": now}
+        if code is None
+        else {"last_error_at": now, "last_error_code": code[:32], "last_error": (error or "")[:500]}
+    )
+    if channel_id is not None:
+        if paused_until is not None:
+            values["paused_until"] = paused_until
+        session.execute(
+            update(NotificationChannel)
+            .where(NotificationChannel.id == channel_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+    elif medium is not None:
+        from tracker.models.intake import AdapterState
+
+        state = session.get(AdapterState, medium) or AdapterState(
+            name=medium, cursor={}, consecutive_failures=0, received_total=0
+        )
+        session.add(state)
+        for key, value in values.items():
+            setattr(state, key, value)
+        state.last_attempt_at = now
+        state.consecutive_failures = 0 if code is None else (state.consecutive_failures or 0) + 1
+    session.flush()

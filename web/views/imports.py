@@ -67,7 +67,12 @@ def dispatch_import(batch_id: int) -> None:
         log.warning("could not queue import batch %s; it will be resumed", batch_id)
 
 
-ADAPTER_LABELS = {"weibo": "政务微博接口", "hotline-callback": "12345回传", "duplicate-scan": "疑似重复扫描"}
+ADAPTER_LABELS = {
+    "weibo": "政务微博接口",
+    "hotline-callback": "12345回传",
+    "duplicate-scan": "疑似重复扫描",
+    "email": "电子邮件（SMTP）",
+}
 
 
 def _adapters() -> list[AdapterState]:

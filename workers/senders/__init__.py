@@ -14,7 +14,24 @@ from tracker.config import Settings
 
 
 class SendError(Exception):
-    """The channel answered, but refused (a robot's errcode, an SMTP rejection, an HTTP 4xx/5xx)."""
+    """The channel answered, but refused (a robot's errcode, an SMTP rejection, an HTTP 4xx/5xx).
+
+    `code` is the channel's own code for it ("130101", "535", "HTTP 403", "tls" …), which
+    tracker.channel_errors explains to the operator.
+    """
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Throttled(SendError):
+    """The channel said "too fast" (DingTalk 130101, WeCom 45009, HTTP 429): wait, then send again —
+    not a failed attempt."""
+
+    def __init__(self, message: str, *, code: str, retry_after: float) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -32,14 +49,32 @@ class Message:
     phone: str | None = None
     url: str | None = None
     secret: str | None = field(default=None, repr=False)
+    channel_id: int | None = None  # the configured channel (robot, webhook, SMS gateway) it goes through
 
 
 Sender = Callable[[Message, Settings], None]
+BatchSender = Callable[[list[Message], Settings], None]
 SENDERS: dict[str, Sender] = {}
+# Media whose burst of messages goes out as one digest (group robots: 20 messages a minute each).
+BATCH_SENDERS: dict[str, BatchSender] = {}
 
 
-def register(medium: str, sender: Sender) -> None:
+def register(medium: str, sender: Sender, *, batch: BatchSender | None = None) -> None:
     SENDERS[medium] = sender
+    if batch is not None:
+        BATCH_SENDERS[medium] = batch
+
+
+def send_batch(messages: list[Message], settings: Settings) -> None:
+    """One message as itself; several for one robot as one digest."""
+    if len(messages) == 1:
+        send(messages[0], settings)
+        return
+    try:
+        sender = BATCH_SENDERS[messages[0].medium]
+    except KeyError:
+        raise SendError(f"“{messages[0].medium}”不能合并发送") from None
+    sender(messages, settings)
 
 
 def send(message: Message, settings: Settings) -> None:
@@ -56,8 +91,8 @@ def _register_builtin() -> None:
     register("email", email.send_email)
     register("sms", sms.send_sms)
     register("webhook", webhook.send_generic)
-    register("dingtalk", webhook.send_dingtalk)
-    register("wecom", webhook.send_wecom)
+    register("dingtalk", webhook.send_dingtalk, batch=webhook.send_dingtalk_digest)
+    register("wecom", webhook.send_wecom, batch=webhook.send_wecom_digest)
 
 
 _register_builtin()

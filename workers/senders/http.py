@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from workers.senders import SendError
+from workers.senders import SendError, Throttled
 
 TIMEOUT_SECONDS = 10
 
@@ -49,4 +49,17 @@ def post_json(
         with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as answer:
             return Response(answer.status, answer.read(1_000_000))
     except urllib.error.HTTPError as exc:
-        raise SendError(f"HTTP {exc.code}") from None
+        if exc.code == 429:
+            raise Throttled("HTTP 429", code="HTTP 429", retry_after=_retry_after(exc.headers)) from None
+        raise SendError(f"HTTP {exc.code}", code=f"HTTP {exc.code}") from None
+    except urllib.error.URLError as exc:
+        raise SendError(f"无法连接：{type(exc.reason).__name__}", code="connect") from None
+    except OSError as exc:  # a timeout or reset while reading the answer
+        raise SendError(f"无法连接：{type(exc).__name__}", code="connect") from None
+
+
+def _retry_after(headers) -> float:
+    try:
+        return max(1.0, float(headers.get("Retry-After") or 60))
+    except ValueError:  # an HTTP date: wait the usual minute
+        return 60.0

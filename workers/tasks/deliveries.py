@@ -2,13 +2,18 @@
 
 A failing channel only delays its own rows (backoff in the row, not a blocked worker); a worker killed
 mid-send leaves its rows leased, and they are sent again when the lease runs out.
+
+Group robots (DingTalk, WeCom) take 20 messages a minute each: a robot gets at most one message every
+ROBOT_SPACING, and the deliveries due for it at that moment (the morning's reminders arrive together) go
+out as one digest. A robot that is not free yet, or answered with its throttle code, keeps its deliveries
+waiting — a wait, not a failed attempt.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from sqlalchemy import select
@@ -18,7 +23,8 @@ from tracker.config import Settings
 from tracker.db import session_scope
 from tracker.models import Ticket, User
 from tracker.models.notifications import Delivery, Notification, NotificationChannel
-from workers.senders import Message, send
+from tracker.notify import ROBOT_KINDS, ROBOT_SPACING
+from workers.senders import Message, Throttled, send_batch
 from workers.tasks.common import RETRY, settings_of
 
 log = logging.getLogger(__name__)
@@ -61,40 +67,112 @@ def load_message(settings: Settings, session, delivery_id: int) -> Message | Non
         phone=user.phone,
         url=channel.url if channel else None,
         secret=channel_secret(channel, settings.secret_key) if channel else None,
+        channel_id=channel.id if channel else None,
     )
 
 
 def send_pending(
     settings: Settings, *, now: datetime | None = None, budget: float = TIME_BUDGET_SECONDS
 ) -> dict[str, int]:
-    """Send what is due until nothing is left or the time budget is spent; return counts."""
-    from tracker.notify import claim_deliveries, mark_failed, mark_sent
+    """Send what is due until nothing is left or the time budget is spent; return counts (`held`: robot
+    deliveries waiting for their robot's pace or throttle)."""
+    from tracker.notify import claim_deliveries
 
-    counts = {"sent": 0, "failed": 0, "retrying": 0}
+    counts = {"sent": 0, "failed": 0, "retrying": 0, "held": 0}
     started = time.monotonic()
     while time.monotonic() - started < budget:
         with session_scope(settings.database_url) as session:
             ids = claim_deliveries(session, now=now or utcnow(), limit=CLAIM)
         if not ids:
+            if now is None and counts["held"] and _robot_due_soon(settings):
+                time.sleep(ROBOT_SPACING.total_seconds())  # a robot's next slot: send on, not next minute
+                continue
             break
-        for delivery_id in ids:
-            with session_scope(settings.database_url) as session:
-                message = load_message(settings, session, delivery_id)
-            if message is None:
-                continue
-            try:
-                send(message, settings)
-            except Exception as exc:  # any failure of one channel is recorded; the others go on
-                error = f"{type(exc).__name__}: {exc}"[:500]
-                with session_scope(settings.database_url) as session:
-                    status = mark_failed(session, delivery_id, error, now=now or utcnow())
-                counts["failed" if status == "failed" else "retrying"] += 1
-                log.warning("delivery %s (%s) failed: %s", delivery_id, message.medium, type(exc).__name__)
-                continue
-            with session_scope(settings.database_url) as session:
-                mark_sent(session, delivery_id, now=now or utcnow())
-            counts["sent"] += 1
+        with session_scope(settings.database_url) as session:
+            messages = [m for m in (load_message(settings, session, i) for i in ids) if m is not None]
+        robots: dict[int, list[Message]] = {}
+        for message in messages:
+            if message.medium in ROBOT_KINDS and message.channel_id is not None:
+                robots.setdefault(message.channel_id, []).append(message)
+            else:
+                _deliver(settings, [message], counts, now=now)
+        for channel_id, burst in robots.items():
+            _deliver_to_robot(settings, channel_id, burst, counts, now=now)
     return counts
+
+
+def _robot_due_soon(settings: Settings) -> bool:
+    """Whether a robot delivery held for its pace comes due within the next slot."""
+    soon = utcnow() + ROBOT_SPACING
+    with session_scope(settings.database_url) as session:
+        return (
+            session.scalar(
+                select(Delivery.id)
+                .where(
+                    Delivery.status == "pending",
+                    Delivery.medium.in_(ROBOT_KINDS),
+                    Delivery.next_attempt_at <= soon,
+                )
+                .limit(1)
+            )
+            is not None
+        )
+
+
+def _deliver_to_robot(
+    settings: Settings, channel_id: int, burst: list[Message], counts: dict[str, int], *, now
+) -> None:
+    """Post a robot's due deliveries as one message when its pace allows, else leave them waiting."""
+    from tracker.notify import ROBOT_BATCH, gather_burst, hold_deliveries, take_robot_slot
+
+    moment = now or utcnow()
+    with session_scope(settings.database_url) as session:
+        wait_until = take_robot_slot(session, channel_id, now=moment)
+        if wait_until is not None:
+            hold_deliveries(session, [m.delivery_id for m in burst], until=wait_until)
+            counts["held"] += len(burst)
+            return
+        more = gather_burst(session, channel_id, now=moment, limit=max(0, ROBOT_BATCH - len(burst)))
+        burst = burst[:ROBOT_BATCH] + [m for m in (load_message(settings, session, i) for i in more) if m]
+        # Claimed beyond one digest (rare: CLAIM > ROBOT_BATCH): they wait for the robot's next slot.
+        hold_deliveries(session, [m.delivery_id for m in burst[ROBOT_BATCH:]], until=moment)
+    _deliver(settings, burst[:ROBOT_BATCH], counts, now=now)
+
+
+def _deliver(settings: Settings, messages: list[Message], counts: dict[str, int], *, now) -> None:
+    """Send one message (or one robot's digest) and record the outcome for every delivery in it."""
+    from tracker.notify import hold_deliveries, mark_failed, mark_sent, record_channel_result
+
+    first = messages[0]
+    where = {"channel_id": first.channel_id} if first.channel_id else {"medium": first.medium}
+    try:
+        send_batch(messages, settings)
+    except Throttled as exc:
+        moment = now or utcnow()
+        until = moment + timedelta(seconds=exc.retry_after)
+        with session_scope(settings.database_url) as session:
+            hold_deliveries(session, [m.delivery_id for m in messages], until=until)
+            record_channel_result(
+                session, now=moment, code=exc.code, error=str(exc), paused_until=until, **where
+            )
+        counts["held"] += len(messages)
+        log.warning("channel %s throttled (%s) until %s", first.channel_id, exc.code, until.isoformat())
+        return
+    except Exception as exc:  # any failure of one channel is recorded; the others go on
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        code = getattr(exc, "code", None) or type(exc).__name__
+        with session_scope(settings.database_url) as session:
+            record_channel_result(session, now=now or utcnow(), code=str(code), error=error, **where)
+            for message in messages:
+                status = mark_failed(session, message.delivery_id, error, now=now or utcnow())
+                counts["failed" if status == "failed" else "retrying"] += 1
+        log.warning("delivery %s (%s) failed: %s", first.delivery_id, first.medium, type(exc).__name__)
+        return
+    with session_scope(settings.database_url) as session:
+        for message in messages:
+            mark_sent(session, message.delivery_id, now=now or utcnow())
+        record_channel_result(session, now=now or utcnow(), **where)
+    counts["sent"] += len(messages)
 
 
 @shared_task(bind=True, name="deliveries.send", **RETRY)
