@@ -80,6 +80,8 @@ class SmtpSink:
         self.logins: list[tuple[str, bool]] = []  # (user, over TLS) of every login attempted
         self.on_rcpt = None
         self.lock = threading.Lock()
+        # An implicit-TLS listener speaks nothing but TLS (aiosmtpd sets `session.ssl` only on STARTTLS).
+        self.tls_only = False
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.on_rcpt is not None:
@@ -94,7 +96,7 @@ class SmtpSink:
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
             self.messages.append(message_from_bytes(envelope.content))
-            self.encrypted.append(session.ssl is not None)
+            self.encrypted.append(self.tls_only or session.ssl is not None)
         return "250 Message accepted for delivery"
 
 
@@ -136,12 +138,17 @@ def tls_smtp(tmp_path):
 
         def authenticator(server, session, envelope, mechanism, auth_data):
             user = auth_data.login.decode()
-            sink.logins.append((user, session.ssl is not None))
+            sink.logins.append((user, sink.tls_only or session.ssl is not None))
             return AuthResult(success=user == SMTP_USER and auth_data.password.decode() == SMTP_PASSWORD)
 
         options: dict = {"authenticator": authenticator, "auth_required": login}
         if mode == "implicit":
-            options["ssl_context"] = context
+            # aiosmtpd counts only STARTTLS as "TLS" when deciding to offer AUTH; here every byte is
+            # encrypted from the start, so the requirement holds by construction.
+            # (aiosmtpd then warns against *requiring* AUTH, so it is offered, and the test checks it
+            # was used.)
+            options.update(ssl_context=context, auth_require_tls=False, auth_required=False)
+            sink.tls_only = True
         elif mode == "starttls":
             options.update(tls_context=context, require_starttls=True)
         port = free_port()

@@ -511,8 +511,11 @@ def channels():
             "notification_channel.saved", "notification_channel", row.id, {"name": row.name, "kind": row.kind}
         )
         return _saved("通知渠道已保存", "admin.channels")
+    from tracker.channel_status import channel_statuses
+
     return render_template(
         "admin/channels.html",
+        statuses=channel_statuses(session, settings(), now=now()),
         channels=session.scalars(select(NotificationChannel).order_by(NotificationChannel.id)).all(),
         kinds=notify.CHANNEL_KINDS,
         notification_kinds=notify.NOTIFICATION_KINDS,

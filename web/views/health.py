@@ -1,8 +1,13 @@
-"""/healthz: database, broker, worker and beat. 200 only when all four are ok."""
+"""/healthz: database, broker, worker and beat. 200 only when all four are ok.
+
+`/healthz?detail=1` adds `channels`: each outside channel's state, last success and last error code with
+its meaning (tracker.channel_status; no URL, token or raw error text). A channel's trouble does not turn
+the answer into a 503 — the service itself is up; the operator acts on the channel.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
 from tracker.clock import utcnow
 from tracker.health import check_health
@@ -16,4 +21,9 @@ bp = Blueprint("health", __name__)
 def healthz():
     report = check_health(db(), broker_status=check_broker(settings().broker_url), now=utcnow())
     status = 200 if all(v == "ok" for v in report.values()) else 503
+    if request.args.get("detail") and report["database"] == "ok":
+        from tracker.channel_status import channel_statuses
+
+        rows = channel_statuses(db(), settings(), now=utcnow())
+        return jsonify({**report, "channels": [row.public() for row in rows]}), status
     return jsonify(report), status
