@@ -99,3 +99,62 @@ def test_preferences_and_failing_deliveries_admin_only(client, session, now):
     )
     session.expire_all()
     assert session.get(Delivery, delivery_id).status == "pending"
+
+
+def _failing_robot(session, now):
+    from tracker.models.notifications import NotificationChannel
+    from tracker.notify import record_channel_result, save_channel
+
+    robot = save_channel(
+        session,
+        name="处室钉钉群<b>",
+        kind="dingtalk",
+        url="https://oapi.dingtalk.com/robot/send?access_token=ROBOT-TOKEN-SECRET",
+        secret="SECsigning",
+        now=now,
+        secret_key="test-secret-key",
+    )
+    record_channel_result(
+        session, now=now, channel_id=robot.id, code="310000", error="钉钉机器人返回错误 310000 sign not match"
+    )
+    session.commit()
+    return session.get(NotificationChannel, robot.id)
+
+
+def test_channel_page_shows_every_channel_with_its_last_error_in_chinese(app, client, session, now):
+    from tracker.intake.weibo import adapter_state
+
+    dept = factories.department(session)
+    admin = factories.user(session, role="admin", dept=dept, now=now)
+    staff = factories.user(session, role="staff", dept=dept, now=now)
+    _failing_robot(session, now)
+    state = adapter_state(session)
+    state.last_error_at, state.last_error_code, state.last_error = now, "21327", "21327：授权已过期"
+    session.commit()
+
+    other = app.test_client()
+    _login(other, staff.username)
+    assert other.get("/admin/channels").status_code == 403  # the office's page only
+    _login(client, admin.username)
+    page = client.get("/admin/channels").get_data(as_text=True)
+    rows = re.findall(r'<tr data-state="(\w+)"><td>(.*?)</td>', page)
+    assert [label for _, label in rows][:3] == ["政务微博接口", "12345回传", "电子邮件（SMTP）"]
+    assert ("error", "处室钉钉群&lt;b&gt;（钉钉群机器人）") in rows  # escaped
+    assert "<code>310000</code> 签名或关键词校验未通过" in page
+    assert "授权已过期，请重新授权" in page
+
+
+def test_healthz_detail_names_each_channel_and_reveals_no_secret(client, session, now):
+    robot = _failing_robot(session, now)
+    plain = client.get("/healthz")
+    assert set(plain.json) == {"database", "broker", "worker", "beat"}  # the probe's answer is unchanged
+    detailed = client.get("/healthz?detail=1")
+    assert detailed.status_code == plain.status_code  # a channel's trouble is not the service's
+    [row] = [c for c in detailed.json["channels"] if c["key"] == f"channel:{robot.id}"]
+    assert row["state"] == "error" and row["last_error_code"] == "310000"
+    assert row["meaning"].startswith("签名或关键词校验未通过")
+    text = detailed.get_data(as_text=True)
+    for secret in ("ROBOT-TOKEN-SECRET", "SECsigning", "sign not match", "oapi.dingtalk.com"):
+        assert secret not in text
+    weibo = next(c for c in detailed.json["channels"] if c["key"] == "weibo")
+    assert weibo["state"] == "off" and "detail" not in weibo
