@@ -31,7 +31,8 @@ BEAT_SCHEDULE: dict[str, dict] = {
     "calendar-warning": {"task": "reminders.calendar_warning", "schedule": crontab(hour=9, minute=5)},
     # Personal data past its channel's retention period is anonymised at night (tracker.privacy).
     "privacy-retention": {"task": "privacy.anonymise_due", "schedule": crontab(hour=2, minute=30)},
-    # Intake (tracker/intake): the Weibo poll backs off by itself after failures (next_attempt_at).
+    # Intake (tracker/intake): the tick is every minute, the Weibo poller itself calls the API only every
+    # TRACKER_WEIBO_POLL_MINUTES (default 4, within the token's hourly quota) and waits after failures.
     "weibo-poll": {"task": "intake.weibo_poll", "schedule": timedelta(minutes=1), "options": {"expires": 55}},
     # An adapter silent for the configured time raises one alert (outbox topic adapter.silent).
     "adapter-health": {
