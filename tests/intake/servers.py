@@ -108,7 +108,7 @@ class WeiboHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         query = parse_qs(self.rfile.read(length).decode())
         self.server.requests.append((parts.path, query))
-        if parts.path != "/oauth2/get_token_info":
+        if parts.path != "/oauth2/get_token_info" or getattr(self.server, "no_token_info", False):
             self._answer(404, {"error": "Request Api not found!", "error_code": 10020, "request": parts.path})
             return
         failure = getattr(self.server, "fail_with", None)

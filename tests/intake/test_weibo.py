@@ -181,3 +181,14 @@ def test_a_token_far_from_expiry_warns_nobody(session, now, office):
         assert adapter_state(session).token_expires_at > now + timedelta(days=365)
         assert _office_notices(session, "授权") == []
         assert weibo_items()[COMMENTS]  # the recorded data is served unchanged
+
+
+def test_a_token_check_that_fails_does_not_stop_the_poll(session, now, dept):
+    # A gateway in front of the API that does not pass oauth2/ on: 10020 for the token check only.
+    with serve(WeiboHandler, no_token_info=True) as (server, url):
+        counts = poll_weibo(session, api_url=url, access_token="tok", now=now)
+        assert counts["created"] == 4 and counts["error"] is None
+        state = adapter_state(session)
+        assert state.token_checked_at == now and state.token_expires_at is None
+        poll_weibo(session, api_url=url, access_token="tok", now=now + timedelta(minutes=4))
+        assert [p for p, _ in server.requests].count("/oauth2/get_token_info") == 1  # not again for 12 h

@@ -387,7 +387,12 @@ def poll_weibo(
     stop: WeiboApiError | QuotaSpent | None = None
     try:
         if state.token_checked_at is None or now - state.token_checked_at >= TOKEN_CHECK_EVERY:
-            _check_token(poll, api_url, warn_days=warn_days, fingerprint=fingerprint, media=media)
+            try:
+                _check_token(poll, api_url, warn_days=warn_days, fingerprint=fingerprint, media=media)
+            except WeiboApiError as exc:
+                if exc.needs_authorisation or exc.rate_limited:
+                    raise
+                state.token_checked_at = now  # the lifetime is unknown for now; the lists still matter
         for base_url, endpoint in endpoints:
             entry = waiting.get(endpoint.key)
             if entry and not force and now < datetime.fromisoformat(entry["at"]):
