@@ -141,38 +141,54 @@ def _deliver_to_robot(
 
 def _deliver(settings: Settings, messages: list[Message], counts: dict[str, int], *, now) -> None:
     """Send one message (or one robot's digest) and record the outcome for every delivery in it."""
-    from tracker.notify import hold_deliveries, mark_failed, mark_sent, record_channel_result
+    from tracker.notify import hold_deliveries, mark_failed, mark_sent
 
     first = messages[0]
-    where = {"channel_id": first.channel_id} if first.channel_id else {"medium": first.medium}
+    moment = now or utcnow()
     try:
         send_batch(messages, settings)
     except Throttled as exc:
-        moment = now or utcnow()
         until = moment + timedelta(seconds=exc.retry_after)
         with session_scope(settings.database_url) as session:
             hold_deliveries(session, [m.delivery_id for m in messages], until=until)
-            record_channel_result(
-                session, now=moment, code=exc.code, error=str(exc), paused_until=until, **where
-            )
         counts["held"] += len(messages)
+        _record_health(settings, first, now=moment, code=exc.code, error=str(exc), paused_until=until)
         log.warning("channel %s throttled (%s) until %s", first.channel_id, exc.code, until.isoformat())
         return
     except Exception as exc:  # any failure of one channel is recorded; the others go on
         error = f"{type(exc).__name__}: {exc}"[:500]
-        code = getattr(exc, "code", None) or type(exc).__name__
         with session_scope(settings.database_url) as session:
-            record_channel_result(session, now=now or utcnow(), code=str(code), error=error, **where)
             for message in messages:
                 status = mark_failed(session, message.delivery_id, error, now=now or utcnow())
                 counts["failed" if status == "failed" else "retrying"] += 1
         log.warning("delivery %s (%s) failed: %s", first.delivery_id, first.medium, type(exc).__name__)
+        _record_health(
+            settings,
+            first,
+            now=moment,
+            code=str(getattr(exc, "code", None) or type(exc).__name__),
+            error=error,
+        )
         return
     with session_scope(settings.database_url) as session:
         for message in messages:
             mark_sent(session, message.delivery_id, now=now or utcnow())
-        record_channel_result(session, now=now or utcnow(), **where)
     counts["sent"] += len(messages)
+    _record_health(settings, first, now=moment)
+
+
+def _record_health(settings: Settings, message: Message, *, now: datetime, **outcome) -> None:
+    """The channel's last success or refusal, in a transaction of its own after the delivery's outcome is
+    committed: two senders recording at once must never roll back a delivery that was sent (it would be
+    sent again)."""
+    from tracker.notify import record_channel_result
+
+    where = {"channel_id": message.channel_id} if message.channel_id else {"medium": message.medium}
+    try:
+        with session_scope(settings.database_url) as session:
+            record_channel_result(session, now=now, **where, **outcome)
+    except Exception as exc:  # health is a report; the delivery's outcome is already safe
+        log.warning("could not record the health of %s: %s", message.medium, type(exc).__name__)
 
 
 @shared_task(bind=True, name="deliveries.send", **RETRY)
