@@ -38,6 +38,8 @@ WEIBO = {
     "21327": "授权已过期，请重新授权",
     "21332": "访问令牌无效，请重新授权",
     "21501": "令牌无效，请重新授权",
+    # Ours: the poller's own count reached TRACKER_WEIBO_HOURLY_QUOTA before Weibo had to refuse.
+    "quota": "已用完本小时调用配额，下一小时自动继续",
 }
 # The token no longer works: every endpoint would fail the same way; someone has to re-authorise.
 WEIBO_TOKEN_CODES = frozenset(

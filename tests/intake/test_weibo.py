@@ -155,6 +155,7 @@ def test_the_poller_stops_before_the_quota_is_spent(session, now, dept):
         counts = poll_weibo(session, api_url=url, access_token="tok", now=now, hourly_quota=2)
         assert counts["calls"] == 2 and counts["error"] == "quota"
         state = adapter_state(session)
+        assert state.last_error_code == "quota" and "本小时调用配额" in state.last_error
         assert state.next_attempt_at == now.replace(minute=0) + timedelta(hours=1)
         # The next hour goes on where it stopped: nothing was lost.
         poll_weibo(session, api_url=url, access_token="tok", now=state.next_attempt_at, hourly_quota=10)

@@ -421,7 +421,8 @@ def poll_weibo(
         stop = exc
     poll.cursor["retry"] = waiting
     if stop is not None or failures:
-        error = stop if isinstance(stop, WeiboApiError) else (failures[-1][1] if failures else None)
+        # What stopped the poll names the state; else the last endpoint that failed.
+        error = stop if isinstance(stop, WeiboApiError) else (None if stop is not None else failures[-1][1])
         where = "" if stop is not None else f"[{failures[-1][0]}] "
         state.consecutive_failures = (state.consecutive_failures or 0) + 1
         state.last_error_at = now
