@@ -10,7 +10,7 @@
   (DingTalk 130101, WeCom 45009) is not called again before this.
 
 Revision ID: 0026
-Revises: 0022
+Revises: 0024
 """
 
 import sqlalchemy as sa
@@ -19,7 +19,7 @@ from alembic import op
 from tracker.types import UTCDateTime
 
 revision = "0026"
-down_revision = "0022"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
