@@ -23,6 +23,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from tracker.access import EVERYTHING
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -140,7 +142,9 @@ def child_import(url: str, path: str, out, *, one_pass: bool = False) -> None:
     with session_scope(url) as session:
         backend = session.connection().connection.driver_connection.info.backend_pid
         backend_started = process_cpu_seconds(backend)
-        report = import_file(session, "hotline", path, actor="基准测试", now=utcnow(), checked=checked)
+        report = import_file(
+            session, "hotline", path, actor="基准测试", reach=EVERYTHING, now=utcnow(), checked=checked
+        )
         backend_ended = process_cpu_seconds(backend)
     out.put(
         {

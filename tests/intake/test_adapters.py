@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from tests import factories
 from tests.intake.servers import CallbackHandler, WeiboHandler, serve
+from tracker.access import EVERYTHING
 from tracker.intake import hotline, website
 from tracker.intake.apikeys import create_api_key, sign
 from tracker.intake.callbacks import deliver_due, plan_callbacks
@@ -105,7 +106,7 @@ def _pushed_order(session, now, number="CB-1"):
             "content": "咨询技改补贴",
         }
     )
-    return apply_record(session, record, actor="API:12345平台", now=now).ticket
+    return apply_record(session, record, actor="API:12345平台", reach=EVERYTHING, now=now).ticket
 
 
 def test_replies_go_back_to_the_platform_signed_with_retries(session, now, dept):
@@ -161,7 +162,7 @@ def test_imported_history_is_not_sent_back(session, now, dept):
             "答复内容": "已答复",
         }
     )
-    ticket = apply_record(session, record, actor="文件导入", now=now).ticket
+    ticket = apply_record(session, record, actor="文件导入", reach=EVERYTHING, now=now).ticket
     plan_callbacks(session, now=now)
     assert session.scalar(select(CallbackDelivery).where(CallbackDelivery.ticket_id == ticket.id)) is None
 
@@ -174,7 +175,7 @@ def test_same_phone_across_channels_is_flagged(session, now, dept):
         {"request_type": "咨询", "title": "另一件事", "content": "完全不同的内容", "phone": "13600009999"},
         now=now + timedelta(days=2),
     )
-    result = apply_record(session, record, actor="门户网站", now=now + timedelta(days=2))
+    result = apply_record(session, record, actor="门户网站", reach=EVERYTHING, now=now + timedelta(days=2))
     assert result.possible_duplicate_of == first.number
     assert result.ticket.possible_duplicate_of_id == first.id
     assert session.scalar(
@@ -189,9 +190,11 @@ def test_very_similar_text_is_flagged(session, now, dept):
     first = apply_record(
         session,
         website.record_from_portal(
-            {"request_type": "投诉", "title": "充电桩", "content": text, "email": "a@example.com"}, now=now
+            {"request_type": "投诉", "title": "充电桩", "content": text, "email": "a@example.com"},
+            now=now,
         ),
         actor="门户网站",
+        reach=EVERYTHING,
         now=now,
     ).ticket
     second = apply_record(
@@ -206,6 +209,7 @@ def test_very_similar_text_is_flagged(session, now, dept):
             now=now,
         ),
         actor="门户网站",
+        reach=EVERYTHING,
         now=now,
     )
     assert second.possible_duplicate_of == first.number
@@ -240,6 +244,7 @@ def test_pushed_orders_with_similar_text_are_flagged_by_the_scan(session, now, d
             {"order_no": "SIM-1", "accepted_at": "2026-03-04 09:00", "request_type": "投诉", "content": text}
         ),
         actor="API:12345平台",
+        reach=EVERYTHING,
         now=now,
         fast=True,
     ).ticket
@@ -254,6 +259,7 @@ def test_pushed_orders_with_similar_text_are_flagged_by_the_scan(session, now, d
             }
         ),
         actor="API:12345平台",
+        reach=EVERYTHING,
         now=now,
         fast=True,
     ).ticket

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from tests import factories
 from tests.intake.helpers import HOTLINE_HEADER, hotline_row, write_csv
+from tracker.access import EVERYTHING
 from tracker.clock import local
 from tracker.intake.importer import ImportRejected, check_file, import_file
 from tracker.models import Contact, Deadline, Department, OutboxMessage, Ticket, TicketEvent
@@ -29,7 +30,7 @@ def dept(session):
 def test_gbk_file_imports_and_reimport_adds_nothing(session, now, dept, tmp_path):
     rows = [hotline_row(f"GD{i:03d}", content=f"咨询新能源汽车购置补贴第{i}批名单") for i in range(1, 8)]
     path = write_csv(tmp_path / "orders.csv", HOTLINE_HEADER, rows, "gbk")
-    report = import_file(session, "hotline", path, actor="测试导入", now=now)
+    report = import_file(session, "hotline", path, actor="测试导入", reach=EVERYTHING, now=now)
     assert (report.created, report.updated, report.rejected) == (7, 0, 0)
     assert report.summary == "导入 7 条，更新 0 条，拒绝 0 条"
     tickets = session.scalars(
@@ -55,7 +56,7 @@ def test_gbk_file_imports_and_reimport_adds_nothing(session, now, dept, tmp_path
     assert first.received_at == datetime.fromisoformat("2016-03-05T01:12:00+00:00")
     assert first.contact.phone == "13800138000"
 
-    again = import_file(session, "hotline", path, actor="测试导入", now=now)
+    again = import_file(session, "hotline", path, actor="测试导入", reach=EVERYTHING, now=now)
     assert (again.created, again.updated, again.unchanged) == (0, 0, 7)
     assert count(session, Ticket, Ticket.external_ref.like("GD%")) == 7
 
@@ -76,7 +77,7 @@ def test_a_bad_row_imports_nothing_and_names_row_column_reason(session, now, dep
     ]
     path = write_csv(tmp_path / "bad.csv", HOTLINE_HEADER, rows, "gb18030")
     with pytest.raises(ImportRejected) as caught:
-        import_file(session, "hotline", path, actor="测试", now=now)
+        import_file(session, "hotline", path, actor="测试", reach=EVERYTHING, now=now)
     messages = [str(e) for e in caught.value.report.errors]
     assert '第3行 受理时间 "2016/13/01" 无法识别' in messages
     assert any(
@@ -95,7 +96,9 @@ def test_a_bad_row_imports_nothing_and_names_row_column_reason(session, now, dep
 def test_skip_bad_rows_imports_the_good_and_writes_the_rejected(session, now, dept, tmp_path):
     rows = [hotline_row("GD201"), hotline_row("GD202", accepted="昨天"), hotline_row("GD203")]
     path = write_csv(tmp_path / "mixed.csv", HOTLINE_HEADER, rows, "utf-8-sig")
-    report = import_file(session, "hotline", path, actor="测试", now=now, skip_bad_rows=True)
+    report = import_file(
+        session, "hotline", path, actor="测试", reach=EVERYTHING, now=now, skip_bad_rows=True
+    )
     assert (report.created, report.rejected) == (2, 1)
     assert report.summary == "导入 2 条，更新 0 条，拒绝 1 条"
     rejected = (tmp_path / "mixed.rejected.csv").read_text(encoding="utf-8-sig").splitlines()
@@ -125,7 +128,7 @@ def test_history_becomes_dated_events(session, now, dept, tmp_path):
         },
     )
     path = write_csv(tmp_path / "history.csv", HOTLINE_HEADER, [row])
-    report = import_file(session, "hotline", path, actor="测试", now=now)
+    report = import_file(session, "hotline", path, actor="测试", reach=EVERYTHING, now=now)
     assert report.created == 1
     ticket = session.scalar(select(Ticket).where(Ticket.external_ref == "GD301"))
     assert (ticket.status, ticket.satisfaction, ticket.is_resolved) == ("closed", "基本满意", True)
@@ -137,18 +140,18 @@ def test_history_becomes_dated_events(session, now, dept, tmp_path):
     assert kinds["ticket.rated"] == datetime.fromisoformat("2016-04-10T16:00:00+00:00")
     assert kinds["ticket.status_changed"].year == 2016
     # Re-importing the same history changes nothing.
-    assert import_file(session, "hotline", path, actor="测试", now=now).unchanged == 1
+    assert import_file(session, "hotline", path, actor="测试", reach=EVERYTHING, now=now).unchanged == 1
 
 
 def test_resent_row_with_changes_updates_and_records_them(session, now, dept, tmp_path):
     path = write_csv(tmp_path / "a.csv", HOTLINE_HEADER, [hotline_row("GD401", content="原内容")])
-    import_file(session, "hotline", path, actor="测试", now=now)
+    import_file(session, "hotline", path, actor="测试", reach=EVERYTHING, now=now)
     path2 = write_csv(
         tmp_path / "b.csv",
         HOTLINE_HEADER,
         [hotline_row("GD401", content="补充后的内容", **{"办结时间": "2016-03-09", "答复内容": "已办理"})],
     )
-    report = import_file(session, "hotline", path2, actor="测试", now=now)
+    report = import_file(session, "hotline", path2, actor="测试", reach=EVERYTHING, now=now)
     assert report.updated == 1 and report.created == 0
     ticket = session.scalar(select(Ticket).where(Ticket.external_ref == "GD401"))
     assert ticket.body == "补充后的内容" and ticket.status == "closed"
@@ -196,7 +199,7 @@ def test_xlsx_with_excel_serial_dates(session, now, dept, tmp_path):
     )
     path = tmp_path / "messages.xlsx"
     book.save(path)
-    report = import_file(session, "website", path, actor="测试", now=now)
+    report = import_file(session, "website", path, actor="测试", reach=EVERYTHING, now=now)
     assert report.created == 2
     first = session.scalar(select(Ticket).where(Ticket.channel == "website", Ticket.external_ref == "LY9001"))
     assert first.received_at == datetime.fromisoformat("2016-03-05T01:00:00+00:00")
@@ -230,7 +233,7 @@ def test_disclosure_import_with_outcome_and_id_checks(session, now, dept, tmp_pa
         "予以公开",
     ]
     path = write_csv(tmp_path / "gk.csv", header, [good])
-    assert import_file(session, "disclosure", path, actor="测试", now=now).created == 1
+    assert import_file(session, "disclosure", path, actor="测试", reach=EVERYTHING, now=now).created == 1
     ticket = session.scalar(
         select(Ticket).where(Ticket.channel == "disclosure", Ticket.external_ref == "GK2016-01")
     )
@@ -253,7 +256,7 @@ def test_disclosure_import_with_outcome_and_id_checks(session, now, dept, tmp_pa
     ]
     path = write_csv(tmp_path / "gk_bad.csv", header, bad)
     with pytest.raises(ImportRejected) as caught:
-        import_file(session, "disclosure", path, actor="测试", now=now)
+        import_file(session, "disclosure", path, actor="测试", reach=EVERYTHING, now=now)
     messages = [str(e) for e in caught.value.report.errors]
     assert '第2行 证件号码 "91350100M000100Y44" 统一社会信用代码校验码不正确' in messages
     assert '第3行 证件号码 "110105194912310021" 身份证校验位不正确' in messages
@@ -268,7 +271,7 @@ def test_weibo_json_import_is_idempotent(session, now, dept, tmp_path):
     ]
     path = tmp_path / "weibo.json"
     path.write_text(json.dumps(docs, ensure_ascii=False))
-    assert import_file(session, "weibo", path, actor="测试", now=now).created == 4
+    assert import_file(session, "weibo", path, actor="测试", reach=EVERYTHING, now=now).created == 4
     comment = session.scalar(
         select(Ticket).where(Ticket.channel == "weibo", Ticket.external_ref == "12438492190")
     )
@@ -276,7 +279,7 @@ def test_weibo_json_import_is_idempotent(session, now, dept, tmp_path):
     assert comment.body == "投诉：园区充电桩长期故障没人修 <b>请处理</b>"  # stored as given
     assert comment.extra["weibo_url"] == "https://weibo.com/2803301701/11488058246"
     assert comment.received_at == datetime.fromisoformat("2011-06-01T00:15:02+00:00")
-    assert import_file(session, "weibo", path, actor="测试", now=now).unchanged == 4
+    assert import_file(session, "weibo", path, actor="测试", reach=EVERYTHING, now=now).unchanged == 4
 
 
 def test_seed_2016_files_import_cleanly(session, now, dept):
@@ -286,7 +289,7 @@ def test_seed_2016_files_import_cleanly(session, now, dept):
         ("website", "website_2016.csv", 26),
         ("disclosure", "disclosure_2016.csv", 1),
     ):
-        report = import_file(session, channel, seed / name, actor="测试", now=now)
+        report = import_file(session, channel, seed / name, actor="测试", reach=EVERYTHING, now=now)
         assert (report.created, report.rejected) == (expected, 0), name
     hotline = session.scalars(
         select(Ticket).where(Ticket.channel == "hotline", Ticket.external_ref.like("2016%"))
@@ -302,7 +305,7 @@ def test_same_phone_in_one_file_flags_the_later_order_only(session, now, dept, t
         hotline_row("PH-1", accepted="2016-05-01 10:00", **{"联系电话": "13511112222"}),
     ]
     path = write_csv(tmp_path / "phones.csv", HOTLINE_HEADER, rows)
-    import_file(session, "hotline", path, actor="测试", now=now)
+    import_file(session, "hotline", path, actor="测试", reach=EVERYTHING, now=now)
     first = session.scalar(select(Ticket).where(Ticket.external_ref == "PH-1"))
     second = session.scalar(select(Ticket).where(Ticket.external_ref == "PH-2"))
     session.refresh(first)
@@ -323,7 +326,7 @@ def test_batches_leave_no_reference_dangling_and_flag_phones_across_batches(sess
         for i in range(250)
     ]
     path = write_csv(tmp_path / "batches.csv", HOTLINE_HEADER, rows)
-    report = import_file(session, "hotline", path, actor="测试", now=now, batch_size=60)
+    report = import_file(session, "hotline", path, actor="测试", reach=EVERYTHING, now=now, batch_size=60)
     assert (report.created, report.rejected) == (250, 0)
     tickets = Ticket.__table__
     ids = select(tickets.c.id).where(tickets.c.external_ref.like("BT%"))
@@ -365,5 +368,5 @@ def test_batches_leave_no_reference_dangling_and_flag_phones_across_batches(sess
     assert {ref for ref, of in flagged.items() if of} == {f"BT{i:03d}" for i in range(150, 250)}
     assert all(flagged[f"BT{i:03d}"] == by_ref[f"BT{i - 150:03d}"] for i in range(150, 250))
 
-    again = import_file(session, "hotline", path, actor="测试", now=now, batch_size=60)
+    again = import_file(session, "hotline", path, actor="测试", reach=EVERYTHING, now=now, batch_size=60)
     assert (again.created, again.unchanged) == (0, 250)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 
 from tests import factories
 from tests.intake.helpers import HOTLINE_HEADER, hotline_row, write_csv
+from tracker.access import EVERYTHING
 from tracker.errors import ValidationError
 from tracker.intake import importer
 from tracker.intake.importer import _BatchWriter, _ReadAhead, import_file
@@ -69,7 +70,7 @@ def test_a_file_error_while_a_copy_is_ending_leaves_nothing_written(session, now
     # Bytes no GBK reading accepts, near the end: found while the second batch's COPY is ending.
     path.write_bytes(data[: len(data) - 200] + b"\xff\xff\xff" + data[len(data) - 200 :])
     with pytest.raises(ValidationError, match="无法按"):
-        import_file(session, "hotline", path, actor="测试", now=now, batch_size=50)
+        import_file(session, "hotline", path, actor="测试", reach=EVERYTHING, now=now, batch_size=50)
     session.rollback()
     assert _count(session, Ticket, Ticket.external_ref.like("FE%")) == 0
     assert session.execute(text("SELECT 1")).scalar_one() == 1
@@ -88,6 +89,7 @@ def test_phones_shared_inside_one_copied_batch_and_with_a_stored_ticket(session,
             [hotline_row("ST-1", accepted="2016-04-01 08:00:00", **{"联系电话": "13800000000"})],
         ),
         actor="测试",
+        reach=EVERYTHING,
         now=now,
     )
     assert stored.created == 1
@@ -105,7 +107,12 @@ def test_phones_shared_inside_one_copied_batch_and_with_a_stored_ticket(session,
     # Received before IB000 though later in the file: IB000 is then the later of the two.
     rows.append(hotline_row("IB-EARLY", accepted="2016-04-01 09:00:00", **{"联系电话": "13700000000"}))
     report = import_file(
-        session, "hotline", write_csv(tmp_path / "batch.csv", HOTLINE_HEADER, rows), actor="测试", now=now
+        session,
+        "hotline",
+        write_csv(tmp_path / "batch.csv", HOTLINE_HEADER, rows),
+        actor="测试",
+        reach=EVERYTHING,
+        now=now,
     )
     assert report.created == 62
     by_ref = dict(session.execute(select(Ticket.external_ref, Ticket.id)).all())
@@ -135,7 +142,12 @@ def test_the_window_bounds_the_phone_look_up(session, now, dept, tmp_path):
         for i, d in enumerate(days)
     ]
     import_file(
-        session, "hotline", write_csv(tmp_path / "w.csv", HOTLINE_HEADER, rows), actor="测试", now=now
+        session,
+        "hotline",
+        write_csv(tmp_path / "w.csv", HOTLINE_HEADER, rows),
+        actor="测试",
+        reach=EVERYTHING,
+        now=now,
     )
     assert timedelta(days=30) == importer.WINDOW
     by_ref = dict(session.execute(select(Ticket.external_ref, Ticket.id)).all())

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 
 from tests import factories
 from tests.intake.helpers import HOTLINE_HEADER, hotline_row, write_csv
+from tracker.access import EVERYTHING
 from tracker.config import Settings
 from tracker.db import session_scope
 from tracker.intake import hotline
@@ -120,7 +121,7 @@ def test_hotline_reply_export_in_platform_columns(client, session, staff, now):
         },
         department_code="sme",
     )
-    ticket = apply_record(session, record, actor="API:12345平台", now=now).ticket
+    ticket = apply_record(session, record, actor="API:12345平台", reach=EVERYTHING, now=now).ticket
     reply_ticket(session, ticket, '=HYPERLINK("x") 已答复', actor="承办人", now=now + timedelta(hours=2))
     session.commit()
     login(client, staff.username)

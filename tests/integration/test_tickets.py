@@ -6,7 +6,9 @@ import pytest
 from sqlalchemy import func, select
 
 from tests import factories
+from tracker.access import EVERYTHING
 from tracker.errors import IllegalTransition, ValidationError
+from tracker.intake.records import IntakeRecord, apply_record
 from tracker.models import OutboxMessage, Ticket, TicketEvent
 from tracker.services.tickets import (
     add_note,
@@ -61,15 +63,19 @@ def test_redelivered_order_updates_instead_of_duplicating(session, now):
     assert [e.kind for e in _events(session, first)] == [
         "ticket.created"
     ]  # nothing changed, nothing recorded
-    open_ticket(
+    # open_ticket leaves an existing ticket as it is; the update is the update-from-channel door's.
+    apply_record(
         session,
-        factories.draft(
-            external_ref="12345-A1",
-            arrived_at=now,
-            department_code=dept.code,
-            body="补充：噪音持续到凌晨两点。",
+        IntakeRecord(
+            factories.draft(
+                external_ref="12345-A1",
+                arrived_at=now,
+                department_code=dept.code,
+                body="补充：噪音持续到凌晨两点。",
+            )
         ),
         actor="12345平台",
+        reach=EVERYTHING,
         now=now + timedelta(minutes=9),
     )
     update = _events(session, first)[-1]

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from tests import factories
 from tests.intake.helpers import HOTLINE_HEADER, hotline_row, signed_headers, write_csv
+from tracker.access import EVERYTHING
 from tracker.intake.apikeys import create_api_key
 from tracker.intake.importer import import_file
 from tracker.models import Ticket
@@ -101,7 +102,7 @@ def test_nothing_secret_or_personal_in_the_logs(
         HOTLINE_HEADER,
         [hotline_row("LOG-FILE-1", 联系电话=IMPORT_PHONE, 诉求人=NAME)],
     )
-    import_file(session, "hotline", path, actor="文件导入", now=now)
+    import_file(session, "hotline", path, actor="文件导入", reach=EVERYTHING, now=now)
     session.commit()
     assert session.scalar(select(Ticket).where(Ticket.external_ref == "LOG-FILE-1")) is not None
 

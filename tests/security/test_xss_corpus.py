@@ -21,6 +21,7 @@ from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import IS_CI
 from tests.intake.helpers import HOTLINE_HEADER, hotline_row, signed_headers, write_csv
 from tests.serving import served
+from tracker.access import EVERYTHING
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -211,7 +212,7 @@ def site(tmp_path_factory):
         ]
         path = write_csv(Path(root) / "xss.csv", HOTLINE_HEADER, rows)
         with session_scope(url) as session:
-            import_file(session, "hotline", path, actor="文件导入", now=utcnow())
+            import_file(session, "hotline", path, actor="文件导入", reach=EVERYTHING, now=utcnow())
         sent += len(PAYLOADS)
         # A staff note on the first ticket of each payload.
         with session_scope(url) as session:

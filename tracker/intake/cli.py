@@ -21,6 +21,7 @@ def _import_command(channel: str, help_text: str):
     @click.option("--department", "department_code", default=None, help="部门代码（默认：局本级）")
     @click.pass_obj
     def command(settings: Settings, file: Path, skip_bad_rows: bool, department_code: str | None) -> None:
+        from tracker.access import EVERYTHING
         from tracker.clock import utcnow
         from tracker.db import session_scope
         from tracker.intake.importer import ImportRejected, import_file
@@ -37,6 +38,9 @@ def _import_command(channel: str, help_text: str):
                     channel,
                     file,
                     actor="文件导入",
+                    # The server's operator: the file may update any ticket (a platform export re-sent
+                    # after tickets were transferred); --department names where new tickets go.
+                    reach=EVERYTHING,
                     now=utcnow(),
                     skip_bad_rows=skip_bad_rows,
                     department_code=department_code,

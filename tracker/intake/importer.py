@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from tracker import deadlines as engine
 from tracker import reference, topic_labels
+from tracker.access import EVERYTHING, NOTHING, Reach, reach_of
 from tracker.channels import channel as channel_of
 from tracker.clock import local
 from tracker.errors import ValidationError
@@ -48,6 +49,7 @@ from tracker.models import (
     Ticket,
     TicketEvent,
     TicketNumberAllocation,
+    User,
 )
 from tracker.models.tickets import topic_facts
 from tracker.notify.bulk import id_in
@@ -151,11 +153,31 @@ def iter_rows(channel: str, path: str | Path, *, department_code: str | None = N
 
 
 def check_file(
-    channel: str, path: str | Path, *, department_code: str | None = None, progress: Progress | None = None
+    channel: str,
+    path: str | Path,
+    *,
+    department_code: str | None = None,
+    progress: Progress | None = None,
+    session: Session | None = None,
+    reach: Reach | None = None,
 ) -> ImportReport:
-    """Read every row and collect every error; write nothing."""
+    """Read every row and collect every error; write nothing.
+
+    With `session` and `reach`, a row that would update a ticket outside the importer's reach is an
+    error too (`out_of_reach`), so an import that commits batch by batch (the worker) refuses the file
+    before it writes anything.
+    """
     report = ImportReport(channel)
     seen: set[str] = set()
+    pending: dict[str, int] = {}  # external reference → row, checked against the reach a batch at a time
+
+    def check_reach() -> None:
+        if session is not None and reach is not None and pending:
+            refused = out_of_reach(session, channel, pending, reach)
+            report.rejected += len(refused)
+            report.errors.extend(refused)
+        pending.clear()
+
     for number, _row, record, errors in iter_rows(channel, path, department_code=department_code):
         report.total += 1
         if record is not None:
@@ -170,9 +192,52 @@ def check_file(
             report.errors.extend(errors)
         elif record is not None and record.draft.external_ref:
             seen.add(record.draft.external_ref)
+            pending.setdefault(record.draft.external_ref, number)
+            if len(pending) >= BATCH_SIZE:
+                check_reach()
         if progress:
             progress(1)
+    check_reach()
     return report
+
+
+def batch_reach(session: Session, batch: Any) -> Reach:
+    """The tickets an uploaded file (an ImportBatch) may update: its uploader's (tracker.access); a
+    batch queued without one (by an operator) those of the department it imports into, or every
+    ticket when that is the bureau as a whole."""
+    creator = session.get(User, batch.created_by_id) if batch.created_by_id else None
+    if creator is not None:
+        return reach_of(creator)
+    if batch.department_code is None:
+        return EVERYTHING
+    department_id = session.scalar(select(Department.id).where(Department.code == batch.department_code))
+    return Reach(department_id=department_id) if department_id is not None else NOTHING
+
+
+# The column of each channel's file that holds the external reference (for the rows' error messages).
+REFERENCE_COLUMNS = {"hotline": "工单编号", "website": "留言编号", "disclosure": "申请编号", "weibo": "id"}
+
+
+def out_of_reach(session: Session, channel: str, rows: Mapping[str, int], reach: Reach) -> list[FieldError]:
+    """The rows (external reference → row number) that would update a ticket outside `reach`, as row
+    errors: an import may change only the tickets its importer may act on (tracker.access)."""
+    if reach.is_everything or not rows:
+        return []
+    tickets = Ticket.__table__
+    found = session.execute(
+        select(tickets.c.external_ref, tickets.c.department_id).where(
+            tickets.c.channel == channel, _is_in(session, tickets.c.external_ref, list(rows))
+        )
+    )
+    return [
+        refused_row(channel, ref, rows[ref])
+        for ref, department_id in found
+        if not reach.allows(department_id, channel)
+    ]
+
+
+def refused_row(channel: str, ref: str, row: int | None) -> FieldError:
+    return FieldError(REFERENCE_COLUMNS[channel], "已有本部门以外的工单使用该编号，无权更新", ref, row)
 
 
 def write_rejected(channel: str, path: Path, report: ImportReport) -> Path:
@@ -207,6 +272,7 @@ def import_file(
     path: str | Path,
     *,
     actor: Actor | None,
+    reach: Reach,
     now: datetime,
     skip_bad_rows: bool = False,
     department_code: str | None = None,
@@ -223,6 +289,8 @@ def import_file(
     then ImportRejected is raised and the caller's rollback leaves nothing written.
     `after_batch` is called after each batch (the worker commits there and records progress; a re-run
     after an interruption resumes, because rows already imported are recognised).
+    A row that would update a ticket outside `reach` (the importer's, tracker.access) is a bad row like
+    any other; the worker finds such rows before writing (`check_file` with the reach).
     """
     report = ImportReport(channel)
     batches = _Batches(
@@ -230,6 +298,7 @@ def import_file(
             _write_batch,
             session,
             actor=actor,
+            reach=reach,
             now=now,
             planner=DeadlinePlanner(session, now=now),
             written=_plan_for_growing_tables(session, batch_size),
@@ -264,6 +333,11 @@ def import_file(
             if progress:
                 progress(1)
         batches.finish()
+    if report.rejected > checked.rejected:
+        # A ticket moved out of reach between the check and the write (its row was not written).
+        if not skip_bad_rows:
+            raise ImportRejected(report)
+        write_rejected(channel, path, report)
     return report
 
 
@@ -452,6 +526,8 @@ def _import_single_pass(
         if is_refused:
             raise ImportRejected(report)
         batches.finish()
+    if report.rejected and not skip_bad_rows:
+        raise ImportRejected(report)  # rows that would update tickets outside the reach (`_write_batch`)
     if report.rejected:
         write_rejected(channel, path, report)
     return report
@@ -463,6 +539,7 @@ def _write_batch(
     report: ImportReport,
     *,
     actor: Actor | None,
+    reach: Reach,
     now: datetime,
     planner: DeadlinePlanner,
     written: Callable[[int], None],
@@ -472,21 +549,26 @@ def _write_batch(
     channel = batch[0].draft.channel
     refs = [r.draft.external_ref for r in batch if r.draft.external_ref]
     existing = (
-        set(
-            session.scalars(
-                select(Ticket.external_ref).where(
+        dict(
+            session.execute(
+                select(Ticket.external_ref, Ticket.department_id).where(
                     Ticket.channel == channel, _is_in(session, Ticket.external_ref, refs)
                 )
-            )
+            ).all()
         )
         if refs
-        else set()
+        else {}
     )
     fresh: list[IntakeRecord] = []
     slow: list[IntakeRecord] = []
     claimed: set[str] = set()
     for record in batch:
         ref = record.draft.external_ref
+        if ref in existing and not reach.allows(existing[ref], channel):
+            # Not this importer's ticket: the row is refused, as apply_record would refuse it.
+            report.rejected += 1
+            report.errors.append(refused_row(channel, ref, record.row))
+            continue
         is_plain = not (record.history.reply_text or record.history.satisfaction)
         if ref and ref not in existing and ref not in claimed and is_plain:
             claimed.add(ref)
@@ -509,7 +591,7 @@ def _write_batch(
     if slow:
         writer.settle()  # the ORM's statements follow
         for record in slow:
-            result = apply_record(session, record, actor=actor, now=now, fast=True)
+            result = apply_record(session, record, actor=actor, reach=reach, now=now, fast=True)
             if result.status == "created":
                 report.created += 1
             elif result.status == "updated":

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tracker.access import Reach, require_reach
 from tracker.channels import SATISFACTION_LEVELS
 from tracker.errors import ValidationError
 from tracker.intake.formats import parse_bool, parse_datetime, text_value
@@ -263,23 +264,30 @@ def apply_record(
     record: IntakeRecord,
     *,
     actor: Actor | None,
+    reach: Reach,
     now: datetime,
     check_duplicates: bool = True,
     fast: bool = False,
     index_search: bool = True,
 ) -> IntakeResult:
-    """Create or update the ticket for one record, replay its history, flag a possible duplicate.
+    """Open the ticket for one record, or update it from its channel; replay its history; flag a possible
+    duplicate. The open and update-from-channel doors of every intake path (API, imports, portal, Weibo).
 
     Re-delivery of the same channel + external reference never creates a second ticket: it updates the
-    first (recording what changed) or, when nothing changed, reports `duplicate`. Possible duplicates by
-    phone are flagged here (an indexed look-up); by similar text, by `duplicates.scan_similar_text`
-    (a beat task), which keeps the cost of a text comparison out of the request.
+    first (recording what changed) or, when nothing changed, reports `duplicate` — but only when that
+    ticket is within the caller's `reach` (tracker.access): an API key scoped to one department, or a
+    承办人's upload, may not rewrite or close another department's ticket by re-sending its number
+    (PermissionDenied, nothing changed). The possible duplicate's number is reported only when that
+    ticket is within the reach too. Possible duplicates by phone are flagged here (an indexed look-up);
+    by similar text, by `duplicates.scan_similar_text` (a beat task), which keeps the cost of a text
+    comparison out of the request.
 
     `fast` (the 12345 push and file imports) opens a new ticket without history through the batched
     path `importer.open_if_new`, which writes exactly what `open_ticket` writes (tests/intake/
     test_bulk_deadlines.py) in a handful of statements — on PostgreSQL the push's in one, look-up
-    included — and returns what the push answers with, so the new ticket is not read back. Without `index_search` that path leaves the search index row to the
-    `ticket.created` consumer (workers/tasks/events.py), keeping jieba's segmentation out of the request.
+    included — and returns what the push answers with, so the new ticket is not read back. Without
+    `index_search` that path leaves the search index row to the `ticket.created` consumer
+    (workers/tasks/events.py), keeping jieba's segmentation out of the request.
     """
     from tracker.intake.duplicates import flag_possible_duplicate
 
@@ -296,9 +304,8 @@ def apply_record(
             index_search=index_search,
         )
         if opened is not None:
-            return IntakeResult(
-                session, opened.id, opened.number, "received", "created", {}, opened.possible_duplicate_of
-            )
+            shown = _shown_duplicate_number(session, reach, opened.possible_duplicate_of)
+            return IntakeResult(session, opened.id, opened.number, "received", "created", {}, shown)
     existing = find_existing(session, record.draft)
     if existing is None:
         ticket, created = open_ticket(session, record.draft, actor=actor, now=now)
@@ -309,11 +316,26 @@ def apply_record(
                 if check_duplicates
                 else None
             )
+            if duplicate is not None and not reach.allows_ticket(duplicate):
+                duplicate = None  # flagged for those who may see both; not shown to this caller
             return IntakeResult.of(session, ticket, "created", possible_duplicate_of=duplicate)
         existing = ticket  # another transaction created it between our look-up and open_ticket
+    require_reach(reach, existing, what=f"编号 {record.draft.external_ref} 的工单")
     changes: dict[str, Any] = dict(update_from_draft(session, existing, record.draft, actor=actor, now=now))
     changes.update(replay_history(session, existing, record.history, actor=actor))
     return IntakeResult.of(session, existing, "updated" if changes else "duplicate", changes)
+
+
+def _shown_duplicate_number(session: Session, reach: Reach, number: str | None) -> str | None:
+    """The number the fast path flagged, if the earlier ticket is within `reach` (else None). Read only
+    for a limited reach that got a flag: the push's usual case costs nothing more."""
+    if number is None or reach.is_everything:
+        return number
+    tickets = Ticket.__table__
+    row = session.execute(
+        select(tickets.c.department_id, tickets.c.channel).where(tickets.c.number == number)
+    ).one_or_none()
+    return number if row is not None and reach.allows(row.department_id, row.channel) else None
 
 
 def replay_history(

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tracker.access import EVERYTHING
 from tracker.channel_errors import WEIBO_RATE_CODES, WEIBO_TOKEN_CODES, meaning
 from tracker.intake.records import FieldError, IntakeRecord, RecordError, apply_record
 from tracker.models.intake import AdapterState
@@ -312,7 +313,9 @@ class _Poll:
                     self.counts["rejected"] += 1
                     continue
                 with self.session.begin_nested():
-                    result = apply_record(self.session, record, actor="微博接口", now=self.now)
+                    result = apply_record(
+                        self.session, record, actor="微博接口", reach=EVERYTHING, now=self.now
+                    )
                 self.counts[result.status] += 1
                 report["created"] += result.status == "created"
             report["fetched"] += len(items)

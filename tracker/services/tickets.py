@@ -170,10 +170,12 @@ def draft_subject(draft: TicketDraft) -> str:
 def open_ticket(
     session: Session, draft: TicketDraft, *, actor: Actor | None, now: datetime
 ) -> tuple[Ticket, bool]:
-    """Create the ticket for a draft, or update the one with the same channel and external reference.
+    """Create the ticket for a draft, unless one with the same channel and external reference exists.
 
-    Returns (ticket, created). The ticket, its `ticket.created` event and the outbox message are
-    written in the caller's transaction, so intake works while the broker is down.
+    Returns (ticket, created): with created False the existing ticket, unchanged — updating it is the
+    update-from-channel door (`tracker.intake.records.apply_record`), which first checks that the caller
+    may change it. The ticket, its `ticket.created` event and the outbox message are written in the
+    caller's transaction, so intake works while the broker is down.
     """
     _validate(draft)
     if draft.external_ref:
@@ -181,7 +183,6 @@ def open_ticket(
             select(Ticket).where(Ticket.channel == draft.channel, Ticket.external_ref == draft.external_ref)
         )
         if existing is not None:
-            update_from_draft(session, existing, draft, actor=actor, now=now)
             return existing, False
 
     received_at = draft.received_at or draft.arrived_at

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from tracker.access import Reach, reach_of_client
 from tracker.clock import BUSINESS_TZ, utcnow
 from tracker.errors import NotFound, PermissionDenied, ValidationError
 from tracker.intake import disclosure, hotline, website, weibo
@@ -85,11 +86,9 @@ def _require_channel(channel: str) -> None:
         raise PermissionDenied(f"该 API 密钥仅限 {client().channel} 渠道")
 
 
-def _in_scope(ticket: Ticket) -> bool:
-    c = client()
-    return (c.channel is None or ticket.channel == c.channel) and (
-        c.department_id is None or ticket.department_id == c.department_id
-    )
+def reach() -> Reach:
+    """The tickets this key may read and change (tracker.access: the one rule)."""
+    return reach_of_client(client())
 
 
 # --- intake -----------------------------------------------------------------------------------------------
@@ -100,12 +99,16 @@ def _apply(record) -> tuple[Any, int]:
     now = utcnow()
     label = f"API:{client().name}"
     try:
-        result = apply_record(session, record, actor=label, now=now, fast=True, index_search=False)
+        result = apply_record(
+            session, record, actor=label, reach=reach(), now=now, fast=True, index_search=False
+        )
         session.commit()
     except IntegrityError:
         # The same order pushed twice at once: the other request created it; this one updates it.
         session.rollback()
-        result = apply_record(session, record, actor=label, now=now, fast=True, index_search=False)
+        result = apply_record(
+            session, record, actor=label, reach=reach(), now=now, fast=True, index_search=False
+        )
         session.commit()
     body = {
         "result": result.status,
@@ -180,11 +183,7 @@ def _int_arg(name: str, default: int | None, *, low: int = 1, high: int = 10**12
 @bp.get("/tickets")
 def list_tickets():
     query = select(Ticket).options(selectinload(Ticket.department), selectinload(Ticket.contact))
-    c = client()
-    if c.channel:
-        query = query.where(Ticket.channel == c.channel)
-    if c.department_id:
-        query = query.where(Ticket.department_id == c.department_id)
+    query = query.where(reach().condition())
     channel = request.args.get("channel")
     if channel:
         query = query.where(Ticket.channel == channel)
@@ -219,7 +218,7 @@ def list_tickets():
 
 def _ticket_in_scope(ticket_id: int) -> Ticket:
     ticket = db().get(Ticket, ticket_id)
-    if ticket is None or not _in_scope(ticket):
+    if ticket is None or not reach().allows_ticket(ticket):
         # Out of scope looks like missing: an id must not reveal that another department's ticket exists.
         raise NotFound("工单不存在或无权查看")
     return ticket
@@ -248,7 +247,7 @@ def ticket_events(ticket_id: int):
                     "actor": e.actor_label or (e.actor.display_name if e.actor else None),
                     "status_before": e.status_before,
                     "status_after": e.status_after,
-                    "data": _public_event_data(e.data or {}),
+                    "data": _public_event_data(e.kind, e.data or {}),
                 }
                 for e in events
             ]
@@ -289,9 +288,22 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _public_event_data(data: dict[str, Any]) -> dict[str, Any]:
+def _public_event_data(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     # Notes can hold personal data typed by staff; machine clients see that a note exists, not its text.
-    return {k: v for k, v in data.items() if k not in ("note",)}
+    shown = {k: v for k, v in data.items() if k not in ("note",)}
+    if kind == "ticket.possible_duplicate" and _duplicate_id_shown(data.get("of_id")) is None:
+        # The flag points at a ticket outside this key's reach: its number must not reach the key.
+        for key in ("of", "of_id", "of_channel"):
+            shown.pop(key, None)
+    return shown
+
+
+def _duplicate_id_shown(ticket_id: int | None) -> int | None:
+    """A possible duplicate's id if this key may see that ticket, else None."""
+    if ticket_id is None:
+        return None
+    other = db().get(Ticket, ticket_id)
+    return ticket_id if other is not None and reach().allows_ticket(other) else None
 
 
 def _ticket_json(ticket: Ticket, *, full: bool = False) -> dict[str, Any]:
@@ -312,7 +324,7 @@ def _ticket_json(ticket: Ticket, *, full: bool = False) -> dict[str, Any]:
         "closed_at": _iso(ticket.closed_at),
         "satisfaction": ticket.satisfaction,
         "outcome": ticket.outcome,
-        "possible_duplicate_of_id": ticket.possible_duplicate_of_id,
+        "possible_duplicate_of_id": _duplicate_id_shown(ticket.possible_duplicate_of_id),
         "linked_ticket_id": ticket.linked_ticket_id,
     }
     if full:

@@ -13,7 +13,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from tracker.access import require_act, require_role
+from tracker.access import reach_of, require_act, require_role
 from tracker.channels import APPLICANT_TYPES
 from tracker.clock import BUSINESS_TZ, utcnow
 from tracker.errors import ValidationError
@@ -201,7 +201,7 @@ def disclosure_entry():
         return render_template(
             "imports/disclosure_entry.html", form=request.form, errors=errors, **choices
         ), 400
-    result = apply_record(db(), record, actor=user, now=utcnow())
+    result = apply_record(db(), record, actor=user, reach=reach_of(user), now=utcnow())
     db().commit()
     return redirect(url_for("dashboard.ticket", ticket_id=result.ticket.id))
 

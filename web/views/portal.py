@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from flask import Blueprint, Response, render_template, request, session
 from sqlalchemy import select
 
+from tracker.access import NOTHING
 from tracker.channels import MESSAGE_TYPES
 from tracker.clock import local, utcnow
 from tracker.intake import disclosure, website
@@ -142,7 +143,7 @@ def message():
         record = None
     if errors or record is None:
         return _form("portal/message.html", 400, form=form, errors=errors, types=MESSAGE_TYPES)
-    result = apply_record(db(), record, actor="门户网站", now=now)
+    result = apply_record(db(), record, actor="门户网站", reach=NOTHING, now=now)
     db().commit()
     return render_template("portal/done.html", ticket=result.ticket, kind="留言")
 
@@ -165,7 +166,7 @@ def disclosure_form():
         record = None
     if errors or record is None:
         return _form("portal/disclosure.html", 400, form=request.form, errors=errors, **choices)
-    result = apply_record(db(), record, actor="门户网站", now=now)
+    result = apply_record(db(), record, actor="门户网站", reach=NOTHING, now=now)
     db().commit()
     return render_template("portal/done.html", ticket=result.ticket, kind="政府信息公开申请")
 

@@ -76,7 +76,7 @@ def run_import_batch(settings: Settings, batch_id: int, *, now=None) -> str:
     Safe to run twice (a redelivered task, the resume scan): a finished batch is left alone and a
     half-done one resumes, because rows already imported are recognised by their external reference.
     """
-    from tracker.intake.importer import ImportRejected, check_file, import_file
+    from tracker.intake.importer import ImportRejected, batch_reach, check_file, import_file
     from tracker.models.intake import ImportBatch
 
     now = now or utcnow()
@@ -87,6 +87,7 @@ def run_import_batch(settings: Settings, batch_id: int, *, now=None) -> str:
         batch.status, batch.started_at = "validating", now
         channel, path = batch.channel, Path(batch.stored_path or "")
         department_code, skip = batch.department_code, batch.is_skip_bad_rows
+        reach = batch_reach(session, batch)
 
     def record(**values) -> None:
         with session_scope(settings.database_url) as s:
@@ -95,7 +96,9 @@ def run_import_batch(settings: Settings, batch_id: int, *, now=None) -> str:
                 setattr(row, key, value)
 
     try:
-        checked = check_file(channel, path, department_code=department_code)
+        # Rows that would update another department's ticket are found here, before any batch commits.
+        with session_scope(settings.database_url) as session:
+            checked = check_file(channel, path, department_code=department_code, session=session, reach=reach)
     except Exception as exc:
         record(status="failed", message=getattr(exc, "message", None) or str(exc)[:500], finished_at=utcnow())
         return "failed"
@@ -125,6 +128,7 @@ def run_import_batch(settings: Settings, batch_id: int, *, now=None) -> str:
             channel,
             path,
             actor="文件导入（上传）",
+            reach=reach,
             now=now,
             skip_bad_rows=skip,
             department_code=department_code,
