@@ -23,15 +23,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker import deadlines as dl
-from tracker.access import can_act_on_ticket, require_act
+from tracker.access import APPROVER_ROLES, can_take, require_act, require_action, require_view
 from tracker.errors import Conflict, NotFound, PermissionDenied, TrackerError, ValidationError
 from tracker.models import AuditEntry, Department, Ticket, User
 from tracker.models.dashboard import Approval, Attachment, CannedReply, SavedFilter
 from tracker.outcomes import OUTCOMES_BY_CODE
 from tracker.services import tickets as svc
-from tracker.status import OPEN_STATUSES
+from tracker.status import TRANSITIONS, transition_for
 
-APPROVER_ROLES = ("supervisor", "admin")
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 ATTACHMENT_EXTENSIONS = frozenset(
     {"pdf", "ofd", "doc", "docx", "xls", "xlsx", "wps", "txt", "jpg", "jpeg", "png", "zip", "rar"}
@@ -65,32 +64,44 @@ def audit(
     )
 
 
-# -- ticket actions -------------------------------------------------------------------------------------
-# Status transitions move the deadlines themselves (tracker.services.tickets wires the deadline engine in);
-# these wrappers add the checks and the wording the dashboard needs.
+# -- the doors: one function per action ---------------------------------------------------------------------
+# Each checks, before it changes anything, that the ticket is within the user's reach and the role may take
+# the action (tracker.access.require_action), the transition (tracker.status, via services.tickets), and the
+# approval rules; then it writes the change and its history. The ticket page, the bulk actions and the
+# approvals call these and re-check nothing. docs/architecture.md ("One door per action") lists them.
 
 
 def start_work(session: Session, ticket: Ticket, *, user: User, now: datetime) -> None:
     """签收 / 开始办理: the sign-for deadline is met."""
+    require_action(user, "start", ticket)
     svc.transition(session, ticket, "start", actor=user, now=now)
 
 
 def assign(session: Session, ticket: Ticket, assignee: User, *, user: User, now: datetime) -> None:
+    """分派: a supervisor assigns anyone of the ticket's department; a 承办人 takes a ticket for themselves."""
+    require_action(user, "assign" if assignee.id == user.id else "assign_other", ticket)
+    if not assignee.is_active:
+        raise ValidationError("承办人已停用", fields={"assignee_id": "已停用"})
     svc.assign_ticket(session, ticket, assignee, actor=user, now=now)
 
 
 def transfer(
     session: Session, ticket: Ticket, department: Department, reason: str, *, user: User, now: datetime
 ) -> None:
+    """转办 to another department (with the reason); not while an approval waits in this one."""
+    require_action(user, "transfer", ticket)
+    _refuse_while_pending(session, ticket, "转办")
     svc.transfer_ticket(session, ticket, department, reason, actor=user, now=now)
 
 
 def return_to_platform(session: Session, ticket: Ticket, reason: str, *, user: User, now: datetime) -> None:
     """退单: give a 12345 work order back to the platform, with the reason the platform will read."""
+    require_action(user, "return_to_platform", ticket)
     if ticket.channel != "hotline":
         raise ValidationError("只有12345热线工单可以退单", fields={"action": "渠道不符"})
     if not reason.strip():
         raise ValidationError("退单须说明理由", fields={"reason": "必填"})
+    _refuse_while_pending(session, ticket, "退单")
     svc.transition(session, ticket, "return_to_platform", actor=user, now=now, data={"reason": reason})
 
 
@@ -104,6 +115,7 @@ def request_correction(
     correction_due_at: datetime | None = None,
 ) -> None:
     """告知补正 (art. 30): one notice, the applicant's deadline opens, the reply clock stops."""
+    require_action(user, "request_correction", ticket)
     if ticket.channel != "disclosure":
         raise ValidationError("只有依申请公开可以告知补正", fields={"action": "渠道不符"})
     if any(d.kind == dl.CORRECTION for d in ticket.deadlines):
@@ -115,6 +127,7 @@ def receive_correction(
     session: Session, ticket: Ticket, corrected_received_at: datetime, *, user: User, now: datetime
 ) -> None:
     """收到补正: the reply period restarts from the day the corrected application was received."""
+    require_action(user, "receive_correction", ticket)
     if corrected_received_at > now:
         raise ValidationError("补正收到时间不能晚于现在", fields={"corrected_received_at": "晚于现在"})
     svc.receive_correction(session, ticket, corrected_received_at=corrected_received_at, actor=user, now=now)
@@ -124,6 +137,9 @@ CONSULTATION_KINDS = {dl.THIRD_PARTY: "第三方", dl.OTHER_AGENCY: "其他机�
 
 
 def start_consultation(session: Session, ticket: Ticket, kind: str, *, user: User, now: datetime) -> None:
+    require_action(user, "start_consultation", ticket)
+    if ticket.channel != "disclosure":
+        raise ValidationError("只有依申请公开可以征求意见", fields={"action": "渠道不符"})
     if kind not in CONSULTATION_KINDS:
         raise ValidationError("征求意见对象应为第三方或其他机关", fields={"kind": "取值无效"})
     svc.start_consultation(session, ticket, kind, actor=user, now=now)
@@ -131,6 +147,7 @@ def start_consultation(session: Session, ticket: Ticket, kind: str, *, user: Use
 
 def end_consultation(session: Session, ticket: Ticket, *, user: User, now: datetime) -> None:
     """End the running consultation (the one whose deadline is still open)."""
+    require_action(user, "end_consultation", ticket)
     running = [d.kind for d in ticket.deadlines if d.kind in CONSULTATION_KINDS and d.state in dl.OPEN_STATES]
     if not running:
         raise Conflict("没有正在进行的征求意见")
@@ -138,6 +155,7 @@ def end_consultation(session: Session, ticket: Ticket, *, user: User, now: datet
 
 
 def reply_needs_signoff(user: User, ticket: Ticket) -> bool:
+    """A disclosure reply written by a 承办人 goes out only with a 科室负责人's (or an administrator's) sign-off."""
     return ticket.channel == "disclosure" and user.role not in APPROVER_ROLES
 
 
@@ -165,46 +183,148 @@ def reply(
     now: datetime,
     outcome: str | None = None,
     attachment_ids: list[int] | None = None,
-) -> None:
-    """Send the reply now (the reply deadline is met)."""
+) -> Approval | None:
+    """答复: sent now (the reply deadline is met), or — a disclosure reply by a 承办人 — submitted for sign-off
+    and sent when a supervisor approves it (returns that Approval). Refused while a request waits."""
+    require_action(user, "reply", ticket)
     _check_reply(ticket, text, outcome)
-    svc.reply_ticket(session, ticket, text, actor=user, now=now, outcome=outcome)
+    transition_for("reply", ticket.status)  # refused now, not when the supervisor approves
+    _refuse_while_pending(session, ticket, "答复")
+    if reply_needs_signoff(user, ticket):
+        return _request_reply_signoff(
+            session, ticket, text, user=user, now=now, outcome=outcome, attachment_ids=attachment_ids
+        )
+    _send_reply(session, ticket, text, actor=user, now=now, outcome=outcome, attachment_ids=attachment_ids)
+    return None
+
+
+def _send_reply(
+    session: Session,
+    ticket: Ticket,
+    text: str,
+    *,
+    actor: User,
+    now: datetime,
+    outcome: str | None,
+    attachment_ids: list[int] | None,
+) -> None:
+    svc.reply_ticket(session, ticket, text, actor=actor, now=now, outcome=outcome)
     if attachment_ids:
         svc.record_event(
             session,
             ticket,
             "ticket.attachments",
-            actor=user,
+            actor=actor,
             now=now,
             data={"attachment_ids": attachment_ids},
         )
 
 
-def close(session: Session, ticket: Ticket, *, user: User, now: datetime, outcome: str | None = None) -> None:
+def close(
+    session: Session,
+    ticket: Ticket,
+    *,
+    user: User,
+    now: datetime,
+    outcome: str | None = None,
+    reply_text: str | None = None,
+) -> None:
+    """办结. With `reply_text` (批量办结) a ticket not answered yet is answered first — unless its reply
+    needs a supervisor's sign-off, which only the 答复 door can ask for: then nothing changes. A
+    disclosure's outcome is the one its reply went out with (signed off with it); 办结 cannot change it."""
+    require_action(user, "close", ticket)
+    _refuse_while_pending(session, ticket, "办结")
     if outcome and outcome not in OUTCOMES_BY_CODE:
         raise ValidationError("答复结果不在年度报告的统计行中", fields={"outcome": "取值无效"})
+    if ticket.channel == "disclosure" and ticket.outcome and outcome and outcome != ticket.outcome:
+        raise ValidationError(
+            "答复结果已随答复确定，办结时不能更改（如需更改请重新办理）", fields={"outcome": "与答复结果不符"}
+        )
+    if reply_text is not None and ticket.status not in TRANSITIONS["close"].sources:
+        if reply_needs_signoff(user, ticket):
+            raise Conflict("依申请公开答复须经科室负责人签发，不能直接办结：请在工单页提交答复")
+        _check_reply(ticket, reply_text, outcome)
+        _send_reply(session, ticket, reply_text, actor=user, now=now, outcome=outcome, attachment_ids=None)
     if ticket.channel == "disclosure" and not (outcome or ticket.outcome):
         raise ValidationError("依申请公开办结须有答复结果", fields={"outcome": "必填"})
     svc.close_ticket(session, ticket, actor=user, now=now, outcome=outcome)
 
 
+def reopen(session: Session, ticket: Ticket, reason: str, *, user: User, now: datetime) -> None:
+    """重新办理 a replied, closed or returned ticket: supervisors and administrators only."""
+    require_action(user, "reopen", ticket)
+    svc.transition(session, ticket, "reopen", actor=user, now=now, data={"reason": reason})
+
+
 def merge(session: Session, duplicate: Ticket, into_number: str, *, user: User, now: datetime) -> Ticket:
+    """合并重复件 into another open ticket the user may also act on."""
+    require_action(user, "merge", duplicate)
+    _refuse_while_pending(session, duplicate, "合并")
     into = session.scalar(select(Ticket).where(Ticket.number == into_number.strip()))
-    if into is None or not can_act_on_ticket(user, into):
+    if into is None or not can_take(user, "merge", into):
         raise ValidationError(f"找不到可合并的工单 {into_number!r}", fields={"into": "不存在或无权办理"})
     svc.merge_tickets(session, duplicate, into, actor=user, now=now)
     return into
 
 
+def rate(
+    session: Session,
+    ticket: Ticket,
+    satisfaction: str,
+    *,
+    user: User,
+    now: datetime,
+    is_resolved: bool | None = None,
+) -> None:
+    """回访: the citizen's satisfaction with an answered ticket."""
+    require_action(user, "rate", ticket)
+    if ticket.status not in ("replied", "closed"):
+        raise Conflict("工单答复后才能回访")
+    svc.rate_ticket(session, ticket, satisfaction, actor=user, now=now, is_resolved=is_resolved)
+
+
+def add_note(session: Session, ticket: Ticket, text: str, *, user: User, now: datetime) -> None:
+    """内部备注: staff's own record, never shown to machine clients."""
+    require_action(user, "note", ticket)
+    svc.add_note(session, ticket, text, actor=user, now=now)
+
+
+def extend(
+    session: Session,
+    ticket: Ticket,
+    *,
+    user: User,
+    length: int,
+    reason: str,
+    now: datetime,
+    notice: str = "",
+    kind: str = dl.REPLY,
+) -> Approval:
+    """延期 (art. 33): a 承办人 asks for it; a supervisor's or administrator's request is its own approval,
+    granted at once (the approval and its decision are both in the history)."""
+    approval = request_extension(session, ticket, user=user, length=length, reason=reason, now=now, kind=kind)
+    if can_decide(user, approval):
+        decide_approval(session, approval, user=user, approve=True, now=now, note=notice)
+    return approval
+
+
 # -- approvals --------------------------------------------------------------------------------------------
 
 
-def _pending(session: Session, ticket: Ticket, kind: str) -> Approval | None:
-    return session.scalar(
-        select(Approval).where(
-            Approval.ticket_id == ticket.id, Approval.kind == kind, Approval.state == "pending"
-        )
-    )
+def _pending(session: Session, ticket: Ticket, kind: str | None = None) -> Approval | None:
+    query = select(Approval).where(Approval.ticket_id == ticket.id, Approval.state == "pending")
+    if kind is not None:
+        query = query.where(Approval.kind == kind)
+    return session.scalar(query.order_by(Approval.id).limit(1))
+
+
+def _refuse_while_pending(session: Session, ticket: Ticket, action: str) -> None:
+    """A pending request (a reply awaiting sign-off, an extension) is decided first: answering, closing,
+    merging, transferring or returning the ticket meanwhile would leave it orphaned."""
+    pending = _pending(session, ticket)
+    if pending is not None:
+        what = "答复等待签发" if pending.kind == "reply" else "延期申请等待审批"
+        raise Conflict(f"{ticket.number}已有{what}，须先由科室负责人处理，不能{action}")
 
 
 def request_extension(
@@ -218,7 +338,7 @@ def request_extension(
     kind: str = dl.REPLY,
 ) -> Approval:
     """Ask a supervisor to extend a deadline by `length` (in the rule's unit); checked against the rule now."""
-    require_act(user, ticket)
+    require_action(user, "extend", ticket)
     if not reason.strip():
         raise ValidationError("申请延期须说明理由", fields={"reason": "必填"})
     if length <= 0:
@@ -260,23 +380,17 @@ def request_extension(
     return approval
 
 
-def request_reply_signoff(
+def _request_reply_signoff(
     session: Session,
     ticket: Ticket,
     text: str,
     *,
     user: User,
     now: datetime,
-    outcome: str | None = None,
-    attachment_ids: list[int] | None = None,
+    outcome: str | None,
+    attachment_ids: list[int] | None,
 ) -> Approval:
-    """Submit a reply for a supervisor's sign-off; it is sent when approved."""
-    require_act(user, ticket)
-    _check_reply(ticket, text, outcome)
-    if ticket.status not in OPEN_STATUSES:
-        raise Conflict("工单已结束，不能再提交答复")
-    if _pending(session, ticket, "reply") is not None:
-        raise Conflict("已有一份答复等待签发")
+    """Submit a reply for a supervisor's sign-off (the `reply` door has checked it); sent when approved."""
     approval = Approval(
         ticket_id=ticket.id,
         department_id=ticket.department_id,
@@ -302,15 +416,17 @@ def request_reply_signoff(
 
 
 def can_decide(user: User, approval: Approval) -> bool:
-    if user.role == "admin":
-        return True
-    return user.role == "supervisor" and user.department_id == approval.department_id
+    """A supervisor of the ticket's department, or an administrator (tracker.access: reach and role)."""
+    return (
+        can_take(user, "approve", approval.ticket) and approval.department_id == approval.ticket.department_id
+    )
 
 
 def decide_approval(
     session: Session, approval: Approval, *, user: User, approve: bool, now: datetime, note: str = ""
 ) -> Approval:
-    """Approve (and carry out) or refuse a pending request. Refusing needs a reason."""
+    """签发 / 审批: approve (and carry out) or refuse a pending request. Refusing needs a reason."""
+    require_view(user, approval.ticket)
     if not can_decide(user, approval):
         raise PermissionDenied("只有本部门科室负责人或管理员可以审批")
     if approval.state != "pending":
@@ -333,11 +449,12 @@ def decide_approval(
         )
     elif approve and approval.kind == "reply":
         payload = approval.payload
-        reply(
+        # The sign-off is this door's own check: the reply goes out as the approver's.
+        _send_reply(
             session,
             ticket,
             payload["text"],
-            user=user,
+            actor=user,
             now=now,
             outcome=payload.get("outcome"),
             attachment_ids=payload.get("attachment_ids") or None,
@@ -376,7 +493,7 @@ def get_approval(session: Session, approval_id: int) -> Approval:
     return approval
 
 
-# -- bulk actions -------------------------------------------------------------------------------------------
+# -- bulk actions: the same doors in a loop -----------------------------------------------------------------
 
 
 @dataclass
@@ -397,8 +514,9 @@ def bulk_action(
     outcome: str | None = None,
     reply_text: str = "",
 ) -> BulkResult:
-    """Apply one action to many tickets, all or nothing: any ticket that cannot take it fails the batch,
-    and the error names every such ticket and why."""
+    """Apply one action to many tickets through its door, all or nothing: any ticket the door refuses
+    fails the batch, and the error names every such ticket and why (the caller rolls back). A ticket the
+    user may not see answers like a missing one (NotFound), as on the ticket page."""
     if action not in BULK_ACTIONS:
         raise ValidationError("未知的批量操作", fields={"action": "取值无效"})
     ids = list(dict.fromkeys(ticket_ids))
@@ -406,36 +524,34 @@ def bulk_action(
         raise ValidationError("请先勾选工单", fields={"ticket_ids": "未选择"})
     if len(ids) > MAX_BULK:
         raise ValidationError(f"一次最多处理{MAX_BULK}件", fields={"ticket_ids": "过多"})
+    tickets = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(ids)))}
+    for ticket_id in ids:
+        if ticket_id not in tickets:
+            raise NotFound("工单不存在或无权查看")
+        # Access before input errors: 404 for a ticket the user may not see, 403 for one they may not change.
+        require_act(user, tickets[ticket_id])
     assignee = department = None
     if action == "assign":
         assignee = session.get(User, assignee_id) if assignee_id else None
-        if assignee is None or not assignee.is_active:
+        if assignee is None:
             raise ValidationError("请选择承办人", fields={"assignee_id": "必填"})
     if action == "transfer":
         department = session.get(Department, department_id) if department_id else None
         if department is None:
             raise ValidationError("请选择转办部门", fields={"department_id": "必填"})
-        if not reason.strip():
-            raise ValidationError("转办须说明理由", fields={"reason": "必填"})
-    tickets = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(ids)))}
     failures: list[str] = []
     result = BulkResult()
     for ticket_id in ids:
-        ticket = tickets.get(ticket_id)
-        if ticket is None or not can_act_on_ticket(user, ticket):
-            failures.append(f"工单{ticket_id}：不存在或无权办理")
-            continue
-        # No savepoint per ticket: any failure fails the whole request (the view rolls back), and a
-        # SAVEPOINT on pysqlite would commit early. Services validate before they change anything.
+        ticket = tickets[ticket_id]
+        # No savepoint per ticket: any failure fails the whole request (the caller rolls back), and a
+        # SAVEPOINT on pysqlite would commit early. The doors check before they change anything.
         try:
             if action == "assign":
                 assign(session, ticket, assignee, user=user, now=now)
             elif action == "transfer":
                 transfer(session, ticket, department, reason, user=user, now=now)
             else:
-                if ticket.status not in ("replied", "waiting_applicant"):
-                    reply(session, ticket, reply_text, user=user, now=now, outcome=outcome)
-                close(session, ticket, user=user, now=now, outcome=outcome)
+                close(session, ticket, user=user, now=now, outcome=outcome, reply_text=reply_text)
         except TrackerError as exc:
             failures.append(f"{ticket.number}：{exc.message}")
             continue
@@ -473,7 +589,7 @@ def save_attachment(
     purpose: str = "reply",
 ) -> Attachment:
     """Store the bytes under `directory` with a random name; keep the original name only as metadata."""
-    require_act(user, ticket)
+    require_action(user, "attach", ticket)
     name = clean_filename(filename)
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if extension not in ATTACHMENT_EXTENSIONS:
