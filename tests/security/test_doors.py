@@ -494,3 +494,30 @@ def test_illegal_transitions_are_refused_by_the_door(session, now, office):
     ticket = factories.ticket(session, now=now, dept=office["mine"])
     with pytest.raises(IllegalTransition):
         ds.reopen(session, ticket, "再查", user=office["supervisor"], now=now)
+
+
+def test_a_file_import_within_one_departments_reach_names_the_foreign_row(session, now, office, tmp_path):
+    """import_file itself (the single pass the CLI uses), given a department's reach: the foreign row is
+    a row error; without skip_bad_rows the file is refused, with it the other rows are written."""
+    from tracker.access import Reach
+    from tracker.intake.importer import ImportRejected, import_file
+
+    foreign_ref, own_ref = _ref("FOREIGN"), _ref("OWN")
+    foreign = factories.ticket(
+        session, now=now, dept=office["other"], external_ref=foreign_ref, body="他处原文"
+    )
+    own = factories.ticket(session, now=now, dept=office["mine"], external_ref=own_ref)
+    session.commit()
+    rows = [
+        hotline_row(own_ref, content="本处更新"),
+        hotline_row(foreign_ref, content="改写", 答复内容="已办结", 办结时间="2016-03-06 10:00:00"),
+    ]
+    path = write_csv(tmp_path / "mixed.csv", HOTLINE_HEADER, rows)
+    reach = Reach(department_id=office["mine"].id)
+    with pytest.raises(ImportRejected) as refused:
+        import_file(session, "hotline", path, actor="文件导入", reach=reach, now=now)
+    assert "第3行" in refused.value.message and foreign_ref in refused.value.message
+    session.rollback()  # what every caller does with ImportRejected
+    report = import_file(session, "hotline", path, actor="文件导入", reach=reach, now=now, skip_bad_rows=True)
+    assert (report.updated, report.rejected) == (1, 1)
+    assert foreign.body == "他处原文" and foreign.reply_text is None and own.body == "本处更新"
