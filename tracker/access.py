@@ -142,7 +142,12 @@ def require_reach(reach: Reach, ticket: Ticket, *, what: str = "工单") -> None
         )
 
 
+def require_channel(reach: Reach, channel: str) -> None:
+    """An API key limited to a channel opens tickets of that channel only."""
+    if reach.channel is not None and reach.channel != channel:
+        raise PermissionDenied(f"该 API 密钥仅限 {reach.channel} 渠道")
+
+
 def require_role(user: User, *roles: str) -> None:
     if user.role not in roles:
         raise PermissionDenied("无权执行此操作")
-

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from tracker.access import Reach, reach_of_client
+from tracker.access import Reach, reach_of_client, require_channel
 from tracker.clock import BUSINESS_TZ, utcnow
-from tracker.errors import NotFound, PermissionDenied, ValidationError
+from tracker.errors import NotFound, ValidationError
 from tracker.intake import disclosure, hotline, website, weibo
 from tracker.intake.apikeys import Client, SignedRequest, verify_request
 from tracker.intake.records import FieldError, RecordError, apply_record
@@ -81,11 +81,6 @@ def _client_department_code() -> str | None:
     return db().scalar(select(Department.code).where(Department.id == client().department_id))
 
 
-def _require_channel(channel: str) -> None:
-    if client().channel and client().channel != channel:
-        raise PermissionDenied(f"该 API 密钥仅限 {client().channel} 渠道")
-
-
 def reach() -> Reach:
     """The tickets this key may read and change (tracker.access: the one rule)."""
     return reach_of_client(client())
@@ -122,7 +117,7 @@ def _apply(record) -> tuple[Any, int]:
 
 @bp.post("/intake/hotline")
 def intake_hotline():
-    _require_channel("hotline")
+    require_channel(reach(), "hotline")
     record = hotline.record_from_json(_json_object(), department_code=_client_department_code())
     return _apply(record)
 
@@ -137,7 +132,7 @@ def create_ticket():
         )
     if channel not in ("website", "weibo", "disclosure"):
         raise ValidationError("channel 应为 website/weibo/disclosure 之一", fields={"channel": "取值无效"})
-    _require_channel(channel)
+    require_channel(reach(), channel)
     department_code = _client_department_code()
     if channel == "weibo":
         item = payload.get("item")
