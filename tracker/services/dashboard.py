@@ -189,7 +189,8 @@ def reply(
     require_action(user, "reply", ticket)
     _check_reply(ticket, text, outcome)
     transition_for("reply", ticket.status)  # refused now, not when the supervisor approves
-    _refuse_while_pending(session, ticket, "答复")
+    # One reply at a time; a pending extension does not hold the answer back (it is decided before 办结).
+    _refuse_while_pending(session, ticket, "再次答复", kind="reply")
     if reply_needs_signoff(user, ticket):
         return _request_reply_signoff(
             session, ticket, text, user=user, now=now, outcome=outcome, attachment_ids=attachment_ids
@@ -318,10 +319,10 @@ def _pending(session: Session, ticket: Ticket, kind: str | None = None) -> Appro
     return session.scalar(query.order_by(Approval.id).limit(1))
 
 
-def _refuse_while_pending(session: Session, ticket: Ticket, action: str) -> None:
-    """A pending request (a reply awaiting sign-off, an extension) is decided first: answering, closing,
-    merging, transferring or returning the ticket meanwhile would leave it orphaned."""
-    pending = _pending(session, ticket)
+def _refuse_while_pending(session: Session, ticket: Ticket, action: str, *, kind: str | None = None) -> None:
+    """A pending request (a reply awaiting sign-off, an extension; `kind`: only that one) is decided
+    first: closing, merging, transferring or returning the ticket meanwhile would leave it orphaned."""
+    pending = _pending(session, ticket, kind)
     if pending is not None:
         what = "答复等待签发" if pending.kind == "reply" else "延期申请等待审批"
         raise Conflict(f"{ticket.number}已有{what}，须先由科室负责人处理，不能{action}")
