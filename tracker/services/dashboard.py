@@ -1,5 +1,8 @@
-"""Dashboard use cases: ticket actions with their deadline steps, approvals, bulk actions, attachments,
-saved filters and canned replies. Services flush; the request owns the transaction.
+"""The doors of the staff's ticket actions — one function per action, each checking reach, role,
+transition and approval rules before it changes anything (docs/architecture.md, "One door per action") —
+plus approvals, bulk actions (the same doors in a loop), attachments, saved filters and canned replies.
+Services flush; the request owns the transaction. Over 600 lines on purpose: every door and the approval
+rules they share are read in one file, so a rule is found, and changed, in one place.
 
 Approval rules (the 条例 art. 33 extension needs the approval of the head of the office):
 - an extension is requested by whoever handles the ticket and granted by a supervisor of the ticket's
