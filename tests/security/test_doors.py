@@ -27,10 +27,7 @@ DISCLOSURE = {"channel": "disclosure", "request_type": "政府信息公开申请
 
 
 def sign_in(client, user):
-    with client.session_transaction() as web_session:
-        web_session["user_id"] = user.id
-        web_session["pw"] = user.password_hash[-16:]
-        web_session["csrf_token"] = "t0ken"
+    factories.signed_in(client, user, csrf_token="t0ken")
 
 
 def post(client, url, **data):
