@@ -315,7 +315,7 @@ def test_same_phone_in_one_file_flags_the_later_order_only(session, now, dept, t
 
 def test_batches_leave_no_reference_dangling_and_flag_phones_across_batches(session, now, dept, tmp_path):
     """Batches of 60 (COPY on PostgreSQL, with the look-ups' statistics refreshed after the first, second
-    and fourth batch) write rows whose references no foreign key checks since migration 0018."""
+    and fourth batch) write rows whose references all point at rows of their own import."""
     rows = [
         hotline_row(
             f"BT{i:03d}",

@@ -1,11 +1,9 @@
 """Tickets, their contacts, events and outbox rows, users, departments, deadlines and notifications are
 never deleted: no code of the product deletes them.
 
-Migrations 0013 and 0014 dropped foreign keys on the sweep's append-only rows (a reminder's deadline, a
-notification's user and ticket, a delivery's notification) on this ground, and 0018 those of the rows a
-new ticket brings (its contact and department, its deadlines' and outbox row's ticket, the outbox row's
-event); the writers take those ids from rows they have just written or read. tests/workers/test_sweep.py
-and tests/intake/test_import.py check that no reference dangles after a sweep and an import.
+They are the history and the figures of the annual report. The foreign keys between them (restored by
+migration 0023, tests/integration/test_foreign_keys.py) refuse a row that points at nothing; this test
+keeps the product from deleting the rows they point at in the first place.
 """
 
 import re

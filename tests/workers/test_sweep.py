@@ -256,7 +256,7 @@ def test_a_reminder_is_its_own_ledger_entry(session):
 
 
 def test_no_reference_of_a_sweep_dangles(session):
-    """Events, reminders and deliveries carry no foreign keys (migrations 0013, 0014): every id they hold exists."""
+    """Every id the sweep's events, reminders and deliveries hold exists (and belongs to the right ticket)."""
     start = at("2026-02-25", "10:00")
     dept, people = _bureau(session, start)
     due_times = [end_of(f"2026-03-{6 + n % 6:02d}") for n in range(12)]

@@ -45,11 +45,8 @@ class Notification(Base):
     )
 
     id: Mapped[int_pk]
-    # No foreign keys on this append-only message log (migration 0014): users and tickets are never
-    # deleted (tests/unit/test_never_deleted.py keeps it so), every writer takes the ids from rows it has just
-    # read, and each key would cost the sweep a lookup and a row lock per reminder.
-    user_id: Mapped[int]
-    ticket_id: Mapped[int | None]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     kind: Mapped[str] = mapped_column(String(32))  # reminder, escalation, digest, status, calendar
     title: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text, default="")
@@ -59,13 +56,13 @@ class Notification(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     read_at: Mapped[datetime | None]
-    # Reminders only: the deadline (of ``ticket_id``) the sweep has just read and holds FOR UPDATE.
-    deadline_id: Mapped[int | None]
+    # Reminders only: the deadline (of ``ticket_id``) the reminder is about.
+    deadline_id: Mapped[int | None] = mapped_column(ForeignKey("deadlines.id"))
     deadline_version: Mapped[int | None]
     threshold: Mapped[str | None] = mapped_column(String(40))  # before:3, due, overdue, overdue@2026-03-05
     due_at: Mapped[datetime | None]  # the due time the reminder was about
 
-    user: Mapped[User] = relationship(primaryjoin="foreign(Notification.user_id) == User.id")
+    user: Mapped[User] = relationship()
 
 
 class NotificationChannel(Base):
@@ -117,12 +114,10 @@ class Delivery(Base):
 
     id: Mapped[int_pk]
     key: Mapped[str] = mapped_column(String(120), unique=True)  # notification:medium:target
-    # No foreign key (migration 0014): deliveries are planned from the notifications the same
-    # transaction has just inserted, and notifications are never deleted.
-    notification_id: Mapped[int]
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"))
     medium: Mapped[str] = mapped_column(String(16))  # email, webhook, dingtalk, wecom, sms
-    # The notification's user, copied for per-user media; no foreign key, as for notification_id.
-    user_id: Mapped[int | None]
+    # The notification's user, copied for per-user media.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     channel_id: Mapped[int | None] = mapped_column(ForeignKey("notification_channels.id"))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
@@ -132,9 +127,7 @@ class Delivery(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
 
-    notification: Mapped[Notification] = relationship(
-        primaryjoin="foreign(Delivery.notification_id) == Notification.id"
-    )
+    notification: Mapped[Notification] = relationship()
     channel: Mapped[NotificationChannel | None] = relationship()
 
 

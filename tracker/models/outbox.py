@@ -25,10 +25,8 @@ class OutboxMessage(Base):
 
     id: Mapped[int_pk]
     topic: Mapped[str] = mapped_column(String(64))  # e.g. ticket.created, ticket.status_changed
-    # No foreign keys (migration 0018): tickets and their events are never deleted
-    # (tests/unit/test_never_deleted.py), and every writer has just written or read both rows.
-    event_id: Mapped[int | None]
-    ticket_id: Mapped[int | None]
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_events.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
     published_at: Mapped[datetime | None]

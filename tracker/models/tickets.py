@@ -104,15 +104,13 @@ class Ticket(Base):
     category: Mapped[str | None] = mapped_column(String(200))  # 诉求分类
     urgency: Mapped[str | None] = mapped_column(String(32))  # 紧急程度
     incident_address: Mapped[str | None] = mapped_column(String(500))  # 事发地址
-    # No foreign key to contacts or departments (migration 0018): neither is ever deleted
-    # (tests/unit/test_never_deleted.py), and each writer has the contact or department row in hand.
     # Indexed: the phone duplicate look-up goes from the contacts with a number to their tickets.
-    contact_id: Mapped[int | None] = mapped_column(index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
     applicant_type: Mapped[str | None] = mapped_column(String(32))  # disclosure only
     received_via: Mapped[str | None] = mapped_column(String(32))  # 当面/邮寄/挂号信/网络/传真/平台
     arrived_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(index=True)  # legal receipt time
-    department_id: Mapped[int]
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     status: Mapped[str] = mapped_column(String(32), index=True)
     outcome: Mapped[str | None] = mapped_column(String(64))  # annual-report row key for disclosure
@@ -139,27 +137,20 @@ class Ticket(Base):
     # topics or 诉求分类 change: its only topic, or its category when it has none (NULL when it has neither,
     # or several: those are counted from ticket_topics). The year's topics then come from the same scan
     # of this table as the interaction figures, not from a join of every ticket with its topics. Stored
-    # as the label's id in `topic_labels`: the scan groups a year of tickets by it, and hashing an integer
-    # instead of the text cost a tenth of the scan (migration 0021). No foreign key: labels are never
-    # deleted, and every writer takes the id from the dictionary it has just read (tracker.topic_labels).
-    topic_label_id: Mapped[int | None]
+    # as the label's id in `topic_labels`: the scan groups by an integer, not by text (docs/benchmarks.md).
+    topic_label_id: Mapped[int | None] = mapped_column(ForeignKey("topic_labels.id"))
     has_several_topics: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
-    contact: Mapped[Contact | None] = relationship(primaryjoin="foreign(Ticket.contact_id) == Contact.id")
-    department: Mapped[Department] = relationship(
-        primaryjoin="foreign(Ticket.department_id) == Department.id"
-    )
+    contact: Mapped[Contact | None] = relationship()
+    department: Mapped[Department] = relationship()
     assignee: Mapped[User | None] = relationship()
     topics: Mapped[list[TicketTopic]] = relationship(
         back_populates="ticket", cascade="all, delete-orphan", order_by="TicketTopic.topic"
     )
     deadlines: Mapped[list[Deadline]] = relationship(
-        back_populates="ticket",
-        cascade="all, delete-orphan",
-        order_by="Deadline.id",
-        primaryjoin="Ticket.id == foreign(Deadline.ticket_id)",
+        back_populates="ticket", cascade="all, delete-orphan", order_by="Deadline.id"
     )
 
     @property
@@ -250,10 +241,7 @@ class TicketEvent(Base):
     )
 
     id: Mapped[int_pk]
-    # No foreign key (migration 0014): the history is only appended to, tickets are never deleted
-    # (tests/unit/test_never_deleted.py), and every writer has the ticket row in hand; the key's lookup
-    # and row lock per event were a third of a deadline sweep's database time.
-    ticket_id: Mapped[int]
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
     kind: Mapped[str] = mapped_column(String(64))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     actor_label: Mapped[str | None] = mapped_column(String(200))  # for system / platform actors
@@ -281,8 +269,7 @@ class Deadline(Base):
     )
 
     id: Mapped[int_pk]
-    # No foreign key (migration 0018): tickets are never deleted and every writer has the ticket in hand.
-    ticket_id: Mapped[int]
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))
     label: Mapped[str] = mapped_column(String(64))
     policy_code: Mapped[str] = mapped_column(String(64))
@@ -299,6 +286,4 @@ class Deadline(Base):
     met_at: Mapped[datetime | None]
     breached_at: Mapped[datetime | None]
 
-    ticket: Mapped[Ticket] = relationship(
-        back_populates="deadlines", primaryjoin="Ticket.id == foreign(Deadline.ticket_id)"
-    )
+    ticket: Mapped[Ticket] = relationship(back_populates="deadlines")
