@@ -1,5 +1,6 @@
-"""The import's overlap of Python and PostgreSQL: COPY statements left to end while the next rows are built
-and read, the read-ahead done in the waits, and the phone look-up made before a batch is written."""
+"""The import's batches: an error in any of them — a COPY refused by PostgreSQL, bad bytes further down
+the file — leaves nothing written and the connection usable; the phone look-up made before a batch is
+written."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tests.intake.helpers import HOTLINE_HEADER, hotline_row, write_csv
 from tracker.access import EVERYTHING
 from tracker.errors import ValidationError
 from tracker.intake import importer
-from tracker.intake.importer import _BatchWriter, _ReadAhead, import_file
+from tracker.intake.importer import _BatchWriter, import_file
 from tracker.models import Contact, Ticket, TicketEvent
 
 
@@ -27,47 +28,50 @@ def _count(session, model, *where):
     return session.scalar(select(func.count()).select_from(model).where(*where))
 
 
-def test_read_ahead_keeps_order_and_raises_an_error_where_it_happened():
-    def items():
-        yield from range(60)
-        raise ValueError("第61行无法读取")
-
-    ahead = _ReadAhead(items(), limit=40)
-    assert [next(ahead) for _ in range(5)] == [0, 1, 2, 3, 4]
-    while ahead.step():  # as while PostgreSQL is busy: up to the limit, then nothing more to do
-        pass
-    assert len(ahead.ready) == 50  # steps of 25 up to 40 ahead
-    got = [next(ahead) for _ in range(55)]
-    assert got == list(range(5, 60))
-    while ahead.step():
-        pass
-    with pytest.raises(ValueError, match="第61行"):
-        next(ahead)
-
-
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_an_error_of_a_copy_left_to_end_is_raised_and_the_session_rolls_back(session, now, dept):
+def test_an_error_in_a_copy_is_raised_by_its_write_and_the_session_rolls_back(session, now, dept):
     writer = _BatchWriter(session)
     writer.start(60, {Contact: 60})
     assert writer.is_copy
     columns = ("name", "phone", "is_confidential")
     writer.write(Contact, columns, [("张先生", f"1390000{i:04d}", False) for i in range(60)], return_ids=True)
-    # The same id twice: PostgreSQL refuses the COPY after it was sent, while Python went on.
-    writer.write(Contact, ("id", *columns), [(10**9, "李女士", "13500000000", False)] * 60)
+    # The same id twice: PostgreSQL refuses the COPY; the write raises, the COPY ended.
     with pytest.raises(psycopg.errors.UniqueViolation, match="pk_contacts"):
-        writer.settle()
+        writer.write(Contact, ("id", *columns), [(10**9, "李女士", "13500000000", False)] * 60)
     session.rollback()
     assert _count(session, Contact, Contact.phone.like("1390000%")) == 0  # nothing half-written
     assert session.execute(text("SELECT 1")).scalar_one() == 1  # the connection is usable
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_a_file_error_while_a_copy_is_ending_leaves_nothing_written(session, now, dept, tmp_path):
+def test_a_copy_refused_in_the_middle_of_an_import_leaves_nothing_written(session, now, dept, tmp_path):
+    """Three batches of 50, each a COPY per table; the second batch's contacts COPY meets a contact id
+    someone took by hand. The import raises, the rollback removes the first batch too, and the same
+    connection then imports the file."""
+    rows = [hotline_row(f"CP{i:03d}", content=f"咨询第{i}批技改资金") for i in range(150)]
+    path = write_csv(tmp_path / "orders.csv", HOTLINE_HEADER, rows)
+    attempt = session.begin_nested()  # as the worker's transaction: the department stays
+    taken = session.scalar(text("SELECT nextval(pg_get_serial_sequence('contacts', 'id'))")) + 75
+    session.execute(
+        text("INSERT INTO contacts (id, name, is_confidential) VALUES (:id, '占位', false)"), {"id": taken}
+    )
+    with pytest.raises(psycopg.errors.UniqueViolation, match="pk_contacts"):
+        import_file(session, "hotline", path, actor="测试", now=now, batch_size=50)
+    attempt.rollback()
+    assert _count(session, Ticket, Ticket.external_ref.like("CP%")) == 0
+    assert _count(session, TicketEvent) == 0
+    assert session.get(Contact, taken) is None  # rolled back with the rest
+    report = import_file(session, "hotline", path, actor="测试", now=now, batch_size=50)
+    assert report.created == 150
+    assert _count(session, Ticket, Ticket.external_ref.like("CP%")) == 150
+
+
+def test_a_file_error_after_batches_were_written_leaves_nothing_written(session, now, dept, tmp_path):
     # Longer than the part the encoding is told from, so the bad bytes are met while importing.
     rows = [hotline_row(f"FE{i:03d}", content=f"咨询第{i}批技改资金" + "申报条件" * 40) for i in range(600)]
     path = write_csv(tmp_path / "broken.csv", HOTLINE_HEADER, rows)
     data = path.read_bytes()
-    # Bytes no GBK reading accepts, near the end: found while the second batch's COPY is ending.
+    # Bytes no GBK reading accepts, near the end: met after several batches (COPY on PostgreSQL) were written.
     path.write_bytes(data[: len(data) - 200] + b"\xff\xff\xff" + data[len(data) - 200 :])
     with pytest.raises(ValidationError, match="无法按"):
         import_file(session, "hotline", path, actor="测试", reach=EVERYTHING, now=now, batch_size=50)

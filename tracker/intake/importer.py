@@ -13,21 +13,15 @@ from __future__ import annotations
 import csv
 import json
 import secrets
-from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 import orjson
-from psycopg import errors as pg_errors
-from psycopg import pq
-from psycopg.copy import LibpqWriter
-from psycopg.generators import fetch_many
-from psycopg.waiting import Wait
 from sqlalchemy import ARRAY, JSON, any_, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
@@ -324,15 +318,12 @@ def import_file(
     if checked.rejected:
         write_rejected(channel, path, report)
     bad_rows = {e.row for e in checked.errors}
-    with batches:
-        for number, _row, record, errors in batches.read(
-            iter_rows(channel, path, department_code=department_code)
-        ):
-            if record is not None and not errors and number not in bad_rows:
-                batches.add(record)
-            if progress:
-                progress(1)
-        batches.finish()
+    for number, _row, record, errors in iter_rows(channel, path, department_code=department_code):
+        if record is not None and not errors and number not in bad_rows:
+            batches.add(record)
+        if progress:
+            progress(1)
+    batches.finish()
     if report.rejected > checked.rejected:
         # A ticket moved out of reach between the check and the write (its row was not written).
         if not skip_bad_rows:
@@ -341,57 +332,9 @@ def import_file(
     return report
 
 
-T = TypeVar("T")
-
-
-class _ReadAhead:
-    """Iterates `items`, some of which may have been read ahead: `step`, called while PostgreSQL stores a
-    batch (`_BatchWriter.while_waiting`), reads the next few, up to `limit` ahead. One thread does both,
-    so no lock is taken and no interpreter lock is handed over — threads cost more here than they saved.
-    An error while reading ahead is raised where the item it stopped at would have come."""
-
-    STEP = 25
-
-    def __init__(self, items: Iterator[Any], *, limit: int):
-        self.items, self.limit = items, limit
-        self.ready: deque[Any] = deque()
-        self.error: BaseException | None = None
-        self.is_done = False
-
-    def __iter__(self) -> _ReadAhead:
-        return self
-
-    def __next__(self) -> Any:
-        if self.ready:
-            return self.ready.popleft()
-        if self.error is not None:
-            error, self.error = self.error, None
-            raise error
-        if self.is_done:
-            raise StopIteration
-        return next(self.items)
-
-    def step(self) -> bool:
-        """Read up to STEP items ahead; False when there is nothing more to read now."""
-        if self.is_done or self.error is not None or len(self.ready) >= self.limit:
-            return False
-        try:
-            for _ in range(self.STEP):
-                self.ready.append(next(self.items))
-        except StopIteration:
-            self.is_done = True
-        except Exception as exc:  # raised in turn by __next__
-            self.error = exc
-        return True
-
-
 class _Batches:
-    """Collects the records to write and writes them `batch_size` at a time.
-
-    A batch's last COPY is left to end while the next batch is read (the writer settles it before the
-    next statement), so PostgreSQL stores it while Python parses. `after_batch` — the worker commits
-    there — runs once a batch's writes have ended: just before the next batch is written, and at the end.
-    """
+    """Collects the records to write and writes them `batch_size` at a time. `after_batch` — the worker
+    commits there — runs after each batch is written (once at the end when nothing was)."""
 
     def __init__(
         self,
@@ -407,19 +350,6 @@ class _Batches:
         self.records: list[IntakeRecord] = []
         self.written = False
 
-    def __enter__(self) -> _Batches:
-        return self
-
-    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
-        if error is not None:
-            self.writer.settle()  # the connection is free for the caller's rollback
-
-    def read(self, items: Iterator[T]) -> Iterator[T]:
-        """`items`, read ahead while PostgreSQL stores a batch (a batch's worth at most)."""
-        ahead = _ReadAhead(items, limit=self.batch_size)
-        self.writer.while_waiting = ahead.step
-        return ahead
-
     def add(self, record: IntakeRecord) -> None:
         self.records.append(record)
         if len(self.records) >= self.batch_size:
@@ -432,17 +362,15 @@ class _Batches:
     def finish(self) -> None:
         if self.records:
             self._write()
-        self.writer.settle()
-        if self.after_batch:
+        elif not self.written and self.after_batch:
             self.after_batch(self.report)
 
     def _write(self) -> None:
-        self.writer.settle()
-        if self.after_batch and self.written:
-            self.after_batch(self.report)
         records, self.records = self.records, []
         self.write(records, self.report, writer=self.writer)
         self.written = True
+        if self.after_batch:
+            self.after_batch(self.report)
 
 
 def _plan_for_growing_tables(session: Session, batch_size: int) -> Callable[[int], None]:
@@ -455,7 +383,7 @@ def _plan_for_growing_tables(session: Session, batch_size: int) -> Callable[[int
     planned afresh each time. And the planner, without statistics of the new rows, takes `phone = ANY(1,000
     numbers)` for the whole table and `channel = 'hotline'` for a handful of rows: it scanned every
     hotline ticket for the "already imported?" look-up and every ticket of the last 30 days for the phone
-    look-up, a batch's cost growing with the rows before it (75 ms a batch at 20,000 rows). So the columns
+    look-up, a batch's cost growing with the rows before it (docs/benchmarks.md, import). So the columns
     those look-ups filter on are analysed whenever the import has doubled the rows it wrote (a batch,
     two, four …: seven times for 100,000 rows, each a sample of at most 30,000 rows), and the phone look-up
     goes from the contacts to their tickets by `ix_tickets_contact_id`. ANALYZE counts the transaction's
@@ -472,8 +400,7 @@ def _plan_for_growing_tables(session: Session, batch_size: int) -> Callable[[int
         nonlocal analysed_at
         # For this transaction (a worker's import commits after each batch, so each batch sets them).
         # The look-ups read pages the import has just written, in shared buffers: an index probe costs
-        # about what a page of a scan does. At the default random_page_cost (4) the planner scanned
-        # 20,000 contacts rather than probe the phone index a thousand times.
+        # about what a page of a scan does, which the default random_page_cost (4) does not assume.
         session.execute(
             text(
                 "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
@@ -503,29 +430,26 @@ def _import_single_pass(
 ) -> ImportReport:
     report = batches.report
     is_refused = False
-    with batches:
-        for number, _row, record, errors in batches.read(
-            iter_rows(channel, path, department_code=department_code)
-        ):
-            report.total += 1
-            if record is not None and not errors:
-                try:
-                    validate_draft(record.draft)
-                except ValidationError as exc:
-                    errors = [FieldError(k, v, None, number) for k, v in exc.fields.items()]
-            if errors or record is None:
-                report.rejected += 1
-                report.errors.extend(errors)
-                if not skip_bad_rows and not is_refused:
-                    is_refused = True
-                    batches.drop()
-            elif not is_refused:
-                batches.add(record)
-            if progress:
-                progress(1)
-        if is_refused:
-            raise ImportRejected(report)
-        batches.finish()
+    for number, _row, record, errors in iter_rows(channel, path, department_code=department_code):
+        report.total += 1
+        if record is not None and not errors:
+            try:
+                validate_draft(record.draft)
+            except ValidationError as exc:
+                errors = [FieldError(k, v, None, number) for k, v in exc.fields.items()]
+        if errors or record is None:
+            report.rejected += 1
+            report.errors.extend(errors)
+            if not skip_bad_rows and not is_refused:
+                is_refused = True
+                batches.drop()
+        elif not is_refused:
+            batches.add(record)
+        if progress:
+            progress(1)
+    if is_refused:
+        raise ImportRejected(report)
+    batches.finish()
     if report.rejected and not skip_bad_rows:
         raise ImportRejected(report)  # rows that would update tickets outside the reach (`_write_batch`)
     if report.rejected:
@@ -589,7 +513,6 @@ def _write_batch(
         )
         report.created += len(fresh)
     if slow:
-        writer.settle()  # the ORM's statements follow
         for record in slow:
             result = apply_record(session, record, actor=actor, reach=reach, now=now, fast=True)
             if result.status == "created":
@@ -669,13 +592,8 @@ class _BatchWriter:
     """Writes the rows of a batch of new tickets, a table at a time, each table's rows a list of tuples.
 
     On PostgreSQL, from COPY_THRESHOLD rows, the ids of all the batch's rows are drawn first in one
-    statement (`start`), and each table goes as one COPY that is sent without waiting for PostgreSQL to
-    store it: a binary COPY stores its rows only as it ends, 1,000 at a time, so waiting there left the
-    database idle while Python built the rows and Python idle while the database stored them. Now Python
-    builds the next table's rows meanwhile, and `settle` reads the COPY's result and raises its error. It
-    is called before anything else is sent on the connection, on any error (so the connection is free for
-    the rollback), and at the end: by `open_new`, or by an import after it has read its next rows
-    (`_Batches`). Elsewhere (SQLite, a handful of rows) each table is one INSERT, returning the new ids.
+    statement (`start`: COPY hands back no ids, and the rows name each other), and each table goes as one
+    COPY (psycopg's `Cursor.copy`, which ends the COPY and raises its error before it returns). Elsewhere (SQLite, a handful of rows) each table is one INSERT, returning the new ids.
     """
 
     def __init__(self, session: Session):
@@ -683,13 +601,10 @@ class _BatchWriter:
         self.is_postgres = session.get_bind().dialect.name == "postgresql"
         self.is_copy = False
         self._ids: dict[str, list[int]] = {}
-        self._unsettled: _UnsettledCopy | None = None
-        self.while_waiting: Callable[[], bool] | None = None
 
     def start(self, count: int, rows: Mapping[Any, int]) -> None:
         """Begin a batch of `count` tickets; with COPY, draw the ids its rows will take (`rows`: how many
         of each model)."""
-        self.settle()
         # COPY costs a few round trips of its own: for a handful of rows (the push) one INSERT is cheaper.
         self.is_copy = self.is_postgres and count >= COPY_THRESHOLD
         if self.is_copy:
@@ -714,8 +629,7 @@ class _BatchWriter:
             if return_ids:
                 columns = ("id", *columns)
                 rows = [(new_id, *row) for new_id, row in zip(ids, rows, strict=True)]
-            self.settle()
-            self._unsettled = _send_copy(self.session, table, columns, rows)
+            _copy(self.session, table, columns, rows)
             return ids
         params = [dict(zip(columns, row, strict=True)) for row in rows]
         if len(params) == 1:  # a plain INSERT, without the executemany machinery
@@ -729,63 +643,10 @@ class _BatchWriter:
         self.session.execute(insert(table), params)
         return []
 
-    def settle(self) -> None:
-        """Wait for the COPY in flight, if any; raise its error. Meanwhile `while_waiting` (an import's
-        read-ahead) is called as long as it has something to do and PostgreSQL is still busy."""
-        unsettled, self._unsettled = self._unsettled, None
-        if unsettled is not None:
-            unsettled.settle(self.while_waiting)
 
-
-class _UnsettledCopy(LibpqWriter):
-    """psycopg's COPY writer, except that the end of the COPY is sent without reading its result:
-    `settle` reads it. Until then nothing else may be sent on the connection (libpq refuses to)."""
-
-    _pending = False
-
-    def finish(self, exc: BaseException | None = None) -> None:
-        if exc is not None:  # the COPY is cancelled and its result read, as psycopg does
-            super().finish(exc)
-            self._pending = False
-            return
-        self.connection.wait(_send_copy_end(self._pgconn))
-        self._pending = True
-
-    def settle(self, while_waiting: Callable[[], bool] | None = None) -> None:
-        if not self._pending:
-            return
-        self._pending = False
-        pgconn = self._pgconn
-        try:
-            if while_waiting is not None:
-                # Python's work while PostgreSQL stores the rows: a step at a time, until the result is in.
-                while True:
-                    pgconn.consume_input()
-                    if not pgconn.is_busy() or not while_waiting():
-                        break
-        finally:  # read even when interrupted, so the connection is free for the rollback
-            results = self.connection.wait(fetch_many(pgconn))
-        for result in results:
-            if result.status != pq.ExecStatus.COMMAND_OK:
-                raise pg_errors.error_from_result(result, encoding=self.connection.info.encoding)
-
-
-def _send_copy_end(pgconn: Any) -> Any:
-    """psycopg's `copy_end` generator up to the flush: the result is left to `_UnsettledCopy.settle`."""
-    while pgconn.put_copy_end(None) == 0:
-        while not (yield Wait.W):
-            continue
-    while True:
-        while not (yield Wait.W):
-            continue
-        if pgconn.flush() == 0:
-            break
-
-
-def _send_copy(
-    session: Session, table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
-) -> _UnsettledCopy:
-    """Send `rows` into `table` with one COPY, without waiting for PostgreSQL to store them."""
+def _copy(session: Session, table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Insert `rows` into `table` with one COPY; an error in it is raised here, the COPY ended, so the
+    connection is free for the caller's rollback."""
     json_at = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
     # Serialised once per object: the deadline events of one plan share one data dict. The map keeps
     # each object it has seen alive, so an id is never reused while it lives.
@@ -794,8 +655,7 @@ def _send_copy(
     quoted = ", ".join(f'"{name}"' for name in columns)
     types = _binary_copy_types(session, table.name, columns)
     binary = " (FORMAT BINARY)" if types else ""
-    writer = _UnsettledCopy(cursor)
-    with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN{binary}', writer=writer) as copy:
+    with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN{binary}') as copy:
         if types:
             copy.set_types(types)
         for row in rows:
@@ -809,7 +669,6 @@ def _send_copy(
                             known = dumped[id(value)] = (orjson.dumps(value).decode(), value)
                         row[i] = known[0]
             copy.write_row(row)
-    return writer
 
 
 # The binary COPY form of the column types these tables use: a value goes over as its binary form (a
@@ -935,7 +794,7 @@ def open_new(
 
     The caller guarantees the drafts' external references are new (the importer checks in one query).
     An import passes one `planner` for all its batches, so deadlines are computed once per distinct input,
-    and one `writer`, which it settles itself: the batch's last COPY may still be ending on return.
+    and one `writer`.
     """
     for draft in drafts:
         validate_draft(draft)
@@ -946,95 +805,85 @@ def open_new(
     labels = topic_labels.label_ids(session, (topic_facts(d.topics, d.category)[0] for d in drafts))
     duplicates = _phone_duplicates(session, drafts) if flag_duplicates else {}
     actor_id, actor_label = _actor_label(actor)
-    is_own_writer = writer is None
     writer = writer or _BatchWriter(session)
-    try:
-        writer.start(
-            count,
-            {
-                Contact: count,
-                TicketNumberAllocation: count,
-                Ticket: count,
-                TicketEvent: count + sum(map(len, planned)) + len(duplicates),
-            },
+    writer.start(
+        count,
+        {
+            Contact: count,
+            TicketNumberAllocation: count,
+            Ticket: count,
+            TicketEvent: count + sum(map(len, planned)) + len(duplicates),
+        },
+    )
+    contact_ids = writer.write(
+        Contact, CONTACT_FIELDS, [_contact_values(d.contact) for d in drafts], return_ids=True
+    )
+    numbers = [
+        f"{_number_prefix(draft)}{allocated:07d}"
+        for draft, allocated in zip(drafts, writer.numbers(count), strict=True)
+    ]
+    ticket_rows = [
+        _ticket_row(draft, number, contact_id, departments[draft.department_code], deadlines, now, labels)
+        for draft, number, contact_id, deadlines in zip(drafts, numbers, contact_ids, planned, strict=True)
+    ]
+    ticket_ids = writer.write(Ticket, TICKET_COLUMNS, ticket_rows, return_ids=True)
+    event_data = [
+        {"channel": draft.channel, "number": number, "external_ref": draft.external_ref}
+        for draft, number in zip(drafts, numbers, strict=True)
+    ]
+    # Each ticket's `ticket.created` event, its deadlines' `deadline.opened` events and its
+    # `ticket.possible_duplicate` event in one statement; the first `count` ids are the
+    # `ticket.created` events, which the outbox rows name.
+    deadline_rows, deadline_events = planner.rows(ticket_ids, planned, actor=(actor_id, actor_label))
+    flagged = {
+        ticket_ids[i]: other
+        if isinstance(other, _EarlierTicket)
+        else _EarlierTicket(ticket_ids[other], numbers[other], drafts[other].channel)
+        for i, other in duplicates.items()
+    }
+    event_ids = writer.write(
+        TicketEvent,
+        EVENT_COLUMNS,
+        [
+            *(
+                (tid, "ticket.created", now, None, "received", data, actor_id, actor_label)
+                for tid, data in zip(ticket_ids, event_data, strict=True)
+            ),
+            *deadline_events,
+            *(
+                (
+                    tid,
+                    "ticket.possible_duplicate",
+                    now,
+                    None,
+                    None,
+                    {"of": other.number, "of_id": other.id, "of_channel": other.channel},
+                    None,
+                    "系统",
+                )
+                for tid, other in flagged.items()
+            ),
+        ],
+        return_ids=True,
+    )[:count]
+    writer.write(
+        OutboxMessage,
+        OUTBOX_COLUMNS,
+        [
+            ("ticket.created", eid, tid, {"ticket_id": tid, "event_id": eid, **data}, now, 0)
+            for tid, eid, data in zip(ticket_ids, event_ids, event_data, strict=True)
+        ],
+    )
+    if flagged:
+        tickets = Ticket.__table__
+        session.execute(
+            update(tickets)
+            .where(tickets.c.id == bindparam("flagged"))
+            .values(possible_duplicate_of_id=bindparam("of")),
+            [{"flagged": tid, "of": other.id} for tid, other in flagged.items()],
         )
-        contact_ids = writer.write(
-            Contact, CONTACT_FIELDS, [_contact_values(d.contact) for d in drafts], return_ids=True
-        )
-        numbers = [
-            f"{_number_prefix(draft)}{allocated:07d}"
-            for draft, allocated in zip(drafts, writer.numbers(count), strict=True)
-        ]
-        ticket_rows = [
-            _ticket_row(draft, number, contact_id, departments[draft.department_code], deadlines, now, labels)
-            for draft, number, contact_id, deadlines in zip(
-                drafts, numbers, contact_ids, planned, strict=True
-            )
-        ]
-        ticket_ids = writer.write(Ticket, TICKET_COLUMNS, ticket_rows, return_ids=True)
-        event_data = [
-            {"channel": draft.channel, "number": number, "external_ref": draft.external_ref}
-            for draft, number in zip(drafts, numbers, strict=True)
-        ]
-        # Each ticket's `ticket.created` event, its deadlines' `deadline.opened` events and its
-        # `ticket.possible_duplicate` event in one statement; the first `count` ids are the
-        # `ticket.created` events, which the outbox rows name.
-        deadline_rows, deadline_events = planner.rows(ticket_ids, planned, actor=(actor_id, actor_label))
-        flagged = {
-            ticket_ids[i]: other
-            if isinstance(other, _EarlierTicket)
-            else _EarlierTicket(ticket_ids[other], numbers[other], drafts[other].channel)
-            for i, other in duplicates.items()
-        }
-        event_ids = writer.write(
-            TicketEvent,
-            EVENT_COLUMNS,
-            [
-                *(
-                    (tid, "ticket.created", now, None, "received", data, actor_id, actor_label)
-                    for tid, data in zip(ticket_ids, event_data, strict=True)
-                ),
-                *deadline_events,
-                *(
-                    (
-                        tid,
-                        "ticket.possible_duplicate",
-                        now,
-                        None,
-                        None,
-                        {"of": other.number, "of_id": other.id, "of_channel": other.channel},
-                        None,
-                        "系统",
-                    )
-                    for tid, other in flagged.items()
-                ),
-            ],
-            return_ids=True,
-        )[:count]
-        writer.write(
-            OutboxMessage,
-            OUTBOX_COLUMNS,
-            [
-                ("ticket.created", eid, tid, {"ticket_id": tid, "event_id": eid, **data}, now, 0)
-                for tid, eid, data in zip(ticket_ids, event_ids, event_data, strict=True)
-            ],
-        )
-        if flagged:
-            writer.settle()
-            tickets = Ticket.__table__
-            session.execute(
-                update(tickets)
-                .where(tickets.c.id == bindparam("flagged"))
-                .values(possible_duplicate_of_id=bindparam("of")),
-                [{"flagged": tid, "of": other.id} for tid, other in flagged.items()],
-            )
-        writer.write(Deadline, DEADLINE_COLUMNS, deadline_rows)
-    except BaseException:
-        writer.settle()  # the connection is free for the rollback; a COPY's own error says more
-        raise
+    writer.write(Deadline, DEADLINE_COLUMNS, deadline_rows)
     applications = [tid for tid, d in zip(ticket_ids, drafts, strict=True) if d.channel == "disclosure"]
-    if is_own_writer or applications or index_search:
-        writer.settle()
     # The reply facts went into the ticket rows above (a fresh ticket has no reply yet); an application's
     # history facts come from the one definition in tracker.reports.facts.
     if applications:
