@@ -8,7 +8,7 @@ weekday pattern would silently produce wrong statutory deadlines.
 
 Speed: the working days of the loaded years are held as a sorted list of date ordinals, so
 ``add_workdays`` and ``workdays_between`` are two bisections and an index — O(log n), never a
-day-by-day walk. The benchmark in ``bench/bench_calendar.py`` holds this to ≥ 500,000 calls per second.
+day-by-day walk (``bench/bench_calendar.py``; figures in docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ def _parse_count(text: str, *, line: int | None = None) -> int:
 
 
 def _add_workdays_batch(work_calendar) -> None:
-    """Answer one line per input line; output is written in one go, which keeps 100,000 lines well under 1 s."""
+    """Answer one line per input line; output is written in one go, not a write per line."""
     add = work_calendar.add_workdays
     fromisoformat = date.fromisoformat
     answers: list[str] = []

@@ -51,12 +51,11 @@ def make_engine(url: str, **kwargs) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     # Tables here grow from empty (a new install, an import, a benchmark) while connections live long:
-    # a generic plan cached for a prepared statement while `tickets` was small stays a sequential scan.
-    # Custom plans cost a fraction of a millisecond of planning and always see the current statistics.
+    # a generic plan cached for a prepared statement while `tickets` was small stays a sequential scan;
+    # custom plans always see the current statistics.
     kwargs.setdefault("connect_args", {"options": "-c plan_cache_mode=force_custom_plan"})
     # Connections kept open between uses: one per thread of a web process (gunicorn.conf.py: 8) and its
-    # outbox relay. With SQLAlchemy's default of 5, a busy process closed a connection at nearly every
-    # 50th request and opened a new one (a PostgreSQL backend started: milliseconds of CPU and waiting).
+    # outbox relay; SQLAlchemy's default of 5 made a busy process open new backends (docs/benchmarks.md).
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", POOL_SIZE)
     engine = create_engine(url, **kwargs)
@@ -68,8 +67,8 @@ POOL_SIZE = 10
 
 # A pooled connection that was in use a moment ago is alive; one that sat idle in the pool may have been
 # dropped meanwhile (PostgreSQL restarted, a firewall's idle timeout). Only those are pinged before use:
-# SQLAlchemy's pool_pre_ping pings at every checkout: a round trip per request, 30-50 us of this
-# process's CPU and 0.1 ms of waiting (measured on the 12345 push). A connection found broken in use
+# SQLAlchemy's pool_pre_ping pings at every checkout, a round trip per request (docs/benchmarks.md,
+# push). A connection found broken in use
 # (a restart within the last seconds) fails that request with 503 (web/errors.py), and SQLAlchemy then
 # discards every connection the pool made before it.
 PING_AFTER_IDLE_SECONDS = 5.0
@@ -117,8 +116,7 @@ def dispose_engines() -> None:
 
 def session_factory(url: str) -> sessionmaker[Session]:
     """One factory per URL per process, as the engine: a sessionmaker makes a Session subclass of its
-    own, whose event dispatch SQLAlchemy sets up again for the first session of every new class (a
-    tenth of a push request's CPU when each request made its own)."""
+    own, whose event dispatch SQLAlchemy sets up again for the first session of every new class."""
     factory = _FACTORIES.get(url)
     if factory is None:
         engine = engine_for(url)

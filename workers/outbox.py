@@ -89,7 +89,7 @@ def _send(app, rows) -> list[int]:
             producer = app.amqp.Producer(connection)
             # Each message is the ordinary task message of send_task; the batch only holds back the
             # broker writes and sends them together (one Redis pipeline: one round trip and one client
-            # per pass instead of per message, a third of the relay's CPU).
+            # per pass instead of per message).
             with producer.batch(max_size=PUBLISH_BATCH):
                 for message_id, topic in rows:
                     app.send_task(

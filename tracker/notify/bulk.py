@@ -155,8 +155,8 @@ def binary_cursor(session: Session) -> Iterator[Any]:
 def read_rows(session: Session, statement: Select) -> list[tuple]:
     """The rows of a Core SELECT as plain tuples, in the session's transaction.
 
-    On PostgreSQL through a binary cursor, without SQLAlchemy's result layer: for the sweep's batch of
-    1,000 due rows that layer cost twice what psycopg's own loading does. Timestamps come back aware, in
+    On PostgreSQL through a binary cursor, without SQLAlchemy's result layer, which costs more than
+    psycopg's own loading (docs/benchmarks.md, sweep). Timestamps come back aware, in
     the connection's time zone (the same instants as SQLAlchemy's UTC ones, equal and hashing alike). The
     parameters go over as they are, without SQLAlchemy's bind processing: pass plain values (aware
     datetimes, numbers, strings, lists of them), and `id_in` rather than an expanding ``IN``. Elsewhere (SQLite, whose naive timestamps need

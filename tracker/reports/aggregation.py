@@ -170,9 +170,9 @@ def period_scope(
 def tune_for_reporting(session: Session) -> None:
     """PostgreSQL, this transaction only: no JIT, and memory to hash a year in.
 
-    A report runs a handful of big one-off aggregations. JIT compiling them cost ~2 s each at 2M tickets
-    (more than the work it saved), and with the default 4 MB work_mem the planner sorts on disk instead
-    of hashing a few dozen groups. SET LOCAL ends with the transaction (the request, task or command).
+    A report runs a handful of big one-off aggregations: compiling them costs more than it saves, and
+    with the default 4 MB work_mem the planner sorts on disk instead of hashing a few dozen groups
+    (docs/benchmarks.md). SET LOCAL ends with the transaction (the request, task or command).
     """
     if _dialect(session) == "postgresql":
         session.execute(text("SET LOCAL jit = off"))
@@ -279,8 +279,7 @@ def ticket_figures(
 
     The scan's WHERE is only the period and "not merged" — no channel list, no OR — and a condition
     that is NULL counts as false in a FILTER, so `replied_at < end` needs no IS NOT NULL beside it: on
-    PostgreSQL each condition is evaluated for each of a year's rows, and leaving these out cut the
-    scan's CPU by a tenth to a seventh on 2M tickets (bench/bench_report.py).
+    PostgreSQL each condition is evaluated for each of a year's rows (docs/benchmarks.md, report).
     """
     tune_for_reporting(session)
     levels = tuple(satisfied_levels)

@@ -1,7 +1,7 @@
 """The facts the annual report reads, kept on the ticket row (issue 7).
 
-A year's report used to derive them on every run from joins over `deadlines` and `ticket_events`; at two
-million tickets that cost ten seconds. They are now written on the ticket in the transaction that makes
+A year's report used to derive them on every run from joins over `deadlines` and `ticket_events`, a
+cost that grew with the database (docs/benchmarks.md, report). They are now written on the ticket in the transaction that makes
 them true, by the one function below, from the same sources and with the same definitions
 (docs/annual-report.md, `tracker.reports.aggregation`):
 
