@@ -51,9 +51,11 @@ def make_engine(url: str, **kwargs) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     # Tables here grow from empty (a new install, an import, a benchmark) while connections live long:
-    # a generic plan cached for a prepared statement while `tickets` was small stays a sequential scan;
-    # custom plans always see the current statistics.
-    kwargs.setdefault("connect_args", {"options": "-c plan_cache_mode=force_custom_plan"})
+    # a generic plan cached for a prepared statement while `tickets` was small stays a sequential scan.
+    # So the driver prepares nothing: each statement is planned with its values and current statistics.
+    # Not plan_cache_mode=force_custom_plan, which re-planned every foreign-key check of every inserted
+    # row as well (docs/benchmarks.md).
+    kwargs.setdefault("connect_args", {"prepare_threshold": None})
     # Connections kept open between uses: one per thread of a web process (gunicorn.conf.py: 8) and its
     # outbox relay; SQLAlchemy's default of 5 made a busy process open new backends (docs/benchmarks.md).
     if "poolclass" not in kwargs:

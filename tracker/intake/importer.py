@@ -378,9 +378,9 @@ def _plan_for_growing_tables(session: Session, batch_size: int) -> Callable[[int
     what `_write_batch` calls with the number of rows the import has written so far.
 
     An import grows `tickets` and `contacts` inside its own transaction, where autovacuum cannot see the
-    new rows. Two things then go wrong. After five executions the driver's prepared statements switch to
-    a generic plan made while the tables were still small — a sequential scan —, so the look-ups are
-    planned afresh each time. And the planner, without statistics of the new rows, takes `phone = ANY(1,000
+    new rows. Two things then go wrong. A generic plan made while the tables were still small would be a
+    sequential scan: the engine's driver prepares no statement (tracker/db.py), so each look-up is
+    planned afresh with its values. And the planner, without statistics of the new rows, takes `phone = ANY(1,000
     numbers)` for the whole table and `channel = 'hotline'` for a handful of rows: it scanned every
     hotline ticket for the "already imported?" look-up and every ticket of the last 30 days for the phone
     look-up, a batch's cost growing with the rows before it (docs/benchmarks.md, import). So the columns
@@ -398,15 +398,10 @@ def _plan_for_growing_tables(session: Session, batch_size: int) -> Callable[[int
 
     def refresh(written: int) -> None:
         nonlocal analysed_at
-        # For this transaction (a worker's import commits after each batch, so each batch sets them).
+        # For this transaction (a worker's import commits after each batch, so each batch sets it).
         # The look-ups read pages the import has just written, in shared buffers: an index probe costs
         # about what a page of a scan does, which the default random_page_cost (4) does not assume.
-        session.execute(
-            text(
-                "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
-                " set_config('random_page_cost', '1.1', true)"
-            )
-        )
+        session.execute(text("SELECT set_config('random_page_cost', '1.1', true)"))
         if written >= max(2 * analysed_at, batch_size):
             session.execute(
                 text(
