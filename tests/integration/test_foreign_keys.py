@@ -99,9 +99,8 @@ def test_a_row_pointing_at_nothing_is_refused(session, written, table, column, r
         savepoint.rollback()
     referred_table = Base.metadata.tables[referred]
     missing = session.scalar(select(func.coalesce(func.max(referred_table.c.id), 0))) + 1000
-    with pytest.raises(IntegrityError) as refused:
-        with session.begin_nested():
-            session.execute(_copy(session, table, written[table], **{column: missing}))
+    with pytest.raises(IntegrityError) as refused, session.begin_nested():
+        session.execute(_copy(session, table, written[table], **{column: missing}))
     if session.get_bind().dialect.name == "postgresql":
         assert f"fk_{table}_{column}_{referred}" in str(refused.value)
     else:
@@ -231,3 +230,11 @@ def test_0023_on_postgresql_validates_a_key_left_not_valid_by_a_failed_upgrade(b
             )
         )
     assert {_revision(blank_database_url)} == current_heads(blank_database_url)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_foreign_key_checks_keep_their_plans_and_our_statements_are_planned_with_their_values(session):
+    """plan_cache_mode=force_custom_plan would re-plan each key's check for every inserted row; our own
+    statements get custom plans because the driver prepares none (tracker/db.py)."""
+    assert session.scalar(text("SHOW plan_cache_mode")) == "auto"
+    assert session.connection().connection.driver_connection.prepare_threshold is None
