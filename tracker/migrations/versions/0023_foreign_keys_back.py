@@ -32,7 +32,7 @@ in 0014 and 0018: the DROP of a rebuilt table would count as deleting every row 
 cascade), then `PRAGMA foreign_key_check` confirms every row. None of the rebuilt tables has a trigger.
 
 Revision ID: 0023
-Revises: 0024
+Revises: 0026
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0023"
-down_revision = "0024"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
