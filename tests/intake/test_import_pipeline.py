@@ -56,12 +56,12 @@ def test_a_copy_refused_in_the_middle_of_an_import_leaves_nothing_written(sessio
         text("INSERT INTO contacts (id, name, is_confidential) VALUES (:id, '占位', false)"), {"id": taken}
     )
     with pytest.raises(psycopg.errors.UniqueViolation, match="pk_contacts"):
-        import_file(session, "hotline", path, actor="测试", now=now, batch_size=50)
+        import_file(session, "hotline", path, actor="测试", reach=EVERYTHING, now=now, batch_size=50)
     attempt.rollback()
     assert _count(session, Ticket, Ticket.external_ref.like("CP%")) == 0
     assert _count(session, TicketEvent) == 0
     assert session.get(Contact, taken) is None  # rolled back with the rest
-    report = import_file(session, "hotline", path, actor="测试", now=now, batch_size=50)
+    report = import_file(session, "hotline", path, actor="测试", reach=EVERYTHING, now=now, batch_size=50)
     assert report.created == 150
     assert _count(session, Ticket, Ticket.external_ref.like("CP%")) == 150
 
