@@ -89,6 +89,7 @@ def run(url: str) -> tuple[list[dict], dict]:
     from tracker.config import Settings
     from tracker.db import engine_for
     from tracker.models import Department, Ticket, User
+    from tracker.passwords import PasswordPolicy
     from tracker.queries import TicketFilter, queue_page
     from tracker.services.people import create_user
     from web import create_app
@@ -106,6 +107,8 @@ def run(url: str) -> tuple[list[dict], dict]:
                 department_code="office",
                 display_name="基准管理员",
                 now=now,
+                policy=PasswordPolicy(),
+                must_change_password=False,
             )
             session.commit()
         sme = session.scalar(select(Department).where(Department.code == "sme"))

@@ -9,11 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.models import Department, Ticket, User
+from tracker.passwords import PasswordPolicy
 from tracker.services.people import create_department, create_user
 from tracker.services.tickets import ContactDraft, TicketDraft, open_ticket
 
 _seq = itertools.count(1)
-PASSWORD = "correct-horse-battery"
+# Meets the default policy (tracker.passwords): 12+ characters, three classes.
+PASSWORD = "Correct-horse-battery"
 
 
 def department(session: Session, code: str | None = None, name: str | None = None, parent: str | None = None):
@@ -43,7 +45,9 @@ def user(
         department_code=dept.code,
         display_name=f"测试{role}",
         now=now,
+        policy=PasswordPolicy(),
         email="u@example.com",
+        must_change_password=False,  # as if the tester had chosen it
     )
 
 

@@ -37,13 +37,18 @@ def db() -> None:
 @click.pass_obj
 def db_upgrade(settings: Settings) -> None:
     """Create or migrate the schema and load the bundled reference data."""
+    from tracker.audit.chain import set_algorithm
     from tracker.bootstrap import load_reference_data
+    from tracker.clock import utcnow
     from tracker.db import session_scope
     from tracker.migrate import upgrade
 
     upgrade(settings.database_url)
     with session_scope(settings.database_url) as session:
         summary = load_reference_data(session)
+        # TRACKER_AUDIT_HASH takes effect here, for the entries written from now on (audited).
+        if set_algorithm(session, settings.audit_hash, now=utcnow()):
+            summary += f" 审计日志哈希算法改为 {settings.audit_hash}。"
     click.echo(f"数据库已是最新结构。{summary}")
 
 
@@ -52,20 +57,42 @@ def user() -> None:
     """User accounts."""
 
 
+def _read_password(password_stdin: bool, password_file: str | None) -> str:
+    """The new account's password, never from the command line (it would sit in the shell history and
+    in every `ps` listing): a prompt, typed twice, or for scripts the first line of stdin or of a file."""
+    if password_stdin and password_file:
+        raise click.UsageError("--password-stdin 与 --password-file 只能选一个")
+    if password_file:
+        with open(password_file, encoding="utf-8") as fh:
+            return fh.readline().rstrip("\r\n")
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("密码", hide_input=True, confirmation_prompt="再次输入密码")
+
+
 @user.command("create")
 @click.option("--username", required=True)
-@click.option("--password", required=True)
 @click.option("--role", required=True, type=click.Choice(["staff", "supervisor", "admin", "auditor"]))
 @click.option("--department", "department_code", required=True, help="部门代码")
 @click.option("--display-name", default=None)
 @click.option("--email", default=None)
+@click.option("--password-stdin", is_flag=True, help="从标准输入的第一行读取密码（供脚本使用）")
+@click.option(
+    "--password-file", type=click.Path(exists=True, dir_okay=False), default=None, help="从文件第一行读取密码"
+)
 @click.pass_obj
-def user_create(settings: Settings, username, password, role, department_code, display_name, email) -> None:
-    """Create a user (password hashed with argon2)."""
+def user_create(
+    settings: Settings, username, role, department_code, display_name, email, password_stdin, password_file
+) -> None:
+    """Create a user. The password is prompted for (or read from stdin or a file), checked by the password
+    policy, hashed with argon2, and must be changed at the first sign-in."""
     from tracker.clock import utcnow
     from tracker.db import session_scope
+    from tracker.models import AuditEntry
+    from tracker.passwords import PasswordPolicy
     from tracker.services.people import create_user
 
+    password = _read_password(password_stdin, password_file)
     with session_scope(settings.database_url) as session:
         created = create_user(
             session,
@@ -76,8 +103,20 @@ def user_create(settings: Settings, username, password, role, department_code, d
             display_name=display_name or username,
             email=email,
             now=utcnow(),
+            policy=PasswordPolicy.from_settings(settings),
         )
-        click.echo(f"已创建用户 {created.username}（{created.role_label}，{created.department.name}）")
+        session.add(
+            AuditEntry(
+                at=utcnow(),
+                action="user.created",
+                object_type="user",
+                object_id=str(created.id),
+                detail={"username": created.username, "role": created.role, "via": "命令行"},
+            )
+        )
+        click.echo(
+            f"已创建用户 {created.username}（{created.role_label}，{created.department.name}），首次登录须修改密码"
+        )
 
 
 @main.command("demo-data")
@@ -118,13 +157,14 @@ def run(settings: Settings, host: str, port: int) -> None:
 
 def _register_command_groups() -> None:
     """Command groups that live beside their domain modules."""
+    from tracker.audit.cli import audit
     from tracker.cli_admin import admin_group
     from tracker.cli_calendar import calendar
     from tracker.cli_channel import channel_group
     from tracker.intake.cli import apikey, import_group
     from tracker.reports.cli import report
 
-    for group in (calendar, import_group, apikey, report, admin_group, channel_group):
+    for group in (calendar, import_group, apikey, report, admin_group, channel_group, audit):
         main.add_command(group)
 
 

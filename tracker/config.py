@@ -42,6 +42,21 @@ ENV_VARS = (
     "TRACKER_SESSION_LIFETIME_HOURS",
     "TRACKER_TRUSTED_PROXIES",
     "TRACKER_PROXY_HOPS",
+    "TRACKER_PASSWORD_MIN_LENGTH",
+    "TRACKER_PASSWORD_MIN_CLASSES",
+    "TRACKER_PASSWORD_MAX_AGE_DAYS",
+    "TRACKER_PASSWORD_HISTORY",
+    "TRACKER_TOTP_REQUIRED_ROLES",
+    "TRACKER_OIDC_ISSUER",
+    "TRACKER_OIDC_CLIENT_ID",
+    "TRACKER_OIDC_CLIENT_SECRET",
+    "TRACKER_OIDC_USERNAME_CLAIM",
+    "TRACKER_OIDC_ROLE_CLAIM",
+    "TRACKER_OIDC_ROLE_MAP",
+    "TRACKER_AUDIT_HASH",
+    "TRACKER_AUDIT_SYSLOG_URL",
+    "TRACKER_AUDIT_SYSLOG_CA_FILE",
+    "TRACKER_AUDIT_RETENTION_DAYS",
 )
 
 
@@ -93,6 +108,35 @@ def parse_trusted_proxies(raw: str | None) -> tuple[str, ...]:
                 f"TRACKER_TRUSTED_PROXIES: {item.strip()!r} is not an address or network"
             ) from None
     return tuple(networks)
+def _roles(env: dict[str, str], name: str, default: str) -> frozenset[str]:
+    from tracker.models.people import ROLES
+
+    # Unset or empty: the default (compose passes empty for what the .env file leaves out); "none": no role.
+    raw = (env.get(name) or "").strip() or default
+    if raw.lower() == "none":
+        return frozenset()
+    roles = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    unknown = roles - set(ROLES)
+    if unknown:
+        raise ValueError(f"{name}: unknown roles {', '.join(sorted(unknown))}; use {', '.join(ROLES)}")
+    return roles
+
+
+def _role_map(env: dict[str, str], name: str) -> dict[str, str]:
+    """'claim-value=role,claim-value=role' → {claim value: local role}."""
+    from tracker.models.people import ROLES
+
+    mapping = {}
+    for pair in (env.get(name) or "").split(","):
+        if not pair.strip():
+            continue
+        value, sep, role = pair.rpartition("=")
+        if not sep or not value.strip() or role.strip() not in ROLES:
+            raise ValueError(
+                f"{name}: {pair.strip()!r} should be claim-value=role with role one of {', '.join(ROLES)}"
+            )
+        mapping[value.strip()] = role.strip()
+    return mapping
 
 
 SMTP_TLS_MODES = ("auto", "implicit", "starttls")
@@ -153,6 +197,28 @@ class Settings:
     # stand in front of the tracker. Empty: nobody's forwarded headers are believed.
     trusted_proxies: tuple[str, ...] = ()
     proxy_hops: int = 1
+    # The password policy (tracker.passwords) and the second factor (tracker.totp).
+    password_min_length: int = 12
+    password_min_classes: int = 3  # of lower case, upper case, digits, other characters
+    password_max_age_days: int = 90  # 0: passwords never expire
+    password_history: int = 5  # a new password may not be any of the last N (0: no check)
+    totp_required_roles: frozenset[str] = frozenset({"admin"})
+    # OpenID Connect sign-in (web/views/oidc.py); off unless the issuer and client are set.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = field(default=None, repr=False)
+    oidc_username_claim: str = "preferred_username"
+    oidc_role_claim: str | None = None
+    oidc_role_map: dict[str, str] = field(default_factory=dict)
+    # The audit log (tracker.audit): hash algorithm, syslog forwarding, retention (None: kept for ever).
+    audit_hash: str = "sha256"
+    audit_syslog_url: str | None = None
+    audit_syslog_ca_file: str | None = None
+    audit_retention_days: int | None = None
+
+    @property
+    def is_oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     @property
     def is_embedded(self) -> bool:
@@ -199,4 +265,42 @@ class Settings:
             session_lifetime_hours=_positive_int(env, "TRACKER_SESSION_LIFETIME_HOURS", 12),
             trusted_proxies=parse_trusted_proxies(env.get("TRACKER_TRUSTED_PROXIES")),
             proxy_hops=_positive_int(env, "TRACKER_PROXY_HOPS", 1),
+            **_auth_settings(env),
         )
+
+
+def _auth_settings(env: dict[str, str]) -> dict:
+    """The settings of authentication and the audit log, each checked here so a wrong value stops the
+    process at start."""
+    from tracker.audit.hashing import ALGORITHMS
+    from tracker.audit.syslog import SyslogTarget
+
+    audit_hash = (env.get("TRACKER_AUDIT_HASH") or "sha256").lower()
+    if audit_hash not in ALGORITHMS:
+        raise ValueError(f"TRACKER_AUDIT_HASH must be one of {', '.join(ALGORITHMS)}, not {audit_hash!r}")
+    syslog_url = env.get("TRACKER_AUDIT_SYSLOG_URL") or None
+    if syslog_url:
+        SyslogTarget.parse(syslog_url)
+    retention = None
+    if (env.get("TRACKER_AUDIT_RETENTION_DAYS") or "").strip():
+        from tracker.audit.retention import MIN_RETENTION_DAYS
+
+        retention = _positive_int(env, "TRACKER_AUDIT_RETENTION_DAYS", 0, least=MIN_RETENTION_DAYS)
+    min_classes = _positive_int(env, "TRACKER_PASSWORD_MIN_CLASSES", 3, most=4)  # of four classes
+    return dict(
+        password_min_length=_positive_int(env, "TRACKER_PASSWORD_MIN_LENGTH", 12, least=8),
+        password_min_classes=min_classes,
+        password_max_age_days=_positive_int(env, "TRACKER_PASSWORD_MAX_AGE_DAYS", 90, least=0),
+        password_history=_positive_int(env, "TRACKER_PASSWORD_HISTORY", 5, least=0),
+        totp_required_roles=_roles(env, "TRACKER_TOTP_REQUIRED_ROLES", "admin"),
+        oidc_issuer=(env.get("TRACKER_OIDC_ISSUER") or "").rstrip("/") or None,
+        oidc_client_id=env.get("TRACKER_OIDC_CLIENT_ID") or None,
+        oidc_client_secret=env.get("TRACKER_OIDC_CLIENT_SECRET") or None,
+        oidc_username_claim=env.get("TRACKER_OIDC_USERNAME_CLAIM") or "preferred_username",
+        oidc_role_claim=env.get("TRACKER_OIDC_ROLE_CLAIM") or None,
+        oidc_role_map=_role_map(env, "TRACKER_OIDC_ROLE_MAP"),
+        audit_hash=audit_hash,
+        audit_syslog_url=syslog_url,
+        audit_syslog_ca_file=env.get("TRACKER_AUDIT_SYSLOG_CA_FILE") or None,
+        audit_retention_days=retention,
+    )

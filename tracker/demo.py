@@ -13,6 +13,7 @@ from tracker.clock import BUSINESS_TZ
 from tracker.errors import TrackerError
 from tracker.models import Department, Ticket, User
 from tracker.outcomes import OUTCOMES_BY_CODE
+from tracker.passwords import PasswordPolicy
 from tracker.services.people import create_department, create_user
 from tracker.services.tickets import (
     ContactDraft,
@@ -215,6 +216,9 @@ def load_demo(session: Session, *, tickets: int, seed: int, now: datetime) -> st
             display_name=display,
             email=f"{username}@gxj.example.gov.cn",
             now=now,
+            policy=PasswordPolicy(),
+            # The README's demo signs in with the published password; a real account changes it.
+            must_change_password=False,
         )
     staff_by_dept: dict[int, list[User]] = {}
     for u in users.values():

@@ -42,10 +42,11 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
 
 
 def register_extensions(app: Flask) -> None:
-    from web import database, i18n, security, templating
+    from web import database, i18n, security, signin, templating
 
     database.init_app(app)
     security.init_app(app)
+    signin.init_app(app)
     i18n.init_app(app)
     templating.init_app(app)
 

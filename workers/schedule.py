@@ -31,6 +31,9 @@ BEAT_SCHEDULE: dict[str, dict] = {
     "calendar-warning": {"task": "reminders.calendar_warning", "schedule": crontab(hour=9, minute=5)},
     # Personal data past its channel's retention period is anonymised at night (tracker.privacy).
     "privacy-retention": {"task": "privacy.anonymise_due", "schedule": crontab(hour=2, minute=30)},
+    # The audit log (tracker.audit): committed entries to syslog when configured; retention at night.
+    "audit-forward": {"task": "audit.forward", "schedule": timedelta(seconds=10), "options": {"expires": 9}},
+    "audit-retention": {"task": "audit.prune", "schedule": crontab(hour=3, minute=10)},
     # Intake (tracker/intake): the tick is every minute, the Weibo poller itself calls the API only every
     # TRACKER_WEIBO_POLL_MINUTES (default 4, within the token's hourly quota) and waits after failures.
     "weibo-poll": {"task": "intake.weibo_poll", "schedule": timedelta(minutes=1), "options": {"expires": 55}},

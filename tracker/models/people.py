@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.models.base import Base, int_pk
@@ -48,6 +48,19 @@ class User(Base):
     # Which notification channels this user wants: {"email": true, "inapp": true, ...}
     preferences: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
+    # The password policy (tracker.passwords): when the password was last set, whether its holder must
+    # choose a new one at the next sign-in (set by an administrator), and the hashes of earlier ones.
+    password_changed_at: Mapped[datetime | None]
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    password_history: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The second factor (tracker.totp): the secret encrypted with the secret key, the last time step
+    # accepted (a code is good once), and the argon2 hashes of the unused recovery codes.
+    totp_secret_encrypted: Mapped[str | None] = mapped_column(String(500))
+    totp_enrolled_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    totp_recovery_hashes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Single sign-on (web/views/oidc.py): the identity provider's `sub` once this account has used it.
+    oidc_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
 
     department: Mapped[Department] = relationship()
 
@@ -70,7 +83,12 @@ class UserSession(Base):
 
 
 class AuditEntry(Base):
-    """Who did or saw what outside a ticket's own history: reveals, sign-ins, admin changes, exports."""
+    """Who did or saw what outside a ticket's own history: reveals, sign-ins, admin changes, exports.
+
+    Each entry carries the hash of its predecessor (`prev_hash`) and its own (`entry_hash`, over every
+    column and `prev_hash`): `seq`, `prev_hash`, `entry_hash` and `hash_algorithm` are filled in as the
+    row is inserted (tracker.models.audit), never by the code that writes the entry.
+    """
 
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id"),)
@@ -83,3 +101,8 @@ class AuditEntry(Base):
     object_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ip: Mapped[str | None] = mapped_column(String(64))
+    # The chain (tracker.audit): position, link to the predecessor, this entry's digest, and its algorithm.
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    hash_algorithm: Mapped[str] = mapped_column(String(8))

@@ -9,12 +9,11 @@ from sqlalchemy.orm import Session
 
 from tracker.errors import PermissionDenied, ValidationError
 from tracker.models import ROLES, AuditEntry, Department, User
+from tracker.passwords import PasswordPolicy, check_new_password, set_password
 from tracker.security import hash_password, verify_password, verify_password_of_nobody
-from tracker.sessions import end_user_sessions
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
-MIN_PASSWORD_LENGTH = 8
 # One answer for every failed sign-in — unknown user, wrong password, deactivated or locked account — so
 # the answer tells an attacker nothing about which usernames exist or which accounts are locked.
 SIGN_IN_FAILED = "用户名或密码错误，或账户因多次失败已临时锁定，请稍后再试"
@@ -34,11 +33,6 @@ def create_department(
     return department
 
 
-def _check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(f"密码至少 {MIN_PASSWORD_LENGTH} 位", fields={"password": "太短"})
-
-
 def create_user(
     session: Session,
     *,
@@ -48,11 +42,15 @@ def create_user(
     department_code: str,
     display_name: str,
     now: datetime,
+    policy: PasswordPolicy,
     email: str | None = None,
+    must_change_password: bool = True,
 ) -> User:
+    """Create an account. Its password was chosen by someone else (an administrator, a script), so by
+    default it must be changed at the first sign-in; demo data and tests say otherwise."""
     if role not in ROLES:
         raise ValidationError(f"角色应为 {'/'.join(ROLES)} 之一", fields={"role": "取值无效"})
-    _check_password(password)
+    check_new_password(policy, password, username=username)
     department = session.scalar(select(Department).where(Department.code == department_code))
     if department is None:
         raise ValidationError(f"部门 {department_code!r} 不存在", fields={"department": "不存在"})
@@ -67,6 +65,10 @@ def create_user(
         email=email,
         created_at=now,
         preferences={},
+        password_changed_at=now,
+        must_change_password=must_change_password,
+        password_history=[],
+        totp_recovery_hashes=[],
     )
     session.add(user)
     session.flush()
@@ -101,11 +103,55 @@ def authenticate(
     return user
 
 
-def change_password(session: Session, user: User, old: str, new: str, *, now: datetime) -> None:
+def change_password(
+    session: Session,
+    user: User,
+    old: str,
+    new: str,
+    *,
+    now: datetime,
+    policy: PasswordPolicy,
+    ip: str | None = None,
+) -> None:
+    """The holder changes their own password: the old one first, then the policy (tracker.passwords)."""
     if not verify_password(user.password_hash, old):
+        session.add(
+            AuditEntry(
+                at=now,
+                user_id=user.id,
+                action="password.change_failed",
+                ip=ip,
+                detail={"reason": "原密码不正确"},
+            )
+        )
         raise ValidationError("原密码不正确", fields={"old_password": "不正确"})
-    _check_password(new)
-    user.password_hash = hash_password(new)
-    # Every signed-in copy ends, this browser's too (the web layer opens it a new session).
-    end_user_sessions(session, user.id)
-    session.add(AuditEntry(at=now, user_id=user.id, action="password.changed", detail={}))
+    try:
+        set_password(session, user, new, policy=policy, now=now, ip=ip)
+    except ValidationError as exc:
+        session.add(
+            AuditEntry(
+                at=now,
+                user_id=user.id,
+                action="password.change_failed",
+                ip=ip,
+                detail={"reason": exc.message},
+            )
+        )
+        raise
+
+
+def reset_password(
+    session: Session,
+    admin: User,
+    user: User,
+    new: str,
+    *,
+    now: datetime,
+    policy: PasswordPolicy,
+    ip: str | None,
+) -> None:
+    """An administrator sets someone's password: checked by the same policy, to be changed at their next
+    sign-in."""
+    if admin.role != "admin":
+        raise PermissionDenied("只有管理员可以重置密码")
+    set_password(session, user, new, policy=policy, now=now, by_admin=admin, ip=ip)

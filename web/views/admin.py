@@ -15,6 +15,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import select
 
 from tracker import deadlines as dl
+from tracker import totp
 from tracker.access import require_role
 from tracker.calendar_notice import notice_source, parse_notice
 from tracker.calendar_store import load_year, loaded_years, next_year_missing, notice_rows
@@ -23,9 +24,9 @@ from tracker.clock import local_date
 from tracker.errors import TrackerError, ValidationError
 from tracker.models import ROLES, AuditEntry, CalendarYear, Department, HolidayDay, User
 from tracker.outcomes import OUTCOMES
-from tracker.security import hash_password
+from tracker.passwords import PasswordPolicy
 from tracker.services import dashboard as ds
-from tracker.services.people import create_department, create_user
+from tracker.services.people import create_department, create_user, reset_password
 from tracker.sessions import end_user_sessions
 from web.database import db, settings
 from web.security import current_user, login_required
@@ -107,6 +108,7 @@ def users():
                 department_code=form.get("department", ""),
                 display_name=form.get("display_name", "").strip() or form.get("username", "").strip(),
                 now=now(),
+                policy=PasswordPolicy.from_settings(settings()),
                 email=form.get("email") or None,
             )
         except TrackerError as exc:
@@ -156,14 +158,24 @@ def update_user(user_id: int):
             end_user_sessions(session, user.id)
     new_password = form.get("new_password", "")
     if new_password:
-        if len(new_password) < 8:
-            flash("新密码至少8位", "error")
-            return redirect(url_for("admin.users"))
-        user.password_hash = hash_password(new_password)
-        user.failed_logins = 0
-        user.locked_until = None
-        end_user_sessions(session, user.id)  # whoever knew the old password is signed out
+        try:
+            # The one policy check (tracker.passwords); the holder must change it at the next sign-in.
+            reset_password(
+                session,
+                current_user(),
+                user,
+                new_password,
+                now=now(),
+                policy=PasswordPolicy.from_settings(settings()),
+                ip=request.remote_addr,
+            )
+        except TrackerError as exc:
+            session.rollback()
+            return _fail(exc, "admin.users")
         changes["password"] = "reset"  # never the password itself
+    if form.get("remove_totp") == "on" and user.totp_secret_encrypted is not None:
+        totp.remove(session, user, admin=current_user(), now=now(), ip=request.remote_addr)
+        changes["totp"] = "removed"
     if changes:
         _audit("user.updated", "user", user.id, {"username": user.username, "changes": changes})
         session.commit()

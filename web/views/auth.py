@@ -11,6 +11,7 @@ from tracker.errors import PermissionDenied, ValidationError
 from tracker.services.people import authenticate, change_password
 from web.database import db
 from web.security import current_user, login_required, sign_in, sign_out
+from web.signin import PASSWORD_CHANGE, after_first_factor, password_policy
 
 bp = Blueprint("auth", __name__)
 
@@ -37,8 +38,7 @@ def login():
             db().commit()  # keep the failure count and the audit entry
             return render_template("auth/login.html", error=exc.message), 401
         db().commit()
-        sign_in(user)
-        return redirect(_safe_next(request.args.get("next")))
+        return after_first_factor(user, method="password", next_url=_safe_next(request.args.get("next")))
     if current_user() is not None:
         return redirect(url_for("dashboard.home"))
     return render_template("auth/login.html", error=None)
@@ -53,10 +53,12 @@ def logout():
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
 def password():
+    policy = password_policy()
+    reason = session.get(PASSWORD_CHANGE)
     if request.method == "POST":
         if request.form.get("new_password") != request.form.get("confirm_password"):
             flash("两次输入的新密码不一致", "error")
-            return render_template("auth/password.html"), 400
+            return render_template("auth/password.html", policy=policy, reason=reason), 400
         user = current_user()
         try:
             change_password(
@@ -65,15 +67,19 @@ def password():
                 request.form.get("old_password", ""),
                 request.form.get("new_password", ""),
                 now=utcnow(),
+                policy=policy,
+                ip=request.remote_addr,
             )
         except ValidationError as exc:
+            db().commit()  # keep the audit entry of the refusal
             flash(exc.message, "error")
-            return render_template("auth/password.html"), 400
+            return render_template("auth/password.html", policy=policy, reason=reason), 400
         db().commit()
         sign_in(user)
+        session.pop(PASSWORD_CHANGE, None)
         flash("密码已修改", "ok")
         return redirect(url_for("dashboard.home"))
-    return render_template("auth/password.html")
+    return render_template("auth/password.html", policy=policy, reason=reason)
 
 
 @bp.route("/lang/<code>", methods=["POST"])
