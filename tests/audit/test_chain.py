@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -37,7 +38,7 @@ def write_entries(session, now, count=5, **detail):
 def test_every_entry_links_to_the_one_before(session, now):
     entries = write_entries(session, now)
     assert [e.seq for e in entries] == list(range(entries[0].seq, entries[0].seq + len(entries)))
-    for before, after in zip(entries, entries[1:], strict=False):
+    for before, after in itertools.pairwise(entries):
         assert after.prev_hash == before.entry_hash
     assert all(e.hash_algorithm == "sha256" and len(e.entry_hash) == 64 for e in entries)
     head = chain_head(session)

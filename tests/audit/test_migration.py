@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from sqlalchemy import text
@@ -25,7 +26,7 @@ def test_existing_entries_are_chained_in_order(blank_database_url):
                     "at": at.replace(tzinfo=None) if conn.dialect.name == "sqlite" else at,
                     "action": action,
                     "oid": str(n),
-                    "detail": '{"字段": "电话", "n": %d}' % n,
+                    "detail": json.dumps({"字段": "电话", "n": n}, ensure_ascii=False),
                 },
             )
     upgrade(blank_database_url)
