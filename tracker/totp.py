@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import unicodedata
 from datetime import datetime
 
 import pyotp
@@ -48,7 +49,9 @@ def is_enrolled(user: User) -> bool:
 
 
 def _normalise(code: str) -> str:
-    return "".join(ch for ch in (code or "")[:MAX_CODE_LENGTH] if ch.isalnum()).lower()
+    """ASCII letters and digits only. NFKC first: a Chinese input method may type full-width digits."""
+    folded = unicodedata.normalize("NFKC", (code or "")[:MAX_CODE_LENGTH])
+    return "".join(ch for ch in folded if ch.isascii() and ch.isalnum()).lower()
 
 
 def _matching_step(secret: str, code: str, now: datetime) -> int | None:
