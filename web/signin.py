@@ -116,3 +116,4 @@ def _require_password_change():
 
 def init_app(app: Flask) -> None:
     app.before_request(_require_password_change)
+    app.jinja_env.globals.update(oidc_enabled=lambda: settings().is_oidc_enabled)
