@@ -92,6 +92,14 @@ EXPECTATIONS = {
     ("auth.set_language", "POST"): public,
     ("auth.password", "GET"): signed_in,
     ("auth.password", "POST"): signed_in,
+    # Steps of signing in (web/signin.py): reached before a user is signed in; each view checks the
+    # session's pending state itself (tests/security/test_totp.py, test_oidc.py).
+    ("mfa.verify", "GET"): public,
+    ("mfa.verify", "POST"): public,
+    ("mfa.enrol", "GET"): public,
+    ("mfa.enrol", "POST"): public,
+    ("oidc.start", "GET"): public,
+    ("oidc.callback", "GET"): public,
     ("dashboard.home", "GET"): signed_in,
     ("dashboard.queue", "GET"): signed_in,
     ("dashboard.search", "GET"): signed_in,

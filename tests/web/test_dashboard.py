@@ -265,12 +265,12 @@ def test_admin_creates_a_user_and_it_is_audited(client, session, office):
         "/admin/users",
         username="newstaff",
         display_name="新同事",
-        password="long-enough-pw",
+        password="Long-enough-pw",
         role="staff",
         department="sme",
     )
     entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "user.created"))
-    assert entry.detail["username"] == "newstaff" and "long-enough-pw" not in str(entry.detail)
+    assert entry.detail["username"] == "newstaff" and "Long-enough-pw" not in str(entry.detail)
 
 
 def test_auditor_reads_everything_but_changes_nothing(client, session, now, office):
