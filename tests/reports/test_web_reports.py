@@ -8,6 +8,7 @@ import re
 from openpyxl import load_workbook
 
 from tests import factories
+from tests.second_factor import complete_second_factor
 from tracker.models import AuditEntry
 from tracker.models.registers import RegisterFigure
 
@@ -21,6 +22,7 @@ def _login(client, username):
         "/login", data={"username": username, "password": factories.PASSWORD, "csrf_token": token}
     )
     assert response.status_code == 302
+    complete_second_factor(client, response, username)
 
 
 def _csrf(client, path):

@@ -17,11 +17,11 @@ import json
 import re
 from collections import Counter
 
-import pyotp
 import pytest
 from sqlalchemy import func, select
 
 from tests import factories
+from tests.second_factor import complete_second_factor
 from tracker.config import Settings
 from tracker.models import AuditEntry, Ticket, TicketEvent, User
 from tracker.services.tickets import ContactDraft
@@ -44,12 +44,7 @@ def _sign_in(client, username: str, password: str = factories.PASSWORD):
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
-    if response.headers.get("Location", "").endswith("/login/enrol"):
-        # Administrators enrol a second factor at their first sign-in (tests/security/test_totp.py).
-        page = client.get("/login/enrol").get_data(as_text=True)
-        secret = re.search(r'class="totp-secret">([A-Z2-7]+)<', page).group(1)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        client.post("/login/enrol", data={"csrf_token": token, "code": pyotp.TOTP(secret).now()})
+    complete_second_factor(client, response, username)
     return response
 
 

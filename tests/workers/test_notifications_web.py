@@ -5,6 +5,7 @@ import re
 from sqlalchemy import select
 
 from tests import factories
+from tests.second_factor import complete_second_factor
 from tracker.models.notifications import Delivery, Notification
 from tracker.notify import notify
 
@@ -12,7 +13,9 @@ from tracker.notify import notify
 def _login(client, username, password=factories.PASSWORD):
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
-    return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+    response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+    complete_second_factor(client, response, username)
+    return response
 
 
 def _csrf(client, path):
