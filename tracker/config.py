@@ -108,6 +108,8 @@ def parse_trusted_proxies(raw: str | None) -> tuple[str, ...]:
                 f"TRACKER_TRUSTED_PROXIES: {item.strip()!r} is not an address or network"
             ) from None
     return tuple(networks)
+
+
 def _roles(env: dict[str, str], name: str, default: str) -> frozenset[str]:
     from tracker.models.people import ROLES
 
