@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from tests import factories
+from tests.second_factor import complete_second_factor
 from tracker.config import Settings
 from tracker.errors import PermissionDenied
 from tracker.models import AuditEntry, User
@@ -57,7 +58,12 @@ def _csrf(client, path="/login", **kw) -> str:
 
 def _sign_in(client, username, password=factories.PASSWORD, **kw):
     token = _csrf(client, **kw)
-    return client.post("/login", data={"username": username, "password": password, "csrf_token": token}, **kw)
+    response = client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": token}, **kw
+    )
+    if not kw:
+        complete_second_factor(client, response, username)  # administrators: issue 21's TOTP
+    return response
 
 
 def _copy_of(app, client):
@@ -116,8 +122,8 @@ def test_password_change_ends_every_other_copy(app, client, office, clock):
         "/password",
         {
             "old_password": factories.PASSWORD,
-            "new_password": "another-long-pass",
-            "confirm_password": "another-long-pass",
+            "new_password": "Another-long-pass",
+            "confirm_password": "Another-long-pass",
         },
     )
     assert response.status_code == 302
@@ -159,12 +165,16 @@ def test_an_administrators_reset_or_deactivation_ends_the_users_sessions(app, cl
     _sign_in(staff, users["staff"].username)
     _sign_in(client, users["admin"].username)
     url = f"/admin/users/{users['staff'].id}"
-    form = {"role": "staff", "is_active": "on", "new_password": "reset-by-the-office"}
+    form = {"role": "staff", "is_active": "on", "new_password": "Reset-by-the-office"}
     assert _post_with_token(client, url, form).status_code == 302
     assert not _opens(staff, ticket)
-    _sign_in(staff, users["staff"].username, password="reset-by-the-office")
-    assert _opens(staff, ticket)
+    _sign_in(staff, users["staff"].username, password="Reset-by-the-office")
+    # Signed in again, and held at the password page until choosing a new one (issue 21: a reset forces a
+    # change at the next sign-in).
+    assert staff.get(f"/tickets/{ticket.id}").headers["Location"].endswith("/password")
+    assert staff.get("/password").status_code == 200
     assert _post_with_token(client, url, {"role": "staff"}).status_code == 302  # unchecked: deactivated
+    assert "/login" in staff.get("/password").headers["Location"]
     assert not _opens(staff, ticket)
 
 
