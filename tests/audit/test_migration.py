@@ -13,7 +13,7 @@ from tracker.migrate import upgrade
 
 
 def test_existing_entries_are_chained_in_order(blank_database_url):
-    upgrade(blank_database_url, "0026")
+    upgrade(blank_database_url, "0023")
     at = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     with engine_for(blank_database_url).begin() as conn:
         for n, action in enumerate(["login.ok", "contact.revealed", "report.downloaded"]):

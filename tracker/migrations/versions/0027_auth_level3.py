@@ -11,7 +11,7 @@ how far syslog has been sent (existing entries count as sent: a newly configured
 is written from then on).
 
 Revision ID: 0027
-Revises: 0026
+Revises: 0023
 """
 
 from datetime import UTC, datetime
@@ -23,7 +23,7 @@ from tracker.audit.hashing import DEFAULT_ALGORITHM, GENESIS_HASH, entry_hash
 from tracker.types import UTCDateTime
 
 revision = "0027"
-down_revision = "0026"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
