@@ -575,7 +575,7 @@ def generate(
         upgrade(sqlalchemy_url(url))
         with session_scope(sqlalchemy_url(url)) as session:
             load_reference_data(session)
-    from tracker.calendar import load_calendar
+    from tracker.calendar_store import load_calendar
     from tracker.db import session_scope
     from tracker.topic_labels import label_ids
 

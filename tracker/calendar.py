@@ -17,14 +17,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
 
 from tracker.errors import CalendarYearMissing, ValidationError
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from tracker.reference import Stamp
 
 HOLIDAY = "holiday"
 WORKDAY = "workday"
@@ -44,7 +38,6 @@ __all__ = [
     "format_day",
     "format_span",
     "iter_days",
-    "load_calendar",
 ]
 
 
@@ -264,22 +257,6 @@ def format_span(start: date, end: date) -> str:
     if end.month != start.month:
         return f"{first}至{end.month}月{end.day}日"
     return f"{first}至{end.day}日"
-
-
-# -- process-wide cache ------------------------------------------------------------------------------
-
-
-def load_calendar(session: Session, stamp: Stamp | None = None) -> WorkCalendar:
-    """Return the calendar for what the database holds, rebuilt only when the holiday tables changed.
-
-    The reference stamp (tracker.reference) is read on every call unless the caller read it already, so
-    a year loaded by another process is seen at once without re-reading ~800 rows per request.
-    """
-    from tracker import calendar_store, reference  # they import models; keep this module free of them
-
-    return reference.cached(
-        stamp or reference.current_stamp(session), "calendar", lambda: calendar_store.build_calendar(session)
-    )
 
 
 def iter_days(start: date, end: date) -> Iterable[date]:

@@ -1,7 +1,9 @@
-"""The holiday calendar in the database: reading, loading a year, the bundled history, the missing-year check.
+"""The holiday calendar in the database: reading, saving a year, the bundled history, the missing-year check.
 
 `tracker.calendar` stays pure; this module is the only one that moves rows between the CSV files, the
-notice parser and the `HolidayDay` / `CalendarYear` tables.
+notice parser and the `HolidayDay` / `CalendarYear` tables, and `load_calendar` gives every caller the
+process's copy of the calendar. Applying a loaded year to the open deadlines and the report facts is the
+use case `tracker.services.calendar.load_year`, which sits above this module and the deadline engine.
 """
 
 from __future__ import annotations
@@ -10,17 +12,19 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from importlib import resources
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from tracker import reference
 from tracker.calendar import HOLIDAY, KINDS, WORKDAY, DayOverride, WorkCalendar
-from tracker.calendar_notice import ParsedNotice, notice_source, parse_notice
-from tracker.clock import BUSINESS_TZ
+from tracker.calendar_notice import ParsedNotice, notice_source
+from tracker.clock import utcnow
 from tracker.errors import ValidationError
-from tracker.models import CalendarYear, HolidayDay, Ticket
+from tracker.models import CalendarYear, HolidayDay
+from tracker.reference import Stamp
 
 BUNDLED_SOURCE_NOTE = "随系统附带的历史数据（2004–2026）"
 
@@ -109,6 +113,17 @@ def validate_year_rows(year: int, rows: Iterable[HolidayRow]) -> None:
 # -- reading -----------------------------------------------------------------------------------------
 
 
+def load_calendar(session: Session, stamp: Stamp | None = None) -> WorkCalendar:
+    """Return the calendar for what the database holds, rebuilt only when the holiday tables changed.
+
+    The reference stamp (tracker.reference) is read on every call unless the caller read it already, so
+    a year loaded by another process is seen at once without re-reading ~800 rows per request.
+    """
+    return reference.cached(
+        stamp or reference.current_stamp(session), "calendar", lambda: build_calendar(session)
+    )
+
+
 def build_calendar(session: Session) -> WorkCalendar:
     overrides = session.execute(select(HolidayDay.day, HolidayDay.kind, HolidayDay.name)).all()
     years = session.scalars(select(CalendarYear.year)).all()
@@ -182,45 +197,10 @@ def _working_status(session: Session, year: int, extra_days: list[date]) -> dict
     return status
 
 
-def load_year(
-    session: Session,
-    year: int,
-    rows: list[HolidayRow],
-    *,
-    source: str,
-    now: datetime,
-    actor: object | None = None,
-) -> LoadResult:
-    """Save a year's schedule, then recompute the open deadlines it moves (an event on each ticket)."""
-    from tracker.deadlines import recompute_open_deadlines
-
-    result = save_year(session, year, rows, source=source, now=now)
-    recomputed = recompute_open_deadlines(
-        session, now=now, actor=actor or "节假日导入", reason=f"导入{year}年节假日安排"
-    )
-    # The working days to reply of the replies whose span crosses the year are counted anew.
-    from tracker.reports.facts import refresh_facts
-
-    start = datetime.combine(date(year, 1, 1), time(0), BUSINESS_TZ)
-    end = datetime.combine(date(year + 1, 1, 1), time(0), BUSINESS_TZ)
-    refresh_facts(session, and_(Ticket.replied_at >= start, Ticket.received_at < end))
-    return LoadResult(result.year, result.rows, result.changed_days, recomputed)
-
-
 def notice_rows(parsed: ParsedNotice) -> list[HolidayRow]:
     """Turn a parsed notice into rows of its year, with the notice's title as their source."""
     source = notice_source(parsed.year)
     return [HolidayRow(r.day, r.kind, r.name, parsed.year, source) for r in parsed.rows]
-
-
-def load_notice(
-    session: Session, text: str, *, now: datetime, year: int | None = None, actor: object | None = None
-) -> LoadResult:
-    """Parse a pasted notice and load it (the admin page's "save" after its preview of `parse_notice`)."""
-    parsed = parse_notice(text, year=year)
-    return load_year(
-        session, parsed.year, notice_rows(parsed), source=notice_source(parsed.year), now=now, actor=actor
-    )
 
 
 def load_bundled_calendar(session: Session, *, now: datetime | None = None) -> str:
@@ -228,8 +208,6 @@ def load_bundled_calendar(session: Session, *, now: datetime | None = None) -> s
 
     Years present in the database are left alone: an administrator may have reloaded one from a notice.
     """
-    from tracker.clock import utcnow
-
     moment = now or utcnow()
     rows = read_holiday_csv(bundled_csv_text())
     by_year: dict[int, list[HolidayRow]] = {}

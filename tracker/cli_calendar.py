@@ -15,7 +15,14 @@ import click
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
+from tracker.calendar import iter_days
+from tracker.calendar_notice import notice_source, parse_notice
+from tracker.calendar_store import load_calendar, notice_rows, read_holiday_csv
+from tracker.clock import utcnow
+from tracker.config import Settings
+from tracker.db import session_scope
 from tracker.errors import TrackerError, ValidationError
+from tracker.services.calendar import load_year
 
 EXIT_REFUSED = 2
 
@@ -33,9 +40,6 @@ class CalendarGroup(click.Group):
 
 @contextmanager
 def _session(ctx: click.Context) -> Iterator[Session]:
-    from tracker.config import Settings
-    from tracker.db import session_scope
-
     settings = ctx.find_object(Settings) or Settings.from_env()
     try:
         with session_scope(settings.database_url) as session:
@@ -63,10 +67,6 @@ def calendar() -> None:
 @click.pass_context
 def load(ctx: click.Context, file, year: int | None) -> None:
     """Load a year from a CSV file with header date,kind,name (kind: holiday | workday)."""
-    from tracker.calendar_notice import notice_source
-    from tracker.calendar_store import load_year, read_holiday_csv
-    from tracker.clock import utcnow
-
     rows = read_holiday_csv(file.read(), year=year)
     notice_year = year or max(r.year for r in rows)
     with _session(ctx) as session:
@@ -81,10 +81,6 @@ def load(ctx: click.Context, file, year: int | None) -> None:
 @click.pass_context
 def load_notice(ctx: click.Context, file, year: int | None, dry_run: bool) -> None:
     """Parse the State Council notice text, print it as date,kind,name lines, and save it."""
-    from tracker.calendar_notice import notice_source, parse_notice
-    from tracker.calendar_store import load_year, notice_rows
-    from tracker.clock import utcnow
-
     parsed = parse_notice(file.read(), year=year)
     click.echo("date,kind,name")
     click.echo("\n".join(parsed.as_csv_lines()))
@@ -99,8 +95,6 @@ def load_notice(ctx: click.Context, file, year: int | None, dry_run: bool) -> No
 
 
 def _calendar_from_db(ctx: click.Context):
-    from tracker.calendar import load_calendar
-
     with _session(ctx) as session:
         return load_calendar(session)
 
@@ -180,8 +174,6 @@ def is_workday(ctx: click.Context, day: str) -> None:
 @click.pass_context
 def show(ctx: click.Context, year: int) -> None:
     """Print a year's days off and make-up working days as date,kind,name CSV."""
-    from tracker.calendar import iter_days
-
     work_calendar = _calendar_from_db(ctx)
     rows = work_calendar.overrides_in_year(year)
     days = list(iter_days(date(year, 1, 1), date(year, 12, 31)))

@@ -17,21 +17,25 @@ a consultation letter sent on 3 March and answered on 10 March takes 3–10 Marc
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tracker import reference
 from tracker.calendar import WorkCalendar, format_day, format_span
+from tracker.calendar_store import load_calendar
 from tracker.clock import BUSINESS_TZ
 from tracker.errors import CalendarYearMissing, Conflict, NotFound, ValidationError
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from tracker.models import Deadline, Ticket
-    from tracker.reference import Stamp
+from tracker.history import record_event
+from tracker.models import Deadline, Ticket
+from tracker.models.policies import DeadlinePolicyOverride
+from tracker.reference import Stamp
 
 WORKING_DAYS = "working_days"
 CALENDAR_DAYS = "calendar_days"
@@ -764,7 +768,7 @@ def state_at(due_at: datetime | None, *, is_paused: bool, now: datetime) -> str:
 # -- services on Deadline rows -------------------------------------------------------------------------
 #
 # Each takes a Session and `now`, flushes, never commits, bumps Deadline.version on every change and
-# records a TicketEvent through the foundation's `record_event`.
+# records a TicketEvent through `tracker.history.record_event`.
 
 # Keys an intake adapter may put in Ticket.extra for the deadlines a 12345 work order carries.
 WORK_ORDER_DUE_KEYS = {SIGN: ("sign_due_at", "签收时限"), REPLY: ("reply_due_at", "办结时限")}
@@ -772,26 +776,18 @@ WORK_ORDER_DUE_KEYS = {SIGN: ("sign_due_at", "签收时限"), REPLY: ("reply_due
 
 def default_end_of_day() -> EndOfDay:
     """Return the configured end of the last day (TRACKER_END_OF_DAY, the setting `Settings.end_of_day`)."""
-    import os
-
     return EndOfDay.parse(os.environ.get("TRACKER_END_OF_DAY") or "24:00")
 
 
 def policies_for(session: Session, stamp: Stamp | None = None) -> tuple[Policy, ...]:
     """Return the built-in policies plus the administrators' active overrides (kept per process until
     the reference stamp changes; tracker.reference)."""
-    from tracker import reference
-
     return reference.cached(
         stamp or reference.current_stamp(session), "policies", lambda: _read_policies(session)
     )
 
 
 def _read_policies(session: Session) -> tuple[Policy, ...]:
-    from sqlalchemy import select
-
-    from tracker.models.policies import DeadlinePolicyOverride
-
     overrides = session.scalars(select(DeadlinePolicyOverride).where(DeadlinePolicyOverride.is_active)).all()
     return (*DEFAULT_POLICIES, *(_policy_from_override(row) for row in overrides))
 
@@ -836,8 +832,6 @@ def add_policy_override(
     created_by_id: int | None = None,
 ) -> Any:
     """Record an administrator's local rule replacing the default ``code`` from ``effective_from``."""
-    from tracker.models.policies import DeadlinePolicyOverride
-
     if not reason.strip():
         raise ValidationError("调整期限规则必须说明理由", fields={"reason": "必填"})
     base = next((p for p in DEFAULT_POLICIES if p.code == code), None)
@@ -933,9 +927,6 @@ def _refresh(
     only_if_changed: bool = False,
 ) -> bool:
     """Recompute one deadline; unless nothing changed and ``only_if_changed``, bump version and record it."""
-    from tracker.calendar import load_calendar
-    from tracker.services.tickets import record_event
-
     policy = find_policy(
         policies if policies is not None else policies_for(session),
         deadline.policy_code,
@@ -1005,8 +996,6 @@ def _create(
     calendar: WorkCalendar | None = None,
     policies: Sequence[Policy] | None = None,
 ) -> Deadline:
-    from tracker.models import Deadline
-
     deadline = Deadline(
         ticket=ticket,
         kind=policy.kind,
@@ -1106,11 +1095,6 @@ def recompute_open_deadlines(session: Session, *, now: datetime, actor: Any, rea
     Called after a calendar load: a newly loaded year gives a due time to deadlines that crossed into it
     and moves those whose days changed. Returns how many deadlines changed.
     """
-    from sqlalchemy import select
-
-    from tracker.calendar import load_calendar
-    from tracker.models import Deadline
-
     calendar = load_calendar(session)
     policies = policies_for(session)
     changed = 0
@@ -1306,8 +1290,6 @@ def is_correction_overdue(ticket: Ticket, now: datetime) -> bool:
 
 
 def mark_deadline_met(session: Session, ticket: Ticket, kind: str, *, now: datetime, actor: Any) -> Deadline:
-    from tracker.services.tickets import record_event
-
     deadline = _open_deadline(ticket, kind)
     was_late = deadline.due_at is not None and now > deadline.due_at
     deadline.state = MET
@@ -1387,8 +1369,6 @@ def cancel_open_deadlines(
     kinds: Iterable[str] | None = None,
 ) -> list[Deadline]:
     """End the ticket's open deadlines that no longer apply (closed, merged, withdrawn, returned …)."""
-    from tracker.services.tickets import record_event
-
     wanted = set(kinds) if kinds is not None else None
     cancelled = []
     for deadline in ticket.deadlines:

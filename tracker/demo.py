@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker.calendar import load_calendar
+from tracker.calendar_store import load_calendar
 from tracker.clock import BUSINESS_TZ
 from tracker.errors import TrackerError
 from tracker.models import Department, Ticket, User

@@ -29,7 +29,9 @@ from sqlalchemy import and_, exists, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from tracker.channels import CHANNELS, channel
+from tracker.db import session_scope
 from tracker.errors import ValidationError
+from tracker.history import record_event
 from tracker.models import AuditEntry, Contact, Ticket, TicketEvent, User
 from tracker.models.privacy import RetentionPolicy
 from tracker.security import mask_email, mask_id_number, mask_phone
@@ -191,8 +193,6 @@ def anonymise_due(session: Session, *, now: datetime, limit: int = 500) -> Anony
             setattr(contact, name, None)
         contact.anonymised_at = now
     result.contacts = len(contacts)
-
-    from tracker.services.tickets import record_event
 
     for ticket in session.scalars(select(Ticket).where(Ticket.contact_id.in_(ids)).order_by(Ticket.id)):
         changed = ["contact"]
@@ -447,8 +447,6 @@ def _ticket_document(ticket: Ticket, events: list[TicketEvent]) -> dict[str, Any
 
 def run_anonymisation(database_url: str, *, now: datetime, batch: int = 500) -> AnonymiseResult:
     """Anonymise everything due, one committed transaction per batch (the beat task and the CLI)."""
-    from tracker.db import session_scope
-
     total = AnonymiseResult()
     while True:
         with session_scope(database_url) as session:

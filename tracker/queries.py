@@ -27,11 +27,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from tracker.access import visible_tickets
+from tracker.calendar_store import load_calendar
 from tracker.channels import CHANNELS
 from tracker.clock import BUSINESS_TZ, local_date
-from tracker.errors import ValidationError
-from tracker.models import Deadline, Ticket, TicketEvent, TicketTopic, User
+from tracker.errors import CalendarYearMissing, ValidationError
+from tracker.models import Deadline, Department, Ticket, TicketEvent, TicketTopic, User
 from tracker.models.dashboard import Approval
+from tracker.search import matching_ticket_ids
 from tracker.status import OPEN_STATUSES, STATUS_LABELS
 
 REPLY_KIND = "reply"
@@ -197,9 +199,6 @@ def _day_start(day: date) -> datetime:
 
 def due_soon_cutoff(session: Session, now: datetime) -> datetime:
     """The end of the third working day from today (calendar days if the calendar cannot tell)."""
-    from tracker.calendar import load_calendar
-    from tracker.errors import CalendarYearMissing
-
     today = local_date(now)
     try:
         last = load_calendar(session).add_workdays(today, DUE_SOON_WORKDAYS)
@@ -279,8 +278,6 @@ def filter_conditions(session: Session, filters: TicketFilter, reply: Any) -> li
     if filters.due_to:
         conditions.append(reply.due_at < _day_start(filters.due_to + timedelta(days=1)))
     if filters.q:
-        from tracker.search import matching_ticket_ids
-
         match = matching_ticket_ids(session, filters.q)
         if match is not None:
             conditions.append(match)
@@ -516,8 +513,6 @@ def on_time_rate(session: Session, user: User, *, now: datetime, days: int = 90)
 
 
 def overdue_by_department(session: Session, user: User, *, now: datetime) -> list[tuple[str, int]]:
-    from tracker.models import Department
-
     rows = session.execute(
         select(Department.name, func.count(func.distinct(Ticket.id)))
         .select_from(Ticket)

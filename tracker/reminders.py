@@ -32,14 +32,17 @@ from dataclasses import astuple, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
-from sqlalchemy import select, text, true, tuple_, update
+from sqlalchemy import inspect, select, text, true, tuple_, update
 from sqlalchemy.orm import Session
 
 from tracker import reference
 from tracker.calendar import WorkCalendar
+from tracker.calendar_store import load_calendar
 from tracker.clock import BUSINESS_TZ
 from tracker.errors import CalendarYearMissing, ValidationError
-from tracker.notify import NewNotification
+from tracker.models import Deadline, Department, Ticket, TicketEvent, User
+from tracker.models.notifications import Notification, ReminderRule
+from tracker.notify import NewNotification, plan_for
 from tracker.notify.bulk import binary_cursor, id_in, insert_columns, read_rows, update_by_id
 from tracker.reference import Stamp
 
@@ -384,8 +387,6 @@ def active_rules(session: Session, stamp: Stamp | None = None) -> tuple[RuleSpec
 
 
 def _read_rules(session: Session) -> tuple[RuleSpec, ...]:
-    from tracker.models.notifications import ReminderRule
-
     return tuple(
         RuleSpec(
             days_before=tuple(int(n) for n in row.days_before or ()),
@@ -412,8 +413,6 @@ def save_reminder_rule(
     actor_id: int | None = None,
 ):
     """Create or replace the active rule for (channel, kind); returns the row."""
-    from tracker.models.notifications import ReminderRule
-
     RuleSpec(tuple(days_before), is_escalating, is_repeating)  # validates
     existing = session.scalar(
         select(ReminderRule).where(
@@ -445,10 +444,6 @@ def reschedule_changed_deadlines(session: Session) -> None:
     Registered as a `before_flush` hook (tracker/models/notifications.py), so every path that changes a
     deadline through the ORM — the engine, a CLI, a test — leaves `next_check_at` right.
     """
-    from sqlalchemy import inspect
-
-    from tracker.models import Deadline, Ticket
-
     changed = []
     for obj in (*session.new, *session.dirty):
         if not isinstance(obj, Deadline):
@@ -462,8 +457,6 @@ def reschedule_changed_deadlines(session: Session) -> None:
         return
     with session.no_autoflush:
         try:
-            from tracker.calendar import load_calendar
-
             calendar = load_calendar(session)
             rules = active_rules(session)
         except Exception:  # no calendar yet (first migration run): keep the engine's value
@@ -495,8 +488,6 @@ class Directory:
 
     @classmethod
     def load(cls, session: Session) -> Directory:
-        from tracker.models import User
-
         directory = cls()
         for user_id, role, department_id in session.execute(
             select(User.id, User.role, User.department_id).where(User.is_active)
@@ -627,10 +618,6 @@ def sweep_due(
     Set-oriented: the rows are read as plain tuples (no ORM objects, no attribute events), every write
     is built as one list per column and sent as one statement per table (`insert_columns`).
     """
-    from tracker.calendar import load_calendar
-    from tracker.models import Deadline, Ticket, TicketEvent
-    from tracker.models.notifications import Notification
-
     calendar = calendar or load_calendar(session)
     directory = directory or Directory.load(session)
     rules = list(rules) if rules is not None else active_rules(session)
@@ -772,8 +759,6 @@ def _move_on(
     session: Session, ids: list[int], next_checks: list[datetime | None], is_breach: list[bool], now: datetime
 ) -> None:
     """Mark the breaches and move each visited deadline's next check on."""
-    from tracker.models import Deadline
-
     if session.get_bind().dialect.name == "postgresql":
         # One pass over the rows: breach and next check together (each update of an indexed column
         # rewrites the row's index entries, so two passes would cost twice).
@@ -813,8 +798,6 @@ def digest_lines(
     session: Session, department_ids: Sequence[int] | None, *, now: datetime
 ) -> dict[str, dict[str, list[str]]]:
     """Return {department name: {"overdue": [...], "due_this_week": [...]}} for open deadlines."""
-    from tracker.models import Deadline, Department, Ticket
-
     query = (
         select(
             Department.name, Ticket.number, Ticket.subject, Deadline.label, Deadline.due_at, Deadline.state
@@ -895,9 +878,6 @@ def sweep_all(
     comes back short, which happens only when every due row after its last one is done or held by the
     other lane; a failing lane stops the others after their current batch, and its error is raised.
     """
-    from tracker.calendar import load_calendar
-    from tracker.notify import plan_for
-
     hours = hours or default_working_hours()
     # Shared by the lanes: loaded once by whichever lane comes first (under the lock), and the outlook of
     # each due time (a dict: two lanes working out the same outlook at once only do it twice).
@@ -951,8 +931,6 @@ def catch_up(
     Demo tickets are loaded all at once with a year of history; this gives them the reminders and
     escalations a live system would show today. In-app only (no outside deliveries are planned).
     """
-    from tracker.calendar import load_calendar
-
     hours = hours or default_working_hours()
     moment = last_working_moment(now, load_calendar(session), hours)
     return sweep_all(lambda: contextlib.nullcontext(session), now=moment, batch=batch, hours=hours)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.errors import NotFound, ValidationError
+from tracker.history import record_event
 from tracker.models import Department, Ticket, TicketTopic
 from tracker.models.notifications import RoutingRule, TopicRule
 
@@ -87,8 +88,6 @@ def route_ticket(session: Session, ticket: Ticket, *, now: datetime) -> Departme
     intake (or by a person since) is never overridden. Records a `ticket.routed` event. Returns the new
     department, or None when nothing changed.
     """
-    from tracker.services.tickets import record_event
-
     if ticket.status != "received" or ticket.department.parent_id is not None:
         return None
     rules = session.scalars(select(RoutingRule).where(RoutingRule.is_active)).all()
@@ -117,8 +116,6 @@ def route_ticket(session: Session, ticket: Ticket, *, now: datetime) -> Departme
 
 def tag_ticket(session: Session, ticket: Ticket, *, now: datetime) -> list[str]:
     """Add the topics whose keywords the ticket's text contains; returns the topics added."""
-    from tracker.services.tickets import record_event
-
     rules = session.scalars(select(TopicRule).where(TopicRule.is_active)).all()
     if not rules:
         return []

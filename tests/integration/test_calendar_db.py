@@ -12,13 +12,13 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from tests import factories
-from tracker.calendar import iter_days, load_calendar
+from tracker.calendar import iter_days
 from tracker.calendar_notice import notice_source, parse_notice
 from tracker.calendar_store import (
     HolidayRow,
     bundled_calendar,
     load_bundled_calendar,
-    load_year,
+    load_calendar,
     next_year_missing,
     read_holiday_csv,
 )
@@ -43,6 +43,7 @@ from tracker.deadlines import (
 )
 from tracker.errors import Conflict
 from tracker.models import CalendarYear, TicketEvent
+from tracker.services.calendar import load_year
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOTICES = Path(__file__).resolve().parent.parent / "fixtures" / "notices"
@@ -411,7 +412,7 @@ def test_cli_load_csv(cli_env, tmp_path):
 
 
 def test_pasted_notice_is_loaded_like_the_admin_page_does(session, now):
-    from tracker.calendar_store import load_notice
+    from tracker.services.calendar import load_notice
 
     result = load_notice(
         session, (NOTICES / "notice_2027_synthetic.txt").read_text(encoding="utf-8"), now=now

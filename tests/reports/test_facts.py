@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from tests import factories
 from tracker import deadlines
-from tracker.calendar import load_calendar
+from tracker.calendar_store import load_calendar
 from tracker.clock import BUSINESS_TZ, local
 from tracker.models import Deadline, Ticket, TicketEvent, TicketTopic, TopicLabel
 from tracker.reports.aggregation import (

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from tracker.channels import CHANNELS
 from tracker.errors import ValidationError
+from tracker.history import Actor, record_event
 from tracker.models import Ticket
-from tracker.services.tickets import Actor, ContactDraft, TicketDraft, open_ticket, record_event
+from tracker.services.tickets import ContactDraft, TicketDraft, open_ticket
 
 
 def link_tickets(

@@ -13,6 +13,7 @@ from difflib import SequenceMatcher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tracker.history import record_event
 from tracker.models import Contact, Ticket
 
 WINDOW = timedelta(days=30)
@@ -85,8 +86,6 @@ def find_possible_duplicate(
 
 
 def _flag(session: Session, ticket: Ticket, other: Ticket, *, now: datetime, reason: str) -> None:
-    from tracker.services.tickets import record_event
-
     ticket.possible_duplicate_of_id = other.id
     record_event(
         session,

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from tracker import deadlines as engine
 from tracker import reference, topic_labels
 from tracker.access import EVERYTHING, NOTHING, Reach, reach_of
+from tracker.calendar_store import load_calendar
 from tracker.channels import channel as channel_of
 from tracker.clock import local
 from tracker.errors import ValidationError
@@ -1267,8 +1268,6 @@ class DeadlinePlanner:
     MAX_ENTRIES = 4096
 
     def __init__(self, session: Session, *, now: datetime, stamp: reference.Stamp | None = None):
-        from tracker.calendar import load_calendar
-
         try:
             from tracker.reminders import active_rules
         except ImportError:  # the reminder module is optional in a build; the engine's value stands then

@@ -26,6 +26,7 @@ at every flush by the ORM hook beside the model (`tracker.models.tickets.topic_f
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -47,8 +48,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import Grouping
 
+from tracker.calendar_store import load_calendar
 from tracker.clock import BUSINESS_TZ
 from tracker.models import Deadline, Ticket, TicketTopic, TopicLabel
+from tracker.reports.aggregation import application_facts
 from tracker.topic_labels import label_ids
 
 FACTS = ("reply_due_at", "reply_workdays", "status_changed_at", "history_outcome")
@@ -80,8 +83,6 @@ class WorkdayOrdinals:
 
     @classmethod
     def build(cls, session: Session, first: date, last: date) -> WorkdayOrdinals:
-        from tracker.calendar import load_calendar
-
         calendar = load_calendar(session)
         values: list[int | None] = []
         count, broken = 0, False
@@ -105,7 +106,6 @@ class WorkdayOrdinals:
             return type_coerce(Grouping(array), ARRAY(Integer))[
                 day_number - offset + 1
             ]  # PostgreSQL arrays are 1-based
-        import json
 
         text = json.dumps(list(self.ordinals))
         index = day_number - offset
@@ -120,8 +120,6 @@ def refresh_facts(session: Session, condition: Any = None) -> None:
     UPDATE … FROM statements: the reply facts of the matching tickets (one per year of receipt), then the
     facts of the matching applications. Loaded Ticket objects are expired, so they read the new values.
     """
-    from tracker.reports.aggregation import application_facts
-
     session.flush()
     condition = true() if condition is None else condition
     dialect = session.get_bind().dialect.name

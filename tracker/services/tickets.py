@@ -1,6 +1,6 @@
 """Ticket use cases: open, change status, assign, transfer, reply, close, rate, note, merge.
 
-Every change appends a TicketEvent in the same transaction; changes that others react to also
+Every change appends a TicketEvent in the same transaction (tracker.history); changes that others react to also
 write an OutboxMessage, which the workers relay after the commit.
 """
 
@@ -18,10 +18,10 @@ from tracker import deadlines
 from tracker.channels import APPLICANT_TYPES, SATISFACTION_LEVELS, channel
 from tracker.clock import local
 from tracker.errors import NotFound, ValidationError
+from tracker.history import Actor, record_event
 from tracker.models import (
     Contact,
     Department,
-    OutboxMessage,
     Ticket,
     TicketEvent,
     TicketNumberAllocation,
@@ -29,8 +29,6 @@ from tracker.models import (
     User,
 )
 from tracker.status import OPEN_STATUSES, transition_for
-
-Actor = User | str  # a signed-in user, or a label for the system / a platform ("12345平台")
 
 # Draft fields that a re-delivered work order may change; the rest identify the order.
 UPDATABLE_FIELDS = (
@@ -79,49 +77,6 @@ class TicketDraft:
     topics: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     with_query_code: bool = False
-
-
-def _actor_fields(actor: Actor | None) -> dict[str, Any]:
-    if isinstance(actor, User):
-        return {"actor_id": actor.id, "actor_label": actor.display_name}
-    return {"actor_id": None, "actor_label": actor or "系统"}
-
-
-def record_event(
-    session: Session,
-    ticket: Ticket,
-    kind: str,
-    *,
-    actor: Actor | None,
-    now: datetime,
-    data: dict[str, Any] | None = None,
-    status_before: str | None = None,
-    status_after: str | None = None,
-    publish: bool = False,
-) -> TicketEvent:
-    """Append an event to the ticket's history; with `publish`, also queue it in the outbox."""
-    event = TicketEvent(
-        ticket_id=ticket.id,
-        kind=kind,
-        occurred_at=now,
-        status_before=status_before,
-        status_after=status_after,
-        data=data or {},
-        **_actor_fields(actor),
-    )
-    session.add(event)
-    session.flush()
-    if publish:
-        session.add(
-            OutboxMessage(
-                topic=kind,
-                event_id=event.id,
-                ticket_id=ticket.id,
-                payload={"ticket_id": ticket.id, "event_id": event.id, **(data or {})},
-                created_at=now,
-            )
-        )
-    return event
 
 
 def next_ticket_number(session: Session, channel_code: str, received_at: datetime) -> str:

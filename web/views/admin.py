@@ -18,7 +18,7 @@ from tracker import deadlines as dl
 from tracker import totp
 from tracker.access import require_role
 from tracker.calendar_notice import notice_source, parse_notice
-from tracker.calendar_store import load_year, loaded_years, next_year_missing, notice_rows
+from tracker.calendar_store import loaded_years, next_year_missing, notice_rows
 from tracker.channels import CHANNELS
 from tracker.clock import local_date
 from tracker.errors import TrackerError, ValidationError
@@ -26,6 +26,7 @@ from tracker.models import ROLES, AuditEntry, CalendarYear, Department, HolidayD
 from tracker.outcomes import OUTCOMES
 from tracker.passwords import PasswordPolicy
 from tracker.services import dashboard as ds
+from tracker.services.calendar import load_year
 from tracker.services.people import create_department, create_user, reset_password
 from tracker.sessions import end_user_sessions
 from web.database import db, settings

@@ -33,7 +33,7 @@ from tracker.access import (
     require_act,
     require_view,
 )
-from tracker.calendar import load_calendar
+from tracker.calendar_store import load_calendar
 from tracker.channels import APPLICANT_TYPES, CHANNELS, SATISFACTION_LEVELS
 from tracker.clock import BUSINESS_TZ, local, local_date, utcnow
 from tracker.errors import CalendarYearMissing, NotFound, PermissionDenied, TrackerError, ValidationError

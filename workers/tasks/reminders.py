@@ -64,7 +64,7 @@ def sweep(self) -> dict[str, int]:
 
 def run_digest(settings: Settings, *, now: datetime | None = None) -> int:
     """Send each supervisor (and the office) the day's digest, once per working day; return how many."""
-    from tracker.calendar import load_calendar
+    from tracker.calendar_store import load_calendar
     from tracker.models import User
     from tracker.notify import notify, plan_deliveries
     from tracker.reminders import _is_workday, digest_lines, digest_text
