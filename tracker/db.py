@@ -1,4 +1,10 @@
-"""Engine and sessions. Services take a Session and flush; the caller owns the transaction."""
+"""Engine and sessions. Services take a Session and flush; the caller owns the transaction.
+
+Every Session of the process runs the domain's flush hooks, registered here, the one place that makes
+sessions: the topic facts of tickets (tracker.topic_labels), the reminder schedule of deadlines
+(tracker.reminders) and the search index (tracker.search) follow whatever path changed the rows. They
+live with the work they do, above the models, so no model module imports a service.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,23 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+
+from tracker import reminders, search, topic_labels
+
+
+def _before_flush(session: Session, _flush_context, _instances) -> None:
+    topic_labels.keep_topic_facts(session)
+    reminders.reschedule_changed_deadlines(session)
+
+
+def _after_flush(session: Session, _flush_context) -> None:
+    search.index_changed_tickets(session)
+
+
+# On the Session class, not a sessionmaker: the tests' sessions (bound to a savepoint) and the
+# migrations' run them too.
+event.listen(Session, "before_flush", _before_flush)
+event.listen(Session, "after_flush", _after_flush)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

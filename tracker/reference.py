@@ -16,6 +16,8 @@ from typing import Any, NamedTuple, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tracker.models import ReferenceStamp
+
 T = TypeVar("T")
 
 
@@ -31,8 +33,6 @@ _last_read: dict[str, Stamp] = {}  # by database: the stamp this process read la
 
 def current_stamp(session: Session) -> Stamp:
     """Read the stamp of the session's database (one statement)."""
-    from tracker.models import ReferenceStamp
-
     stamp = ReferenceStamp.__table__  # a Core statement: no ORM compilation for a one-value read
     value = session.execute(select(stamp.c.value).where(stamp.c.id == 1)).scalar_one()
     return seen_stamp(Stamp(str(session.get_bind().engine.url), value))

@@ -441,7 +441,7 @@ def save_reminder_rule(
 def reschedule_changed_deadlines(session: Session) -> None:
     """Before a flush: point every new or re-versioned open deadline at its first reminder threshold.
 
-    Registered as a `before_flush` hook (tracker/models/notifications.py), so every path that changes a
+    Registered as a `before_flush` hook (tracker.db), so every path that changes a
     deadline through the ORM — the engine, a CLI, a test — leaves `next_check_at` right.
     """
     changed = []

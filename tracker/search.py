@@ -3,8 +3,9 @@
 Chinese has no spaces, so both the indexed text and the query are segmented with jieba into words joined
 by spaces. PostgreSQL matches `to_tsvector('simple', words)` (stored in `ticket_search.search_vector`,
 GIN index) against `plainto_tsquery('simple', query words)`; SQLite matches an FTS5 table over the same
-words. Every query word must occur (AND). The index is written by an after-flush listener
-(tracker/models/dashboard.py), so every service that creates or edits a ticket keeps it current.
+words. Every query word must occur (AND). The index is written by an after-flush hook
+(`index_changed_tickets`, registered by tracker.db), so every service that creates or edits a ticket keeps
+it current.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, insert, select, text
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, insert, inspect, select, text
 from sqlalchemy.orm import Session
 
 from tracker.models import Ticket
@@ -147,3 +148,19 @@ def matching_ticket_ids(session: Session, query: str) -> ColumnElement[bool] | N
         .select_from(text("ticket_search_fts"))
         .where(text("ticket_search_fts MATCH :fts_query").bindparams(fts_query=match))
     )
+
+
+def index_changed_tickets(session: Session) -> None:
+    """After a flush: keep the search index in step with every ticket created or whose subject/body changed
+    (registered by tracker.db, so every service that creates or edits a ticket keeps it current)."""
+    changed = [
+        obj
+        for obj in (*session.new, *session.dirty)
+        if isinstance(obj, Ticket)
+        and (
+            obj in session.new
+            or any(inspect(obj).attrs[n].history.has_changes() for n in ("subject", "body"))
+        )
+    ]
+    if changed:
+        write_index(session.connection(), [(t.id, t.subject, t.body) for t in changed])

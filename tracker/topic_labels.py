@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from types import MappingProxyType
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from tracker import reference
-from tracker.models import TopicLabel
+from tracker.models import Ticket, TicketTopic, TopicLabel
+from tracker.models.tickets import topic_facts
+from tracker.notify.bulk import insert_rows
 
 
 def dictionary(session: Session, stamp: reference.Stamp | None = None) -> MappingProxyType[str, int]:
@@ -32,8 +34,6 @@ def dictionary(session: Session, stamp: reference.Stamp | None = None) -> Mappin
 
 def label_ids(session: Session, labels: Iterable[str | None]) -> dict[str, int]:
     """The ids of `labels` (None left out), adding to the dictionary the labels it does not hold yet."""
-    from tracker.notify.bulk import insert_rows
-
     wanted = {label for label in labels if label is not None}
     if not wanted:
         return {}
@@ -59,3 +59,35 @@ def label_names(session: Session, ids: Iterable[int]) -> dict[int, str]:
         return {}
     table = TopicLabel.__table__
     return dict(session.execute(select(table.c.id, table.c.label).where(table.c.id.in_(wanted))).all())
+
+
+def keep_topic_facts(session: Session) -> None:
+    """Recompute the topic facts of every ticket added, or whose topics or 诉求分类 changed, in this flush.
+
+    A flush hook (registered by tracker.db) rather than calls in each service: topics are written by
+    intake, tagging rules and edits, and any path that forgets the facts would silently change the annual
+    report's top topics.
+    """
+    changed: set[Ticket] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, TicketTopic) and obj.ticket is not None:
+            changed.add(obj.ticket)
+        elif isinstance(obj, Ticket) and obj not in session.deleted:
+            state = inspect(obj)
+            if state.pending or any(
+                state.attrs[name].history.has_changes() for name in ("topics", "category")
+            ):
+                changed.add(obj)
+    facts = {}
+    for ticket in changed:
+        if ticket in session.deleted:
+            continue
+        topics = [t.topic for t in ticket.topics if t not in session.deleted]
+        facts[ticket] = topic_facts(sorted(set(topics)), ticket.category)
+    if not facts:
+        return
+    ids = label_ids(session, (label for label, _several in facts.values()))
+    for ticket, (label, several) in facts.items():
+        label_id = None if label is None else ids[label]
+        if (ticket.topic_label_id, ticket.has_several_topics) != (label_id, several):
+            ticket.topic_label_id, ticket.has_several_topics = label_id, several

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, event, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.models.base import Base, int_pk
 from tracker.models.people import User
@@ -112,23 +112,3 @@ class TicketSearch(Base):
     search_vector: Mapped[str | None] = mapped_column(
         Text().with_variant(postgresql.TSVECTOR(), "postgresql")
     )
-
-
-@event.listens_for(Session, "after_flush")
-def _index_changed_tickets(session: Session, _context: Any) -> None:
-    """Keep the search index in step with every ticket created or whose subject/body changed."""
-    from sqlalchemy import inspect
-
-    changed = [
-        obj
-        for obj in (*session.new, *session.dirty)
-        if isinstance(obj, Ticket)
-        and (
-            obj in session.new
-            or any(inspect(obj).attrs[n].history.has_changes() for n in ("subject", "body"))
-        )
-    ]
-    if changed:
-        from tracker.search import write_index
-
-        write_index(session.connection(), [(t.id, t.subject, t.body) for t in changed])

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, event, text
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.models.base import Base, int_pk
 from tracker.models.people import Department, User
@@ -184,14 +184,6 @@ Index(
     postgresql_where=text("state IN ('running', 'breached')"),
     sqlite_where=text("state IN ('running', 'breached')"),
 )
-
-
-@event.listens_for(Session, "before_flush")
-def _reschedule_reminders(session, _flush_context, _instances) -> None:
-    """Keep Deadline.next_check_at on the first reminder threshold whenever a deadline changes."""
-    from tracker.reminders import reschedule_changed_deadlines
-
-    reschedule_changed_deadlines(session)
 
 
 __all__ = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, event, false, text
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, false, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.models.base import Base, int_pk
 from tracker.models.people import Department, User
@@ -133,7 +133,7 @@ class Ticket(Base):
     reply_workdays: Mapped[int | None]  # working days after the receipt day up to the reply day
     status_changed_at: Mapped[datetime | None]  # applications: time of the last status event
     history_outcome: Mapped[str | None] = mapped_column(String(64))  # applications: 三 row by history
-    # What the ticket counts as in the report's top topics, kept by `_keep_topic_facts` below whenever its
+    # What the ticket counts as in the report's top topics, kept by `tracker.topic_labels.keep_topic_facts` whenever its
     # topics or 诉求分类 change: its only topic, or its category when it has none (NULL when it has neither,
     # or several: those are counted from ticket_topics). The year's topics then come from the same scan
     # of this table as the interaction figures, not from a join of every ticket with its topics. Stored
@@ -184,48 +184,13 @@ class TicketTopic(Base):
 def topic_facts(topics: list[str], category: str | None) -> tuple[str | None, bool]:
     """Return a ticket's (topic label, `has_several_topics`) for its topics and 诉求分类.
 
-    The one definition in Python (the ORM hook below, the bulk importer, the generator);
+    The one definition in Python (the flush hook `tracker.topic_labels.keep_topic_facts`, the bulk
+    importer, the generator);
     `tracker.reports.facts.refresh_topic_facts` is the same in SQL, for backfills and checks.
     """
     if len(topics) > 1:
         return None, True
     return (topics[0] if topics else category), False
-
-
-@event.listens_for(Session, "before_flush")
-def _keep_topic_facts(session, _flush_context, _instances) -> None:
-    """Recompute the topic facts of every ticket added, or whose topics or 诉求分类 changed, in this flush.
-
-    A hook rather than calls in each service: topics are written by intake, tagging rules and edits, and
-    any path that forgets the facts would silently change the annual report's top topics.
-    """
-    from sqlalchemy import inspect
-
-    changed: set[Ticket] = set()
-    for obj in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(obj, TicketTopic) and obj.ticket is not None:
-            changed.add(obj.ticket)
-        elif isinstance(obj, Ticket) and obj not in session.deleted:
-            state = inspect(obj)
-            if state.pending or any(
-                state.attrs[name].history.has_changes() for name in ("topics", "category")
-            ):
-                changed.add(obj)
-    facts = {}
-    for ticket in changed:
-        if ticket in session.deleted:
-            continue
-        topics = [t.topic for t in ticket.topics if t not in session.deleted]
-        facts[ticket] = topic_facts(sorted(set(topics)), ticket.category)
-    if not facts:
-        return
-    from tracker.topic_labels import label_ids
-
-    ids = label_ids(session, (label for label, _several in facts.values()))
-    for ticket, (label, several) in facts.items():
-        label_id = None if label is None else ids[label]
-        if (ticket.topic_label_id, ticket.has_several_topics) != (label_id, several):
-            ticket.topic_label_id, ticket.has_several_topics = label_id, several
 
 
 class TicketEvent(Base):
