@@ -14,10 +14,11 @@ from tracker.intake import hotline, website
 from tracker.intake.apikeys import create_api_key, sign
 from tracker.intake.callbacks import deliver_due, plan_callbacks
 from tracker.intake.convert import convert_ticket
+from tracker.intake.importer import open_if_new
 from tracker.intake.records import apply_record
-from tracker.intake.weibo import adapter_state, poll_weibo, raise_silence_alerts
+from tracker.intake.weibo import ADAPTER, poll_weibo, raise_silence_alerts
 from tracker.models import OutboxMessage, Ticket, TicketEvent
-from tracker.models.intake import CallbackDelivery
+from tracker.models.intake import CallbackDelivery, adapter_state
 from tracker.services.tickets import close_ticket, reply_ticket
 
 
@@ -45,7 +46,7 @@ def test_weibo_poll_creates_tickets_once_and_records_health(session, now, dept):
         elsewhere = next(t for t in tickets if t.external_ref == "12438492301")
         assert elsewhere.extra["weibo_kind"] == "comment_mention"
         assert elsewhere.extra["weibo_url"] == "https://weibo.com/1900000077/11488058999"
-        state = adapter_state(session)
+        state = adapter_state(session, ADAPTER)
         assert state.last_success_at == now and state.consecutive_failures == 0
         assert state.cursor["comments"] == "12438492190"
         # The second poll, one interval later, asks only for newer items (since_id) and creates nothing.
@@ -61,7 +62,7 @@ def test_weibo_poll_backs_off_after_errors(session, now, dept):
         server.fail_with = 21327
         counts = poll_weibo(session, api_url=url, access_token="bad", now=now)
         assert counts["failed"] == 1 and counts["error"] == "21327"
-        state = adapter_state(session)
+        state = adapter_state(session, ADAPTER)
         assert state.consecutive_failures == 1 and state.last_error_code == "21327"
         assert "授权已过期，请重新授权" in state.last_error
         assert state.next_attempt_at == now + timedelta(minutes=1)
@@ -85,7 +86,7 @@ def test_weibo_poll_backs_off_after_errors(session, now, dept):
 
 
 def test_silence_raises_one_alert(session, now, dept):
-    state = adapter_state(session)
+    state = adapter_state(session, ADAPTER)
     state.last_received_at = state.last_success_at = now - timedelta(hours=25)
     session.flush()
     assert raise_silence_alerts(session, now=now, silence=timedelta(hours=24)) == 1
@@ -246,7 +247,7 @@ def test_pushed_orders_with_similar_text_are_flagged_by_the_scan(session, now, d
         actor="API:12345平台",
         reach=EVERYTHING,
         now=now,
-        fast=True,
+        fast=open_if_new,
     ).ticket
     second = apply_record(
         session,
@@ -261,7 +262,7 @@ def test_pushed_orders_with_similar_text_are_flagged_by_the_scan(session, now, d
         actor="API:12345平台",
         reach=EVERYTHING,
         now=now,
-        fast=True,
+        fast=open_if_new,
     ).ticket
     assert second.possible_duplicate_of_id is None  # not inline on the fast path
     assert scan_similar_text(session, now=now, limit=100_000) >= 1

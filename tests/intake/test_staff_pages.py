@@ -250,9 +250,10 @@ def test_cli_import_all_or_nothing_and_summary(scratch, tmp_path, monkeypatch):
 
 
 def test_adapter_health_is_visible_on_the_import_page(client, session, staff, now):
-    from tracker.intake.weibo import adapter_state
+    from tracker.intake.weibo import ADAPTER
+    from tracker.models.intake import adapter_state
 
-    state = adapter_state(session)
+    state = adapter_state(session, ADAPTER)
     state.last_success_at = now
     state.last_error_at, state.last_error = now, "HTTP 500"
     state.consecutive_failures = 2

@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 
 from tests import factories
 from tests.intake.servers import WeiboHandler, serve, weibo_comment, weibo_items
-from tracker.intake.weibo import MAX_PAGES, PAGE_SIZE, adapter_state, poll_weibo
+from tracker.intake.weibo import ADAPTER, MAX_PAGES, PAGE_SIZE, poll_weibo
 from tracker.models import Ticket
+from tracker.models.intake import adapter_state
 from tracker.models.notifications import Notification
 
 COMMENTS = "/2/comments/to_me.json"
@@ -59,7 +60,7 @@ def test_a_refused_endpoint_never_discards_what_the_others_fetched(session, now,
         counts = poll_weibo(session, api_url=url, business_api_url=url, access_token="tok", now=now)
         assert {"12438492184", "12438492190", "11488058300", "12438492301"} <= _weibo_refs(session)
         assert counts["endpoints"]["direct_messages"]["error"] == "10014"
-        state = adapter_state(session)
+        state = adapter_state(session, ADAPTER)
         assert state.last_error_code == "10014" and "私信接口需商业接口" in state.last_error
         assert state.cursor["comments"] == "12438492190"  # the others' cursors moved on
         assert state.next_attempt_at is None  # only the refused endpoint waits
@@ -70,7 +71,7 @@ def test_errors_are_read_from_the_4xx_body_and_an_expired_token_tells_the_office
     with serve(WeiboHandler) as (server, url):
         server.fail_with = 21327
         poll_weibo(session, api_url=url, access_token="old-token", now=now)
-        state = adapter_state(session)
+        state = adapter_state(session, ADAPTER)
         assert state.last_error_code == "21327" and state.last_error.startswith(
             "21327：授权已过期，请重新授权"
         )
@@ -90,7 +91,7 @@ def test_each_documented_refusal_is_recognised(session, now, dept, code):
     with serve(WeiboHandler) as (server, url):
         server.fail_paths = {COMMENTS: code}
         counts = poll_weibo(session, api_url=url, access_token="tok", now=now)
-        state = adapter_state(session)
+        state = adapter_state(session, ADAPTER)
         assert counts["error"] == state.last_error_code == str(code)
         if code == 21332:
             assert "访问令牌无效" in state.last_error
@@ -113,7 +114,7 @@ def test_a_backlog_larger_than_a_page_is_read_back_down_to_the_cursor(session, n
         pages = [query for path, query in server.requests if path == COMMENTS]
         assert len(pages) == 2 and pages[0]["since_id"] == ["12438492190"] and "max_id" not in pages[0]
         assert pages[1]["max_id"] == [str(13_000_000_000 + 150 - PAGE_SIZE - 1)]
-        assert adapter_state(session).cursor["comments"] == str(13_000_000_149)
+        assert adapter_state(session, ADAPTER).cursor["comments"] == str(13_000_000_149)
 
 
 def test_a_flood_is_read_on_at_the_next_poll_from_where_it_stopped(session, now, dept):
@@ -123,7 +124,7 @@ def test_a_flood_is_read_on_at_the_next_poll_from_where_it_stopped(session, now,
         server.items[COMMENTS] += [weibo_comment(14_000_000_000 + n) for n in range(flood)]
         first = poll_weibo(session, api_url=url, access_token="tok", now=now + timedelta(minutes=4))
         assert first["endpoints"]["comments"]["created"] == PAGE_SIZE * MAX_PAGES
-        state = adapter_state(session)
+        state = adapter_state(session, ADAPTER)
         assert state.cursor["comments"] == "12438492190"  # not moved until the gap is read
         second = poll_weibo(session, api_url=url, access_token="tok", now=now + timedelta(minutes=8))
         assert second["endpoints"]["comments"]["created"] == 60
@@ -147,14 +148,14 @@ def test_polls_every_few_minutes_within_the_hourly_quota(session, now, dept):
         calls = len(server.requests)
         assert calls == 15 * 3 + 1  # three endpoints a poll, and the token's lifetime asked once
         assert calls <= 150 // 2
-        assert adapter_state(session).cursor["quota"]["calls"] == calls
+        assert adapter_state(session, ADAPTER).cursor["quota"]["calls"] == calls
 
 
 def test_the_poller_stops_before_the_quota_is_spent(session, now, dept):
     with serve(WeiboHandler) as (_server, url):
         counts = poll_weibo(session, api_url=url, access_token="tok", now=now, hourly_quota=2)
         assert counts["calls"] == 2 and counts["error"] == "quota"
-        state = adapter_state(session)
+        state = adapter_state(session, ADAPTER)
         assert state.last_error_code == "quota" and "本小时调用配额" in state.last_error
         assert state.next_attempt_at == now.replace(minute=0) + timedelta(hours=1)
         # The next hour goes on where it stopped: nothing was lost.
@@ -165,7 +166,7 @@ def test_the_poller_stops_before_the_quota_is_spent(session, now, dept):
 def test_the_office_is_warned_before_the_token_expires(session, now, office):
     with serve(WeiboHandler, expire_in=int(timedelta(days=5).total_seconds())) as (server, url):
         poll_weibo(session, api_url=url, access_token="tok", now=now)
-        state = adapter_state(session)
+        state = adapter_state(session, ADAPTER)
         assert state.token_expires_at == now + timedelta(days=5)
         [notice] = _office_notices(session, "授权将于")
         assert "2026-03-09 10:00" in notice.title and "重新授权" in notice.body
@@ -179,7 +180,7 @@ def test_the_office_is_warned_before_the_token_expires(session, now, office):
 def test_a_token_far_from_expiry_warns_nobody(session, now, office):
     with serve(WeiboHandler) as (_server, url):
         poll_weibo(session, api_url=url, access_token="tok", now=now)
-        assert adapter_state(session).token_expires_at > now + timedelta(days=365)
+        assert adapter_state(session, ADAPTER).token_expires_at > now + timedelta(days=365)
         assert _office_notices(session, "授权") == []
         assert weibo_items()[COMMENTS]  # the recorded data is served unchanged
 
@@ -189,7 +190,7 @@ def test_a_token_check_that_fails_does_not_stop_the_poll(session, now, dept):
     with serve(WeiboHandler, no_token_info=True) as (server, url):
         counts = poll_weibo(session, api_url=url, access_token="tok", now=now)
         assert counts["created"] == 4 and counts["error"] is None
-        state = adapter_state(session)
+        state = adapter_state(session, ADAPTER)
         assert state.token_checked_at == now and state.token_expires_at is None
         poll_weibo(session, api_url=url, access_token="tok", now=now + timedelta(minutes=4))
         assert [p for p, _ in server.requests].count("/oauth2/get_token_info") == 1  # not again for 12 h

@@ -125,13 +125,14 @@ def _failing_robot(session, now):
 
 
 def test_channel_page_shows_every_channel_with_its_last_error_in_chinese(app, client, session, now):
-    from tracker.intake.weibo import adapter_state
+    from tracker.intake.weibo import ADAPTER
+    from tracker.models.intake import adapter_state
 
     dept = factories.department(session)
     admin = factories.user(session, role="admin", dept=dept, now=now)
     staff = factories.user(session, role="staff", dept=dept, now=now)
     _failing_robot(session, now)
-    state = adapter_state(session)
+    state = adapter_state(session, ADAPTER)
     state.last_error_at, state.last_error_code, state.last_error = now, "21327", "21327：授权已过期"
     session.commit()
 

@@ -472,8 +472,9 @@ def test_digest_and_calendar_warning_once_a_day(scratch_url, tmp_path):
     ids=["default-24h", "6h"],
 )
 def test_weibo_silence_window_comes_from_the_settings(scratch_url, tmp_path, configured, alerts):
-    from tracker.intake.weibo import adapter_state
+    from tracker.intake.weibo import ADAPTER
     from tracker.models import OutboxMessage
+    from tracker.models.intake import adapter_state
     from workers.tasks.intake import run_adapter_health
 
     now = at("2026-03-04", "10:00")
@@ -481,7 +482,7 @@ def test_weibo_silence_window_comes_from_the_settings(scratch_url, tmp_path, con
         tmp_path, scratch_url, "memory://", TRACKER_WEIBO_API_URL="http://127.0.0.1:9", **configured
     )
     with session_scope(scratch_url) as s:
-        state = adapter_state(s)
+        state = adapter_state(s, ADAPTER)
         state.last_received_at = state.last_success_at = now - timedelta(hours=7)
     assert run_adapter_health(settings, now=now) == alerts
     assert run_adapter_health(settings, now=now + timedelta(minutes=5)) == 0  # once per silence

@@ -20,9 +20,8 @@ from sqlalchemy.orm import Session
 from tracker.clock import local
 from tracker.intake.apikeys import signed_headers
 from tracker.intake.hotline import callback_payload
-from tracker.intake.weibo import adapter_state
 from tracker.models import ApiKey, Ticket, TicketEvent
-from tracker.models.intake import CallbackDelivery
+from tracker.models.intake import CallbackDelivery, adapter_state
 from tracker.security import decrypt_secret
 
 SCAN_NAME = "hotline-callback"

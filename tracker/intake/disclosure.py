@@ -11,6 +11,8 @@ from tracker.clock import BUSINESS_TZ
 from tracker.intake.formats import parse_datetime
 from tracker.intake.idnumbers import id_number_error
 from tracker.intake.records import (
+    EMAIL_RE,
+    PHONE_RE,
     Column,
     FieldError,
     History,
@@ -146,7 +148,6 @@ def record_from_form(
     phone, email, address = field("phone"), field("email"), field("address")
     if not (phone or email or address):
         errors.append(FieldError("联系方式", "联系电话、电子邮箱、通信地址至少填写一项"))
-    from tracker.intake.records import EMAIL_RE, PHONE_RE
 
     if phone and not PHONE_RE.match(phone):
         errors.append(FieldError("联系电话", "不是有效的电话号码", phone))

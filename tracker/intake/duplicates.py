@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from tracker.history import record_event
 from tracker.models import Contact, Ticket
+from tracker.models.intake import adapter_state
 
 WINDOW = timedelta(days=30)
 SIMILARITY = 0.85
@@ -118,8 +119,6 @@ def scan_similar_text(session: Session, *, now: datetime, limit: int = 500) -> i
 
     The beat task for the high-volume paths (the 12345 push, imports), which flag only by phone inline.
     """
-    from tracker.intake.weibo import adapter_state
-
     state = adapter_state(session, SCAN_NAME)
     after = int((state.cursor or {}).get("ticket_id", 0))
     tickets = session.scalars(select(Ticket).where(Ticket.id > after).order_by(Ticket.id).limit(limit)).all()

@@ -510,7 +510,7 @@ def _write_batch(
         report.created += len(fresh)
     if slow:
         for record in slow:
-            result = apply_record(session, record, actor=actor, reach=reach, now=now, fast=True)
+            result = apply_record(session, record, actor=actor, reach=reach, now=now, fast=open_if_new)
             if result.status == "created":
                 report.created += 1
             elif result.status == "updated":

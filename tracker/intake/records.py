@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from tracker.access import Reach, require_reach
 from tracker.channels import SATISFACTION_LEVELS
 from tracker.errors import ValidationError
+from tracker.intake.duplicates import flag_possible_duplicate
 from tracker.intake.formats import parse_bool, parse_datetime, text_value
 from tracker.models import Ticket
 from tracker.services.tickets import (
@@ -35,6 +36,10 @@ from tracker.status import OPEN_STATUSES
 
 PHONE_RE = re.compile(r"^[0-9+\-（）() ]{5,32}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+# The batched writer of new tickets (`tracker.intake.importer.open_if_new`): (session, draft, *, actor,
+# now, flag_duplicates, index_search) -> the opened ticket, or None when the reference has one already.
+OpenIfNew = Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -267,7 +272,7 @@ def apply_record(
     reach: Reach,
     now: datetime,
     check_duplicates: bool = True,
-    fast: bool = False,
+    fast: OpenIfNew | None = None,
     index_search: bool = True,
 ) -> IntakeResult:
     """Open the ticket for one record, or update it from its channel; replay its history; flag a possible
@@ -282,20 +287,17 @@ def apply_record(
     by similar text, by `duplicates.scan_similar_text` (a beat task), which keeps the cost of a text
     comparison out of the request.
 
-    `fast` (the 12345 push and file imports) opens a new ticket without history through the batched
-    path `importer.open_if_new`, which writes exactly what `open_ticket` writes (tests/intake/
+    `fast` (the 12345 push and file imports) is the batched writer `importer.open_if_new`, passed in by
+    the caller because the importer, which batches files of records, sits above this module. A new ticket
+    without history is opened through it, which writes exactly what `open_ticket` writes (tests/intake/
     test_bulk_deadlines.py) in a handful of statements — on PostgreSQL the push's in one, look-up
     included — and returns what the push answers with, so the new ticket is not read back. Without
     `index_search` that path leaves the search index row to the `ticket.created` consumer
     (workers/tasks/events.py), keeping jieba's segmentation out of the request.
     """
-    from tracker.intake.duplicates import flag_possible_duplicate
-
     is_plain = not (record.history.reply_text or record.history.satisfaction or record.draft.topics)
-    if fast and is_plain:
-        from tracker.intake.importer import open_if_new
-
-        opened = open_if_new(
+    if fast is not None and is_plain:
+        opened = fast(
             session,
             record.draft,
             actor=actor,
@@ -312,7 +314,7 @@ def apply_record(
         if created:
             replay_history(session, ticket, record.history, actor=actor)
             duplicate = (
-                flag_possible_duplicate(session, ticket, now=now, by_text=not fast)
+                flag_possible_duplicate(session, ticket, now=now, by_text=fast is None)
                 if check_duplicates
                 else None
             )

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from tracker.access import EVERYTHING
 from tracker.channel_errors import WEIBO_RATE_CODES, WEIBO_TOKEN_CODES, meaning
 from tracker.intake.records import FieldError, IntakeRecord, RecordError, apply_record
-from tracker.models.intake import AdapterState
+from tracker.models.intake import AdapterState, adapter_state
 from tracker.services.tickets import ContactDraft, TicketDraft
 
 CHANNEL = "weibo"
@@ -231,15 +231,6 @@ def http_fetch(url: str, params: dict[str, Any], *, method: str = "GET", timeout
     return document
 
 
-def adapter_state(session: Session, name: str = ADAPTER) -> AdapterState:
-    state = session.get(AdapterState, name)
-    if state is None:
-        state = AdapterState(name=name, cursor={}, consecutive_failures=0, received_total=0)
-        session.add(state)
-        session.flush()
-    return state
-
-
 def token_fingerprint(access_token: str) -> str:
     """Names a token in the cursor and in alert keys without revealing it."""
     return hashlib.sha256(access_token.encode()).hexdigest()[:12]
@@ -359,7 +350,7 @@ def poll_weibo(
     `commit` (the session's commit, from `poll_once`) is called after each page read.
     """
     fetch = fetch or http_fetch
-    state = adapter_state(session)
+    state = adapter_state(session, ADAPTER)
     fingerprint = token_fingerprint(access_token)
     renewed = (state.cursor or {}).get("token") != fingerprint
     if renewed:

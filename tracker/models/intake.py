@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from tracker.models.base import Base, int_pk
 
@@ -71,6 +71,17 @@ class AdapterState(Base):
     next_attempt_at: Mapped[datetime | None]
     alerted_at: Mapped[datetime | None]  # the silence alert already raised for the current silence
     received_total: Mapped[int] = mapped_column(default=0)
+
+
+def adapter_state(session: Session, name: str) -> AdapterState:
+    """Return the state row of the adapter or scan `name`, created on first use (the Weibo poller, the
+    duplicate scan, the 12345 callbacks each keep one)."""
+    state = session.get(AdapterState, name)
+    if state is None:
+        state = AdapterState(name=name, cursor={}, consecutive_failures=0, received_total=0)
+        session.add(state)
+        session.flush()
+    return state
 
 
 class CallbackDelivery(Base):

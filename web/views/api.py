@@ -17,6 +17,7 @@ from tracker.clock import BUSINESS_TZ, utcnow
 from tracker.errors import NotFound, ValidationError
 from tracker.intake import disclosure, hotline, website, weibo
 from tracker.intake.apikeys import Client, SignedRequest, verify_request
+from tracker.intake.importer import open_if_new
 from tracker.intake.records import FieldError, RecordError, apply_record
 from tracker.models import Department, Ticket, TicketEvent
 from tracker.security import mask_email, mask_name, mask_phone
@@ -95,14 +96,14 @@ def _apply(record) -> tuple[Any, int]:
     label = f"API:{client().name}"
     try:
         result = apply_record(
-            session, record, actor=label, reach=reach(), now=now, fast=True, index_search=False
+            session, record, actor=label, reach=reach(), now=now, fast=open_if_new, index_search=False
         )
         session.commit()
     except IntegrityError:
         # The same order pushed twice at once: the other request created it; this one updates it.
         session.rollback()
         result = apply_record(
-            session, record, actor=label, reach=reach(), now=now, fast=True, index_search=False
+            session, record, actor=label, reach=reach(), now=now, fast=open_if_new, index_search=False
         )
         session.commit()
     body = {
