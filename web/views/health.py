@@ -12,14 +12,14 @@ from flask import Blueprint, jsonify, request
 from tracker.clock import utcnow
 from tracker.health import check_health
 from web.database import db, settings
-from workers.broker import check_broker
+from web.tasks import broker_status
 
 bp = Blueprint("health", __name__)
 
 
 @bp.route("/healthz")
 def healthz():
-    report = check_health(db(), broker_status=check_broker(settings().broker_url), now=utcnow())
+    report = check_health(db(), broker_status=broker_status(settings()), now=utcnow())
     status = 200 if all(v == "ok" for v in report.values()) else 503
     if request.args.get("detail") and report["database"] == "ok":
         from tracker.channel_status import channel_statuses

@@ -25,6 +25,7 @@ from tracker.models.intake import AdapterState, ImportBatch
 from tracker.services.tickets import get_ticket
 from web.database import db, settings
 from web.security import current_user, login_required
+from web.tasks import queue_import
 from web.views.dashboard import now
 
 log = logging.getLogger(__name__)
@@ -58,11 +59,7 @@ def _department_code(user) -> str | None:
 def dispatch_import(batch_id: int) -> None:
     """Queue the import task after the commit; if the broker is down, the resume scan starts it."""
     try:
-        from workers.outbox import app_for
-
-        # The broker of this app's settings (as the outbox relay does), not whichever Celery app
-        # happens to be current in the process; no retries: the request must not wait on a dead broker.
-        app_for(settings()).send_task("intake.import_batch", args=[batch_id], retry=False)
+        queue_import(settings(), batch_id)
     except Exception:  # the batch stays queued; intake.resume_imports picks it up
         log.warning("could not queue import batch %s; it will be resumed", batch_id)
 

@@ -14,6 +14,7 @@ from tracker.models import User
 from tracker.models.notifications import Delivery
 from web.database import db, settings
 from web.security import current_user, login_required
+from web.tasks import wake_relay
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 
@@ -46,8 +47,6 @@ def _publish_after_commit(response):
         and response.status_code < 400
         and not current_app.config.get("TESTING")
     ):
-        from workers.outbox import wake_relay
-
         current = settings()
         response.call_on_close(lambda: wake_relay(current))
     return response
