@@ -42,7 +42,8 @@ def test_forbidden_import_is_detected(tmp_path):
 # Every import counts, wherever it is written: at module level, inside a function (a late import hides a
 # circle from Python, not from a reader) or under TYPE_CHECKING. An edge goes to the deepest module of
 # the package an import names (`from tracker.models import Ticket` -> tracker.models, whose __init__
-# imports every model module; `from tracker import reference` -> tracker.reference).
+# imports every model module; `from tracker import reference` -> tracker.reference), and to the packages
+# around it, whose __init__ runs first.
 
 
 def _module_name(path: Path, root: Path) -> str:
@@ -77,6 +78,14 @@ def import_graph(root: Path) -> dict[str, set[str]]:
                     candidate = candidate.rpartition(".")[0]
                 if candidate and candidate != name:
                     targets.add(candidate)
+        # Importing a.b.c runs a.b's __init__ first (tracker.notify.bulk runs tracker/notify/__init__.py,
+        # which imports the models): an edge to each enclosing package but the module's own.
+        for target in list(targets):
+            package_of_target = target.rpartition(".")[0]
+            while package_of_target:
+                if package_of_target in known and not f"{name}.".startswith(f"{package_of_target}."):
+                    targets.add(package_of_target)
+                package_of_target = package_of_target.rpartition(".")[0]
         graph[name] = targets
     return graph
 
@@ -150,6 +159,17 @@ def test_an_import_cycle_is_found_even_through_a_function_level_import(tmp_path)
     (package / "sub" / "high.py").write_text("from .. import low\n")
     (package / "alone.py").write_text("import pkg.low\n")
     assert import_cycles(import_graph(package)) == [["pkg.low", "pkg.sub.high", "pkg.low"]]
+
+
+def test_an_import_cycle_through_a_package_init_is_found(tmp_path):
+    # pkg.low imports pkg.sub.leaf, which Python reaches through pkg/sub/__init__.py, which imports pkg.low.
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("from pkg import low\n")
+    (package / "sub" / "leaf.py").write_text("")
+    (package / "low.py").write_text("from pkg.sub.leaf import *\n")
+    assert import_cycles(import_graph(package)) == [["pkg.low", "pkg.sub", "pkg.low"]]
 
 
 # -- web/ reaches workers/ through one module ------------------------------------------------------------
