@@ -31,7 +31,8 @@ from tracker.access import EVERYTHING, NOTHING, Reach, reach_of
 from tracker.calendar_store import load_calendar
 from tracker.channels import channel as channel_of
 from tracker.clock import local
-from tracker.errors import ValidationError
+from tracker.db import session_scope
+from tracker.errors import CalendarYearMissing, ValidationError
 from tracker.intake import disclosure, hotline, website, weibo
 from tracker.intake.duplicates import WINDOW
 from tracker.intake.formats import FileFormatError, open_table
@@ -48,7 +49,9 @@ from tracker.models import (
 )
 from tracker.models.tickets import topic_facts
 from tracker.notify.bulk import id_in
+from tracker.reminders import active_rules, first_check_at, rule_for
 from tracker.reports.facts import refresh_facts
+from tracker.search import reindex, write_index
 from tracker.services.tickets import CONTACT_FIELDS, Actor, TicketDraft, draft_subject
 from tracker.services.tickets import _validate as validate_draft  # the one set of draft rules
 
@@ -532,8 +535,6 @@ def _is_in(session: Session, column: Any, values: Collection[Any]) -> Any:
 
 
 def _actor_label(actor: Actor | None) -> tuple[int | None, str]:
-    from tracker.models import User
-
     if isinstance(actor, User):
         return actor.id, actor.display_name
     return None, actor or "系统"
@@ -1138,10 +1139,6 @@ SELECT (SELECT id FROM ticket) AS ticket_id,
 
 def _index_for_search(session: Session, ticket_ids: list[int], ticket_rows: list[tuple[Any, ...]]) -> None:
     """What the ORM's after-flush hook does for tickets it sees: the search index rows (tracker.search)."""
-    try:
-        from tracker.search import write_index
-    except ImportError:  # a build without the search module
-        return
     subject_at, body_at = TICKET_COLUMNS.index("subject"), TICKET_COLUMNS.index("body")
     write_index(
         session.connection(),
@@ -1268,17 +1265,13 @@ class DeadlinePlanner:
     MAX_ENTRIES = 4096
 
     def __init__(self, session: Session, *, now: datetime, stamp: reference.Stamp | None = None):
-        try:
-            from tracker.reminders import active_rules
-        except ImportError:  # the reminder module is optional in a build; the engine's value stands then
-            active_rules = None  # type: ignore[assignment]
         self.now = now
         # One read of the reference stamp (unless the caller checks the one it passes in its own
         # statement); what it stands for is read again only when it changed.
         self.stamp = stamp or reference.current_stamp(session)
         self.calendar = load_calendar(session, self.stamp)
         self.policies = engine.policies_for(session, self.stamp)
-        self.rules = active_rules(session, self.stamp) if active_rules else None
+        self.rules = active_rules(session, self.stamp)
         self.end_of_day = engine.default_end_of_day()
         # Shared by the process's planners of this stamp (and end of day), as the data they derive from.
         self._policy, self._due, self._check = reference.cached(
@@ -1372,8 +1365,6 @@ class DeadlinePlanner:
     ) -> tuple[Any, ...]:
         """(due time, state, explanation, first check, the event's data) — the event data is one shared
         dict per plan, serialised once per batch by `_write_rows`."""
-        from tracker.errors import CalendarYearMissing
-
         # compute_due reads the start as a day, except for clock-hour periods (and their start phrase).
         start = received_at if policy.unit == engine.CLOCK_HOURS else received_on
         key = (policy, start, tuple(sorted(override.items())) if override else None)
@@ -1418,10 +1409,6 @@ class DeadlinePlanner:
         return planned
 
     def first_check(self, due_at: datetime | None, channel: str, kind: str) -> datetime | None:
-        if self.rules is None:
-            return due_at
-        from tracker.reminders import first_check_at, rule_for
-
         key = (due_at, channel, kind)
         check = self._check.get(key, _NOT_MEMOISED)
         if check is _NOT_MEMOISED:
@@ -1446,12 +1433,6 @@ def index_imported(
 
     Until then the tickets are complete in every other way; only full-text search does not find them yet.
     """
-    try:
-        from tracker.search import reindex
-    except ImportError:
-        return 0
-    from tracker.db import session_scope
-
     done = 0
     for start in range(0, len(ticket_ids), batch):
         chunk = ticket_ids[start : start + batch]

@@ -19,17 +19,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.access import EVERYTHING
 from tracker.channel_errors import WEIBO_RATE_CODES, WEIBO_TOKEN_CODES, meaning
+from tracker.clock import local
+from tracker.db import session_scope
 from tracker.intake.records import FieldError, IntakeRecord, RecordError, apply_record
+from tracker.models import OutboxMessage
 from tracker.models.intake import AdapterState, adapter_state
+from tracker.notify import configured_media, notify_office
 from tracker.services.tickets import ContactDraft, TicketDraft
 
 CHANNEL = "weibo"
@@ -197,10 +205,6 @@ def _api_error(document: Any, status: int | None) -> WeiboApiError | None:
 def http_fetch(url: str, params: dict[str, Any], *, method: str = "GET", timeout: float = 10.0) -> Any:
     """Call a Weibo API URL and parse its JSON; an error answer (4xx/5xx with a JSON body, or a 200 with
     `error_code`) raises WeiboApiError with the API's own code. No secret lands in an error."""
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
     query = urllib.parse.urlencode(params)
     if method == "GET":
         request = urllib.request.Request(f"{url}{'&' if '?' in url else '?'}{query}")
@@ -428,8 +432,6 @@ def poll_weibo(
             state.next_attempt_at = _next_hour(now)
         elif error is not None and error.needs_authorisation:
             state.next_attempt_at = now + _backoff(state.consecutive_failures)
-            from tracker.notify import notify_office
-
             notify_office(
                 session,
                 title=f"政务微博接口：{meaning('weibo', error.code)}",
@@ -489,8 +491,6 @@ def warn_expiring_token(
     left = state.token_expires_at - now
     if left > timedelta(days=warn_days):
         return False
-    from tracker.clock import local
-    from tracker.notify import notify_office
 
     stage = "last-day" if left <= timedelta(days=1) else f"{warn_days}d"
     ends = local(state.token_expires_at).strftime("%Y-%m-%d %H:%M")
@@ -512,9 +512,6 @@ def warn_expiring_token(
 def poll_once(settings, *, now: datetime, fetch: Fetch | None = None, force: bool = False) -> dict[str, Any]:
     """The one door for a poll, used by the beat's task and by `tracker channel poll weibo`: opens the
     session, commits after each page, and reads every limit from the settings."""
-    from tracker.db import session_scope
-    from tracker.notify import configured_media
-
     if not settings.weibo_api_url or not settings.weibo_access_token:
         return {"disabled": 1}
     with session_scope(settings.database_url) as session:
@@ -536,8 +533,6 @@ def poll_once(settings, *, now: datetime, fetch: Fetch | None = None, force: boo
 
 def stale_adapters(session: Session, *, now: datetime, silence: timedelta) -> list[AdapterState]:
     """Adapters that have received nothing for `silence` (or failed ever since) and were not yet alerted."""
-    from sqlalchemy import select
-
     stale = []
     for state in session.scalars(select(AdapterState).where(AdapterState.name == ADAPTER)):
         reference = state.last_received_at or state.last_success_at or state.last_attempt_at
@@ -551,8 +546,6 @@ def raise_silence_alerts(session: Session, *, now: datetime, silence: timedelta)
 
     `silence` comes from the settings (TRACKER_WEIBO_SILENCE_HOURS).
     """
-    from tracker.models import OutboxMessage
-
     alerts = 0
     for state in stale_adapters(session, now=now, silence=silence):
         state.alerted_at = now

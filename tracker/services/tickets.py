@@ -28,6 +28,7 @@ from tracker.models import (
     TicketTopic,
     User,
 )
+from tracker.reports.facts import refresh_facts
 from tracker.status import OPEN_STATUSES, transition_for
 
 # Draft fields that a re-delivered work order may change; the rest identify the order.
@@ -252,7 +253,6 @@ def transition(
     if action == "reply" or ticket.channel == "disclosure":
         # The report's facts on the row (working days to reply; an application's result row and last
         # change), in the same transaction as the event they are read from.
-        from tracker.reports.facts import refresh_facts
 
         refresh_facts(session, Ticket.id == ticket.id)
     _deadline_consequences(session, ticket, action, actor=actor, now=now)
