@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 @functools.cache
 def _jieba():
-    import jieba
+    import jieba  # on first use: loading its dictionary is slow, and most processes never segment text
 
     jieba.setLogLevel(logging.WARNING)
     jieba.initialize()

@@ -68,7 +68,7 @@ def _tokenizer():
     if _jieba is None:
         with _jieba_lock:
             if _jieba is None:
-                import jieba
+                import jieba  # on first use: loading its dictionary is slow, and not every process searches
 
                 jieba.setLogLevel(logging.WARNING)
                 jieba.initialize()

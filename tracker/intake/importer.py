@@ -33,6 +33,7 @@ from tracker.channels import channel as channel_of
 from tracker.clock import local
 from tracker.db import session_scope
 from tracker.errors import CalendarYearMissing, ValidationError
+from tracker.history import Actor
 from tracker.intake import disclosure, hotline, website, weibo
 from tracker.intake.duplicates import WINDOW
 from tracker.intake.formats import FileFormatError, open_table
@@ -52,7 +53,7 @@ from tracker.notify.bulk import id_in
 from tracker.reminders import active_rules, first_check_at, rule_for
 from tracker.reports.facts import refresh_facts
 from tracker.search import reindex, write_index
-from tracker.services.tickets import CONTACT_FIELDS, Actor, TicketDraft, draft_subject
+from tracker.services.tickets import CONTACT_FIELDS, TicketDraft, draft_subject
 from tracker.services.tickets import _validate as validate_draft  # the one set of draft rules
 
 CHANNELS = ("hotline", "website", "weibo", "disclosure")

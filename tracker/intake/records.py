@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 from tracker.access import Reach, require_reach
 from tracker.channels import SATISFACTION_LEVELS
 from tracker.errors import ValidationError
+from tracker.history import Actor
 from tracker.intake.duplicates import flag_possible_duplicate
 from tracker.intake.formats import parse_bool, parse_datetime, text_value
 from tracker.models import Ticket
 from tracker.services.tickets import (
-    Actor,
     TicketDraft,
     close_ticket,
     open_ticket,
