@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
+
+from tracker.errors import ValidationError
 
 # Every variable the settings read; docker-compose and the docs may only use these.
 ENV_VARS = (
@@ -58,6 +62,44 @@ ENV_VARS = (
     "TRACKER_AUDIT_SYSLOG_CA_FILE",
     "TRACKER_AUDIT_RETENTION_DAYS",
 )
+
+
+# The setting TRACKER_WORKING_HOURS: when reminders go out (tracker.reminders), parsed at start.
+DEFAULT_WORKING_HOURS_TEXT = "09:00-17:30"
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """When reminders may go out on a working day: one or more periods, e.g. 08:30–12:00 and 13:30–17:30."""
+
+    periods: tuple[tuple[time, time], ...] = ((time(9, 0), time(17, 30)),)
+
+    @classmethod
+    def parse(cls, text: str) -> WorkingHours:
+        """Parse ``HH:MM-HH:MM[,HH:MM-HH:MM…]`` (Asia/Shanghai), periods in order and not overlapping."""
+        periods: list[tuple[time, time]] = []
+        for part in (text or "").split(","):
+            match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*", part)
+            start = end = None
+            if match:
+                h1, m1, h2, m2 = map(int, match.groups())
+                if h1 < 24 and h2 < 24 and m1 < 60 and m2 < 60:
+                    start, end = time(h1, m1), time(h2, m2)
+            if start is None or end is None or start >= end or (periods and start < periods[-1][1]):
+                raise ValidationError(
+                    f"无效的工作时间 {text!r}（应为 HH:MM-HH:MM，多个时段用逗号分隔且按时间先后，"
+                    "如 08:30-12:00,13:30-17:30）",
+                    fields={"working_hours": text},
+                )
+            periods.append((start, end))
+        return cls(tuple(periods))
+
+    @property
+    def opening(self) -> time:
+        return self.periods[0][0]
+
+    def label(self) -> str:
+        return ",".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in self.periods)
 
 
 def _default_instance_dir() -> Path:
@@ -234,8 +276,6 @@ class Settings:
         database_url = env.get("TRACKER_DATABASE_URL") or f"sqlite:///{instance_dir / 'tracker.sqlite'}"
         broker_url = env.get("TRACKER_BROKER_URL") or f"sqla+sqlite:///{instance_dir / 'broker.sqlite'}"
         secret_key = env.get("TRACKER_SECRET_KEY") or _load_or_create_secret(instance_dir)
-        from tracker.reminders import DEFAULT_WORKING_HOURS_TEXT, WorkingHours
-
         # Parsed here so a mistyped value stops the process at start, not at the first reminder.
         working_hours = WorkingHours.parse(env.get("TRACKER_WORKING_HOURS") or DEFAULT_WORKING_HOURS_TEXT)
         return cls(

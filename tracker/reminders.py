@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +38,7 @@ from tracker import reference
 from tracker.calendar import WorkCalendar
 from tracker.calendar_store import load_calendar
 from tracker.clock import BUSINESS_TZ
+from tracker.config import DEFAULT_WORKING_HOURS_TEXT, WorkingHours
 from tracker.errors import CalendarYearMissing, ValidationError
 from tracker.models import Deadline, Department, Ticket, TicketEvent, User
 from tracker.models.notifications import Notification, ReminderRule
@@ -78,42 +78,6 @@ class Threshold:
 
 
 # -- working hours ---------------------------------------------------------------------------------
-
-DEFAULT_WORKING_HOURS_TEXT = "09:00-17:30"
-
-
-@dataclass(frozen=True)
-class WorkingHours:
-    """When reminders may go out on a working day: one or more periods, e.g. 08:30–12:00 and 13:30–17:30."""
-
-    periods: tuple[tuple[time, time], ...] = ((time(9, 0), time(17, 30)),)
-
-    @classmethod
-    def parse(cls, text: str) -> WorkingHours:
-        """Parse ``HH:MM-HH:MM[,HH:MM-HH:MM…]`` (Asia/Shanghai), periods in order and not overlapping."""
-        periods: list[tuple[time, time]] = []
-        for part in (text or "").split(","):
-            match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*", part)
-            start = end = None
-            if match:
-                h1, m1, h2, m2 = map(int, match.groups())
-                if h1 < 24 and h2 < 24 and m1 < 60 and m2 < 60:
-                    start, end = time(h1, m1), time(h2, m2)
-            if start is None or end is None or start >= end or (periods and start < periods[-1][1]):
-                raise ValidationError(
-                    f"无效的工作时间 {text!r}（应为 HH:MM-HH:MM，多个时段用逗号分隔且按时间先后，"
-                    "如 08:30-12:00,13:30-17:30）",
-                    fields={"working_hours": text},
-                )
-            periods.append((start, end))
-        return cls(tuple(periods))
-
-    @property
-    def opening(self) -> time:
-        return self.periods[0][0]
-
-    def label(self) -> str:
-        return ",".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in self.periods)
 
 
 @lru_cache(maxsize=8)

@@ -6,12 +6,11 @@ import pytest
 
 from tracker.calendar_store import bundled_calendar
 from tracker.clock import BUSINESS_TZ
-from tracker.config import Settings
+from tracker.config import Settings, WorkingHours
 from tracker.errors import ValidationError
 from tracker.reminders import (
     DEFAULT_RULE,
     RuleSpec,
-    WorkingHours,
     default_working_hours,
     last_working_moment,
     latest_repeat,

@@ -39,7 +39,8 @@ def run_sweep(settings: Settings, *, now: datetime | None = None, batch: int = S
     """
     from dataclasses import asdict
 
-    from tracker.reminders import WorkingHours, sweep_all
+    from tracker.config import WorkingHours
+    from tracker.reminders import sweep_all
 
     totals = sweep_all(
         lambda: session_scope(settings.database_url),
