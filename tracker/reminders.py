@@ -43,8 +43,8 @@ from tracker.errors import CalendarYearMissing, ValidationError
 from tracker.models import Deadline, Department, Ticket, TicketEvent, User
 from tracker.models.notifications import Notification, ReminderRule
 from tracker.notify import NewNotification, plan_for
-from tracker.notify.bulk import binary_cursor, id_in, insert_columns, read_rows, update_by_id
 from tracker.reference import Stamp
+from tracker.sql.bulk import binary_cursor, id_in, insert_columns, read_rows, update_by_id
 
 log = logging.getLogger(__name__)
 

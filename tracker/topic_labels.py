@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from tracker import reference
 from tracker.models import Ticket, TicketTopic, TopicLabel
 from tracker.models.tickets import topic_facts
-from tracker.notify.bulk import insert_rows
+from tracker.sql.bulk import insert_rows
 
 
 def dictionary(session: Session, stamp: reference.Stamp | None = None) -> MappingProxyType[str, int]:

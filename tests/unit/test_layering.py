@@ -78,8 +78,8 @@ def import_graph(root: Path) -> dict[str, set[str]]:
                     candidate = candidate.rpartition(".")[0]
                 if candidate and candidate != name:
                     targets.add(candidate)
-        # Importing a.b.c runs a.b's __init__ first (tracker.notify.bulk runs tracker/notify/__init__.py,
-        # which imports the models): an edge to each enclosing package but the module's own.
+        # Importing a.b.c runs a.b's __init__ first (tracker.models.ops runs tracker/models/__init__.py,
+        # which imports every model module): an edge to each enclosing package but the module's own.
         for target in list(targets):
             package_of_target = target.rpartition(".")[0]
             while package_of_target:

@@ -13,9 +13,9 @@ from tracker.clock import BUSINESS_TZ
 from tracker.models import Deadline, Ticket, TicketEvent, User
 from tracker.models.notifications import Delivery, Notification
 from tracker.notify import mark_read, notify, unread_count
-from tracker.notify.bulk import id_in, insert_rows, read_rows
 from tracker.reminders import save_reminder_rule, sweep_all, sweep_due
 from tracker.services.tickets import assign_ticket
+from tracker.sql.bulk import id_in, insert_rows, read_rows
 
 
 def at(day: str, hhmm: str = "09:00") -> datetime:

@@ -49,12 +49,12 @@ from tracker.models import (
     User,
 )
 from tracker.models.tickets import topic_facts
-from tracker.notify.bulk import id_in
 from tracker.reminders import active_rules, first_check_at, rule_for
 from tracker.reports.facts import refresh_facts
 from tracker.search import reindex, write_index
 from tracker.services.tickets import CONTACT_FIELDS, TicketDraft, draft_subject
 from tracker.services.tickets import _validate as validate_draft  # the one set of draft rules
+from tracker.sql.bulk import id_in
 
 CHANNELS = ("hotline", "website", "weibo", "disclosure")
 TABLE_MODULES = {"hotline": hotline, "website": website, "disclosure": disclosure}

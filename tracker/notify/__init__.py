@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from tracker.errors import NotFound, ValidationError
 from tracker.models import Ticket, User
 from tracker.models.notifications import Delivery, Notification, NotificationChannel
-from tracker.notify.bulk import id_in, insert_columns
+from tracker.sql.bulk import id_in, insert_columns
 
 MEDIA = ("email", "sms")  # per-user media; in-app is always on
 GROUP_KINDS = ("webhook", "dingtalk", "wecom")
