@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from tracker.calendar_store import load_bundled_calendar
+
 
 def load_reference_data(session: Session) -> str:
-    from tracker.calendar_store import load_bundled_calendar
-
     loaded = load_bundled_calendar(session)
     return f"节假日数据：{loaded}"

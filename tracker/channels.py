@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tracker.errors import ValidationError
+
 
 @dataclass(frozen=True)
 class Channel:
@@ -35,6 +37,4 @@ def channel(code: str) -> Channel:
     try:
         return CHANNELS[code]
     except KeyError:
-        from tracker.errors import ValidationError
-
         raise ValidationError(f"未知渠道 {code!r}", fields={"channel": "未知渠道"}) from None

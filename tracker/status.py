@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tracker.errors import IllegalTransition
+
 STATUS_LABELS = {
     "received": "已接收",
     "assigned": "已分派",
@@ -63,8 +65,6 @@ TRANSITIONS: dict[str, Transition] = {
 
 def transition_for(action: str, current: str) -> Transition:
     """Return the transition for `action` from `current`, or raise IllegalTransition."""
-    from tracker.errors import IllegalTransition
-
     try:
         transition = TRANSITIONS[action]
     except KeyError:

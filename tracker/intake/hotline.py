@@ -22,8 +22,9 @@ from tracker.intake.records import (
     iso_local,
     parse_columns,
 )
-from tracker.models import Ticket
+from tracker.models import Ticket, TicketEvent
 from tracker.services.tickets import ContactDraft, TicketDraft
+from tracker.status import STATUS_LABELS
 
 CHANNEL = "hotline"
 
@@ -137,9 +138,6 @@ def reply_rows(
     session: Session, *, since: datetime, until: datetime, department_id: int | None = None
 ) -> list[list[Any]]:
     """The department's replies, extensions and 办结 of work orders received in a period, one row each."""
-    from tracker.models import TicketEvent
-    from tracker.status import STATUS_LABELS
-
     query = (
         select(Ticket)
         .where(Ticket.channel == CHANNEL, Ticket.received_at >= since, Ticket.received_at < until)

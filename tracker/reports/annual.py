@@ -18,6 +18,7 @@ from tracker.reports.aggregation import (
     SATISFIED_DEFAULT,
     ChannelFigures,
     DisclosureCounts,
+    Rate,
     Scope,
     disclosure_counts,
     period_scope,
@@ -135,7 +136,6 @@ def _rate_phrase(figures: list[ChannelFigures]) -> str:
     satisfaction = [f.satisfaction_rate for f in figures if f.rated]
     reply_all = sum(r.numerator for r in reply), sum(r.denominator for r in reply)
     sat_all = sum(r.numerator for r in satisfaction), sum(r.denominator for r in satisfaction)
-    from tracker.reports.aggregation import Rate
 
     reply_rate, sat_rate = Rate(*reply_all), Rate(*sat_all)
     if (

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from tracker.access import visible_tickets
@@ -21,7 +21,9 @@ from tracker.channels import APPLICANT_TYPES
 from tracker.errors import ValidationError
 from tracker.models import Ticket, User
 from tracker.models.registers import ReviewCase
+from tracker.outcomes import OUTCOMES_BY_CODE
 from tracker.reports.aggregation import (
+    CHANNEL_REPORT_LABELS,
     REPORT_CHANNELS,
     Scope,
     disclosure_ticket_ids,
@@ -60,12 +62,8 @@ def describe(ref: str) -> str:
     kind, _, rest = ref.partition(":")
     first, _, second = rest.partition(":")
     if kind == "i":
-        from tracker.reports.aggregation import CHANNEL_REPORT_LABELS
-
         return f"{CHANNEL_REPORT_LABELS.get(first, first)} · {MEASURE_LABELS.get(second, second)}"
     if kind == "d":
-        from tracker.outcomes import OUTCOMES_BY_CODE
-
         row = ROW_LABELS.get(first) or (OUTCOMES_BY_CODE[first].label if first in OUTCOMES_BY_CODE else first)
         return f"依申请公开 · {row} · {'总计' if second == 'all' else second}"
     if kind == "r":
@@ -106,7 +104,6 @@ def drill(session: Session, scope: Scope, ref: str, user: User, *, limit: int = 
         tickets = list(
             session.scalars(base.where(visible_tickets(user)).order_by(Ticket.received_at).limit(limit))
         )
-        from sqlalchemy import func
 
         total = session.scalar(select(func.count()).select_from(ids_sq)) or 0
         visible = session.scalar(

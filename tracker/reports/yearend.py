@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from tracker.clock import local
 from tracker.models import AuditEntry, User
+from tracker.notify import NOTIFICATION_KINDS, notify
 from tracker.reports.annual import build_annual_report
 
 WINDOW = (2, 15)  # the days of January the task acts on
@@ -60,11 +61,6 @@ def prepare_previous_year(session: Session, *, now: datetime) -> Prepared | None
             detail={"checks_passed": report.is_valid, "hotline": hotline.received, "disclosure_new": new},
         )
     )
-    ids: list[int] = []
-    try:
-        from tracker.notify import NOTIFICATION_KINDS, notify
-    except ImportError:  # pragma: no cover - a build without notifications: the audit entry is the record
-        return Prepared(year, ids, report.is_valid)
     admins = session.scalars(select(User.id).where(User.is_active, User.role == "admin")).all()
     ids = notify(
         session,

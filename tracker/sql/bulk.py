@@ -15,7 +15,9 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Integer, Select, Table, text
+from sqlalchemy import JSON, Boolean, Integer, Select, Table, any_, bindparam, insert, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from tracker.types import UTCDateTime
@@ -51,11 +53,8 @@ def insert_rows(
         return []
     columns = list(rows[0])
     if not _is_pg(session):
-        if session.get_bind().dialect.name == "sqlite" and ignore_conflicts:
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy import insert
-        stmt = insert(table)
+        is_sqlite = session.get_bind().dialect.name == "sqlite"
+        stmt = sqlite_insert(table) if is_sqlite and ignore_conflicts else insert(table)
         if ignore_conflicts:
             stmt = stmt.on_conflict_do_nothing()
         if returning:
@@ -175,8 +174,6 @@ def update_by_id(session: Session, table: Table, column: str, pairs: Sequence[tu
     if not pairs:
         return
     if not _is_pg(session):
-        from sqlalchemy import bindparam, update
-
         session.execute(
             update(table).where(table.c.id == bindparam("b_id")).values({column: bindparam("b_value")}),
             [{"b_id": i, "b_value": v} for i, v in pairs],
@@ -196,8 +193,5 @@ def update_by_id(session: Session, table: Table, column: str, pairs: Sequence[tu
 def id_in(session: Session, column, ids: Sequence[int]):
     """``column IN ids`` — as ``= ANY(array)`` on PostgreSQL: one parameter instead of one per id."""
     if _is_pg(session):
-        from sqlalchemy import any_, bindparam
-        from sqlalchemy.dialects.postgresql import ARRAY
-
         return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
     return column.in_(list(ids))
