@@ -9,7 +9,7 @@ them true, by the one function below, from the same sources and with the same de
   `tracker.deadlines` refreshes it whenever it recomputes that deadline;
 * ``reply_workdays`` — working days after the receipt day up to and including the reply day on the
   working-day calendar (NULL while a year in between has no schedule loaded): written at the reply and
-  rewritten for the replies a calendar load touches (`tracker.calendar_store.load_year`);
+  rewritten for the replies a calendar load touches (`tracker.services.calendar.load_year`);
 * ``status_changed_at`` and ``history_outcome`` — for applications: the time of the last status event
   and the section 三 result row their history gives (部分公开 once a reply named it; 补正/缴费 never
   came, withdrawn, merged …), which the report combines with the row's own `outcome`: written at every
