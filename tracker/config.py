@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tracker.errors import ValidationError
 
@@ -311,23 +312,46 @@ class Settings:
         )
 
 
+# The values the audit settings may take live with the settings (the base layer), so checking them at
+# start imports nothing above it; tracker.audit reads them from here.
+AUDIT_HASH_ALGORITHMS = ("sha256", "sm3")
+# Six months at the longest (网络安全法 art. 21; tracker/audit/retention.py says why).
+MIN_AUDIT_RETENTION_DAYS = 184
+
+
+@dataclass(frozen=True)
+class SyslogTarget:
+    host: str
+    port: int
+    use_tls: bool
+    ca_file: str | None = None
+
+    @classmethod
+    def parse(cls, url: str, ca_file: str | None = None) -> SyslogTarget:
+        """tcp://host:port or tls://host:port (6514, RFC 5425, by default)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("tcp", "tls") or not parts.hostname:
+            raise ValueError(
+                f"TRACKER_AUDIT_SYSLOG_URL must be tcp://host:port or tls://host:port, not {url!r}"
+            )
+        use_tls = parts.scheme == "tls"
+        return cls(parts.hostname, parts.port or (6514 if use_tls else 514), use_tls, ca_file)
+
+
 def _auth_settings(env: dict[str, str]) -> dict:
     """The settings of authentication and the audit log, each checked here so a wrong value stops the
     process at start."""
-    from tracker.audit.hashing import ALGORITHMS
-    from tracker.audit.syslog import SyslogTarget
-
     audit_hash = (env.get("TRACKER_AUDIT_HASH") or "sha256").lower()
-    if audit_hash not in ALGORITHMS:
-        raise ValueError(f"TRACKER_AUDIT_HASH must be one of {', '.join(ALGORITHMS)}, not {audit_hash!r}")
+    if audit_hash not in AUDIT_HASH_ALGORITHMS:
+        raise ValueError(
+            f"TRACKER_AUDIT_HASH must be one of {', '.join(AUDIT_HASH_ALGORITHMS)}, not {audit_hash!r}"
+        )
     syslog_url = env.get("TRACKER_AUDIT_SYSLOG_URL") or None
     if syslog_url:
         SyslogTarget.parse(syslog_url)
     retention = None
     if (env.get("TRACKER_AUDIT_RETENTION_DAYS") or "").strip():
-        from tracker.audit.retention import MIN_RETENTION_DAYS
-
-        retention = _positive_int(env, "TRACKER_AUDIT_RETENTION_DAYS", 0, least=MIN_RETENTION_DAYS)
+        retention = _positive_int(env, "TRACKER_AUDIT_RETENTION_DAYS", 0, least=MIN_AUDIT_RETENTION_DAYS)
     min_classes = _positive_int(env, "TRACKER_PASSWORD_MIN_CLASSES", 3, most=4)  # of four classes
     return dict(
         password_min_length=_positive_int(env, "TRACKER_PASSWORD_MIN_LENGTH", 12, least=8),

@@ -10,7 +10,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 
-ALGORITHMS = ("sha256", "sm3")
+from tracker.config import AUDIT_HASH_ALGORITHMS
+
+ALGORITHMS = AUDIT_HASH_ALGORITHMS
 DEFAULT_ALGORITHM = "sha256"
 # The predecessor of the first entry ever written.
 GENESIS_HASH = "0" * 64

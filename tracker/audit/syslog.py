@@ -14,11 +14,10 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 
+from tracker.config import SyslogTarget
 from tracker.db import session_scope
 from tracker.models import AuditEntry
 from tracker.models.audit import SyslogCursor
@@ -31,25 +30,6 @@ APP_NAME = "tracker"
 SD_ID = "audit@32473"
 BATCH = 500
 TIMEOUT_SECONDS = 10
-
-
-@dataclass(frozen=True)
-class SyslogTarget:
-    host: str
-    port: int
-    use_tls: bool
-    ca_file: str | None = None
-
-    @classmethod
-    def parse(cls, url: str, ca_file: str | None = None) -> SyslogTarget:
-        """tcp://host:port or tls://host:port (6514, RFC 5425, by default)."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("tcp", "tls") or not parts.hostname:
-            raise ValueError(
-                f"TRACKER_AUDIT_SYSLOG_URL must be tcp://host:port or tls://host:port, not {url!r}"
-            )
-        use_tls = parts.scheme == "tls"
-        return cls(parts.hostname, parts.port or (6514 if use_tls else 514), use_tls, ca_file)
 
 
 def _severity(action: str) -> int:
