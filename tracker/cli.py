@@ -155,6 +155,29 @@ def run(settings: Settings, host: str, port: int) -> None:
     sys.exit(run_all(settings, host=host, port=port))
 
 
+@main.command("health")
+@click.option(
+    "--process",
+    "processes",
+    multiple=True,
+    required=True,
+    type=click.Choice(["worker", "beat", "queue"]),
+    help="whose heartbeat must be fresh (repeatable)",
+)
+@click.pass_obj
+def health(settings: Settings, processes: tuple[str, ...]) -> None:
+    """Exit 0 when the named processes recorded a heartbeat lately (a container healthcheck)."""
+    from tracker.clock import utcnow
+    from tracker.db import session_scope
+    from tracker.health import heartbeat_state
+
+    with session_scope(settings.database_url) as session:
+        states = {name: heartbeat_state(session, name, now=utcnow()) for name in processes}
+    for name, state in states.items():
+        click.echo(f"{name}: {state}")
+    sys.exit(0 if all(state == "ok" for state in states.values()) else 1)
+
+
 def _register_command_groups() -> None:
     """Command groups that live beside their domain modules."""
     from tracker.audit.cli import audit

@@ -13,9 +13,22 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from tracker.errors import ValidationError
+
+# Secrets may also come from a file named by NAME_FILE (docker secrets: /run/secrets/…), so they need not
+# sit in the environment, where `docker inspect` and child processes see them. Giving both is an error.
+SECRET_VARS = (
+    "TRACKER_SECRET_KEY",
+    "TRACKER_DATABASE_PASSWORD",
+    "TRACKER_BROKER_PASSWORD",
+    "TRACKER_SMTP_PASSWORD",
+    "TRACKER_WEIBO_ACCESS_TOKEN",
+    "TRACKER_METRICS_TOKEN",
+    "TRACKER_SENTRY_DSN",
+    "TRACKER_OIDC_CLIENT_SECRET",
+)
 
 # Every variable the settings read; docker-compose and the docs may only use these.
 ENV_VARS = (
@@ -62,7 +75,16 @@ ENV_VARS = (
     "TRACKER_AUDIT_SYSLOG_URL",
     "TRACKER_AUDIT_SYSLOG_CA_FILE",
     "TRACKER_AUDIT_RETENTION_DAYS",
+    "TRACKER_LOG_FORMAT",
+    "TRACKER_DATABASE_PASSWORD",
+    "TRACKER_BROKER_PASSWORD",
+    "TRACKER_METRICS_ALLOW",
+    "TRACKER_METRICS_TOKEN",
+    "TRACKER_SENTRY_DSN",
+    *(f"{name}_FILE" for name in SECRET_VARS),
 )
+
+LOG_FORMATS = ("text", "json")
 
 
 # The setting TRACKER_WORKING_HOURS: when reminders go out (tracker.reminders), parsed at start.
@@ -203,11 +225,59 @@ def _existing_file(env: dict[str, str], name: str) -> str | None:
     return raw or None
 
 
+def _secret(env: dict[str, str], name: str) -> str | None:
+    """The value of a secret variable, or of the file its NAME_FILE variable names (one trailing newline
+    dropped, as `echo` leaves it). An empty file leaves the secret unset, as an empty variable does: the
+    compose file names a file for every secret, and an optional feature stays off with an empty one."""
+    path = env.get(f"{name}_FILE") or ""
+    if path.strip():
+        if env.get(name):
+            raise ValueError(f"set {name} or {name}_FILE, not both")
+        try:
+            value = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"{name}_FILE: cannot read {path!r} ({exc.strerror})") from None
+        return value.removesuffix("\n").removesuffix("\r") or None
+    return env.get(name) or None
+
+
+def _with_password(url: str, password: str | None, name: str) -> str:
+    """`url` with `password` put in (quoted), so the password itself can come from a secret file."""
+    if not password:
+        return url
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise ValueError(f"{name} needs a URL with a host name to put the password into, not {url!r}")
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{user}:{quote(password, safe='')}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _networks(env: dict[str, str], name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for item in (env.get(name) or "").split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise ValueError(f"{name}: {item.strip()!r} is not an IP address or network") from None
+    return tuple(networks)
+
+
+def _choice(env: dict[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = (env.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     instance_dir: Path
-    database_url: str
-    broker_url: str
+    # The URLs may hold passwords (TRACKER_*_PASSWORD_FILE puts them in): kept out of repr, as secrets are.
+    database_url: str = field(repr=False)
+    broker_url: str = field(repr=False)
     secret_key: str = field(repr=False)
     end_of_day: str = "24:00"
     working_hours: str = "09:00-17:30"  # when reminders go out on working days (Asia/Shanghai)
@@ -264,6 +334,11 @@ class Settings:
     @property
     def is_oidc_enabled(self) -> bool:
         return bool(self.oidc_issuer and self.oidc_client_id)
+    log_format: str = "text"  # or "json": one JSON object per line, with the request id
+    # /metrics: answered to these addresses (requests not passed on by a proxy) or to the bearer token.
+    metrics_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    metrics_token: str | None = field(default=None, repr=False)
+    sentry_dsn: str | None = field(default=None, repr=False)  # errors to a Sentry-compatible server
 
     @property
     def is_embedded(self) -> bool:
@@ -274,9 +349,17 @@ class Settings:
         env = dict(os.environ if env is None else env)
         instance_dir = Path(env.get("TRACKER_INSTANCE_DIR") or _default_instance_dir()).resolve()
         instance_dir.mkdir(parents=True, exist_ok=True)
-        database_url = env.get("TRACKER_DATABASE_URL") or f"sqlite:///{instance_dir / 'tracker.sqlite'}"
-        broker_url = env.get("TRACKER_BROKER_URL") or f"sqla+sqlite:///{instance_dir / 'broker.sqlite'}"
-        secret_key = env.get("TRACKER_SECRET_KEY") or _load_or_create_secret(instance_dir)
+        database_url = _with_password(
+            env.get("TRACKER_DATABASE_URL") or f"sqlite:///{instance_dir / 'tracker.sqlite'}",
+            _secret(env, "TRACKER_DATABASE_PASSWORD"),
+            "TRACKER_DATABASE_PASSWORD",
+        )
+        broker_url = _with_password(
+            env.get("TRACKER_BROKER_URL") or f"sqla+sqlite:///{instance_dir / 'broker.sqlite'}",
+            _secret(env, "TRACKER_BROKER_PASSWORD"),
+            "TRACKER_BROKER_PASSWORD",
+        )
+        secret_key = _secret(env, "TRACKER_SECRET_KEY") or _load_or_create_secret(instance_dir)
         # Parsed here so a mistyped value stops the process at start, not at the first reminder.
         working_hours = WorkingHours.parse(env.get("TRACKER_WORKING_HOURS") or DEFAULT_WORKING_HOURS_TEXT)
         return cls(
@@ -290,12 +373,12 @@ class Settings:
             smtp_host=env.get("TRACKER_SMTP_HOST") or None,
             smtp_port=int(env.get("TRACKER_SMTP_PORT") or 25),
             smtp_user=env.get("TRACKER_SMTP_USER") or None,
-            smtp_password=env.get("TRACKER_SMTP_PASSWORD") or None,
+            smtp_password=_secret(env, "TRACKER_SMTP_PASSWORD"),
             smtp_sender=env.get("TRACKER_SMTP_SENDER") or "tracker@localhost",
             smtp_tls=_smtp_tls(env),
             smtp_ca_file=_existing_file(env, "TRACKER_SMTP_CA_FILE"),
             weibo_api_url=env.get("TRACKER_WEIBO_API_URL") or None,
-            weibo_access_token=env.get("TRACKER_WEIBO_ACCESS_TOKEN") or None,
+            weibo_access_token=_secret(env, "TRACKER_WEIBO_ACCESS_TOKEN"),
             weibo_silence_hours=_positive_int(env, "TRACKER_WEIBO_SILENCE_HOURS", 24),
             weibo_business_api_url=env.get("TRACKER_WEIBO_BUSINESS_API_URL") or None,
             weibo_poll_minutes=_positive_int(env, "TRACKER_WEIBO_POLL_MINUTES", 4, least=3, most=60),
@@ -309,6 +392,10 @@ class Settings:
             trusted_proxies=parse_trusted_proxies(env.get("TRACKER_TRUSTED_PROXIES")),
             proxy_hops=_positive_int(env, "TRACKER_PROXY_HOPS", 1),
             **_auth_settings(env),
+            log_format=_choice(env, "TRACKER_LOG_FORMAT", LOG_FORMATS, "text"),
+            metrics_allow=_networks(env, "TRACKER_METRICS_ALLOW"),
+            metrics_token=_secret(env, "TRACKER_METRICS_TOKEN"),
+            sentry_dsn=_secret(env, "TRACKER_SENTRY_DSN"),
         )
 
 
@@ -361,7 +448,7 @@ def _auth_settings(env: dict[str, str]) -> dict:
         totp_required_roles=_roles(env, "TRACKER_TOTP_REQUIRED_ROLES", "admin"),
         oidc_issuer=(env.get("TRACKER_OIDC_ISSUER") or "").rstrip("/") or None,
         oidc_client_id=env.get("TRACKER_OIDC_CLIENT_ID") or None,
-        oidc_client_secret=env.get("TRACKER_OIDC_CLIENT_SECRET") or None,
+        oidc_client_secret=_secret(env, "TRACKER_OIDC_CLIENT_SECRET"),
         oidc_username_claim=env.get("TRACKER_OIDC_USERNAME_CLAIM") or "preferred_username",
         oidc_role_claim=env.get("TRACKER_OIDC_ROLE_CLAIM") or None,
         oidc_role_map=_role_map(env, "TRACKER_OIDC_ROLE_MAP"),

@@ -35,14 +35,15 @@ def check_health(session: Session, *, broker_status: str, now: datetime) -> dict
         report["database"] = f"unreachable: {type(exc).__name__}"
     report["broker"] = broker_status
     for name in ("worker", "beat"):
-        if report["database"] != "ok":
-            report[name] = "unknown"
-            continue
-        beat_at = session.scalar(select(Heartbeat.beat_at).where(Heartbeat.name == name))
-        if beat_at is None:
-            report[name] = "never seen"
-        elif now - beat_at > HEARTBEAT_STALE_AFTER:
-            report[name] = f"stale: last seen {int((now - beat_at).total_seconds())}s ago"
-        else:
-            report[name] = "ok"
+        report[name] = heartbeat_state(session, name, now=now) if report["database"] == "ok" else "unknown"
     return report
+
+
+def heartbeat_state(session: Session, name: str, *, now: datetime) -> str:
+    """ "ok" when process `name` recorded its heartbeat lately, else why not."""
+    beat_at = session.scalar(select(Heartbeat.beat_at).where(Heartbeat.name == name))
+    if beat_at is None:
+        return "never seen"
+    if now - beat_at > HEARTBEAT_STALE_AFTER:
+        return f"stale: last seen {int((now - beat_at).total_seconds())}s ago"
+    return "ok"

@@ -23,17 +23,24 @@ def _celery(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "workers.celery_app:celery", *args]
 
 
+def worker_command(settings: Settings) -> list[str]:
+    """One worker for every queue (production gives the imports a worker of their own)."""
+    from workers.queues import QUEUES
+
+    # SQLite allows one writer at a time: one worker process with a solo pool avoids lock contention.
+    pool = ["--pool=solo"] if settings.is_embedded else ["--concurrency=2"]
+    return _celery("worker", "--loglevel=INFO", f"--queues={','.join(QUEUES)}", *pool)
+
+
 def run_all(settings: Settings, *, host: str, port: int) -> int:
     from werkzeug.serving import make_server
 
     from web import create_app
 
     env = {**os.environ, "TRACKER_INSTANCE_DIR": str(settings.instance_dir)}
-    # SQLite allows one writer at a time: one worker process with a solo pool avoids lock contention.
-    pool = ["--pool=solo"] if settings.is_embedded else ["--concurrency=2"]
     beat_pid = str(settings.instance_dir / "beat.pid")
     children = {
-        "worker": subprocess.Popen(_celery("worker", "--loglevel=INFO", *pool), env=env),
+        "worker": subprocess.Popen(worker_command(settings), env=env),
         "beat": subprocess.Popen(_celery("beat", "--loglevel=INFO", "--pidfile", beat_pid), env=env),
     }
     stop = threading.Event()

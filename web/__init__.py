@@ -14,7 +14,7 @@ from tracker.logs import configure_logging
 def create_app(config: dict[str, Any] | None = None, settings: Settings | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=False)
     settings = settings or Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     app.config.update(
         TRACKER_SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
@@ -42,8 +42,9 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
 
 
 def register_extensions(app: Flask) -> None:
-    from web import database, i18n, security, signin, templating
+    from web import database, i18n, observability, security, signin, templating
 
+    observability.init_app(app)
     database.init_app(app)
     security.init_app(app)
     signin.init_app(app)

@@ -10,7 +10,7 @@ from tracker.errors import TrackerError
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path == "/healthz"
+    return request.path.startswith("/api/") or request.path in ("/healthz", "/livez", "/metrics")
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None):

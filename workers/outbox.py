@@ -52,7 +52,7 @@ def publish_pending(settings: Settings, *, limit: int = 500, now: datetime | Non
     try:
         with session_scope(settings.database_url) as session:
             rows = session.execute(
-                select(OutboxMessage.id, OutboxMessage.topic)
+                select(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.request_id)
                 .where(OutboxMessage.published_at.is_(None))
                 .order_by(OutboxMessage.id)
                 .limit(limit)
@@ -91,19 +91,21 @@ def _send(app, rows) -> list[int]:
             # broker writes and sends them together (one Redis pipeline: one round trip and one client
             # per pass instead of per message).
             with producer.batch(max_size=PUBLISH_BATCH):
-                for message_id, topic in rows:
+                for message_id, topic, request_id in rows:
+                    # The request id of the request that wrote the row, not of whoever relays it.
+                    headers = {"topic": topic, "request_id": request_id} if request_id else {"topic": topic}
                     app.send_task(
                         HANDLE_TASK,
                         args=[message_id],
                         retry=False,
                         producer=producer,
-                        headers={"topic": topic},
+                        headers=headers,
                     )
         except Exception as exc:  # broker unreachable: keep them all for the relay
             connection.close()  # back to the pool disconnected: the next use connects afresh
             log.warning("outbox: broker unavailable, %d messages left (%s)", len(rows), type(exc).__name__)
             return []
-    return [message_id for message_id, _ in rows]
+    return [message_id for message_id, _, _ in rows]
 
 
 def _mark_published(session, sent_ids: list[int], now: datetime | None) -> None:

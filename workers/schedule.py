@@ -1,7 +1,8 @@
 """The one beat schedule. Every periodic job of the product is listed here and nowhere else.
 
-Times are Asia/Shanghai (the app's `timezone`). Exactly one beat runs (docker-compose has one `beat`
-service; `tracker run` starts one). Deadlines are rows plus the sweep below — never far-future ETA tasks.
+Times are Asia/Shanghai (the app's `timezone`). Exactly one beat schedules: the one holding the `beat`
+lease (workers/beat.py); another waits idle. Deadlines are rows plus the sweep below — never far-future
+ETA tasks.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from tracker.config import ENV_VARS
+from tracker.config import ENV_VARS, SECRET_VARS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -21,8 +21,8 @@ def _resolve(target: str):
 
 
 def test_expected_services_exist():
-    assert {"postgres", "redis", "migrate", "web", "worker", "beat"} <= set(SERVICES)
-    for name in ("postgres", "redis", "web", "worker"):
+    assert {"postgres", "redis", "migrate", "web", "worker", "worker-bulk", "beat"} <= set(SERVICES)
+    for name in ("postgres", "redis", "web", "worker", "worker-bulk", "beat"):
         assert "healthcheck" in SERVICES[name], f"{name} has no healthcheck"
     assert SERVICES["beat"]["deploy"]["replicas"] == 1
 
@@ -42,6 +42,9 @@ def test_every_command_names_a_real_entry_point():
             assert result.exit_code == 0, result.output
         elif program == "gunicorn":
             assert _resolve(command[-1]).wsgi_app  # a Flask app
+        elif program == "sh":  # redis: the password from its secret file
+            assert name == "redis"
+            continue
         elif program == "celery":
             from celery import Celery
 
@@ -60,12 +63,18 @@ def test_environment_is_only_what_settings_read():
     assert re.match(r"postgresql\+psycopg://", env["TRACKER_DATABASE_URL"])
 
 
-def test_every_setting_can_be_given_in_the_env_file():
+def test_every_setting_can_be_given_in_the_env_file_or_a_secret_file():
     # The services get only the variables listed in x-tracker-env: one left out (the Weibo token, the
-    # 12345 callback) could not be configured in production at all.
+    # 12345 callback) could not be configured in production at all. Secrets come from files (docker
+    # secrets), never from the environment: their NAME_FILE points at the mounted secret.
     env = COMPOSE["x-tracker-env"]
-    missing = set(ENV_VARS) - set(env)
+    secrets = set(SECRET_VARS) | {f"{name}_FILE" for name in SECRET_VARS}
+    missing = set(ENV_VARS) - secrets - set(env)
     assert not missing, f"docker-compose.yml does not pass these settings on: {sorted(missing)}"
-    fixed = {"TRACKER_BROKER_URL", "TRACKER_INSTANCE_DIR", "TRACKER_SECURE_COOKIES"}  # the compose file's own
-    for name in set(ENV_VARS) - fixed:
-        assert f"${{{name}" in env[name] or name == "TRACKER_DATABASE_URL", f"{name} ignores .env"
+    for name in SECRET_VARS:
+        assert name not in env, f"{name} is passed as an environment variable"
+        assert env[f"{name}_FILE"].startswith("/run/secrets/"), f"{name} does not come from a secret file"
+    # the compose file's own
+    fixed = {"TRACKER_DATABASE_URL", "TRACKER_BROKER_URL", "TRACKER_INSTANCE_DIR", "TRACKER_SECURE_COOKIES"}
+    for name in set(ENV_VARS) - secrets - fixed:
+        assert f"${{{name}" in env[name], f"{name} ignores .env"

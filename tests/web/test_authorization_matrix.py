@@ -82,10 +82,17 @@ def api_key_only(role, scope):
     return False
 
 
+def scraper_only(role, scope):
+    """/metrics: a configured address or the bearer token (tests/ops/test_metrics.py); no role opens it."""
+    return False
+
+
 # (endpoint, method) → rule. Object-level rules (view/act/…) are checked for own and other department.
 EXPECTATIONS = {
     ("static", "GET"): public,
     ("health.healthz", "GET"): public,
+    ("health.livez", "GET"): public,
+    ("metrics.metrics", "GET"): scraper_only,
     ("auth.login", "GET"): public,
     ("auth.login", "POST"): public,
     ("auth.logout", "POST"): public,

@@ -308,9 +308,18 @@ def worker_settings(
 
 
 def start_worker(
-    env: dict, *, name: str, lease_seconds: float = 3, visibility_timeout: int = 4
+    env: dict,
+    *,
+    name: str,
+    lease_seconds: float = 3,
+    visibility_timeout: int = 4,
+    loglevel: str = "WARNING",
+    stderr=None,
 ) -> subprocess.Popen:
-    """A real Celery worker subprocess (prefork, one child) with a short lease and visibility timeout."""
+    """A real Celery worker subprocess (prefork, one child) with a short lease and visibility timeout,
+    consuming every queue (as `tracker run` does)."""
+    from workers.queues import QUEUES
+
     full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
         [
@@ -319,15 +328,17 @@ def start_worker(
             str(lease_seconds),
             str(visibility_timeout),
             "worker",
-            "--loglevel=WARNING",
+            f"--loglevel={loglevel}",
             "--concurrency=1",
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
             f"--hostname={name}@%h",
+            f"--queues={','.join(QUEUES)}",
         ],
         env=full_env,
         cwd=str(ROOT),
+        stderr=stderr,
         start_new_session=True,
     )
 

@@ -541,8 +541,11 @@ def test_a_relay_pass_sends_its_task_messages_in_one_broker_round_trip(
     monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted_send)
     assert publish_pending(settings) == 20
     assert len(writes) == 1
-    # Ordinary task messages, one per outbox row: what the worker consumes (tests/workers/test_real_worker.py).
-    queued = [json.loads(m) for m in redis.Redis.from_url(private_redis.url).lrange("celery", 0, -1)]
+    # Ordinary task messages, one per outbox row: what the worker consumes (tests/workers/test_real_worker.py),
+    # on the events queue (workers/queues.py).
+    from workers.queues import EVENTS_QUEUE
+
+    queued = [json.loads(m) for m in redis.Redis.from_url(private_redis.url).lrange(EVENTS_QUEUE, 0, -1)]
     assert {m["headers"]["task"] for m in queued} == {"events.handle"}
     sent_ids = sorted(json.loads(base64.b64decode(m["body"]))[0][0] for m in queued)
     with session_scope(scratch_url) as s:

@@ -38,6 +38,7 @@ from tracker.intake import disclosure, hotline, website, weibo
 from tracker.intake.duplicates import WINDOW
 from tracker.intake.formats import FileFormatError, open_table
 from tracker.intake.records import FieldError, IntakeRecord, RecordError, apply_record, find_existing_id
+from tracker.logs import current_request_id
 from tracker.models import (
     Contact,
     Deadline,
@@ -740,7 +741,8 @@ EVENT_COLUMNS = (
     "actor_id",
     "actor_label",
 )
-OUTBOX_COLUMNS = ("topic", "event_id", "ticket_id", "payload", "created_at", "attempts")
+# request_id: the request (a push) or task (an upload) that wrote the row, for the consumers' logs.
+OUTBOX_COLUMNS = ("topic", "event_id", "ticket_id", "payload", "created_at", "attempts", "request_id")
 DEADLINE_COLUMNS = (
     "ticket_id",
     "kind",
@@ -864,11 +866,12 @@ def open_new(
         ],
         return_ids=True,
     )[:count]
+    request_id = current_request_id()
     writer.write(
         OutboxMessage,
         OUTBOX_COLUMNS,
         [
-            ("ticket.created", eid, tid, {"ticket_id": tid, "event_id": eid, **data}, now, 0)
+            ("ticket.created", eid, tid, {"ticket_id": tid, "event_id": eid, **data}, now, 0, request_id)
             for tid, eid, data in zip(ticket_ids, event_ids, event_data, strict=True)
         ],
     )
@@ -1027,6 +1030,7 @@ def _open_one_postgres(
             "ticket": _json_record(TICKET_COLUMNS, ticket),
             "events": _json_records(EVENT_COLUMNS, [created, *event_rows]),
             "deadlines": _json_records(DEADLINE_COLUMNS, deadline_rows),
+            "request_id": current_request_id(),
         },
     ).one()
     if row.ticket_id is not None:
@@ -1120,7 +1124,7 @@ outbox AS (
     SELECT 'ticket.created', event.id, ticket.id, json_build_object(
                'ticket_id', ticket.id, 'event_id', event.id, 'channel', new.channel,
                'number', ticket.number, 'external_ref', new.external_ref
-           ), :now, 0
+           ), :now, 0, CAST(:request_id AS varchar)
     FROM new, ticket, event
     WHERE event.kind = 'ticket.created'
 ),

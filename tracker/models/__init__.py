@@ -6,7 +6,7 @@ import pkgutil
 
 from tracker.models.base import Base
 from tracker.models.calendar import CalendarYear, HolidayDay
-from tracker.models.ops import ApiKey, Heartbeat, ReferenceStamp
+from tracker.models.ops import ApiKey, Heartbeat, Lease, ReferenceStamp
 from tracker.models.outbox import OutboxMessage, ProcessedMessage
 from tracker.models.people import ROLES, AuditEntry, Department, User
 from tracker.models.tickets import (
@@ -33,6 +33,7 @@ __all__ = [
     "Department",
     "Heartbeat",
     "HolidayDay",
+    "Lease",
     "OutboxMessage",
     "ProcessedMessage",
     "ReferenceStamp",

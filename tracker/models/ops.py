@@ -1,4 +1,4 @@
-"""Operational state: heartbeats that /healthz reads, and API keys of machine clients."""
+"""Operational state: heartbeats that /healthz reads, leases, and API keys of machine clients."""
 
 from __future__ import annotations
 
@@ -17,6 +17,17 @@ class Heartbeat(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)  # worker, beat, weibo-poller …
     beat_at: Mapped[datetime]
     info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Lease(Base):
+    """A role only one process may hold at a time (beat), for as long as it renews it (tracker.leases)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))  # host:pid:random of the process holding it
+    expires_at: Mapped[datetime]
+    acquired_at: Mapped[datetime]
 
 
 class ApiKey(Base):

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from tracker.logs import current_request_id
 from tracker.models.base import Base, int_pk
 
 
@@ -31,6 +32,9 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime]
     published_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
+    # The request (or task) that wrote the row: the relay sends it on in the task's headers, so the
+    # consumers' log lines carry the id of the request that caused them.
+    request_id: Mapped[str | None] = mapped_column(String(128), default=current_request_id)
 
 
 class ProcessedMessage(Base):

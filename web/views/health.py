@@ -3,6 +3,9 @@
 `/healthz?detail=1` adds `channels`: each outside channel's state, last success and last error code with
 its meaning (tracker.channel_status; no URL, token or raw error text). A channel's trouble does not turn
 the answer into a 503 — the service itself is up; the operator acts on the channel.
+
+/livez: this process answers, nothing else — for a liveness probe, which must not restart a healthy web
+server because PostgreSQL or Redis is down (that is what /healthz reports).
 """
 
 from __future__ import annotations
@@ -27,3 +30,8 @@ def healthz():
         rows = channel_statuses(db(), settings(), now=utcnow())
         return jsonify({**report, "channels": [row.public() for row in rows]}), status
     return jsonify(report), status
+
+
+@bp.route("/livez")
+def livez():
+    return jsonify({"status": "alive"}), 200
