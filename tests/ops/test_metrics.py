@@ -18,6 +18,7 @@ from tracker.models import OutboxMessage
 from tracker.models.intake import ImportBatch
 from tracker.models.notifications import Delivery
 from tracker.models.tickets import Deadline
+from tracker.notify import notify
 from web import create_app
 
 TOKEN = "metrics-token-0123456789abcdef"
@@ -73,11 +74,14 @@ def test_figures_match_the_database(metrics_app, session, now):
     deadlines[1].due_at = utcnow() - timedelta(hours=1)  # past due, the sweep has not seen it yet
     deadlines[2].state = "met"
     record_heartbeat(session, "worker", now=utcnow() - timedelta(seconds=40))
+    supervisor = factories.user(session, role="supervisor", dept=dept, now=now)
+    # Deliveries name a real notification (a foreign key since migration 0023).
+    (notification_id,) = notify(session, [supervisor.id], kind="status", title="工单状态变化", now=now)
     session.add_all(
         [
             Delivery(
                 key=f"test:{n}:{medium}",
-                notification_id=n,
+                notification_id=notification_id,
                 medium=medium,
                 status=status,
                 next_attempt_at=now,
