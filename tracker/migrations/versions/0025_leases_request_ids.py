@@ -7,7 +7,7 @@
   task message's headers, so a consumer's log lines name the request that caused them.
 
 Revision ID: 0025
-Revises: 0023
+Revises: 0027
 """
 
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ from alembic import op
 import tracker.types
 
 revision = "0025"
-down_revision = "0023"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 
