@@ -10,6 +10,7 @@ from tracker.config import Settings
 from workers.broker import check_broker
 from workers.outbox import app_for
 from workers.outbox import wake_relay as _wake_relay
+from workers.queues import queue_depths as _queue_depths
 
 
 def broker_status(settings: Settings) -> str:
@@ -28,3 +29,9 @@ def queue_import(settings: Settings, batch_id: int) -> None:
 def wake_relay(settings: Settings) -> None:
     """Have this process's relay thread publish the outbox rows just committed."""
     _wake_relay(settings)
+
+
+def queue_depths(settings: Settings) -> dict[str, int] | None:
+    """Messages waiting in each Celery queue of these settings' broker, or None when it does not answer
+    (for /metrics)."""
+    return _queue_depths(app_for(settings))

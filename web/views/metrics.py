@@ -23,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from tracker.clock import utcnow
 from tracker.monitoring import read_figures
+from web import tasks
 from web.database import db, settings
 from web.observability import LATENCY, REQUESTS, multiprocess_dir
 
@@ -56,9 +57,6 @@ class StateCollector:
     """The system's state, read when scraped."""
 
     def collect(self):
-        from workers.outbox import app_for
-        from workers.queues import queue_depths
-
         figures = read_figures(db(), now=utcnow())
         yield _gauge(
             "tracker_outbox_backlog",
@@ -114,7 +112,7 @@ class StateCollector:
             batches.add_metric([status], count)
         yield batches
 
-        depths = queue_depths(app_for(settings()))
+        depths = tasks.queue_depths(settings())
         yield _gauge(
             "tracker_broker_up", "1 when the Celery broker answered this scrape.", int(depths is not None)
         )
