@@ -31,6 +31,7 @@ from tracker.calendar_store import load_calendar
 from tracker.channels import CHANNELS
 from tracker.clock import BUSINESS_TZ, local_date
 from tracker.errors import CalendarYearMissing, ValidationError
+from tracker.inputs import EARLIEST_DATE, LATEST_DATE, MAX_ID, date_arg, int_arg, parse_id
 from tracker.models import Deadline, Department, Ticket, TicketEvent, TicketTopic, User
 from tracker.models.dashboard import Approval
 from tracker.search import matching_ticket_ids
@@ -123,19 +124,16 @@ class TicketFilter:
         values["topic"] = text("topic", 64)
         values["q"] = text("q")
         for name in ("department_id", "assignee_id"):
-            raw = (args.get(name) or "").strip()
-            if raw:
-                if raw.isdigit():
-                    values[name] = int(raw)
-                else:
-                    errors[name] = "应为数字编号"
+            try:
+                # 0 is a real choice for the assignee: "unassigned".
+                values[name] = int_arg(args, name, low=0, high=MAX_ID)
+            except ValidationError as exc:
+                errors[name] = exc.fields[name]
         for name in ("received_from", "received_to", "due_from", "due_to"):
-            raw = (args.get(name) or "").strip()
-            if raw:
-                try:
-                    values[name] = date.fromisoformat(raw)
-                except ValueError:
-                    errors[name] = "日期格式应为 YYYY-MM-DD"
+            try:
+                values[name] = date_arg(args, name)
+            except ValidationError as exc:
+                errors[name] = exc.fields[name]
         for lo, hi in (("received_from", "received_to"), ("due_from", "due_to")):
             if values.get(lo) and values.get(hi) and values[lo] > values[hi]:
                 errors[hi] = "结束日期早于开始日期"
@@ -297,18 +295,30 @@ def _base_query(
     return query, reply
 
 
+def _cursor_id(raw: str) -> int:
+    ident = parse_id(raw, "after")
+    if ident is None:
+        raise ValueError("no id")
+    return ident
+
+
 def _parse_cursor(cursor: str | None) -> tuple[str, datetime | None, int] | None:
     if not cursor:
         return None
     try:
         tag, _, rest = cursor.partition("~")
         if tag == "n":
-            return ("n", None, int(rest))
+            return ("n", None, _cursor_id(rest))
         moment, _, ident = rest.rpartition("~")
-        parsed = datetime.fromisoformat(moment)
-        if tag in ("d", "r") and parsed.tzinfo is not None:
-            return (tag, parsed, int(ident))
-    except ValueError:
+        parsed = datetime.fromisoformat(moment) if len(moment) <= 40 else None
+        if (
+            tag in ("d", "r")
+            and parsed is not None
+            and parsed.tzinfo is not None
+            and EARLIEST_DATE <= parsed.date() <= LATEST_DATE
+        ):
+            return (tag, parsed, _cursor_id(ident))
+    except (ValueError, ValidationError):  # one message for any bad cursor
         pass
     raise ValidationError("分页参数无效，请回到第一页", fields={"after": "无效"})
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -22,6 +21,7 @@ from tracker.calendar_store import loaded_years, next_year_missing, notice_rows
 from tracker.channels import CHANNELS
 from tracker.clock import local_date
 from tracker.errors import TrackerError, ValidationError
+from tracker.inputs import date_arg, id_arg, int_arg, parse_int
 from tracker.models import ROLES, AuditEntry, CalendarYear, Department, HolidayDay, User
 from tracker.outcomes import OUTCOMES
 from tracker.passwords import PasswordPolicy
@@ -34,6 +34,10 @@ from web.security import current_user, login_required
 from web.views.dashboard import now
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+# Bounds of typed numbers (a holiday notice's year, a deadline's length in days, a rule's priority).
+MIN_YEAR, MAX_YEAR = 2000, 2100
+MAX_POLICY_LENGTH = 366
+MAX_PRIORITY = 10**6
 
 
 @bp.app_context_processor
@@ -141,7 +145,7 @@ def update_user(user_id: int):
             return redirect(url_for("admin.users"))
         changes["role"] = [user.role, role]
         user.role = role
-    department_id = form.get("department_id", type=int)
+    department_id = id_arg(form, "department_id")
     if department_id and department_id != user.department_id:
         if session.get(Department, department_id) is None:
             flash("部门不存在", "error")
@@ -260,9 +264,8 @@ def calendar():
 @admin_required
 def calendar_preview():
     text = request.form.get("notice", "")
-    year = request.form.get("year", type=int)
     try:
-        parsed = parse_notice(text, year=year)
+        parsed = parse_notice(text, year=int_arg(request.form, "year", low=MIN_YEAR, high=MAX_YEAR))
     except TrackerError as exc:
         flash(f"无法识别通知：{exc.message}", "error")
         return render_template(
@@ -294,7 +297,7 @@ def calendar_save():
     text = request.form.get("notice", "")
     session = db()
     try:
-        parsed = parse_notice(text, year=request.form.get("year", type=int))
+        parsed = parse_notice(text, year=int_arg(request.form, "year", low=MIN_YEAR, high=MAX_YEAR))
         result = load_year(
             session,
             parsed.year,
@@ -325,13 +328,10 @@ def policies():
     if request.method == "POST":
         form = request.form
         try:
-            try:
-                effective_from = date.fromisoformat(form.get("effective_from", ""))
-                length = int(form.get("length", ""))
-            except ValueError:
-                raise ValidationError(
-                    "生效日期应为 YYYY-MM-DD，期限长度应为整数", fields={"length": "格式不符"}
-                ) from None
+            effective_from = date_arg(form, "effective_from")
+            length = int_arg(form, "length", low=1, high=MAX_POLICY_LENGTH)
+            if effective_from is None or length is None:
+                raise ValidationError("生效日期应为 YYYY-MM-DD，期限长度应为整数", fields={"length": "必填"})
             row = dl.add_policy_override(
                 session,
                 code=form.get("code", ""),
@@ -458,7 +458,7 @@ def save_rule(kind: str):
                 channel=form.get("channel") or None,
                 category=form.get("category") or None,
                 keywords=_split_keywords(form.get("keywords", "")),
-                priority=form.get("priority", type=int) or 100,
+                priority=int_arg(form, "priority", high=MAX_PRIORITY) or 100,
             )
         elif kind == "topic":
             from tracker.routing import save_topic_rule
@@ -472,12 +472,10 @@ def save_rule(kind: str):
         elif kind == "reminder":
             from tracker.reminders import save_reminder_rule
 
-            try:
-                days = [int(x) for x in _split_keywords(form.get("days_before", ""))]
-            except ValueError:
-                raise ValidationError(
-                    "提前天数应为逗号分隔的整数，如 3,1,0", fields={"days_before": "格式不符"}
-                ) from None
+            days = [
+                parse_int(x, "days_before", high=MAX_POLICY_LENGTH)
+                for x in _split_keywords(form.get("days_before", ""))
+            ]
             row = save_reminder_rule(
                 session,
                 channel=form.get("channel") or None,
@@ -515,7 +513,7 @@ def channels():
                 now=now(),
                 secret_key=settings().secret_key,
                 secret=form.get("secret") or None,
-                department_id=form.get("department_id", type=int) or None,
+                department_id=id_arg(form, "department_id"),
                 kinds=form.getlist("kinds"),
             )
         except TrackerError as exc:
@@ -578,7 +576,7 @@ def canned_replies():
 def audit_log():
     require_role(current_user(), "admin", "auditor")
     session = db()
-    before = request.args.get("before", type=int)
+    before = id_arg(request.args, "before")
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(101)
     action = (request.args.get("action") or "").strip()
     if action:

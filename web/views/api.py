@@ -4,7 +4,7 @@ API key (tracker.intake.apikeys); a key may be limited to a channel and a depart
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, current_app, g, jsonify, request
@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 from tracker.access import Reach, reach_of_client, require_channel
 from tracker.clock import BUSINESS_TZ, utcnow
 from tracker.errors import NotFound, ValidationError
+from tracker.inputs import date_arg, id_arg, int_arg, parse_json_object
 from tracker.intake import disclosure, hotline, website, weibo
 from tracker.intake.apikeys import Client, SignedRequest, verify_request
 from tracker.intake.importer import open_if_new
@@ -70,10 +71,9 @@ def client() -> Client:
 
 
 def _json_object() -> dict[str, Any]:
-    payload = request.get_json(silent=True)
-    if not isinstance(payload, dict):
-        raise ValidationError("请求体应为 JSON 对象", fields={"body": "应为 JSON 对象"})
-    return payload
+    # Parsed by the one bounded reader (nesting depth, lone surrogates), not Flask's get_json, whose
+    # recursion on 10,000 nested arrays and whose "\ud800" strings reached the database as 500s.
+    return parse_json_object(request.get_data(cache=True))
 
 
 def _client_department_code() -> str | None:
@@ -152,28 +152,9 @@ def create_ticket():
 # --- read access ----------------------------------------------------------------------------------------
 
 
-def _date_arg(name: str) -> datetime | None:
-    raw = request.args.get(name)
-    if not raw:
-        return None
-    try:
-        day = datetime.strptime(raw, "%Y-%m-%d")
-    except ValueError:
-        raise ValidationError(f"{name} 应为 YYYY-MM-DD", fields={name: "日期格式应为 YYYY-MM-DD"}) from None
-    return day.replace(tzinfo=BUSINESS_TZ)
-
-
-def _int_arg(name: str, default: int | None, *, low: int = 1, high: int = 10**12) -> int | None:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(f"{name} 应为整数", fields={name: "应为整数"}) from None
-    if not low <= value <= high:
-        raise ValidationError(f"{name} 超出范围", fields={name: f"应在 {low}–{high} 之间"})
-    return value
+def _day_start_arg(name: str) -> datetime | None:
+    day = date_arg(request.args, name)
+    return None if day is None else datetime.combine(day, time.min, tzinfo=BUSINESS_TZ)
 
 
 @bp.get("/tickets")
@@ -196,17 +177,15 @@ def list_tickets():
     external_ref = request.args.get("external_ref")
     if external_ref:
         query = query.where(Ticket.external_ref == external_ref)
-    received_from, received_to = _date_arg("received_from"), _date_arg("received_to")
+    received_from, received_to = _day_start_arg("received_from"), _day_start_arg("received_to")
     if received_from:
         query = query.where(Ticket.received_at >= received_from)
     if received_to:
-        from datetime import timedelta
-
         query = query.where(Ticket.received_at < received_to + timedelta(days=1))
-    before = _int_arg("before", None, high=2**31 - 1)  # ids are 32-bit integers (PostgreSQL refuses more)
+    before = id_arg(request.args, "before")  # ids are 32-bit integers (PostgreSQL refuses more)
     if before:
         query = query.where(Ticket.id < before)
-    limit = _int_arg("limit", 50, high=PAGE_MAX)
+    limit = int_arg(request.args, "limit", low=1, high=PAGE_MAX) or 50
     rows = list(db().scalars(query.order_by(Ticket.id.desc()).limit(limit + 1)))
     next_before = rows[limit - 1].id if len(rows) > limit else None
     return jsonify({"tickets": [_ticket_json(t) for t in rows[:limit]], "next_before": next_before})

@@ -37,6 +37,7 @@ from tracker.calendar_store import load_calendar
 from tracker.channels import APPLICANT_TYPES, CHANNELS, SATISFACTION_LEVELS
 from tracker.clock import BUSINESS_TZ, local, local_date, utcnow
 from tracker.errors import CalendarYearMissing, NotFound, PermissionDenied, TrackerError, ValidationError
+from tracker.inputs import MAX_DATE_CHARS, id_arg, ids_arg, int_arg, parse_date
 from tracker.models import Department, Ticket, User
 from tracker.models.dashboard import Attachment
 from tracker.outcomes import OUTCOMES, OUTCOMES_BY_CODE
@@ -62,6 +63,10 @@ from web.database import db, settings
 from web.security import current_user, login_required
 
 bp = Blueprint("dashboard", __name__)
+
+# An extension is counted in days (or the rule's unit); the rule refuses more than it allows, this only
+# keeps a typed number within what the date arithmetic can hold.
+MAX_EXTENSION_DAYS = 366
 
 # Actions of the ticket page: code → (label, status transition it needs or None). Who may take each is
 # tracker.access's rule (ACTION_ROLES), asked by the door itself; the page asks only to decide what to show.
@@ -246,7 +251,7 @@ def search():
 def bulk(code: str):
     user = _user()
     form = request.form
-    ids = [int(v) for v in form.getlist("ticket_ids") if v.isdigit()]
+    ids = ids_arg(form.getlist("ticket_ids"), "ticket_ids")
     back = url_for("dashboard.queue", code=code if code in QUEUES else "all") + _back_query(
         form.get("back", "")
     )
@@ -257,8 +262,8 @@ def bulk(code: str):
             ids,
             form.get("action", ""),
             now=now(),
-            assignee_id=_int(form.get("assignee_id")),
-            department_id=_int(form.get("department_id")),
+            assignee_id=id_arg(form, "assignee_id"),
+            department_id=id_arg(form, "department_id"),
             reason=form.get("reason", ""),
             outcome=form.get("outcome") or None,
             reply_text=form.get("reply_text", ""),
@@ -278,10 +283,6 @@ def bulk(code: str):
 def _back_query(raw: str) -> str:
     # Only a query string of our own: never a URL.
     return "?" + raw if raw and "://" not in raw and not raw.startswith("/") else ""
-
-
-def _int(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isdigit() else None
 
 
 @bp.route("/filters", methods=["POST"])
@@ -475,13 +476,17 @@ def _local_datetime(raw: str | None, field: str) -> datetime:
     """A datetime-local / date input (Asia/Shanghai) as an aware moment."""
     raw = (raw or "").strip()
     try:
-        if len(raw) == 10:
-            return datetime.combine(datetime.fromisoformat(raw).date(), time(12, 0), tzinfo=BUSINESS_TZ)
-        return datetime.fromisoformat(raw).replace(tzinfo=BUSINESS_TZ)
+        if len(raw) > MAX_DATE_CHARS or not raw.isascii():
+            raise ValueError("too long")
+        moment = datetime.fromisoformat(raw)
     except ValueError:
         raise ValidationError(
             f"{field}格式应为 YYYY-MM-DD 或 YYYY-MM-DDTHH:MM", fields={field: "格式不符"}
         ) from None
+    parse_date(moment.date().isoformat(), field)  # within the years a person can mean
+    if len(raw) == 10:
+        return datetime.combine(moment.date(), time(12, 0), tzinfo=BUSINESS_TZ)
+    return moment.replace(tzinfo=BUSINESS_TZ)
 
 
 @bp.route("/tickets/<int:ticket_id>/actions/<action>", methods=["POST"])
@@ -502,12 +507,12 @@ def act(ticket_id: int, action: str):
         if action == "start":
             ds.start_work(session, ticket, user=user, now=moment)
         elif action == "assign":
-            assignee = session.get(User, _int(form.get("assignee_id")) or 0)
+            assignee = session.get(User, id_arg(form, "assignee_id") or 0)
             if assignee is None:
                 raise ValidationError("请选择承办人", fields={"assignee_id": "必填"})
             ds.assign(session, ticket, assignee, user=user, now=moment)
         elif action == "transfer":
-            department = session.get(Department, _int(form.get("department_id")) or 0)
+            department = session.get(Department, id_arg(form, "department_id") or 0)
             if department is None:
                 raise ValidationError("请选择转办部门", fields={"department_id": "必填"})
             ds.transfer(session, ticket, department, form.get("reason", ""), user=user, now=moment)
@@ -530,7 +535,7 @@ def act(ticket_id: int, action: str):
         elif action == "end_consultation":
             ds.end_consultation(session, ticket, user=user, now=moment)
         elif action == "extend":
-            length = _int(form.get("length"))
+            length = int_arg(form, "length", low=1, high=MAX_EXTENSION_DAYS)
             if length is None:
                 raise ValidationError("延长天数须为正整数", fields={"length": "须为数字"})
             approval = ds.extend(

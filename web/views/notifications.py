@@ -10,6 +10,7 @@ from tracker import notify
 from tracker.access import require_role
 from tracker.clock import utcnow
 from tracker.errors import TrackerError
+from tracker.inputs import id_arg, ids_arg
 from tracker.models import User
 from tracker.models.notifications import Delivery
 from web.database import db, settings
@@ -56,7 +57,7 @@ def _publish_after_commit(response):
 @login_required
 def index():
     user = current_user()
-    before = request.args.get("before", type=int)
+    before = id_arg(request.args, "before")
     items = notify.list_notifications(db(), user, limit=PAGE, before_id=before)
     return render_template(
         "notifications/index.html",
@@ -80,10 +81,7 @@ def mark_read():
     """Mark one (``id``), several (``ids``) or all of the signed-in user's notifications read."""
     session = db()
     raw = request.form.getlist("ids") or request.form.getlist("id")
-    try:
-        ids = [int(x) for x in raw] if raw else None
-    except ValueError:
-        abort(400)
+    ids = ids_arg(raw, "ids") if raw else None
     count = notify.mark_read(session, current_user(), now=utcnow(), ids=ids)
     session.commit()
     go = _safe_link(request.form.get("next"))

@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from tracker.clock import BUSINESS_TZ, local, utcnow
 from tracker.errors import ValidationError
+from tracker.inputs import date_arg, int_arg
 from tracker.models import AuditEntry, Department, Ticket
 from tracker.reports import permissions
 from tracker.reports.aggregation import CHANNEL_REPORT_LABELS, period_scope
@@ -39,14 +40,24 @@ from web.database import db
 from web.security import current_user, login_required
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
+MIN_YEAR, MAX_YEAR = 2000, 2100
+# A register's figure is stored as NUMERIC(14, 4): at most 10 digits before the point.
+MAX_FIGURE = Decimal(10) ** 10
+MAX_FIGURE_CHARS = 40
+
+
+def _redirect_year() -> int:
+    """The year to go back to after an import: the form's, when it is a valid one."""
+    try:
+        return int_arg(request.form, "year", low=MIN_YEAR, high=MAX_YEAR) or _year()
+    except ValidationError:
+        return _year()
 
 
 def _year() -> int:
     default = local(utcnow()).year - 1
-    year = request.args.get("year", default=default, type=int)
-    if year is None or not 2000 <= year <= 2100:
-        raise ValidationError("年度无效", fields={"year": "应为 2000–2100"})
-    return year
+    year = int_arg(request.args, "year", low=MIN_YEAR, high=MAX_YEAR)
+    return default if year is None else year
 
 
 def _scope_args():
@@ -167,6 +178,13 @@ def registers():
     )
 
 
+def _form_year() -> int:
+    year = int_arg(request.form, "year", low=MIN_YEAR, high=MAX_YEAR)
+    if year is None:
+        raise ValidationError("年度必填", fields={"year": f"应为 {MIN_YEAR}–{MAX_YEAR}"})
+    return year
+
+
 def _department_from_form() -> Department:
     code = request.form.get("department", "")
     department = db().scalar(select(Department).where(Department.code == code))
@@ -180,11 +198,14 @@ def _department_from_form() -> Department:
 def set_register_figure():
     user = current_user()
     permissions.require_register_write(user)
+    year = _form_year()
+    raw_value = request.form.get("value", "").strip()
     try:
-        year = int(request.form.get("year", ""))
-        value = Decimal(request.form.get("value", "").strip())
-    except (ValueError, InvalidOperation):
-        raise ValidationError("年度和数值须为数字", fields={"value": "应为数字"}) from None
+        value = Decimal(raw_value) if len(raw_value) <= MAX_FIGURE_CHARS else None
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite() or abs(value) >= MAX_FIGURE:
+        raise ValidationError("数值须为数字", fields={"value": f"应为小于 {MAX_FIGURE} 的数字"})
     register_service.set_figure(
         db(),
         year=year,
@@ -216,7 +237,7 @@ def import_register():
     result = register_service.import_figures(db(), _uploaded_rows(), now=utcnow(), actor=user)
     db().commit()
     flash(result.summary("主动公开登记"), "ok")
-    return redirect(url_for("reports.registers", year=request.form.get("year", type=int) or _year()))
+    return redirect(url_for("reports.registers", year=_redirect_year()))
 
 
 @bp.route("/cases")
@@ -240,15 +261,10 @@ def cases():
 
 
 def _date(name: str, *, required: bool) -> date | None:
-    text = (request.form.get(name) or "").strip()
-    if not text:
-        if required:
-            raise ValidationError("日期必填", fields={name: "必填"})
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValidationError(f"日期格式应为 YYYY-MM-DD：{text}", fields={name: "格式错误"}) from None
+    day = date_arg(request.form, name)
+    if day is None and required:
+        raise ValidationError("日期必填", fields={name: "必填"})
+    return day
 
 
 @bp.route("/cases", methods=["POST"])
@@ -288,7 +304,7 @@ def import_cases():
     result = register_service.import_cases(db(), _uploaded_rows(), now=utcnow(), actor=user)
     db().commit()
     flash(result.summary("复议诉讼案件"), "ok")
-    return redirect(url_for("reports.cases", year=request.form.get("year", type=int) or _year()))
+    return redirect(url_for("reports.cases", year=_redirect_year()))
 
 
 @bp.route("/texts", methods=["POST"])
@@ -296,10 +312,7 @@ def import_cases():
 def save_text():
     user = current_user()
     permissions.require_register_write(user)
-    try:
-        year = int(request.form.get("year", ""))
-    except ValueError:
-        raise ValidationError("年度无效", fields={"year": "应为数字"}) from None
+    year = _form_year()
     code = request.form.get("department") or None
     department = (
         db().scalar(select(Department).where(Department.code == code))
