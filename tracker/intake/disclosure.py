@@ -11,15 +11,16 @@ from tracker.clock import BUSINESS_TZ
 from tracker.intake.formats import parse_datetime
 from tracker.intake.idnumbers import id_number_error
 from tracker.intake.records import (
-    EMAIL_RE,
-    PHONE_RE,
     Column,
     FieldError,
     History,
     IntakeRecord,
     RecordError,
     check_order,
+    email_error,
     parse_columns,
+    phone_error,
+    shown_value,
 )
 from tracker.outcomes import outcome_from_label
 from tracker.services.tickets import ContactDraft, TicketDraft
@@ -112,6 +113,19 @@ def record_from_row(
     return IntakeRecord(draft, history, number)
 
 
+MAX_FORM_FIELD_CHARS = 5000
+FORM_LABELS = {
+    "name": "申请人姓名或名称",
+    "id_number": "证件号码",
+    "phone": "联系电话",
+    "email": "电子邮箱",
+    "address": "通信地址",
+    "description": "所需信息",
+    "info_title": "信息名称",
+    "doc_number": "文号",
+}
+
+
 def record_from_form(
     form: dict[str, Any], *, now: datetime, department_code: str | None = None, staff_entry: bool = False
 ) -> IntakeRecord:
@@ -122,6 +136,13 @@ def record_from_form(
     def field(name: str) -> str:
         value = form.get(name)
         return value.strip() if isinstance(value, str) else ""
+
+    # Every field bounded before any check reads it (the longest, the description, holds 5,000 characters).
+    for name, value in form.items():
+        if isinstance(value, str) and len(value) > MAX_FORM_FIELD_CHARS:
+            errors.append(FieldError(FORM_LABELS.get(name, name), f"超过{MAX_FORM_FIELD_CHARS}字"))
+    if errors:
+        raise RecordError(errors)
 
     kind = field("applicant_kind")
     if kind not in ("公民", "法人或其他组织"):
@@ -149,10 +170,10 @@ def record_from_form(
     if not (phone or email or address):
         errors.append(FieldError("联系方式", "联系电话、电子邮箱、通信地址至少填写一项"))
 
-    if phone and not PHONE_RE.match(phone):
-        errors.append(FieldError("联系电话", "不是有效的电话号码", phone))
-    if email and not EMAIL_RE.match(email):
-        errors.append(FieldError("电子邮箱", "不是有效的电子邮箱", email))
+    if phone and phone_error(phone):
+        errors.append(FieldError("联系电话", phone_error(phone), shown_value(phone)))
+    if email and email_error(email):
+        errors.append(FieldError("电子邮箱", email_error(email), shown_value(email)))
     description = field("description")
     title, doc_number = field("info_title"), field("doc_number")
     if not (description or title or doc_number):

@@ -34,6 +34,7 @@ from tracker.access import EVERYTHING
 from tracker.channel_errors import WEIBO_RATE_CODES, WEIBO_TOKEN_CODES, meaning
 from tracker.clock import local
 from tracker.db import session_scope
+from tracker.intake.formats import MAX_ROWS
 from tracker.intake.records import FieldError, IntakeRecord, RecordError, apply_record
 from tracker.models import OutboxMessage
 from tracker.models.intake import AdapterState, adapter_state
@@ -65,6 +66,8 @@ ENDPOINTS = PUBLIC_ENDPOINTS + BUSINESS_ENDPOINTS
 COMMENT_KINDS = ("comment", "comment_mention")
 LIST_KEYS = ("comments", "statuses", "direct_messages", "data")
 WEIBO_TIME = "%a %b %d %H:%M:%S %z %Y"
+MAX_ID_CHARS = 32  # Weibo ids are 64-bit integers (19 digits)
+MAX_TEXT_CHARS = 20000  # a comment holds 140 characters, a private message 2,000
 
 
 def items_of(document: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -108,11 +111,13 @@ def record_from_item(
 ) -> IntakeRecord:
     errors: list[FieldError] = []
     ident = str(item.get("idstr") or item.get("id") or "").strip()
-    if not ident.isdigit():
-        errors.append(FieldError("id", "缺少或不是数字", ident or None, number))
+    if len(ident) > MAX_ID_CHARS or not (ident.isascii() and ident.isdigit()):
+        errors.append(FieldError("id", "缺少或不是数字", ident[:40] or None, number))
     text = item.get("text")
     if not isinstance(text, str) or not text.strip():
         errors.append(FieldError("text", "不能为空", None, number))
+    elif len(text) > MAX_TEXT_CHARS:
+        errors.append(FieldError("text", f"超过{MAX_TEXT_CHARS}字", None, number))
     created = None
     try:
         created = datetime.strptime(str(item.get("created_at", "")), WEIBO_TIME)
@@ -122,9 +127,11 @@ def record_from_item(
     if not isinstance(user, dict):
         errors.append(FieldError("user", "应为对象", None, number))
         user = {}
+    status = item.get("status") if isinstance(item.get("status"), dict) else {}
+    if not isinstance(status.get("user") or {}, dict):
+        errors.append(FieldError("status.user", "应为对象", None, number))
     if errors:
         raise RecordError(errors)
-    status = item.get("status") if isinstance(item.get("status"), dict) else {}
     post_id = str(status.get("idstr") or status.get("id") or "") if kind in COMMENT_KINDS else ident
     uid = str((status.get("user") or {}).get("id") or user.get("id") or "")
     extra: dict[str, Any] = {"weibo_kind": kind, "weibo_user_id": str(user.get("id") or "")}
@@ -154,9 +161,14 @@ def record_from_item(
 def records_from_json(text: str | bytes) -> list[tuple[int, dict[str, Any], str]]:
     try:
         document = json.loads(text)
+    except RecursionError:  # nesting deeper than the parser goes; the items are read to depth 3 only
+        raise RecordError([FieldError("JSON", "嵌套层数过深")]) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise RecordError([FieldError("JSON", f"无法解析：{exc}")]) from None
-    return [(i, item, kind) for i, (kind, item) in enumerate(items_of(document), start=1)]
+    items = items_of(document)
+    if len(items) > MAX_ROWS:
+        raise RecordError([FieldError("JSON", f"超过 {MAX_ROWS:,} 条的上限，请分成多个文件上传")])
+    return [(i, item, kind) for i, (kind, item) in enumerate(items, start=1)]
 
 
 # --- the poller --------------------------------------------------------------------------------------
