@@ -7,16 +7,23 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tracker.cells import safe_row
 from tracker.clock import BUSINESS_TZ
 
 XLSX_MAGIC = b"PK\x03\x04"
 SNIFF_BYTES = 256 * 1024
+# The most one imported file may hold (docs/api.md, "Limits"), counted while it is read, blank rows
+# included, so a file is refused after at most this much work: 200,000 rows in a 2.3 MB XLSX used to
+# hold the worker 21 s at 312 MB, and the 20 MB upload cap allowed about 1.7 million.
+MAX_ROWS = 100_000  # data rows, below the header
+MAX_COLUMNS = 200
+MAX_CELLS = 2_000_000  # rows × columns as read, empty cells included
 
 
 class FileFormatError(Exception):
@@ -80,13 +87,57 @@ def open_table(path: str | Path) -> Table:
     return Table(path, "csv", encoding, [_clean_header(h) for h in header])
 
 
+def bounded_rows(rows: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:
+    """The rows of a file as read (the header first), refused once the file passes the limits."""
+    cells = 0
+    try:
+        for number, values in enumerate(rows, start=1):
+            if number > MAX_ROWS + 1:
+                raise FileFormatError(f"文件超过 {MAX_ROWS:,} 行数据的上限，请分成多个文件上传")
+            if len(values) > MAX_COLUMNS:
+                raise FileFormatError(f"第{number}行超过 {MAX_COLUMNS} 列的上限")
+            cells += len(values)
+            if cells > MAX_CELLS:
+                raise FileFormatError(
+                    f"文件超过 {MAX_CELLS:,} 个单元格的上限（至第{number}行），请分成多个文件上传"
+                )
+            yield values
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:  # a generator over an open file (openpyxl's sheet reader) ends here
+            close()
+
+
+def declared_rows(path: str | Path) -> int | None:
+    """The number of data rows an XLSX file's sheet says it holds (cheap: read from its dimension tag),
+    or None for a CSV or an XLSX without one. A file can lie; the limits hold while reading anyway."""
+    path = Path(path)
+    with path.open("rb") as fh:
+        if not fh.read(4).startswith(XLSX_MAGIC):
+            return None
+    from openpyxl import load_workbook
+    from openpyxl.utils import range_boundaries
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception:  # a broken file is refused, with its reason, by the import itself
+        return None
+    try:
+        _min_col, _min_row, _max_col, max_row = range_boundaries(book.active.calculate_dimension())
+    except (ValueError, TypeError):  # unsized: no dimension tag
+        return None
+    finally:
+        book.close()
+    return None if max_row is None else max(0, max_row - 1)
+
+
 def _clean_header(text: Any) -> str:
     return re.sub(r"\s+", "", str(text or "")).replace("*", "")
 
 
 def _csv_rows(path: Path, encoding: str) -> Iterator[tuple[int, dict[str, Any]]]:
     with path.open(encoding=encoding, errors="strict", newline="") as fh:
-        reader = csv.reader(fh)
+        reader = bounded_rows(csv.reader(fh))
         header = [_clean_header(h) for h in next(reader)]
         number = 1
         while True:
@@ -130,7 +181,7 @@ def _xlsx_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
     book = load_workbook(path, read_only=True, data_only=True)
     try:
-        rows = book.active.iter_rows(values_only=True)
+        rows = bounded_rows(book.active.iter_rows(values_only=True))
         header = [_clean_header(h) for h in next(rows)]
         for number, values in enumerate(rows, start=2):
             if not any(v not in (None, "") and str(v).strip() for v in values):
@@ -230,8 +281,8 @@ def write_csv(rows: list[list[Any]], header: list[str]) -> bytes:
     """CSV in UTF-8 with BOM: the form Excel on a Chinese Windows opens without garbling."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerow(safe_row(header))
+    writer.writerows(safe_row(row) for row in rows)
     return buffer.getvalue().encode("utf-8-sig")
 
 
@@ -240,16 +291,9 @@ def write_xlsx(rows: list[list[Any]], header: list[str], title: str = "Sheet1") 
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title)
-    sheet.append(header)
+    sheet.append(safe_row(header))
     for row in rows:
-        sheet.append([_xlsx_safe(v) for v in row])
+        sheet.append(safe_row(row))
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
-
-
-def _xlsx_safe(value: Any) -> Any:
-    # A cell starting with = + - @ would be a formula in Excel: citizen text must stay text.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value

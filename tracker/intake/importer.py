@@ -29,6 +29,7 @@ from tracker import deadlines as engine
 from tracker import reference, topic_labels
 from tracker.access import EVERYTHING, NOTHING, Reach, reach_of
 from tracker.calendar_store import load_calendar
+from tracker.cells import safe_row
 from tracker.channels import channel as channel_of
 from tracker.clock import local
 from tracker.db import session_scope
@@ -254,11 +255,11 @@ def write_rejected(channel: str, path: Path, report: ImportReport) -> Path:
                 continue
             if header is None:
                 header = [k for k in row if k != "__extra__"] if channel != "weibo" else ["JSON"]
-                writer.writerow(["行号", "错误", *header])
+                writer.writerow(safe_row(["行号", "错误", *header]))
             values = (
                 [json.dumps(row, ensure_ascii=False)] if channel == "weibo" else [row.get(h) for h in header]
             )
-            writer.writerow([number, "；".join(by_row[number]), *values])
+            writer.writerow(safe_row([number, "；".join(by_row[number]), *values]))
     report.rejected_path = target
     return target
 

@@ -10,6 +10,7 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt
 
+from tracker.cells import safe_cell
 from tracker.reports import annual
 from tracker.reports.formats import Table
 from tracker.reports.html import SECTION_KEYS
@@ -69,6 +70,8 @@ def _widths(table: Table) -> list:
 
 
 def _set_text(cell, text: str, *, center: bool = True) -> None:
+    # A table copied from the report into a spreadsheet must not turn a citizen's words into a formula.
+    text = safe_cell(text)
     cell.text = ""
     paragraph = cell.paragraphs[0]
     if center:

@@ -7,6 +7,7 @@ import io
 import json
 from typing import Any
 
+from tracker.cells import safe_row
 from tracker.errors import ValidationError
 from tracker.reports import annual, formats
 from tracker.reports.aggregation import CHANNEL_REPORT_LABELS
@@ -80,11 +81,14 @@ def render_csv(report: annual.AnnualReport) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["表格", "行", "列", "数值"])
+
+    def writerow(values: list[Any]) -> None:
+        # Labels can come from citizens' text (topics): every row goes through the one formula escape.
+        writer.writerow(safe_row(values))
+
     for code, figures in annual.interaction_dict(report).items():
         for measure, value in figures.items():
-            writer.writerow(
-                ["政民互动", CHANNEL_REPORT_LABELS[code], measure, "" if value is None else value]
-            )
+            writerow(["政民互动", CHANNEL_REPORT_LABELS[code], measure, "" if value is None else value])
     for table in report.tables:
         for row in table.rows:
             for cell in row:
@@ -94,7 +98,7 @@ def render_csv(report: annual.AnnualReport) -> str:
                     path = path[1:]
                 else:
                     section = table.section
-                writer.writerow([section, "/".join(path), cell.column, cell.value])
+                writerow([section, "/".join(path), cell.column, cell.value])
     return out.getvalue()
 
 

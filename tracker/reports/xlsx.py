@@ -15,6 +15,7 @@ from openpyxl.styles import Alignment, Border, Font, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from tracker.cells import safe_cell
 from tracker.reports import annual, formats
 from tracker.reports.formats import Table
 
@@ -31,6 +32,11 @@ FONT = Font(name="宋体", size=11)
 TITLE_FONT = Font(name="黑体", size=12, bold=True)
 
 
+def _cell(ws: Worksheet, *, row: int, column: int, value=None):
+    """Every cell this file writes: text through the one formula escape (topics are citizens' words)."""
+    return ws.cell(row=row, column=column, value=safe_cell(value))
+
+
 def _value(value):
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
@@ -41,12 +47,12 @@ def write_table(ws: Worksheet, table: Table, top: int, left: int = 1) -> int:
     """Write `table` with its top-left corner at (top, left); return the first row below it."""
     for r in range(table.height):
         for c in range(table.width):
-            cell = ws.cell(row=top + r, column=left + c)
+            cell = _cell(ws, row=top + r, column=left + c)
             cell.border = BORDER
             cell.font = FONT
             cell.alignment = CENTER
     for label in [*table.header, *table.labels]:
-        cell = ws.cell(row=top + label.row, column=left + label.col, value=label.text)
+        cell = _cell(ws, row=top + label.row, column=left + label.col, value=label.text)
         is_body_label = label in table.labels
         cell.alignment = LEFT if is_body_label else CENTER
         if label.rowspan > 1 or label.colspan > 1:
@@ -78,7 +84,7 @@ def _fit_page(ws: Worksheet) -> None:
 def _section_sheet(wb: Workbook, section: str, tables: list[Table]) -> None:
     ws = wb.create_sheet(SHEET_TITLES[section])
     width = max(t.width for t in tables)
-    title = ws.cell(row=1, column=1, value=section)
+    title = _cell(ws, row=1, column=1, value=section)
     title.font = TITLE_FONT
     title.alignment = LEFT
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=width)
@@ -119,10 +125,10 @@ INTERACTION_HEADERS = (
 def _interaction_sheet(wb: Workbook, report: annual.AnnualReport) -> None:
     ws = wb.active
     ws.title = "政民互动"
-    ws.cell(row=1, column=1, value=f"{report.scope.label}政民互动情况").font = TITLE_FONT
+    _cell(ws, row=1, column=1, value=f"{report.scope.label}政民互动情况").font = TITLE_FONT
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(INTERACTION_HEADERS))
     for c, text in enumerate(INTERACTION_HEADERS, start=1):
-        cell = ws.cell(row=2, column=c, value=text)
+        cell = _cell(ws, row=2, column=c, value=text)
         cell.border, cell.alignment, cell.font = BORDER, CENTER, FONT
     for r, f in enumerate(report.interaction.values(), start=3):
         values = (
@@ -139,7 +145,7 @@ def _interaction_sheet(wb: Workbook, report: annual.AnnualReport) -> None:
             None if f.mean_workdays is None else round(f.mean_workdays, 2),
         )
         for c, value in enumerate(values, start=1):
-            cell = ws.cell(row=r, column=c, value=value)
+            cell = _cell(ws, row=r, column=c, value=value)
             cell.border, cell.alignment, cell.font = BORDER, CENTER, FONT
             if c in (4, 6, 9):
                 cell.number_format = "0.0%"
@@ -149,10 +155,10 @@ def _interaction_sheet(wb: Workbook, report: annual.AnnualReport) -> None:
         ws.column_dimensions[get_column_letter(c)].width = 12
     row = 4 + len(report.interaction)
     if report.topics:
-        ws.cell(row=row, column=1, value="群众关心的内容（前五位）").font = TITLE_FONT
+        _cell(ws, row=row, column=1, value="群众关心的内容（前五位）").font = TITLE_FONT
         for i, (topic, n) in enumerate(report.topics, start=1):
-            ws.cell(row=row + i, column=1, value=topic)
-            ws.cell(row=row + i, column=2, value=n)
+            _cell(ws, row=row + i, column=1, value=topic)
+            _cell(ws, row=row + i, column=2, value=n)
 
 
 def _free_sheet(wb: Workbook, report: annual.AnnualReport) -> None:
@@ -169,10 +175,10 @@ def _free_sheet(wb: Workbook, report: annual.AnnualReport) -> None:
         ("行政复议（件）", report.review_total),
         ("行政诉讼（件）", report.suit_total),
     ]
-    ws.cell(row=1, column=1, value=f"{report.year}年政府信息公开工作概况").font = TITLE_FONT
+    _cell(ws, row=1, column=1, value=f"{report.year}年政府信息公开工作概况").font = TITLE_FONT
     for r, (label, value) in enumerate(rows, start=2):
-        ws.cell(row=r, column=1, value=label).border = BORDER
-        ws.cell(row=r, column=2, value=_value(value)).border = BORDER
+        _cell(ws, row=r, column=1, value=label).border = BORDER
+        _cell(ws, row=r, column=2, value=_value(value)).border = BORDER
     ws.column_dimensions["A"].width = 32
 
 
