@@ -53,13 +53,29 @@ def new_token(nbytes: int = 24) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
+# However short a number, at least this many of its characters are hidden: a 7-digit landline used to
+# show in full (3 leading + 4 trailing characters), to auditors and to API clients.
+MIN_HIDDEN = 4
+
+
+def _mask_middle(text: str, head: int, tail: int) -> str:
+    """Keep at most `head` leading and `tail` trailing characters, hiding at least MIN_HIDDEN.
+
+    Short values lose their visible part first (a value of MIN_HIDDEN characters or fewer is all stars),
+    so no length of number is ever shown whole.
+    """
+    hidden = min(len(text), max(MIN_HIDDEN, len(text) - head - tail))
+    visible = len(text) - hidden
+    shown_head = min(head, visible // 2)
+    shown_tail = visible - shown_head
+    return text[:shown_head] + "*" * hidden + (text[len(text) - shown_tail :] if shown_tail else "")
+
+
 def mask_phone(phone: str | None) -> str:
-    """138****5678: keep the first three and last four digits of an 11-digit number."""
+    """138****5678: the first three and last four characters of an 11-digit number; fewer when shorter."""
     if not phone:
         return ""
-    if len(phone) >= 7:
-        return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
-    return "*" * len(phone)
+    return _mask_middle(phone, 3, 4)
 
 
 def mask_name(name: str | None) -> str:
@@ -77,11 +93,10 @@ def mask_email(email: str | None) -> str:
 
 
 def mask_id_number(number: str | None) -> str:
+    """1101**********002X: the first and last four characters of an 18-character number."""
     if not number:
         return ""
-    if len(number) <= 8:
-        return "*" * len(number)
-    return number[:4] + "*" * (len(number) - 8) + number[-4:]
+    return _mask_middle(number, 4, 4)
 
 
 def mask_address(address: str | None) -> str:
