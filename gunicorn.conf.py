@@ -22,6 +22,10 @@ timeout = 60
 # Empty: gunicorn believes nobody's forwarded headers (its own default would trust 127.0.0.1).
 forwarded_allow_ips = ",".join(parse_trusted_proxies(os.environ.get("TRACKER_TRUSTED_PROXIES")))
 
+# Access log lines (when --access-logfile is given) carry the path, never the query string: searches
+# and filters hold citizens' names and phone numbers. %(U)s is the path alone; %(r)s would be the line.
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(L)s'
+
 # /metrics adds up the request counters of every worker process (prometheus_client's multiprocess mode,
 # web/observability.py): each process writes its own files here. Set before the workers import the app;
 # a fresh directory per server start, so figures of processes from an earlier start are not counted.

@@ -33,9 +33,8 @@ def worker_command(settings: Settings) -> list[str]:
 
 
 def run_all(settings: Settings, *, host: str, port: int) -> int:
-    from werkzeug.serving import make_server
-
     from web import create_app
+    from web.server import make_embedded_server
 
     env = {**os.environ, "TRACKER_INSTANCE_DIR": str(settings.instance_dir)}
     beat_pid = str(settings.instance_dir / "beat.pid")
@@ -47,7 +46,7 @@ def run_all(settings: Settings, *, host: str, port: int) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
-    server = make_server(host, port, create_app(settings=settings), threaded=True)
+    server = make_embedded_server(host, port, create_app(settings=settings))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"政民互动工单系统已启动：http://{host}:{port}  （Ctrl-C 停止）", flush=True)
 
