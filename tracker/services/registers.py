@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.errors import NotFound, ValidationError
+from tracker.intake.formats import FileFormatError, bounded_rows
 from tracker.models import AuditEntry, Department, Ticket, User
 from tracker.models.registers import RegisterFigure, ReportText, ReviewCase
 from tracker.reports.registers_spec import (
@@ -76,11 +77,15 @@ def read_table_file(data: bytes, filename: str) -> list[dict[str, str]]:
             wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many kinds for a damaged file
             raise ValidationError(f"无法读取 Excel 文件：{exc}", fields={"file": "格式错误"}) from None
-        rows = [
-            ["" if v is None else str(v).strip() for v in row]
-            for row in wb.active.iter_rows(values_only=True)
-        ]
-        wb.close()
+        try:
+            rows = [
+                ["" if v is None else str(v).strip() for v in row]
+                for row in bounded_rows(wb.active.iter_rows(values_only=True))
+            ]
+        except FileFormatError as exc:
+            raise ValidationError(str(exc), fields={"file": "超过上限"}) from None
+        finally:
+            wb.close()
     elif suffix in (".csv", ".txt"):
         for encoding in ("utf-8-sig", "gb18030"):
             try:
@@ -90,7 +95,10 @@ def read_table_file(data: bytes, filename: str) -> list[dict[str, str]]:
                 continue
         else:
             raise ValidationError("无法识别文件编码（应为 UTF-8 或 GB18030）", fields={"file": "编码错误"})
-        rows = [[v.strip() for v in row] for row in csv.reader(io.StringIO(text))]
+        try:
+            rows = [[v.strip() for v in row] for row in bounded_rows(csv.reader(io.StringIO(text)))]
+        except FileFormatError as exc:
+            raise ValidationError(str(exc), fields={"file": "超过上限"}) from None
     else:
         raise ValidationError("只支持 CSV 或 XLSX 文件", fields={"file": "格式不支持"})
     rows = [row for row in rows if any(row)]
