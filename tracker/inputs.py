@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -116,18 +116,47 @@ def json_depth_exceeds(body: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
-def _has_lone_surrogate(value: Any) -> bool:
+def text_error(text: str) -> str | None:
+    """Why a string cannot be stored as text, or None.
+
+    NUL is refused by PostgreSQL in every text column (a 500 there, silently kept on SQLite), and a lone
+    surrogate (JSON's "\ud800") cannot be encoded at all; neither is anything a person typed.
+    """
+    if "\x00" in text:
+        return "含有不允许的控制字符（NUL）"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "含有无效的 Unicode 字符（单独的代理项）"
+    return None
+
+
+def _first_text_error(value: Any) -> str | None:
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
+        return text_error(value)
     if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(v) for v in value)
-    return False
+        items: Iterable[Any] = (x for pair in value.items() for x in pair)
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    for item in items:
+        reason = _first_text_error(item)
+        if reason:
+            return reason
+    return None
+
+
+def fields_text_error(fields: Iterable[tuple[str, str]]) -> tuple[str, str] | None:
+    """The first (field, reason) among a request's query arguments or form fields that is no text."""
+    for name, value in fields:
+        name_reason = text_error(name)
+        if name_reason:  # the name itself cannot be shown either
+            return ("?", name_reason)
+        reason = text_error(value)
+        if reason:
+            return (name, reason)
+    return None
 
 
 def parse_json_object(body: bytes, field: str = "body") -> dict[str, Any]:
@@ -143,6 +172,7 @@ def parse_json_object(body: bytes, field: str = "body") -> dict[str, Any]:
         raise _refuse(field, "应为 JSON 对象") from None
     if not isinstance(payload, dict):
         raise _refuse(field, "应为 JSON 对象")
-    if _has_lone_surrogate(payload):
-        raise _refuse(field, "含有无效的 Unicode 字符（单独的代理项）")
+    reason = _first_text_error(payload)
+    if reason:
+        raise _refuse(field, reason)
     return payload

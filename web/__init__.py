@@ -42,10 +42,11 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
 
 
 def register_extensions(app: Flask) -> None:
-    from web import database, i18n, observability, security, signin, templating
+    from web import database, i18n, inputs, observability, security, signin, templating
 
     observability.init_app(app)
     database.init_app(app)
+    inputs.init_app(app)
     security.init_app(app)
     signin.init_app(app)
     i18n.init_app(app)

@@ -304,6 +304,8 @@ def verify_request(
         raise AuthenticationFailed("X-Tracker-Nonce 应为 16–64 个字母、数字、- 或 _")
     if not SIGNATURE_RE.fullmatch(request.signature) or len(request.key_id) > 32:
         raise AuthenticationFailed("签名无效")
+    if not (request.key_id.isascii() and request.key_id.isprintable()):  # a NUL never reaches a query
+        raise AuthenticationFailed("签名无效")
     sent_at = int(request.timestamp)
     if abs(now.timestamp() - sent_at) > REPLAY_WINDOW.total_seconds():
         raise AuthenticationFailed("时间戳与服务器时间相差超过5分钟（防重放）")
