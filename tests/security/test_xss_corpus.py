@@ -55,6 +55,9 @@ def _payloads() -> list[str]:
 
 
 PAYLOADS = _payloads()
+# NUL cannot be stored by PostgreSQL, the production database (it was a 500 there; this SQLite site kept
+# it): every door refuses it with the field named (issue 17), and the file import lists its row as bad.
+REFUSED = {p for p in PAYLOADS if "\x00" in p}
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +221,9 @@ def site(tmp_path_factory):
         ]
         path = write_csv(Path(root) / "xss.csv", HOTLINE_HEADER, rows)
         with session_scope(url) as session:
-            import_file(session, "hotline", path, actor="文件导入", reach=EVERYTHING, now=utcnow())
+            import_file(
+                session, "hotline", path, actor="文件导入", reach=EVERYTHING, now=utcnow(), skip_bad_rows=True
+            )
         sent += len(PAYLOADS)
         # A staff note on the first ticket of each payload.
         with session_scope(url) as session:
@@ -259,6 +264,9 @@ def test_every_entry_point_accepts_or_refuses_cleanly_and_stores_text_as_given(s
 
     for payload, codes in site["statuses"].items():
         assert all(code < 500 for code in codes), (payload, codes)
+        if payload in REFUSED:
+            assert set(codes) == {400}, (payload, codes)
+            continue
         # The portal message, the push and the website ticket must accept the text (it is valid input).
         assert codes[0] == 200 and codes[2] in (200, 201) and codes[3] in (200, 201), (payload, codes)
     with session_scope(site["url"]) as session:
@@ -267,12 +275,15 @@ def test_every_entry_point_accepts_or_refuses_cleanly_and_stores_text_as_given(s
             for t in session.scalars(select(Ticket).where(Ticket.external_ref.like("XSS-%")))
         }
         for i, payload in enumerate(PAYLOADS):
+            if payload in REFUSED:
+                assert f"XSS-{i}" not in pushed and f"XSS-FILE-{i}" not in pushed
+                continue
             assert pushed[f"XSS-{i}"].body == payload.strip() or pushed[f"XSS-{i}"].body == payload
             assert pushed[f"XSS-FILE-{i}"].body == f"导入 {payload}".strip()
         notes = session.scalar(
             select(func.count()).select_from(TicketEvent).where(TicketEvent.kind == "ticket.note")
         )
-        assert notes == len(PAYLOADS)
+        assert notes == len(PAYLOADS) - len(REFUSED)
         # The SQL-injection payloads did nothing to the schema or the users.
         assert session.scalar(select(func.count()).select_from(Ticket)) >= 5 * len(PAYLOADS)
 

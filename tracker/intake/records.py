@@ -21,6 +21,7 @@ from tracker.access import Reach, require_reach
 from tracker.channels import SATISFACTION_LEVELS
 from tracker.errors import ValidationError
 from tracker.history import Actor
+from tracker.inputs import text_error
 from tracker.intake.duplicates import flag_possible_duplicate
 from tracker.intake.formats import parse_bool, parse_datetime, text_value
 from tracker.models import Ticket
@@ -195,7 +196,7 @@ def parse_columns(
                 errors.append(FieldError(name, "不能为空", None, row))
             values[col.key] = None
             continue
-        if col.kind == "text" and raw.__class__ is str and len(text) <= col.max_len:
+        if col.kind == "text" and raw.__class__ is str and len(text) <= col.max_len and "\x00" not in text:
             values[col.key] = text  # _convert's text case, inlined: most cells of every imported row
             continue
         try:
@@ -216,6 +217,9 @@ def _convert(col: Column, raw: Any, text: str) -> Any:
     # (phones and e-mail addresses by their own, shorter, limits).
     if len(text) > col.max_len and col.kind not in ("phone", "email"):
         raise ValueError(f"超过{col.max_len}字")
+    reason = text_error(text)  # NUL (PostgreSQL stores none) or a lone surrogate from a JSON escape
+    if reason:
+        raise ValueError(reason)
     if col.kind == "datetime":
         try:
             return parse_datetime(raw)

@@ -34,6 +34,7 @@ from tracker.access import EVERYTHING
 from tracker.channel_errors import WEIBO_RATE_CODES, WEIBO_TOKEN_CODES, meaning
 from tracker.clock import local
 from tracker.db import session_scope
+from tracker.inputs import text_error
 from tracker.intake.formats import MAX_ROWS
 from tracker.intake.records import FieldError, IntakeRecord, RecordError, apply_record
 from tracker.models import OutboxMessage
@@ -118,6 +119,8 @@ def record_from_item(
         errors.append(FieldError("text", "不能为空", None, number))
     elif len(text) > MAX_TEXT_CHARS:
         errors.append(FieldError("text", f"超过{MAX_TEXT_CHARS}字", None, number))
+    elif text_error(text):
+        errors.append(FieldError("text", text_error(text), None, number))
     created = None
     try:
         created = datetime.strptime(str(item.get("created_at", "")), WEIBO_TIME)
@@ -130,6 +133,14 @@ def record_from_item(
     status = item.get("status") if isinstance(item.get("status"), dict) else {}
     if not isinstance(status.get("user") or {}, dict):
         errors.append(FieldError("status.user", "应为对象", None, number))
+    for name, value in (
+        ("user.screen_name", user.get("screen_name")),
+        ("user.id", user.get("id")),
+        ("status.id", status.get("idstr") or status.get("id")),
+    ):
+        reason = text_error(str(value or ""))  # kept on the ticket: NUL cannot be stored on PostgreSQL
+        if reason:
+            errors.append(FieldError(name, reason, None, number))
     if errors:
         raise RecordError(errors)
     post_id = str(status.get("idstr") or status.get("id") or "") if kind in COMMENT_KINDS else ident
