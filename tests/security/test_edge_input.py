@@ -414,6 +414,18 @@ def test_a_nul_character_is_refused_naming_the_field(client, office, api_key):
     assert client.get("/queues/all?q=%00").status_code == 400
 
 
+def test_a_nul_character_in_a_file_row_rejects_that_row(tmp_path):
+    from tests.intake.helpers import HOTLINE_HEADER, hotline_row, write_csv
+    from tracker.intake.importer import check_file
+
+    rows = [hotline_row("NUL-1", content="噪音\x00扰民"), hotline_row("NUL-2")]
+    report = check_file("hotline", write_csv(tmp_path / "orders.csv", HOTLINE_HEADER, rows))
+    assert report.total == 2 and report.rejected == 1
+    # 标题 is the content's start in the helper's row: both cells carry the NUL.
+    assert {(e.row, e.column) for e in report.errors} == {(2, "诉求内容"), (2, "标题")}
+    assert all("NUL" in e.reason for e in report.errors)
+
+
 def test_form_ids_out_of_range_are_refused_not_500(client, session, office, now):
     dept, users = office
     ticket = factories.ticket(session, now=now, dept=dept)
