@@ -283,11 +283,9 @@ def test_a_seven_digit_phone_is_masked_for_auditors_and_the_api(client, session,
 
 def test_a_400_digit_timestamp_is_refused(client, api_key):
     key_id, secret = api_key
-    timestamp = "1" + "0" * 400
     headers = {
-        "X-Tracker-Key": key_id,
-        "X-Tracker-Timestamp": timestamp,
-        "X-Tracker-Signature": apikeys.sign(secret, timestamp, b""),
+        **signed_headers(key_id, secret, "GET", "/api/v1/tickets", b"", content_type=None),
+        "X-Tracker-Timestamp": "1" + "0" * 400,
     }
     response = client.get("/api/v1/tickets", headers=headers)
     assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized"
@@ -295,7 +293,10 @@ def test_a_400_digit_timestamp_is_refused(client, api_key):
 
 def test_a_non_ascii_signature_is_refused(client, api_key):
     key_id, secret = api_key
-    headers = {**signed_headers(key_id, secret, b"", content_type=None), "X-Tracker-Signature": "é" * 64}
+    headers = {
+        **signed_headers(key_id, secret, "GET", "/api/v1/tickets", b"", content_type=None),
+        "X-Tracker-Signature": "é" * 64,
+    }
     response = client.get("/api/v1/tickets", headers=headers)
     assert response.status_code == 401
 
@@ -311,7 +312,9 @@ def test_a_non_ascii_signature_is_refused(client, api_key):
 )
 def test_hostile_json_is_refused_naming_the_body(client, api_key, body, reason):
     key_id, secret = api_key
-    response = client.post("/api/v1/tickets", data=body, headers=signed_headers(key_id, secret, body))
+    response = client.post(
+        "/api/v1/tickets", data=body, headers=signed_headers(key_id, secret, "POST", "/api/v1/tickets", body)
+    )
     assert response.status_code == 400
     assert reason in response.get_json()["error"]["fields"]["body"]
 
@@ -406,7 +409,9 @@ def test_a_nul_character_is_refused_naming_the_field(client, office, api_key):
     response = client.post("/portal/query", data={"csrf_token": token, "code": "\x00"})
     assert response.status_code == 400
     body = b'{"channel": "website", "content": "\\u0000"}'
-    response = client.post("/api/v1/tickets", data=body, headers=signed_headers(*api_key, body))
+    response = client.post(
+        "/api/v1/tickets", data=body, headers=signed_headers(*api_key, "POST", "/api/v1/tickets", body)
+    )
     assert response.status_code == 400 and "NUL" in response.get_json()["error"]["fields"]["body"]
     response = get_signed(client, "/api/v1/tickets?external_ref=%00", *api_key)
     assert response.status_code == 400 and "external_ref" in response.get_json()["error"]["fields"]
@@ -472,10 +477,11 @@ def test_the_embedded_server_logs_no_query_string_and_names_no_version(settings,
         with caplog.at_level(logging.INFO, logger="werkzeug"):
             url = f"http://127.0.0.1:{server.port}/healthz?q=%E6%AC%A7%E9%98%B3%E7%A7%80%E8%8B%B113912345678"
             try:
-                response = urllib.request.urlopen(url, timeout=10)
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    server_header = response.headers.get("Server", "")
             except urllib.error.HTTPError as exc:  # 503 without a worker heartbeat: still a response
-                response = exc
-            server_header = response.headers.get("Server", "")
+                server_header = exc.headers.get("Server", "")
+                exc.close()
     finally:
         server.shutdown()
         thread.join(timeout=10)
@@ -521,13 +527,13 @@ def test_gunicorn_logs_no_query_string_and_names_no_version(tmp_path, database_u
         url = f"http://127.0.0.1:{port}/login?next=/queues/all%3Fq%3D13912345678"
         for _ in range(300):  # until it listens (at most about 30 s)
             try:
-                response = urllib.request.urlopen(url, timeout=5)
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    server_header = response.headers.get("Server", "")
                 break
             except OSError:
                 time.sleep(0.1)
         else:
             pytest.fail("gunicorn did not start")
-        server_header = response.headers.get("Server", "")
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -25,6 +25,7 @@ import re
 from collections import Counter, defaultdict
 from contextvars import ContextVar
 from datetime import date
+from urllib.parse import urlencode
 
 import pytest
 from flask import Request
@@ -139,10 +140,13 @@ def _send(client, rule, method, url, values, *, api_key, token):
     if rule.rule.startswith("/api/"):
         key_id, secret = api_key
         if method == "GET":
-            headers = signed_headers(key_id, secret, b"", content_type=None)
-            return client.get(url, query_string=values, headers=headers)
+            # Signed over the very query sent (method, path, query, nonce and body are all signed).
+            full = f"{url}?{urlencode(values)}" if values else url
+            headers = signed_headers(key_id, secret, "GET", full, b"", content_type=None)
+            return client.get(full, headers=headers)
         body = json.dumps(values, ensure_ascii=False).encode()
-        return client.open(url, method=method, data=body, headers=signed_headers(key_id, secret, body))
+        headers = signed_headers(key_id, secret, method, url, body)
+        return client.open(url, method=method, data=body, headers=headers)
     if method == "GET":
         return client.get(url, query_string=values)
     if rule.endpoint.startswith("portal."):
