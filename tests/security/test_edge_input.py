@@ -35,6 +35,7 @@ from openpyxl import Workbook, load_workbook
 
 from tests import factories
 from tests.intake.helpers import get_signed, post_signed, signed_headers
+from tracker.access import EVERYTHING
 from tracker.cells import FORMULA_TRIGGERS, safe_cell
 from tracker.intake import apikeys, hotline
 from tracker.intake.records import EMAIL_RE, apply_record, email_error
@@ -216,7 +217,7 @@ def test_the_hotline_export_writes_order_numbers_and_replies_as_text(client, ses
             },
             department_code="sme",
         )
-        ticket = apply_record(session, record, actor="API:12345平台", now=now).ticket
+        ticket = apply_record(session, record, actor="API:12345平台", reach=EVERYTHING, now=now).ticket
         reply_ticket(session, ticket, text, actor="承办人", now=now)
     session.commit()
     _sign_in(client, users["staff"].username)
