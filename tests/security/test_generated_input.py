@@ -139,6 +139,9 @@ def _sign_in(client, user) -> None:
         "/login", data={"username": user.username, "password": factories.PASSWORD, "csrf_token": token}
     )
     assert response.status_code == 302, "could not sign in"
+    assert client.get("/").status_code == 200, (
+        "signed in, but sent elsewhere (a second factor? a password change?)"
+    )
 
 
 def _csrf(client) -> str:
