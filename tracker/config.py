@@ -334,6 +334,7 @@ class Settings:
     @property
     def is_oidc_enabled(self) -> bool:
         return bool(self.oidc_issuer and self.oidc_client_id)
+
     log_format: str = "text"  # or "json": one JSON object per line, with the request id
     # /metrics: answered to these addresses (requests not passed on by a proxy) or to the bearer token.
     metrics_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()

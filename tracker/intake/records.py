@@ -59,6 +59,7 @@ def phone_error(text: str) -> str | None:
         return "不是有效的电话号码"
     return None
 
+
 # The batched writer of new tickets (`tracker.intake.importer.open_if_new`): (session, draft, *, actor,
 # now, flag_duplicates, index_search) -> the opened ticket, or None when the reference has one already.
 OpenIfNew = Callable[..., Any]
