@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker.audit.hashing import ALGORITHMS, entry_hash
+from tracker.audit.hashing import ALGORITHMS, hash_of_entry
 from tracker.errors import ValidationError
 from tracker.models import AuditEntry
 from tracker.models.audit import CHAIN_ROW_ID, AuditChain
@@ -75,7 +75,7 @@ def verify_chain(session: Session) -> Verification:
                 return Verification(
                     checked, entry.seq, entry.id, "记录的前一条哈希与前一条记录不符，记录被删除或插入"
                 )
-            if entry.hash_algorithm not in ALGORITHMS or entry.entry_hash != _recompute(entry):
+            if entry.hash_algorithm not in ALGORITHMS or entry.entry_hash != hash_of_entry(entry):
                 return Verification(checked, entry.seq, entry.id, "记录内容与其哈希不符，记录被修改")
             checked += 1
             expected_seq, expected_prev = entry.seq + 1, entry.entry_hash
@@ -92,21 +92,6 @@ def verify_chain(session: Session) -> Verification:
     if anchor_problem:
         return Verification(checked, head.anchor_seq + 1, None, anchor_problem)
     return Verification(checked)
-
-
-def _recompute(entry: AuditEntry) -> str:
-    return entry_hash(
-        entry.hash_algorithm,
-        seq=entry.seq,
-        at=entry.at,
-        user_id=entry.user_id,
-        action=entry.action,
-        object_type=entry.object_type,
-        object_id=entry.object_id,
-        detail=entry.detail,
-        ip=entry.ip,
-        prev_hash=entry.prev_hash,
-    )
 
 
 def _check_anchor(session: Session, head: AuditChain) -> str | None:

@@ -66,3 +66,20 @@ def canonical_bytes(
 
 def entry_hash(algorithm: str, **fields: Any) -> str:
     return digest(algorithm, canonical_bytes(algorithm=algorithm, **fields))
+
+
+def hash_of_entry(entry: Any) -> str:
+    """The hash an audit entry must carry, from its own fields and its recorded algorithm and predecessor:
+    what the writer stores and what `tracker audit verify` recomputes."""
+    return entry_hash(
+        entry.hash_algorithm,
+        seq=entry.seq,
+        at=entry.at,
+        user_id=entry.user_id,
+        action=entry.action,
+        object_type=entry.object_type,
+        object_id=entry.object_id,
+        detail=entry.detail,
+        ip=entry.ip,
+        prev_hash=entry.prev_hash,
+    )

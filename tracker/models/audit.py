@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, String, event, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tracker.audit.hashing import entry_hash
+from tracker.audit.hashing import hash_of_entry
 from tracker.models.base import Base
 from tracker.models.people import AuditEntry
 
@@ -62,18 +62,7 @@ def _link_into_chain(_mapper, connection, entry: AuditEntry) -> None:
     entry.seq = head.last_seq + 1
     entry.prev_hash = head.last_hash
     entry.hash_algorithm = head.algorithm
-    entry.entry_hash = entry_hash(
-        head.algorithm,
-        seq=entry.seq,
-        at=entry.at,
-        user_id=entry.user_id,
-        action=entry.action,
-        object_type=entry.object_type,
-        object_id=entry.object_id,
-        detail=entry.detail,
-        ip=entry.ip,
-        prev_hash=entry.prev_hash,
-    )
+    entry.entry_hash = hash_of_entry(entry)
     connection.execute(
         update(AuditChain)
         .where(AuditChain.id == CHAIN_ROW_ID)

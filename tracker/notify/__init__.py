@@ -344,6 +344,11 @@ def claim_deliveries(
             .with_for_update(skip_locked=True)
         )
     )
+    return _lease_deliveries(session, ids, now=now, lease=lease)
+
+
+def _lease_deliveries(session: Session, ids: list[int], *, now: datetime, lease: timedelta) -> list[int]:
+    """Mark the claimed deliveries as being sent until `now + lease`, counting the attempt; return them."""
     if ids:
         session.execute(
             update(Delivery)
@@ -456,20 +461,7 @@ def gather_burst(
             .with_for_update(skip_locked=True)
         )
     )
-    if ids:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids))
-            .values(
-                status="sending",
-                lease_until=now + lease,
-                next_attempt_at=now + lease,
-                attempts=Delivery.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        session.flush()
-    return ids
+    return _lease_deliveries(session, ids, now=now, lease=lease)
 
 
 def hold_deliveries(session: Session, delivery_ids: Sequence[int], *, until: datetime) -> None:
