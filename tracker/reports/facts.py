@@ -20,7 +20,7 @@ definition for every write path. tests/reports/test_facts.py checks the rows aga
 
 The top topics' facts, ``topic_label_id`` (the id in `topic_labels` of the ticket's only topic, or of its
 诉求分类 when it has none) and ``has_several_topics``, follow a ticket's topics and 诉求分类; they are kept
-at every flush by the ORM hook beside the model (`tracker.models.tickets.topic_facts`), and
+at every flush by the flush hook `tracker.topic_labels.keep_topic_facts` (registered in `tracker/db.py`), which calls `tracker.models.tickets.topic_facts`, and
 `refresh_topic_facts` below is the same definition in SQL (the backfills, the tests' check).
 """
 
