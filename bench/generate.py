@@ -470,9 +470,20 @@ def _ensure_people(conn: psycopg.Connection, departments: Sequence[tuple[str, st
                 )
                 row = conn.execute(
                     "INSERT INTO users (username, display_name, department_id, role, password_hash, email,"
-                    " is_active, failed_logins, preferences, created_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, true, 0, '{}', %s) RETURNING id, display_name",
-                    (username, display, dept, role, password_hash, f"{username}@gxj.example.gov.cn", now),
+                    " is_active, failed_logins, preferences, created_at, password_changed_at,"
+                    " password_history, totp_recovery_hashes)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, true, 0, '{}', %s, %s, '[]', '[]')"
+                    " RETURNING id, display_name",
+                    (
+                        username,
+                        display,
+                        dept,
+                        role,
+                        password_hash,
+                        f"{username}@gxj.example.gov.cn",
+                        now,
+                        now,
+                    ),
                 ).fetchone()
             people.append((row[0], row[1]))
         staff[code] = (dept, people)
