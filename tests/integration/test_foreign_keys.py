@@ -139,22 +139,22 @@ def _orphan_event_and_outbox(url: str) -> None:
     from tracker.db import session_scope
 
     now = datetime(2026, 3, 4, 2, 0, tzinfo=UTC)
+    # Plain SQL naming the columns of revision 0022: the models of today have columns (and column
+    # defaults) that later revisions add.
     with session_scope(url) as session:
-        events = TicketEvent.__table__
         event_id = session.execute(
-            insert(events)
-            .values(ticket_id=424242, kind="ticket.created", occurred_at=now, data={})
-            .returning(events.c.id)
+            text(
+                "INSERT INTO ticket_events (ticket_id, kind, occurred_at, data)"
+                " VALUES (424242, 'ticket.created', :now, '{}') RETURNING id"
+            ),
+            {"now": now},
         ).scalar_one()
         session.execute(
-            insert(OutboxMessage.__table__).values(
-                topic="ticket.created",
-                event_id=event_id,
-                ticket_id=424242,
-                payload={},
-                created_at=now,
-                attempts=0,
-            )
+            text(
+                "INSERT INTO outbox (topic, event_id, ticket_id, payload, created_at, attempts)"
+                " VALUES ('ticket.created', :event_id, 424242, '{}', :now, 0)"
+            ),
+            {"event_id": event_id, "now": now},
         )
 
 
