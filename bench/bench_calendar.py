@@ -25,7 +25,7 @@ import chinese_calendar
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tracker.calendar_store import bundled_calendar  # noqa: E402
+from tracker.calendar.store import bundled_calendar  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:calendar -->", "<!-- /bench:calendar -->"
@@ -66,7 +66,7 @@ def rate(function, pairs: list[tuple[date, int]]) -> float:
 def bench_cli() -> float | None:
     """Return seconds for 100,000 lines through the CLI, or None if the database layer is unavailable."""
     try:
-        from tracker.calendar_store import load_bundled_calendar
+        from tracker.calendar.store import load_bundled_calendar
         from tracker.db import session_scope
         from tracker.migrate import upgrade
     except ImportError:

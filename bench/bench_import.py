@@ -23,7 +23,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tracker.access import EVERYTHING
+from tracker.people.access import EVERYTHING
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -105,7 +105,7 @@ def fresh_database() -> str:
     from tracker.bootstrap import load_reference_data
     from tracker.db import dispose_engines, session_scope
     from tracker.migrate import upgrade
-    from tracker.services.people import create_department
+    from tracker.people.service import create_department
 
     upgrade(url)
     with session_scope(url) as session:

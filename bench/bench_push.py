@@ -64,7 +64,7 @@ def prepare_database() -> tuple[str, str, str]:
     from tracker.db import dispose_engines, session_scope
     from tracker.intake.apikeys import create_api_key
     from tracker.migrate import upgrade
-    from tracker.services.people import create_department
+    from tracker.people.service import create_department
 
     upgrade(url)
     with session_scope(url) as session:

@@ -88,10 +88,11 @@ def run(url: str) -> tuple[list[dict], dict]:
     from tracker.clock import utcnow
     from tracker.config import Settings
     from tracker.db import engine_for
-    from tracker.models import Department, Ticket, User
-    from tracker.passwords import PasswordPolicy
-    from tracker.queries import TicketFilter, queue_page
-    from tracker.services.people import create_user
+    from tracker.people.models import Department, User
+    from tracker.people.passwords import PasswordPolicy
+    from tracker.people.service import create_user
+    from tracker.tickets.models import Ticket
+    from tracker.tickets.queries import TicketFilter, queue_page
     from web import create_app
 
     engine = engine_for(url)

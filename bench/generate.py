@@ -5,7 +5,7 @@
 What it writes is what the product itself would have written, table for table and column for column
 (tracker/models): departments and users (reused when they exist), one contact per ticket, the ticket,
 its topics, its deadlines (due times counted on the real working-day calendar, with state, version and
-next_check_at as tracker.deadlines sets them) and its append-only events (created, deadline opened,
+next_check_at as tracker.deadlines.engine sets them) and its append-only events (created, deadline opened,
 assigned, started, replied, rated, closed …). Outbox rows are not written: generated history counts as
 already relayed.
 
@@ -50,12 +50,12 @@ if str(ROOT) not in sys.path:
 
 import psycopg  # noqa: E402
 
-from tracker.channels import CHANNELS  # noqa: E402
 from tracker.clock import BUSINESS_TZ  # noqa: E402
 from tracker.demo import DISCLOSURE_MATTERS, MATTERS  # noqa: E402
 from tracker.errors import CalendarYearMissing  # noqa: E402
-from tracker.models.tickets import topic_facts  # noqa: E402
-from tracker.outcomes import OUTCOMES_BY_CODE  # noqa: E402
+from tracker.reports.rows import OUTCOMES_BY_CODE  # noqa: E402
+from tracker.tickets.channels import CHANNELS  # noqa: E402
+from tracker.tickets.models import topic_facts  # noqa: E402
 
 DAY = 86_400
 HOUR = 3_600
@@ -142,7 +142,7 @@ ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"
 NULL = "\\N"
 
-# Reply periods (tracker.deadlines.DEFAULT_POLICIES): (policy_code, version, unit, length).
+# Reply periods (tracker.deadlines.engine.DEFAULT_POLICIES): (policy_code, version, unit, length).
 HOTLINE_REPLY = {"咨询": 2, "求助": 10, "建议": 10, "投诉": 15, "举报": 15}
 
 
@@ -586,9 +586,9 @@ def generate(
         upgrade(sqlalchemy_url(url))
         with session_scope(sqlalchemy_url(url)) as session:
             load_reference_data(session)
-    from tracker.calendar_store import load_calendar
+    from tracker.calendar.store import load_calendar
     from tracker.db import session_scope
-    from tracker.topic_labels import label_ids
+    from tracker.tickets.topics import label_ids
 
     with session_scope(sqlalchemy_url(url)) as session:
         calendar = load_calendar(session)

@@ -8,13 +8,14 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker.models import Department, Ticket, User
-from tracker.passwords import PasswordPolicy
-from tracker.services.people import create_department, create_user
-from tracker.services.tickets import ContactDraft, TicketDraft, open_ticket
+from tracker.people.models import Department, User
+from tracker.people.passwords import PasswordPolicy
+from tracker.people.service import create_department, create_user
+from tracker.tickets.models import Ticket
+from tracker.workflow.transitions import ContactDraft, TicketDraft, open_ticket
 
 _seq = itertools.count(1)
-# Meets the default policy (tracker.passwords): 12+ characters, three classes.
+# Meets the default policy (tracker.people.passwords): 12+ characters, three classes.
 PASSWORD = "Correct-horse-battery"
 
 
@@ -76,7 +77,7 @@ def ticket(session: Session, *, now: datetime, dept: Department | None = None, *
 def signed_in(client, user: User, *, csrf_token: str) -> None:
     """Put `client` in a signed-in session of `user` as the sign-in page would — a server-side session
     row at the app's clock and its token in the cookie — without going through the page."""
-    from tracker.sessions import open_session
+    from tracker.people.sessions import open_session
     from web.database import db
     from web.security import CSRF_FIELD, SESSION_TOKEN, clock_now, session_policy
 

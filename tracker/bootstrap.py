@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from tracker.calendar_store import load_bundled_calendar
+from tracker.calendar.store import load_bundled_calendar
 
 
 def load_reference_data(session: Session) -> str:

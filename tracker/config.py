@@ -87,7 +87,7 @@ ENV_VARS = (
 LOG_FORMATS = ("text", "json")
 
 
-# The setting TRACKER_WORKING_HOURS: when reminders go out (tracker.reminders), parsed at start.
+# The setting TRACKER_WORKING_HOURS: when reminders go out (tracker.reminders.engine), parsed at start.
 DEFAULT_WORKING_HOURS_TEXT = "09:00-17:30"
 
 
@@ -176,7 +176,7 @@ def parse_trusted_proxies(raw: str | None) -> tuple[str, ...]:
 
 
 def _roles(env: dict[str, str], name: str, default: str) -> frozenset[str]:
-    from tracker.models.people import ROLES
+    from tracker.people.models import ROLES
 
     # Unset or empty: the default (compose passes empty for what the .env file leaves out); "none": no role.
     raw = (env.get(name) or "").strip() or default
@@ -191,7 +191,7 @@ def _roles(env: dict[str, str], name: str, default: str) -> frozenset[str]:
 
 def _role_map(env: dict[str, str], name: str) -> dict[str, str]:
     """'claim-value=role,claim-value=role' → {claim value: local role}."""
-    from tracker.models.people import ROLES
+    from tracker.people.models import ROLES
 
     mapping = {}
     for pair in (env.get(name) or "").split(","):
@@ -304,7 +304,7 @@ class Settings:
     hotline_callback_url: str | None = None
     public_url: str = "http://127.0.0.1:5000"
     log_level: str = "INFO"
-    # Sign-in sessions (tracker.sessions): ended after this long without a request, and this long after
+    # Sign-in sessions (tracker.people.sessions): ended after this long without a request, and this long after
     # sign-in whatever happens.
     session_idle_minutes: int = 30
     session_lifetime_hours: int = 12
@@ -312,7 +312,7 @@ class Settings:
     # stand in front of the tracker. Empty: nobody's forwarded headers are believed.
     trusted_proxies: tuple[str, ...] = ()
     proxy_hops: int = 1
-    # The password policy (tracker.passwords) and the second factor (tracker.totp).
+    # The password policy (tracker.people.passwords) and the second factor (tracker.people.totp).
     password_min_length: int = 12
     password_min_classes: int = 3  # of lower case, upper case, digits, other characters
     password_max_age_days: int = 90  # 0: passwords never expire

@@ -1,8 +1,8 @@
 """Engine and sessions. Services take a Session and flush; the caller owns the transaction.
 
 Every Session of the process runs the domain's flush hooks, registered here, the one place that makes
-sessions: the topic facts of tickets (tracker.topic_labels), the reminder schedule of deadlines
-(tracker.reminders) and the search index (tracker.search) follow whatever path changed the rows. They
+sessions: the topic facts of tickets (tracker.tickets.topics), the reminder schedule of deadlines
+(tracker.reminders.engine) and the search index (tracker.search) follow whatever path changed the rows. They
 live with the work they do, above the models, so no model module imports a service.
 """
 
@@ -17,7 +17,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tracker import reminders, search, topic_labels
+import tracker.schema  # noqa: F401 — a complete mapper registry before any session
+from tracker import search
+from tracker.reminders import engine as reminders
+from tracker.tickets import topics as topic_labels
 
 
 def _before_flush(session: Session, _flush_context, _instances) -> None:

@@ -8,14 +8,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker.calendar_store import load_calendar
+from tracker.calendar.store import load_calendar
 from tracker.clock import BUSINESS_TZ
 from tracker.errors import TrackerError
-from tracker.models import Department, Ticket, User
-from tracker.outcomes import OUTCOMES_BY_CODE
-from tracker.passwords import PasswordPolicy
-from tracker.services.people import create_department, create_user
-from tracker.services.tickets import (
+from tracker.people.models import Department, User
+from tracker.people.passwords import PasswordPolicy
+from tracker.people.service import create_department, create_user
+from tracker.reports.rows import OUTCOMES_BY_CODE
+from tracker.tickets.models import Ticket
+from tracker.workflow.transitions import (
     ContactDraft,
     TicketDraft,
     assign_ticket,

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker.models import ReferenceStamp
+from tracker.ops.models import ReferenceStamp
 
 T = TypeVar("T")
 

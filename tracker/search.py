@@ -18,8 +18,8 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, insert, inspect, select, text
 from sqlalchemy.orm import Session
 
-from tracker.models import Ticket
-from tracker.models.dashboard import TicketSearch
+from tracker.tickets.models import Ticket
+from tracker.workflow.models import TicketSearch
 
 _jieba_lock = threading.Lock()
 _jieba = None

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from tracker.config import Settings
-from tracker.logs import configure_logging
+from tracker.ops.logs import configure_logging
 
 
 def create_app(config: dict[str, Any] | None = None, settings: Settings | None = None) -> Flask:
@@ -22,7 +22,7 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         SESSION_COOKIE_NAME="tracker_session",
-        # The signed cookie is not honoured longer than a session may live (tracker.sessions decides the
+        # The signed cookie is not honoured longer than a session may live (tracker.people.sessions decides the
         # rest on the server); Flask's default would be 31 days.
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_lifetime_hours),
         MAX_CONTENT_LENGTH=20 * 1024 * 1024,

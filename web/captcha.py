@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from tracker.models.intake import CaptchaChallenge
+from tracker.intake.models import CaptchaChallenge
 
 TTL = timedelta(minutes=10)
 SESSION_KEY = "portal_captcha"  # the current challenge's id in the visitor's cookie — never its answer

@@ -17,7 +17,7 @@ import time
 from flask import Flask, request
 from prometheus_client import Counter, Histogram
 
-from tracker.logs import accept_request_id, reset_request_id, set_request_id
+from tracker.ops.logs import accept_request_id, reset_request_id, set_request_id
 
 REQUEST_ID_HEADER = "X-Request-ID"
 ROUTE_KEY = "tracker.route"
@@ -82,7 +82,7 @@ def _remember_route() -> None:
 
 
 def init_app(app: Flask) -> None:
-    from tracker.errorreport import init_error_reporting
+    from tracker.ops.errorreport import init_error_reporting
 
     init_error_reporting(app.config["TRACKER_SETTINGS"])
     # First of the app's before_request functions: a later one that aborts (CSRF) still has its route.

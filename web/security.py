@@ -1,6 +1,6 @@
 """Sign-in state, CSRF on every form, and the security headers on every response.
 
-Sign-in state lives on the server (tracker.sessions): the cookie carries a random token and the CSRF
+Sign-in state lives on the server (tracker.people.sessions): the cookie carries a random token and the CSRF
 token, nothing of the password hash. Every page request resumes the session before its view runs, so
 sign-out, a password change, an administrator's "sign out everywhere", the idle timeout and the absolute
 lifetime end every copy of the cookie at once."""
@@ -17,9 +17,9 @@ from flask import Flask, abort, current_app, flash, g, redirect, request, sessio
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import func, select
 
-from tracker import sessions
 from tracker.clock import utcnow
-from tracker.models import AuditEntry, User
+from tracker.people import sessions
+from tracker.people.models import AuditEntry, User
 from web.database import db, settings
 
 CSRF_FIELD = "csrf_token"
@@ -113,7 +113,7 @@ def _check_csrf() -> None:
         abort(400, description="CSRF 校验失败，请刷新页面后重试")
 
 
-# Per-IP sign-in limit, on top of the per-account lockout (tracker.services.people): guessing across many
+# Per-IP sign-in limit, on top of the per-account lockout (tracker.people.service): guessing across many
 # usernames from one address is stopped too. Counted from the audit log, so it holds across processes.
 LOGIN_FAILURES_PER_IP = 20
 LOGIN_WINDOW = timedelta(minutes=15)

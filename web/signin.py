@@ -4,7 +4,7 @@ The first factor (a password, web/views/auth.py; or the identity provider, web/v
 account to `after_first_factor`. An account with a second factor, or whose role requires one, is then
 only *pending*: the session holds its id, not a signed-in user, until a code is verified or an
 authenticator enrolled (web/views/mfa.py). A signed-in session whose password must change (first sign-in
-with a password an administrator set, a reset, expiry: tracker.passwords) reaches only the
+with a password an administrator set, a reset, expiry: tracker.people.passwords) reaches only the
 password page until it has.
 """
 
@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from flask import Flask, current_app, redirect, request, session, url_for
 
 from tracker.clock import utcnow
-from tracker.models import AuditEntry, User
-from tracker.passwords import PasswordPolicy, password_change_reason
-from tracker.totp import is_enrolled, is_required
+from tracker.people.models import AuditEntry, User
+from tracker.people.passwords import PasswordPolicy, password_change_reason
+from tracker.people.totp import is_enrolled, is_required
 from web.database import db, settings
 from web.security import current_user, sign_in
 

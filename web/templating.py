@@ -6,11 +6,11 @@ from datetime import datetime
 
 from flask import Flask
 
-from tracker.channels import CHANNELS
 from tracker.clock import local
-from tracker.models import ROLES
+from tracker.people.models import ROLES
 from tracker.security import mask_address, mask_email, mask_id_number, mask_name, mask_phone
-from tracker.status import STATUS_LABELS
+from tracker.tickets.channels import CHANNELS
+from tracker.tickets.status import STATUS_LABELS
 
 WEEKDAYS = "一二三四五六日"
 

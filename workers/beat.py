@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from celery.beat import PersistentScheduler
 
-from tracker.health import HEARTBEAT_INTERVAL
+from tracker.ops.health import HEARTBEAT_INTERVAL
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class HeartbeatScheduler(PersistentScheduler):
     _last_beat = 0.0
 
     def __init__(self, *args, **kwargs):
-        from tracker.leases import new_holder_id
+        from tracker.ops.leases import new_holder_id
 
         self.holder = new_holder_id()
         self._lease_until = 0.0  # monotonic time until which this process may schedule
@@ -80,7 +80,7 @@ class HeartbeatScheduler(PersistentScheduler):
     def _ask_for_lease(self) -> bool:
         from tracker.clock import utcnow
         from tracker.db import session_scope
-        from tracker.leases import hold
+        from tracker.ops.leases import hold
 
         with session_scope(self.app.conf.tracker_settings.database_url) as session:
             return hold(session, LEASE_NAME, self.holder, now=utcnow(), ttl=LEASE_TTL)
@@ -93,7 +93,7 @@ class HeartbeatScheduler(PersistentScheduler):
     def _give_up_lease(self) -> None:
         from tracker.clock import utcnow
         from tracker.db import session_scope
-        from tracker.leases import release
+        from tracker.ops.leases import release
 
         try:
             with session_scope(self.app.conf.tracker_settings.database_url) as session:

@@ -14,8 +14,8 @@ from celery.signals import (
 )
 
 from tracker.config import Settings
-from tracker.errorreport import init_error_reporting
-from tracker.logs import (
+from tracker.ops.errorreport import init_error_reporting
+from tracker.ops.logs import (
     configure_logging,
     current_request_id,
     reset_request_id,
@@ -88,7 +88,7 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         self.tref = None
 
     def start(self, worker):
-        from tracker.health import HEARTBEAT_INTERVAL
+        from tracker.ops.health import HEARTBEAT_INTERVAL
 
         beat_now(worker.app, "worker")
         self.tref = worker.timer.call_repeatedly(
@@ -104,7 +104,7 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
 def beat_now(app: Celery, name: str) -> None:
     from tracker.clock import utcnow
     from tracker.db import session_scope
-    from tracker.health import record_heartbeat
+    from tracker.ops.health import record_heartbeat
 
     try:
         with session_scope(app.conf.tracker_settings.database_url) as session:

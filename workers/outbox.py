@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from tracker.clock import utcnow
 from tracker.config import Settings
 from tracker.db import session_scope
-from tracker.models import OutboxMessage
+from tracker.tickets.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ BEAT_SCHEDULE: dict[str, dict] = {
     "daily-digest": {"task": "reminders.digest", "schedule": crontab(hour=8, minute=30)},
     # From 1 October until next year's holidays are loaded, tell the office every morning.
     "calendar-warning": {"task": "reminders.calendar_warning", "schedule": crontab(hour=9, minute=5)},
-    # Personal data past its channel's retention period is anonymised at night (tracker.privacy).
+    # Personal data past its channel's retention period is anonymised at night (tracker.privacy.service).
     "privacy-retention": {"task": "privacy.anonymise_due", "schedule": crontab(hour=2, minute=30)},
     # The audit log (tracker.audit): committed entries to syslog when configured; retention at night.
     "audit-forward": {"task": "audit.forward", "schedule": timedelta(seconds=10), "options": {"expires": 9}},

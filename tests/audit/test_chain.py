@@ -14,8 +14,8 @@ from tests import factories
 from tracker.audit.chain import chain_head, set_algorithm, verify_chain
 from tracker.audit.hashing import GENESIS_HASH, digest
 from tracker.errors import ValidationError
-from tracker.models import AuditEntry
-from tracker.services import dashboard as ds
+from tracker.people.models import AuditEntry
+from tracker.workflow import doors as ds
 
 
 def write_entries(session, now, count=5, **detail):

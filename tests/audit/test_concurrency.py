@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from tracker.audit.chain import verify_chain
 from tracker.db import engine_for, session_factory, session_scope
 from tracker.migrate import upgrade
-from tracker.models import AuditEntry
+from tracker.people.models import AuditEntry
 
 NOW = datetime(2026, 3, 4, 2, 0, tzinfo=UTC)
 

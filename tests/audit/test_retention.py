@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import select, text
 
 from tracker.audit.chain import chain_head, verify_chain
+from tracker.audit.models import SyslogCursor
 from tracker.audit.retention import MIN_RETENTION_DAYS, prune_expired
 from tracker.config import Settings
 from tracker.errors import ValidationError
-from tracker.models import AuditEntry
-from tracker.models.audit import SyslogCursor
+from tracker.people.models import AuditEntry
 
 
 def _write(session, at, count, action="report.downloaded"):

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from tracker.audit.syslog import SyslogTarget, forward_pending
 from tracker.db import session_factory, session_scope
 from tracker.migrate import upgrade
-from tracker.models import AuditEntry
+from tracker.people.models import AuditEntry
 
 AT = dt.datetime(2026, 3, 4, 2, 0, 0, 123456, tzinfo=dt.UTC)
 # RFC 5424 §6: HEADER SP STRUCTURED-DATA [SP MSG]

@@ -9,12 +9,13 @@ from sqlalchemy import func, select, text
 
 from bench.generate import generate, id_number, query_code
 from tests.conftest import create_scratch_pg_database, drop_pg_database
-from tracker.access import visible_tickets
-from tracker.channels import CHANNELS
 from tracker.db import dispose_engines, session_scope
-from tracker.models import Contact, Deadline, Ticket, TicketEvent, User
-from tracker.services.tickets import TicketDraft, open_ticket
-from tracker.status import OPEN_STATUSES
+from tracker.people.access import visible_tickets
+from tracker.people.models import User
+from tracker.tickets.channels import CHANNELS
+from tracker.tickets.models import Contact, Deadline, Ticket, TicketEvent
+from tracker.tickets.status import OPEN_STATUSES
+from tracker.workflow.transitions import TicketDraft, open_ticket
 
 pytestmark = pytest.mark.pg
 
@@ -85,7 +86,7 @@ def test_every_ticket_has_its_history_and_deadlines(generated):
 def test_every_reference_has_its_row(generated):
     """The load skips the foreign-key triggers (`session_replication_role = replica`): the rows must
     satisfy every key anyway, or the scale data would hold what the product can never write."""
-    from tracker.models import Base
+    from tracker.orm import Base
 
     url, _summary = generated
     dangling = {}
@@ -263,8 +264,8 @@ def test_the_report_from_the_row_facts_equals_the_straightforward_joins(generate
     """On generated data, the interaction figures and top topics of `ticket_figures` (facts read from the
     rows, one scan) equal the joins over deadlines and ticket_topics — also after some tickets gain a
     second topic (counted from ticket_topics) or are merged into another."""
-    from tracker.models import TicketTopic
     from tracker.reports.aggregation import period_scope, ticket_figures
+    from tracker.tickets.models import TicketTopic
 
     url, _summary = generated
     with session_scope(url) as session:

@@ -33,7 +33,7 @@ def scratch(pg_admin_url):
     from tracker.bootstrap import load_reference_data
     from tracker.db import session_scope
     from tracker.migrate import upgrade
-    from tracker.services.people import create_department
+    from tracker.people.service import create_department
 
     url = create_scratch_pg_database(pg_admin_url, prefix="h6_import_kill")
     try:

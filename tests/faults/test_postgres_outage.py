@@ -25,7 +25,7 @@ from tests.intake.helpers import signed_headers
 from tests.serving import served
 from tracker.config import Settings
 from tracker.db import dispose_engines, session_scope
-from tracker.models import Ticket
+from tracker.tickets.models import Ticket
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
@@ -56,7 +56,7 @@ def live_app(private_pg, tmp_path):
     from tracker.clock import utcnow
     from tracker.intake.apikeys import create_api_key
     from tracker.migrate import upgrade
-    from tracker.services.people import create_department
+    from tracker.people.service import create_department
     from web import create_app
 
     settings = Settings.from_env(

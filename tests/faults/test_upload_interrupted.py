@@ -23,8 +23,9 @@ from tests.intake.helpers import write_many_orders
 from tests.intake.test_staff_pages import csrf, login
 from tests.workers.conftest import start_worker, stop_process, wait_for, worker_settings
 from tracker.db import engine_for, session_scope
-from tracker.models import Contact, Deadline, OutboxMessage, Ticket, TicketEvent
-from tracker.models.intake import ImportBatch
+from tracker.intake.models import ImportBatch
+from tracker.tickets.models import Contact, Deadline, Ticket, TicketEvent
+from tracker.tickets.outbox import OutboxMessage
 
 pytestmark = [pytest.mark.redis, pytest.mark.pg, pytest.mark.slow, pytest.mark.timeout(900)]
 

@@ -9,17 +9,18 @@ from sqlalchemy import select
 
 from tests import factories
 from tests.intake.servers import CallbackHandler, WeiboHandler, serve
-from tracker.access import EVERYTHING
 from tracker.intake import hotline, website
 from tracker.intake.apikeys import create_api_key, sign
 from tracker.intake.callbacks import deliver_due, plan_callbacks
 from tracker.intake.convert import convert_ticket
 from tracker.intake.importer import open_if_new
+from tracker.intake.models import CallbackDelivery, adapter_state
 from tracker.intake.records import apply_record
 from tracker.intake.weibo import ADAPTER, poll_weibo, raise_silence_alerts
-from tracker.models import OutboxMessage, Ticket, TicketEvent
-from tracker.models.intake import CallbackDelivery, adapter_state
-from tracker.services.tickets import close_ticket, reply_ticket
+from tracker.people.access import EVERYTHING
+from tracker.tickets.models import Ticket, TicketEvent
+from tracker.tickets.outbox import OutboxMessage
+from tracker.workflow.transitions import close_ticket, reply_ticket
 
 
 @pytest.fixture
@@ -271,7 +272,7 @@ def test_pushed_orders_with_similar_text_are_flagged_by_the_scan(session, now, d
 
 
 def test_extension_goes_back_with_reason_and_new_time(session, now, dept):
-    from tracker.deadlines import extend_deadline
+    from tracker.deadlines.engine import extend_deadline
 
     ticket = _pushed_order(session, now, "CB-EXT")
     extend_deadline(

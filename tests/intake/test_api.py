@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from tests import factories
 from tests.intake.helpers import get_signed, post_signed, signed_headers
 from tracker.intake.apikeys import create_api_key, revoke_api_key, rotate_api_key
-from tracker.models import ApiKey, Ticket
+from tracker.ops.models import ApiKey
+from tracker.tickets.models import Ticket
 
 SECRET_KEY = "test-secret-key"  # the settings fixture's TRACKER_SECRET_KEY
 

@@ -23,7 +23,8 @@ from tests.intake.helpers import signed_headers
 from tracker.config import Settings
 from tracker.db import dispose_engines, session_scope
 from tracker.intake import importer
-from tracker.models import OutboxMessage, Ticket, TicketEvent
+from tracker.tickets.models import Ticket, TicketEvent
+from tracker.tickets.outbox import OutboxMessage
 
 pytestmark = [pytest.mark.pg]
 
@@ -44,7 +45,7 @@ def pg_app(pg_admin_url, tmp_path):
     from tracker.clock import utcnow
     from tracker.intake.apikeys import create_api_key
     from tracker.migrate import upgrade
-    from tracker.services.people import create_department
+    from tracker.people.service import create_department
     from web import create_app
 
     url = create_scratch_pg_database(pg_admin_url, prefix="tracker_race")

@@ -9,9 +9,10 @@ from sqlalchemy import select
 from tests import factories
 from tracker.intake import importer
 from tracker.intake.importer import DeadlinePlanner, bulk_open
-from tracker.models import Deadline, OutboxMessage, Ticket, TicketEvent
 from tracker.reports.facts import FACTS, TOPIC_FACTS
-from tracker.services.tickets import ContactDraft, TicketDraft, open_ticket
+from tracker.tickets.models import Deadline, Ticket, TicketEvent
+from tracker.tickets.outbox import OutboxMessage
+from tracker.workflow.transitions import ContactDraft, TicketDraft, open_ticket
 
 RECEIVED = [
     datetime(2026, 3, 4, 1, 30, tzinfo=UTC),  # a working day
@@ -226,8 +227,8 @@ def test_planners_share_the_due_times_of_their_reference_data_but_not_their_stat
     """The 12345 push makes a planner per request: the second request of a receipt day computes no
     deadline again, yet each planner judges running / breached at its own `now`; a change of the
     reference data (its stamp) starts afresh."""
-    from tracker import deadlines as engine
     from tracker import reference
+    from tracker.deadlines import engine
 
     monkeypatch.setattr(reference, "_cache", {})  # nothing kept from earlier tests on this database
     calls = []

@@ -10,10 +10,12 @@ from sqlalchemy import func, select
 
 from tests import factories
 from tests.intake.helpers import HOTLINE_HEADER, hotline_row, write_csv
-from tracker.access import EVERYTHING
 from tracker.clock import local
 from tracker.intake.importer import ImportRejected, check_file, import_file
-from tracker.models import Contact, Deadline, Department, OutboxMessage, Ticket, TicketEvent
+from tracker.people.access import EVERYTHING
+from tracker.people.models import Department
+from tracker.tickets.models import Contact, Deadline, Ticket, TicketEvent
+from tracker.tickets.outbox import OutboxMessage
 
 DATA = Path(__file__).parents[1] / "data"
 

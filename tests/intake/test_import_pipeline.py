@@ -12,11 +12,11 @@ from sqlalchemy import func, select, text
 
 from tests import factories
 from tests.intake.helpers import HOTLINE_HEADER, hotline_row, write_csv
-from tracker.access import EVERYTHING
 from tracker.errors import ValidationError
 from tracker.intake import importer
 from tracker.intake.importer import _BatchWriter, import_file
-from tracker.models import Contact, Ticket, TicketEvent
+from tracker.people.access import EVERYTHING
+from tracker.tickets.models import Contact, Ticket, TicketEvent
 
 
 @pytest.fixture

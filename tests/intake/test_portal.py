@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests import factories
-from tracker.models import Ticket
-from tracker.services.tickets import reply_ticket
+from tracker.tickets.models import Ticket
+from tracker.workflow.transitions import reply_ticket
 from web import captcha
 
 MESSAGE = {
@@ -79,7 +79,7 @@ def test_a_replayed_captcha_cookie_is_refused(app, client, session, dept):
 
 
 def test_the_cookie_holds_no_answer_and_one_guess_ends_a_challenge(app, client, session, dept):
-    from tracker.models.intake import CaptchaChallenge
+    from tracker.intake.models import CaptchaChallenge
 
     token = csrf(client, "/portal/message")
     client.get("/portal/captcha.svg")
@@ -98,7 +98,7 @@ def test_the_cookie_holds_no_answer_and_one_guess_ends_a_challenge(app, client, 
 
 
 def test_a_captcha_expires_after_ten_minutes(client, session, dept):
-    from tracker.models.intake import CaptchaChallenge
+    from tracker.intake.models import CaptchaChallenge
 
     token = csrf(client, "/portal/message")
     client.get("/portal/captcha.svg")

@@ -8,12 +8,14 @@ from sqlalchemy import func, select
 
 from tests import factories
 from tests.intake.test_bulk_deadlines import drafts, snapshot
-from tracker import reference, topic_labels
+from tracker import reference
 from tracker.intake import importer
 from tracker.intake.importer import open_if_new
-from tracker.models import Contact, OutboxMessage, Ticket, TicketEvent, TopicLabel
-from tracker.services.tickets import CONTACT_FIELDS, ContactDraft, open_ticket
-from tracker.topic_labels import label_ids
+from tracker.tickets import topics as topic_labels
+from tracker.tickets.models import Contact, Ticket, TicketEvent, TopicLabel
+from tracker.tickets.outbox import OutboxMessage
+from tracker.tickets.topics import label_ids
+from tracker.workflow.transitions import CONTACT_FIELDS, ContactDraft, open_ticket
 
 # Every column the push writes, but those that differ from ticket to ticket by design.
 TICKET_FIELDS = tuple(

@@ -12,15 +12,15 @@ from sqlalchemy import func, select, text
 
 from tests import factories
 from tests.intake.helpers import HOTLINE_HEADER, hotline_row, write_csv
-from tracker.access import EVERYTHING
 from tracker.config import Settings
 from tracker.db import session_scope
 from tracker.intake import hotline
+from tracker.intake.models import ImportBatch
 from tracker.intake.records import apply_record
 from tracker.migrate import upgrade
-from tracker.models import Ticket
-from tracker.models.intake import ImportBatch
-from tracker.services.tickets import reply_ticket
+from tracker.people.access import EVERYTHING
+from tracker.tickets.models import Ticket
+from tracker.workflow.transitions import reply_ticket
 
 
 def login(client, username):
@@ -146,7 +146,7 @@ def scratch(tmp_path_factory):
     directory = tmp_path_factory.mktemp("intake-scratch")
     url = f"sqlite:///{directory / 'tracker.sqlite'}"
     upgrade(url)
-    from tracker.services.people import create_department
+    from tracker.people.service import create_department
 
     with session_scope(url) as session:
         create_department(session, code="bureau", name="市工业和信息化局", parent_code=None)
@@ -250,8 +250,8 @@ def test_cli_import_all_or_nothing_and_summary(scratch, tmp_path, monkeypatch):
 
 
 def test_adapter_health_is_visible_on_the_import_page(client, session, staff, now):
+    from tracker.intake.models import adapter_state
     from tracker.intake.weibo import ADAPTER
-    from tracker.models.intake import adapter_state
 
     state = adapter_state(session, ADAPTER)
     state.last_success_at = now

@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 
 from tests import factories
 from tests.intake.servers import WeiboHandler, serve, weibo_comment, weibo_items
+from tracker.intake.models import adapter_state
 from tracker.intake.weibo import ADAPTER, MAX_PAGES, PAGE_SIZE, poll_weibo
-from tracker.models import Ticket
-from tracker.models.intake import adapter_state
-from tracker.models.notifications import Notification
+from tracker.notify.models import Notification
+from tracker.tickets.models import Ticket
 
 COMMENTS = "/2/comments/to_me.json"
 DIRECT = "/2/direct_messages.json"

@@ -12,9 +12,11 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from tests import factories
-from tracker.calendar import iter_days
-from tracker.calendar_notice import notice_source, parse_notice
-from tracker.calendar_store import (
+from tracker.calendar.days import iter_days
+from tracker.calendar.models import CalendarYear
+from tracker.calendar.notice import notice_source, parse_notice
+from tracker.calendar.service import load_year
+from tracker.calendar.store import (
     HolidayRow,
     bundled_calendar,
     load_bundled_calendar,
@@ -22,7 +24,7 @@ from tracker.calendar_store import (
     next_year_missing,
     read_holiday_csv,
 )
-from tracker.deadlines import (
+from tracker.deadlines.engine import (
     CORRECTION,
     CORRECTION_NOTICE,
     REPLY,
@@ -42,8 +44,7 @@ from tracker.deadlines import (
     start_consultation,
 )
 from tracker.errors import Conflict
-from tracker.models import CalendarYear, TicketEvent
-from tracker.services.calendar import load_year
+from tracker.tickets.models import TicketEvent
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOTICES = Path(__file__).resolve().parent.parent / "fixtures" / "notices"
@@ -298,7 +299,7 @@ def test_a_changed_schedule_moves_open_deadlines_with_an_event(session, now):
     # An (imagined) corrected 2026 notice adds a day off on Monday 16 March.
     rows = [
         r
-        for r in read_holiday_csv(__import__("tracker.calendar_store", fromlist=["x"]).bundled_csv_text())
+        for r in read_holiday_csv(__import__("tracker.calendar.store", fromlist=["x"]).bundled_csv_text())
         if r.year == 2026
     ]
     rows.append(HolidayRow(date(2026, 3, 16), "holiday", "临时调整", 2026, "测试"))
@@ -412,7 +413,7 @@ def test_cli_load_csv(cli_env, tmp_path):
 
 
 def test_pasted_notice_is_loaded_like_the_admin_page_does(session, now):
-    from tracker.services.calendar import load_notice
+    from tracker.calendar.service import load_notice
 
     result = load_notice(
         session, (NOTICES / "notice_2027_synthetic.txt").read_text(encoding="utf-8"), now=now
@@ -423,7 +424,7 @@ def test_pasted_notice_is_loaded_like_the_admin_page_does(session, now):
 
 def test_a_recomputed_complaint_keeps_its_fifteen_working_days(session, now):
     """Regression: request-type variants shared one (code, version); a recompute fell back to 咨询's 2 days."""
-    from tracker.deadlines import recompute_deadline
+    from tracker.deadlines.engine import recompute_deadline
 
     complaint = factories.ticket(session, now=now, request_type="投诉")
     reply = get_deadline(complaint, REPLY)

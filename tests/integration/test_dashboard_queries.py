@@ -9,9 +9,9 @@ import pytest
 from tests import factories
 from tracker.clock import BUSINESS_TZ
 from tracker.errors import ValidationError
-from tracker.queries import TicketFilter, queue_count, queue_page, tickets_per_week
 from tracker.search import query_words, reindex
-from tracker.services import dashboard as ds
+from tracker.tickets.queries import TicketFilter, queue_count, queue_page, tickets_per_week
+from tracker.workflow import doors as ds
 
 
 @pytest.fixture

@@ -13,10 +13,12 @@ from sqlalchemy import func, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from tests import factories
-from tracker import deadlines
+from tracker.deadlines import engine as deadlines
 from tracker.migrate import alembic_config, current_heads, upgrade
-from tracker.models import Base, OutboxMessage, TicketEvent
-from tracker.models.notifications import Delivery, Notification
+from tracker.notify.models import Delivery, Notification
+from tracker.orm import Base
+from tracker.tickets.models import TicketEvent
+from tracker.tickets.outbox import OutboxMessage
 
 # (table, column, referred table): the keys migration 0023 restored.
 RESTORED = [

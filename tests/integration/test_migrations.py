@@ -6,7 +6,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 
 from tracker.migrate import alembic_config, current_heads, upgrade
-from tracker.models import Base
+from tracker.orm import Base
 
 
 def _modelled(obj, name, type_, reflected, compare_to):
@@ -44,13 +44,13 @@ def test_0013_moves_the_reminder_ledger_into_its_notifications(blank_database_ur
     from datetime import UTC, datetime, timedelta
 
     from tests import factories
-    from tracker import deadlines
     from tracker.bootstrap import load_reference_data
     from tracker.db import session_scope
-    from tracker.models import Deadline
-    from tracker.models.notifications import Notification
-    from tracker.reminders import sweep_due
-    from tracker.services.tickets import assign_ticket
+    from tracker.deadlines import engine as deadlines
+    from tracker.notify.models import Notification
+    from tracker.reminders.engine import sweep_due
+    from tracker.tickets.models import Deadline
+    from tracker.workflow.transitions import assign_ticket
 
     # The ticket and its deadline are made by today's services on today's schema; the database then goes
     # down to 0012, where the sweep's ledger was a table of its own.

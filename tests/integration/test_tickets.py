@@ -6,11 +6,12 @@ import pytest
 from sqlalchemy import func, select
 
 from tests import factories
-from tracker.access import EVERYTHING
 from tracker.errors import IllegalTransition, ValidationError
 from tracker.intake.records import IntakeRecord, apply_record
-from tracker.models import OutboxMessage, Ticket, TicketEvent
-from tracker.services.tickets import (
+from tracker.people.access import EVERYTHING
+from tracker.tickets.models import Ticket, TicketEvent
+from tracker.tickets.outbox import OutboxMessage
+from tracker.workflow.transitions import (
     add_note,
     assign_ticket,
     close_ticket,
@@ -208,7 +209,7 @@ def test_reply_meets_and_close_cancels_deadlines(session, now):
 def test_disclosure_correction_pauses_then_restarts_the_reply_clock(session, now):
     from datetime import timedelta
 
-    from tracker.services.tickets import receive_correction, request_correction
+    from tracker.workflow.transitions import receive_correction, request_correction
 
     dept = factories.department(session)
     ticket = factories.ticket(

@@ -1,4 +1,4 @@
-"""The dictionary of top-topic labels (tracker.topic_labels): each label once, and a process's copy never
+"""The dictionary of top-topic labels (tracker.tickets.topics): each label once, and a process's copy never
 hands out the id of a label whose transaction rolled back."""
 
 import threading
@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tracker.models import TopicLabel
-from tracker.topic_labels import dictionary, label_ids
+from tracker.tickets.models import TopicLabel
+from tracker.tickets.topics import dictionary, label_ids
 
 
 def _count(session: Session, label: str) -> int:

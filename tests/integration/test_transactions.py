@@ -5,7 +5,7 @@ import uuid
 from sqlalchemy import select
 
 from tracker.db import session_factory
-from tracker.models import Department
+from tracker.people.models import Department
 
 
 def test_a_savepoint_released_after_only_reads_commits_nothing(database_url):

@@ -15,7 +15,7 @@ import pytest
 
 from tests.workers.conftest import stop_process, wait_for
 from tracker.db import session_scope
-from tracker.leases import current_holder, hold, release
+from tracker.ops.leases import current_holder, hold, release
 
 ROOT = Path(__file__).resolve().parents[2]
 TTL = timedelta(seconds=60)

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tracker.config import SECRET_VARS, Settings
-from tracker.runner import worker_command
+from tracker.ops.runner import worker_command
 from workers.celery_app import make_celery
 from workers.queues import QUEUES, TASK_ROUTES
 

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tracker.errorreport import shutdown_error_reporting
+from tracker.ops.errorreport import shutdown_error_reporting
 from web import create_app
 
 

@@ -13,12 +13,12 @@ from sqlalchemy import select
 
 from tests import factories
 from tracker.clock import utcnow
-from tracker.health import record_heartbeat
-from tracker.models import OutboxMessage
-from tracker.models.intake import ImportBatch
-from tracker.models.notifications import Delivery
-from tracker.models.tickets import Deadline
-from tracker.notify import notify
+from tracker.intake.models import ImportBatch
+from tracker.notify.models import Delivery
+from tracker.notify.service import notify
+from tracker.ops.health import record_heartbeat
+from tracker.tickets.models import Deadline
+from tracker.tickets.outbox import OutboxMessage
 from web import create_app
 
 TOKEN = "metrics-token-0123456789abcdef"

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from tests import factories
 from tests.workers.conftest import start_worker, stop_process, wait_for, worker_settings
 from tracker.db import session_scope
-from tracker.logs import JsonFormatter, RequestIdFilter, reset_request_id, set_request_id
-from tracker.models import OutboxMessage
+from tracker.ops.logs import JsonFormatter, RequestIdFilter, reset_request_id, set_request_id
+from tracker.tickets.outbox import OutboxMessage
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 

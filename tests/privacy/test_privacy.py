@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from tests import factories
 from tracker.migrate import upgrade
-from tracker.models import AuditEntry, Contact, Ticket, TicketEvent
-from tracker.privacy import (
+from tracker.people.models import AuditEntry
+from tracker.privacy.service import (
     ANONYMISED_EVENT,
     DEFAULT_RETENTION_YEARS,
     REDACTED,
@@ -24,7 +24,8 @@ from tracker.privacy import (
     retention_years,
     set_retention,
 )
-from tracker.services.tickets import ContactDraft, close_ticket, rate_ticket, reply_ticket
+from tracker.tickets.models import Contact, Ticket, TicketEvent
+from tracker.workflow.transitions import ContactDraft, close_ticket, rate_ticket, reply_ticket
 
 YEAR = timedelta(days=365)
 

@@ -9,8 +9,9 @@ from sqlalchemy.orm import Session
 
 from tests import factories
 from tracker.clock import BUSINESS_TZ
-from tracker.models import Deadline, Department, Ticket, TicketTopic
-from tracker.services import tickets as svc
+from tracker.people.models import Department
+from tracker.tickets.models import Deadline, Ticket, TicketTopic
+from tracker.workflow import transitions as svc
 
 
 def at(text: str) -> datetime:

@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from tracker.services.people import create_department
+from tracker.people.service import create_department
 
 _seq = itertools.count(1)
 

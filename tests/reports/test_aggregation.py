@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tracker.channels import APPLICANT_TYPES
-from tracker.outcomes import OUTCOMES_BY_CODE
 from tracker.reports.aggregation import (
     UNMAPPED,
     disclosure_counts,
@@ -17,7 +15,9 @@ from tracker.reports.aggregation import (
     ticket_states_at,
 )
 from tracker.reports.annual import build_annual_report
-from tracker.services import tickets as svc
+from tracker.reports.rows import OUTCOMES_BY_CODE
+from tracker.tickets.channels import APPLICANT_TYPES
+from tracker.workflow import transitions as svc
 
 from .builders import application, at, close, message, reply, reply_and_close
 

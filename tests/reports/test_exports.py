@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from tracker.reports.annual import build_annual_report
 from tracker.reports.checks import ReportCheckFailed
 from tracker.reports.exporters import export, report_json
-from tracker.services.registers import save_case, set_figure
+from tracker.reports.registers import save_case, set_figure
 
 from .builders import application, at, message, reply_and_close
 

@@ -7,10 +7,9 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from tests import factories
-from tracker import deadlines
-from tracker.calendar_store import load_calendar
+from tracker.calendar.store import load_calendar
 from tracker.clock import BUSINESS_TZ, local
-from tracker.models import Deadline, Ticket, TicketEvent, TicketTopic, TopicLabel
+from tracker.deadlines import engine as deadlines
 from tracker.reports.aggregation import (
     application_facts,
     disclosure_counts,
@@ -20,9 +19,10 @@ from tracker.reports.aggregation import (
     ticket_figures,
 )
 from tracker.reports.facts import TOPIC_FACTS, refresh_facts, refresh_topic_facts
-from tracker.routing import save_topic_rule, tag_ticket
-from tracker.services import tickets as svc
-from tracker.topic_labels import label_ids
+from tracker.tickets.models import Deadline, Ticket, TicketEvent, TicketTopic, TopicLabel
+from tracker.tickets.topics import label_ids
+from tracker.workflow import transitions as svc
+from tracker.workflow.routing import save_topic_rule, tag_ticket
 
 from .builders import application, at, close, joined_topics, message, reply, reply_and_close
 

@@ -8,9 +8,9 @@ import pytest
 from openpyxl import Workbook
 
 from tracker.errors import ValidationError
-from tracker.models.registers import ReviewCase
 from tracker.reports.aggregation import period_scope, review_counts
-from tracker.services.registers import import_cases, import_figures, read_table_file, set_report_text
+from tracker.reports.models import ReviewCase
+from tracker.reports.registers import import_cases, import_figures, read_table_file, set_report_text
 
 from .builders import application, at, message
 

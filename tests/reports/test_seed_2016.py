@@ -20,7 +20,7 @@ from docx import Document
 from tracker.cli import main
 from tracker.db import session_scope
 from tracker.migrate import upgrade
-from tracker.services.people import create_department
+from tracker.people.service import create_department
 
 SEED = Path(__file__).parent.parent / "data" / "seed2016"
 

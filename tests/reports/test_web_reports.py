@@ -9,8 +9,8 @@ from openpyxl import load_workbook
 
 from tests import factories
 from tests.second_factor import complete_second_factor
-from tracker.models import AuditEntry
-from tracker.models.registers import RegisterFigure
+from tracker.people.models import AuditEntry
+from tracker.reports.models import RegisterFigure
 
 from .builders import application, message, reply_and_close
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from tests import factories
-from tracker.models import AuditEntry
+from tracker.people.models import AuditEntry
 from tracker.reports.yearend import prepare_previous_year
 
 from .builders import at
@@ -19,7 +19,7 @@ def test_prepared_once_in_early_january_and_admins_notified(session, bureau, now
     assert prepare_previous_year(session, now=at("2027-01-16 09:15")) is None
     first = prepare_previous_year(session, now=at("2027-01-04 09:15"))
     assert first is not None and first.year == 2026 and not first.already
-    from tracker.models.notifications import Notification
+    from tracker.notify.models import Notification
 
     notes = session.scalars(select(Notification).where(Notification.id.in_(first.notification_ids))).all()
     assert admin.id in {n.user_id for n in notes}

@@ -2,7 +2,7 @@
 
 The hole tests go through the interfaces main already had (the signed API, the dashboard, the upload task),
 so each fails on the code before the doors (checked: see the commit that added this file) and passes now.
-The door tests call tracker.services.dashboard directly: another department, the wrong role, a replay.
+The door tests call tracker.workflow.doors directly: another department, the wrong role, a replay.
 Every test runs on SQLite and on PostgreSQL (the `session` / `blank_database_url` fixtures).
 """
 
@@ -18,9 +18,9 @@ from tests import factories
 from tests.intake.helpers import HOTLINE_HEADER, get_signed, hotline_row, post_signed, write_csv
 from tracker.errors import Conflict, IllegalTransition, NotFound, PermissionDenied
 from tracker.intake.apikeys import create_api_key
-from tracker.models import Ticket, TicketEvent
-from tracker.models.dashboard import Approval
-from tracker.services import dashboard as ds
+from tracker.tickets.models import Ticket, TicketEvent
+from tracker.workflow import doors as ds
+from tracker.workflow.models import Approval
 
 SECRET_KEY = "test-secret-key"  # the settings fixture's TRACKER_SECRET_KEY
 DISCLOSURE = {"channel": "disclosure", "request_type": "政府信息公开申请"}
@@ -233,7 +233,7 @@ def test_another_departments_message_cannot_be_updated_through_the_tickets_endpo
 
 def _upload_batch(url: str, path, *, channel: str, creator_id: int, skip: bool, now):
     from tracker.db import session_scope
-    from tracker.models.intake import ImportBatch
+    from tracker.intake.models import ImportBatch
 
     with session_scope(url) as s:
         batch = ImportBatch(
@@ -286,7 +286,7 @@ def test_a_staff_upload_cannot_rewrite_another_departments_order(blank_database_
     lenient = _upload_batch(url, path, channel="hotline", creator_id=staff_id, skip=True, now=now)
     assert run_import_batch(settings, lenient, now=now) == "done"
 
-    from tracker.models.intake import ImportBatch
+    from tracker.intake.models import ImportBatch
 
     with session_scope(url) as s:
         refused = s.get(ImportBatch, strict)
@@ -301,8 +301,8 @@ def test_a_staff_upload_cannot_rewrite_another_departments_order(blank_database_
 
 
 def test_the_portal_never_updates_a_ticket(session, now, office):
-    from tracker.access import NOTHING
     from tracker.intake.records import IntakeRecord, apply_record
+    from tracker.people.access import NOTHING
 
     ref = _ref("P")
     factories.ticket(session, now=now, dept=office["mine"], external_ref=ref)
@@ -496,8 +496,8 @@ def test_illegal_transitions_are_refused_by_the_door(session, now, office):
 def test_a_file_import_within_one_departments_reach_names_the_foreign_row(session, now, office, tmp_path):
     """import_file itself (the single pass the CLI uses), given a department's reach: the foreign row is
     a row error; without skip_bad_rows the file is refused, with it the other rows are written."""
-    from tracker.access import Reach
     from tracker.intake.importer import ImportRejected, import_file
+    from tracker.people.access import Reach
 
     foreign_ref, own_ref = _ref("FOREIGN"), _ref("OWN")
     foreign = factories.ticket(

@@ -24,9 +24,8 @@ from tests import factories
 from tests.second_factor import complete_second_factor
 from tracker.config import Settings
 from tracker.errors import PermissionDenied
-from tracker.models import AuditEntry, User
-from tracker.models.people import UserSession
-from tracker.services.people import SIGN_IN_FAILED, authenticate
+from tracker.people.models import AuditEntry, User, UserSession
+from tracker.people.service import SIGN_IN_FAILED, authenticate
 
 COOKIE = "tracker_session"
 

@@ -36,13 +36,13 @@ from openpyxl import Workbook, load_workbook
 
 from tests import factories
 from tests.intake.helpers import get_signed, post_signed, signed_headers
-from tracker.access import EVERYTHING
 from tracker.cells import FORMULA_TRIGGERS, safe_cell
 from tracker.intake import apikeys, hotline
 from tracker.intake.records import EMAIL_RE, apply_record, email_error
 from tracker.migrate import upgrade
+from tracker.people.access import EVERYTHING
 from tracker.security import mask_email, mask_id_number, mask_phone
-from tracker.services.tickets import ContactDraft, reply_ticket
+from tracker.workflow.transitions import ContactDraft, reply_ticket
 
 HOSTILE_EMAIL = "a@" + "." * 60000 + "@"
 ROOT = Path(__file__).resolve().parents[2]
@@ -192,9 +192,9 @@ def _xlsx_values(data: bytes, where: str) -> list:
 
 
 def test_the_annual_report_writes_a_formula_topic_as_text(session, now):
+    from tracker.people.service import create_department
     from tracker.reports.annual import build_annual_report
     from tracker.reports.exporters import export
-    from tracker.services.people import create_department
 
     root = create_department(session, code="edge_root", name="市工业和信息化局")
     office = create_department(session, code="edge_office", name="中小企业服务处", parent_code=root.code)

@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 from tests import factories
 from tests.intake.helpers import HOTLINE_HEADER, hotline_row, signed_headers, write_csv
-from tracker.access import EVERYTHING
 from tracker.intake.apikeys import create_api_key
 from tracker.intake.importer import import_file
-from tracker.models import Ticket
+from tracker.people.access import EVERYTHING
+from tracker.tickets.models import Ticket
 from web import captcha
 
 PHONE, EMAIL, NAME = "13698765432", "secret.citizen@example.com", "司马相如"

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from tests import factories
 from tests.security.oidc_provider import CLIENT_ID, CLIENT_SECRET, StandInProvider
-from tracker.models import AuditEntry, User
+from tracker.people.models import AuditEntry, User
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The password policy (tracker.passwords): one check for the web form, an administrator's reset and
+"""The password policy (tracker.people.passwords): one check for the web form, an administrator's reset and
 `tracker user create`; history; expiry; a forced change at first sign-in and after a reset."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from tests import factories
 from tracker.errors import ValidationError
-from tracker.models import AuditEntry, User
-from tracker.passwords import (
+from tracker.people.models import AuditEntry, User
+from tracker.people.passwords import (
     CHANGE_EXPIRED,
     CHANGE_REQUIRED,
     PasswordPolicy,
@@ -22,8 +22,8 @@ from tracker.passwords import (
     password_change_reason,
     set_password,
 )
+from tracker.people.service import create_user
 from tracker.security import verify_password
-from tracker.services.people import create_user
 
 POLICY = PasswordPolicy()
 STRONG = [
@@ -216,7 +216,7 @@ def test_user_create_takes_no_password_on_the_command_line(blank_database_url, t
     from tracker.cli import main
     from tracker.db import session_scope
     from tracker.migrate import upgrade
-    from tracker.services.people import create_department
+    from tracker.people.service import create_department
 
     upgrade(blank_database_url)
     with session_scope(blank_database_url) as session:

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from tests import factories
-from tracker import totp
 from tracker.errors import PermissionDenied
-from tracker.models import AuditEntry, User
+from tracker.people import totp
+from tracker.people.models import AuditEntry, User
 
 
 @pytest.fixture(autouse=True)

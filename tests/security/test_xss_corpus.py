@@ -21,7 +21,7 @@ from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import IS_CI
 from tests.intake.helpers import HOTLINE_HEADER, hotline_row, signed_headers, write_csv
 from tests.serving import served
-from tracker.access import EVERYTHING
+from tracker.people.access import EVERYTHING
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -71,9 +71,9 @@ def site(tmp_path_factory):
     from tracker.intake.apikeys import create_api_key
     from tracker.intake.importer import import_file
     from tracker.migrate import upgrade
-    from tracker.models import Ticket
-    from tracker.passwords import PasswordPolicy
-    from tracker.services.people import create_department, create_user
+    from tracker.people.passwords import PasswordPolicy
+    from tracker.people.service import create_department, create_user
+    from tracker.tickets.models import Ticket
     from web import captcha, create_app
 
     root = tmp_path_factory.mktemp("xss")
@@ -260,7 +260,7 @@ def site(tmp_path_factory):
 
 def test_every_entry_point_accepts_or_refuses_cleanly_and_stores_text_as_given(site):
     from tracker.db import session_scope
-    from tracker.models import Ticket, TicketEvent
+    from tracker.tickets.models import Ticket, TicketEvent
 
     for payload, codes in site["statuses"].items():
         assert all(code < 500 for code in codes), (payload, codes)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracker.calendar import (
+from tracker.calendar.days import (
     HOLIDAY,
     WORKDAY,
     RestSpan,
@@ -17,7 +17,7 @@ from tracker.calendar import (
     format_day,
     format_span,
 )
-from tracker.calendar_store import bundled_calendar
+from tracker.calendar.store import bundled_calendar
 from tracker.errors import CalendarYearMissing, TrackerError, ValidationError
 
 CALENDAR = bundled_calendar()

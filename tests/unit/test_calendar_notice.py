@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tracker.calendar_notice import parse_notice
-from tracker.calendar_store import bundled_csv_text, read_holiday_csv
+from tracker.calendar.notice import parse_notice
+from tracker.calendar.store import bundled_csv_text, read_holiday_csv
 from tracker.errors import ValidationError
 
 NOTICES = Path(__file__).resolve().parent.parent / "fixtures" / "notices"

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tracker.calendar import WorkCalendar
-from tracker.calendar_store import bundled_calendar
-from tracker.deadlines import (
+from tracker.calendar.days import WorkCalendar
+from tracker.calendar.store import bundled_calendar
+from tracker.deadlines.engine import (
     CALENDAR_DAYS,
     CLOCK_HOURS,
     CORRECTION,
@@ -494,7 +494,7 @@ def test_manual_override_ignores_later_pauses():
 
 def test_every_built_in_policy_is_found_again_by_its_code_and_version():
     """A stored deadline finds its rule by (code, version): variants must not share both."""
-    from tracker.deadlines import DEFAULT_POLICIES
+    from tracker.deadlines.engine import DEFAULT_POLICIES
 
     keys = [(p.code, p.version) for p in DEFAULT_POLICIES]
     assert len(keys) == len(set(keys))

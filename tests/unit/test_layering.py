@@ -22,7 +22,7 @@ def _imports(path: Path) -> set[str]:
 
 # `tracker run` is the one-command launcher: it starts the web adapter and spawns Celery by command
 # line. It is an entry point, not domain logic, and the one module allowed to know the adapters.
-LAUNCHER = TRACKER / "runner.py"
+LAUNCHER = TRACKER / "ops" / "runner.py"
 DOMAIN_MODULES = sorted(p for p in TRACKER.rglob("*.py") if p != LAUNCHER)
 
 
@@ -41,7 +41,7 @@ def test_forbidden_import_is_detected(tmp_path):
 #
 # Every import counts, wherever it is written: at module level, inside a function (a late import hides a
 # circle from Python, not from a reader) or under TYPE_CHECKING. An edge goes to the deepest module of
-# the package an import names (`from tracker.models import Ticket` -> tracker.models, whose __init__
+# the package an import names (`from tracker.schema import Ticket` -> tracker.schema, whose __init__
 # imports every model module; `from tracker import reference` -> tracker.reference), and to the packages
 # around it, whose __init__ runs first.
 
@@ -78,7 +78,7 @@ def import_graph(root: Path) -> dict[str, set[str]]:
                     candidate = candidate.rpartition(".")[0]
                 if candidate and candidate != name:
                     targets.add(candidate)
-        # Importing a.b.c runs a.b's __init__ first (tracker.models.ops runs tracker/models/__init__.py,
+        # Importing a.b.c runs a.b's __init__ first (tracker.ops.models runs tracker/schema.py,
         # which imports every model module): an edge to each enclosing package but the module's own.
         for target in list(targets):
             package_of_target = target.rpartition(".")[0]

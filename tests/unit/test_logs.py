@@ -1,6 +1,6 @@
 import logging
 
-from tracker.logs import PRODUCT_LOGGERS, configure_logging
+from tracker.ops.logs import PRODUCT_LOGGERS, configure_logging
 
 
 def test_log_level_applies_to_the_product_loggers():

@@ -4,11 +4,11 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from tracker.calendar_store import bundled_calendar
+from tracker.calendar.store import bundled_calendar
 from tracker.clock import BUSINESS_TZ
 from tracker.config import Settings, WorkingHours
 from tracker.errors import ValidationError
-from tracker.reminders import (
+from tracker.reminders.engine import (
     DEFAULT_RULE,
     RuleSpec,
     default_working_hours,

@@ -1,7 +1,7 @@
 import pytest
 
 from tracker.errors import IllegalTransition
-from tracker.status import OPEN_STATUSES, STATUS_LABELS, TRANSITIONS, allowed_actions, transition_for
+from tracker.tickets.status import OPEN_STATUSES, STATUS_LABELS, TRANSITIONS, allowed_actions, transition_for
 
 
 def test_every_status_in_the_table_has_a_label():

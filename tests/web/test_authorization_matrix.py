@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from tests import factories
 from tracker.intake import apikeys
-from tracker.models import Deadline
-from tracker.services import dashboard as ds
+from tracker.tickets.models import Deadline
+from tracker.workflow import doors as ds
 from web.views.dashboard import TICKET_ACTIONS
 
 ROLES = ("staff", "supervisor", "admin", "auditor", "anonymous")
@@ -285,7 +285,7 @@ def world(session, now, settings):
     other_filter = ds.save_filter(session, stranger, "他人的筛选", "mine", {}, now=now).id
     batches = {}
     try:
-        from tracker.models.intake import ImportBatch
+        from tracker.intake.models import ImportBatch
     except ImportError:  # intake not installed: no batch routes either
         ImportBatch = None
     if ImportBatch is not None:
@@ -305,7 +305,7 @@ def world(session, now, settings):
             batches[scope] = batch.id
     delivery_id = None
     try:
-        from tracker.models.notifications import Delivery, Notification
+        from tracker.notify.models import Delivery, Notification
     except ImportError:  # notifications not installed: no delivery routes either
         Notification = None
     if Notification is not None:

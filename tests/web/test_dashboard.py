@@ -11,9 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from tests import factories
+from tracker.calendar.models import CalendarYear
 from tracker.clock import BUSINESS_TZ
-from tracker.models import AuditEntry, CalendarYear, Deadline, Ticket, TicketEvent
-from tracker.models.dashboard import Approval, Attachment
+from tracker.people.models import AuditEntry
+from tracker.tickets.models import Deadline, Ticket, TicketEvent
+from tracker.workflow.models import Approval, Attachment
 
 NOTICE_2027 = """国务院办公厅关于2027年部分节假日安排的通知
 一、元旦：1月1日（周五）至3日（周日）放假，共3天。
@@ -406,7 +408,8 @@ def _written(session) -> dict[str, int]:
     """Row counts of everything a conversion writes: a refused request must leave them all unchanged."""
     from sqlalchemy import func
 
-    from tracker.models import Contact, OutboxMessage
+    from tracker.tickets.models import Contact
+    from tracker.tickets.outbox import OutboxMessage
 
     return {
         model.__name__: session.scalar(select(func.count()).select_from(model))

@@ -3,7 +3,8 @@
 import re
 
 from tests import factories
-from tracker.models import AuditEntry, Heartbeat
+from tracker.ops.models import Heartbeat
+from tracker.people.models import AuditEntry
 
 
 def _login(client, username, password=factories.PASSWORD):

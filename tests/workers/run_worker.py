@@ -7,12 +7,12 @@ timeout so a killed worker's work comes back within seconds instead of an hour.
 import sys
 from datetime import timedelta
 
-import tracker.notify
+import tracker.notify.service
 from workers.celery_app import VISIBILITY_TIMEOUT, celery
 
 lease, visibility = float(sys.argv[1]), int(sys.argv[2])
 assert visibility < VISIBILITY_TIMEOUT
-tracker.notify.LEASE = timedelta(seconds=lease)
+tracker.notify.service.LEASE = timedelta(seconds=lease)
 celery.conf.broker_transport_options = {
     **celery.conf.broker_transport_options,
     "visibility_timeout": visibility,

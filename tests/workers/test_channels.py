@@ -14,13 +14,14 @@ from sqlalchemy import func, select
 from tests import factories
 from tests.intake.servers import WeiboHandler, serve
 from tests.workers.conftest import SMTP_PASSWORD, SMTP_USER, at, end_of, worker_settings
-from tracker import deadlines
 from tracker.db import session_scope
-from tracker.models import Ticket, User
-from tracker.models.intake import AdapterState
-from tracker.models.notifications import Delivery, NotificationChannel
-from tracker.notify import ROBOT_BATCH, failing_deliveries, save_channel
-from tracker.services.tickets import assign_ticket, open_ticket
+from tracker.deadlines import engine as deadlines
+from tracker.intake.models import AdapterState
+from tracker.notify.models import Delivery, NotificationChannel
+from tracker.notify.service import ROBOT_BATCH, failing_deliveries, save_channel
+from tracker.people.models import User
+from tracker.tickets.models import Ticket
+from tracker.workflow.transitions import assign_ticket, open_ticket
 from workers.senders import Message, SendError
 from workers.senders.email import send_email
 from workers.tasks.deliveries import send_pending
@@ -220,7 +221,7 @@ def test_smtp_tls_setting_refuses_unknown_modes(tmp_path, raw):
 
 
 def test_a_refused_certificate_is_on_the_channel_status(scratch_url, tmp_path, tls_smtp):
-    from tracker.channel_status import channel_statuses
+    from tracker.ops.channel_status import channel_statuses
 
     server = tls_smtp("starttls")
     ids = _bureau_with_tickets(scratch_url, 1)

@@ -6,8 +6,8 @@ from sqlalchemy import select
 
 from tests import factories
 from tests.second_factor import complete_second_factor
-from tracker.models.notifications import Delivery, Notification
-from tracker.notify import notify
+from tracker.notify.models import Delivery, Notification
+from tracker.notify.service import notify
 
 
 def _login(client, username, password=factories.PASSWORD):
@@ -105,8 +105,8 @@ def test_preferences_and_failing_deliveries_admin_only(client, session, now):
 
 
 def _failing_robot(session, now):
-    from tracker.models.notifications import NotificationChannel
-    from tracker.notify import record_channel_result, save_channel
+    from tracker.notify.models import NotificationChannel
+    from tracker.notify.service import record_channel_result, save_channel
 
     robot = save_channel(
         session,
@@ -125,8 +125,8 @@ def _failing_robot(session, now):
 
 
 def test_channel_page_shows_every_channel_with_its_last_error_in_chinese(app, client, session, now):
+    from tracker.intake.models import adapter_state
     from tracker.intake.weibo import ADAPTER
-    from tracker.models.intake import adapter_state
 
     dept = factories.department(session)
     admin = factories.user(session, role="admin", dept=dept, now=now)

@@ -10,12 +10,15 @@ from sqlalchemy import func, select, update
 
 from tests import factories
 from tests.workers.conftest import at, end_of, start_worker, stop_process, wait_for, worker_settings
-from tracker import deadlines
 from tracker.db import session_scope
-from tracker.models import Heartbeat, OutboxMessage, ProcessedMessage, TicketEvent, User
-from tracker.models.notifications import Delivery
-from tracker.routing import save_routing_rule, save_topic_rule
-from tracker.services.tickets import assign_ticket, open_ticket
+from tracker.deadlines import engine as deadlines
+from tracker.notify.models import Delivery
+from tracker.ops.models import Heartbeat
+from tracker.people.models import User
+from tracker.tickets.models import TicketEvent
+from tracker.tickets.outbox import OutboxMessage, ProcessedMessage
+from tracker.workflow.routing import save_routing_rule, save_topic_rule
+from tracker.workflow.transitions import assign_ticket, open_ticket
 from workers.outbox import app_for, publish_pending
 from workers.tasks.reminders import run_sweep
 

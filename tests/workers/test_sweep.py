@@ -8,14 +8,15 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from tests import factories
-from tracker import deadlines
 from tracker.clock import BUSINESS_TZ
-from tracker.models import Deadline, Ticket, TicketEvent, User
-from tracker.models.notifications import Delivery, Notification
-from tracker.notify import mark_read, notify, unread_count
-from tracker.reminders import save_reminder_rule, sweep_all, sweep_due
-from tracker.services.tickets import assign_ticket
+from tracker.deadlines import engine as deadlines
+from tracker.notify.models import Delivery, Notification
+from tracker.notify.service import mark_read, notify, unread_count
+from tracker.people.models import User
+from tracker.reminders.engine import save_reminder_rule, sweep_all, sweep_due
 from tracker.sql.bulk import id_in, insert_rows, read_rows
+from tracker.tickets.models import Deadline, Ticket, TicketEvent
+from tracker.workflow.transitions import assign_ticket
 
 
 def at(day: str, hhmm: str = "09:00") -> datetime:

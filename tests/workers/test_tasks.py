@@ -8,13 +8,15 @@ from sqlalchemy import delete, func, select
 
 from tests import factories
 from tests.workers.conftest import at, end_of, wait_for, worker_settings
-from tracker import deadlines
 from tracker.db import session_scope
-from tracker.models import Deadline, Department, OutboxMessage, ProcessedMessage, Ticket, TicketEvent, User
-from tracker.models.notifications import Delivery, Notification
-from tracker.notify import failing_deliveries, save_channel, set_preferences
-from tracker.routing import save_routing_rule, save_topic_rule
-from tracker.services.tickets import assign_ticket, open_ticket
+from tracker.deadlines import engine as deadlines
+from tracker.notify.models import Delivery, Notification
+from tracker.notify.service import failing_deliveries, save_channel, set_preferences
+from tracker.people.models import Department, User
+from tracker.tickets.models import Deadline, Ticket, TicketEvent
+from tracker.tickets.outbox import OutboxMessage, ProcessedMessage
+from tracker.workflow.routing import save_routing_rule, save_topic_rule
+from tracker.workflow.transitions import assign_ticket, open_ticket
 from workers.outbox import publish_pending
 from workers.senders.webhook import dingtalk_url
 from workers.tasks.deliveries import send_pending
@@ -58,7 +60,7 @@ def test_ticket_created_is_routed_tagged_and_handled_once(scratch_url, tmp_path)
         ticket_id = ticket.id
         assert ticket.department.code == "bureau"
     with session_scope(scratch_url) as s:
-        from tracker.models import OutboxMessage
+        from tracker.tickets.outbox import OutboxMessage
 
         message_id = s.scalar(select(OutboxMessage.id).where(OutboxMessage.ticket_id == ticket_id))
 
@@ -77,9 +79,9 @@ def test_ticket_created_is_routed_tagged_and_handled_once(scratch_url, tmp_path)
 
 def test_search_consumer_indexes_a_ticket_that_intake_left_unindexed(scratch_url, tmp_path):
     """The API's intake leaves the index row to the ticket.created consumer (no jieba in the request)."""
-    from tracker.models import OutboxMessage
-    from tracker.models.dashboard import TicketSearch
     from tracker.search import matching_ticket_ids
+    from tracker.tickets.outbox import OutboxMessage
+    from tracker.workflow.models import TicketSearch
 
     now = at("2026-03-04", "10:00")
     _bureau(scratch_url, now)
@@ -112,7 +114,7 @@ def test_a_consumer_that_fails_is_run_again_by_the_retry(scratch_url, tmp_path, 
     with session_scope(scratch_url) as s:
         ticket, _ = open_ticket(s, factories.draft(arrived_at=now), actor="测试", now=now)
         s.flush()
-        from tracker.models import OutboxMessage
+        from tracker.tickets.outbox import OutboxMessage
 
         message_id = s.scalar(select(OutboxMessage.id).where(OutboxMessage.ticket_id == ticket.id))
     calls = []
@@ -145,7 +147,7 @@ def test_routing_never_overrides_a_department_chosen_at_intake(scratch_url, tmp_
             now=now,
         )
         ticket_id = ticket.id
-        from tracker.models import OutboxMessage
+        from tracker.tickets.outbox import OutboxMessage
 
         s.flush()
         message_id = s.scalar(select(OutboxMessage.id).where(OutboxMessage.ticket_id == ticket_id))
@@ -165,7 +167,7 @@ def test_assignment_notifies_the_assignee_not_the_actor(scratch_url, tmp_path):
         event = assign_ticket(
             s, ticket, s.get(User, ids["staff"]), actor=s.get(User, ids["supervisor"]), now=now
         )
-        from tracker.models import OutboxMessage
+        from tracker.tickets.outbox import OutboxMessage
 
         s.flush()
         message_id = s.scalar(select(OutboxMessage.id).where(OutboxMessage.event_id == event.id))
@@ -263,7 +265,7 @@ def test_reminders_go_out_by_email_and_group_robots_and_a_failing_channel_blocks
 
 
 def test_a_channel_that_keeps_failing_ends_failed_and_visible(scratch_url, tmp_path, robot_server):
-    from tracker.notify import MAX_ATTEMPTS
+    from tracker.notify.service import MAX_ATTEMPTS
 
     start = at("2026-02-25", "10:00")
     ids = _bureau(scratch_url, start)
@@ -409,7 +411,7 @@ def test_one_sweep_runs_in_two_lanes_on_postgresql_and_visits_each_due_deadline_
 
 
 def test_a_failing_lane_stops_the_other_and_its_error_is_raised(pg_scratch_url):
-    from tracker.reminders import sweep_all
+    from tracker.reminders.engine import sweep_all
 
     start = at("2026-02-25", "10:00")
     now = at("2026-03-04", "10:00")
@@ -472,9 +474,9 @@ def test_digest_and_calendar_warning_once_a_day(scratch_url, tmp_path):
     ids=["default-24h", "6h"],
 )
 def test_weibo_silence_window_comes_from_the_settings(scratch_url, tmp_path, configured, alerts):
+    from tracker.intake.models import adapter_state
     from tracker.intake.weibo import ADAPTER
-    from tracker.models import OutboxMessage
-    from tracker.models.intake import adapter_state
+    from tracker.tickets.outbox import OutboxMessage
     from workers.tasks.intake import run_adapter_health
 
     now = at("2026-03-04", "10:00")
@@ -555,7 +557,7 @@ def test_a_relay_pass_sends_its_task_messages_in_one_broker_round_trip(
 def test_others_write_while_the_relay_waits_on_the_broker(scratch_url, tmp_path, monkeypatch):
     # On SQLite a transaction held open while publishing would hold the one write lock: the heartbeat
     # written meanwhile (another connection, as the worker's timer does) would wait and fail.
-    from tracker.models import Heartbeat
+    from tracker.ops.models import Heartbeat
     from workers import outbox
 
     now = at("2026-03-04", "10:00")

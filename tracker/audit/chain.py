@@ -1,6 +1,6 @@
 """Verify the audit hash chain, and change the algorithm new entries use.
 
-Entries are linked as they are inserted (tracker.models.audit). Verification walks them in `seq` order
+Entries are linked as they are inserted (tracker.audit.models). Verification walks them in `seq` order
 from the retention anchor and names the first entry that does not hold: a gap in the numbering (an entry
 deleted), a `prev_hash` that is not its predecessor's hash (an entry deleted or inserted), or an
 `entry_hash` that does not match the entry's columns (an entry altered). It ends by comparing the head
@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.audit.hashing import ALGORITHMS, hash_of_entry
+from tracker.audit.models import CHAIN_ROW_ID, AuditChain
 from tracker.errors import ValidationError
-from tracker.models import AuditEntry
-from tracker.models.audit import CHAIN_ROW_ID, AuditChain
+from tracker.people.models import AuditEntry
 
 BATCH = 2000
 

@@ -19,7 +19,7 @@ from tracker.audit.chain import chain_head
 from tracker.audit.syslog import forwarded_seq
 from tracker.config import MIN_AUDIT_RETENTION_DAYS
 from tracker.errors import ValidationError
-from tracker.models import AuditEntry
+from tracker.people.models import AuditEntry
 
 # Six months, counted generously: the longest six consecutive months have 184 days.
 MIN_RETENTION_DAYS = MIN_AUDIT_RETENTION_DAYS

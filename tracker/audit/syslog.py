@@ -2,7 +2,7 @@
 
 Entries go out after they commit, read by a periodic job (workers: `audit.forward`), never from the request
 that wrote them: a slow or absent receiver delays the copy, never a sign-in. They are sent in `seq` order,
-which is commit order (the chain's lock, tracker.models.audit), from a cursor kept in the database; the
+which is commit order (the chain's lock, tracker.audit.models), from a cursor kept in the database; the
 cursor moves only after a batch was written to the socket, so delivery is at least once, and the
 receiver can drop a repeat by its `seq`.
 
@@ -17,10 +17,10 @@ import ssl
 
 from sqlalchemy import select, update
 
+from tracker.audit.models import SyslogCursor
 from tracker.config import SyslogTarget
 from tracker.db import session_scope
-from tracker.models import AuditEntry
-from tracker.models.audit import SyslogCursor
+from tracker.people.models import AuditEntry
 
 FACILITY_LOG_AUDIT = 13  # RFC 5424 §6.2.1: "log audit"
 SEVERITY_WARNING, SEVERITY_NOTICE = 4, 5

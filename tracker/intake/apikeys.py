@@ -34,11 +34,12 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from tracker.channels import channel as channel_of
 from tracker.errors import NotFound, TrackerError, ValidationError
-from tracker.models import ApiKey, Department
-from tracker.models.intake import ApiKeyScope, ApiNonce
+from tracker.intake.models import ApiKeyScope, ApiNonce
+from tracker.ops.models import ApiKey
+from tracker.people.models import Department
 from tracker.security import decrypt_secret, encrypt_secret
+from tracker.tickets.channels import channel as channel_of
 
 REPLAY_WINDOW = timedelta(minutes=5)
 ALGORITHM = "TRACKER-HMAC-SHA256"

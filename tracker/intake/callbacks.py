@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from tracker.clock import local
 from tracker.intake.apikeys import signed_headers
 from tracker.intake.hotline import callback_payload
-from tracker.models import ApiKey, Ticket, TicketEvent
-from tracker.models.intake import CallbackDelivery, adapter_state
+from tracker.intake.models import CallbackDelivery, adapter_state
+from tracker.ops.models import ApiKey
 from tracker.security import decrypt_secret
+from tracker.tickets.models import Ticket, TicketEvent
 
 SCAN_NAME = "hotline-callback"
 MAX_ATTEMPTS = 10

@@ -9,11 +9,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from tracker.channels import CHANNELS
 from tracker.errors import ValidationError
-from tracker.history import Actor, record_event
-from tracker.models import Ticket
-from tracker.services.tickets import ContactDraft, TicketDraft, open_ticket
+from tracker.tickets.channels import CHANNELS
+from tracker.tickets.history import Actor, record_event
+from tracker.tickets.models import Ticket
+from tracker.workflow.transitions import ContactDraft, TicketDraft, open_ticket
 
 
 def link_tickets(

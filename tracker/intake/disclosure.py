@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tracker.channels import APPLICANT_TYPES
 from tracker.clock import BUSINESS_TZ
 from tracker.intake.formats import parse_datetime
 from tracker.intake.idnumbers import id_number_error
@@ -22,8 +21,9 @@ from tracker.intake.records import (
     phone_error,
     shown_value,
 )
-from tracker.outcomes import outcome_from_label
-from tracker.services.tickets import ContactDraft, TicketDraft
+from tracker.reports.rows import outcome_from_label
+from tracker.tickets.channels import APPLICANT_TYPES
+from tracker.workflow.transitions import ContactDraft, TicketDraft
 
 CHANNEL = "disclosure"
 REQUEST_TYPE = "政府信息公开申请"

@@ -13,9 +13,9 @@ from difflib import SequenceMatcher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker.history import record_event
-from tracker.models import Contact, Ticket
-from tracker.models.intake import adapter_state
+from tracker.intake.models import adapter_state
+from tracker.tickets.history import record_event
+from tracker.tickets.models import Contact, Ticket
 
 WINDOW = timedelta(days=30)
 SIMILARITY = 0.85

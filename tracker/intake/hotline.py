@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from tracker.channels import HOTLINE_TYPES, SATISFACTION_LEVELS
 from tracker.clock import local
 from tracker.intake.formats import write_csv, write_xlsx
 from tracker.intake.records import (
@@ -22,9 +21,10 @@ from tracker.intake.records import (
     iso_local,
     parse_columns,
 )
-from tracker.models import Ticket, TicketEvent
-from tracker.services.tickets import ContactDraft, TicketDraft
-from tracker.status import STATUS_LABELS
+from tracker.tickets.channels import HOTLINE_TYPES, SATISFACTION_LEVELS
+from tracker.tickets.models import Ticket, TicketEvent
+from tracker.tickets.status import STATUS_LABELS
+from tracker.workflow.transitions import ContactDraft, TicketDraft
 
 CHANNEL = "hotline"
 

@@ -25,38 +25,31 @@ import orjson
 from sqlalchemy import ARRAY, JSON, any_, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from tracker import deadlines as engine
-from tracker import reference, topic_labels
-from tracker.access import EVERYTHING, NOTHING, Reach, reach_of
-from tracker.calendar_store import load_calendar
+from tracker import reference
+from tracker.calendar.store import load_calendar
 from tracker.cells import safe_row
-from tracker.channels import channel as channel_of
 from tracker.clock import local
 from tracker.db import session_scope
+from tracker.deadlines import engine
 from tracker.errors import CalendarYearMissing, ValidationError
-from tracker.history import Actor
 from tracker.intake import disclosure, hotline, website, weibo
 from tracker.intake.duplicates import WINDOW
 from tracker.intake.formats import FileFormatError, open_table
 from tracker.intake.records import FieldError, IntakeRecord, RecordError, apply_record, find_existing_id
-from tracker.logs import current_request_id
-from tracker.models import (
-    Contact,
-    Deadline,
-    Department,
-    OutboxMessage,
-    Ticket,
-    TicketEvent,
-    TicketNumberAllocation,
-    User,
-)
-from tracker.models.tickets import topic_facts
-from tracker.reminders import active_rules, first_check_at, rule_for
+from tracker.ops.logs import current_request_id
+from tracker.people.access import EVERYTHING, NOTHING, Reach, reach_of
+from tracker.people.models import Department, User
+from tracker.reminders.engine import active_rules, first_check_at, rule_for
 from tracker.reports.facts import refresh_facts
 from tracker.search import reindex, write_index
-from tracker.services.tickets import CONTACT_FIELDS, TicketDraft, draft_subject
-from tracker.services.tickets import _validate as validate_draft  # the one set of draft rules
 from tracker.sql.bulk import id_in
+from tracker.tickets import topics as topic_labels
+from tracker.tickets.channels import channel as channel_of
+from tracker.tickets.history import Actor
+from tracker.tickets.models import Contact, Deadline, Ticket, TicketEvent, TicketNumberAllocation, topic_facts
+from tracker.tickets.outbox import OutboxMessage
+from tracker.workflow.transitions import CONTACT_FIELDS, TicketDraft, draft_subject
+from tracker.workflow.transitions import _validate as validate_draft  # the one set of draft rules
 
 CHANNELS = ("hotline", "website", "weibo", "disclosure")
 TABLE_MODULES = {"hotline": hotline, "website": website, "disclosure": disclosure}
@@ -203,7 +196,7 @@ def check_file(
 
 
 def batch_reach(session: Session, batch: Any) -> Reach:
-    """The tickets an uploaded file (an ImportBatch) may update: its uploader's (tracker.access); a
+    """The tickets an uploaded file (an ImportBatch) may update: its uploader's (tracker.people.access); a
     batch queued without one (by an operator) those of the department it imports into, or every
     ticket when that is the bureau as a whole."""
     creator = session.get(User, batch.created_by_id) if batch.created_by_id else None
@@ -221,7 +214,7 @@ REFERENCE_COLUMNS = {"hotline": "工单编号", "website": "留言编号", "disc
 
 def out_of_reach(session: Session, channel: str, rows: Mapping[str, int], reach: Reach) -> list[FieldError]:
     """The rows (external reference → row number) that would update a ticket outside `reach`, as row
-    errors: an import may change only the tickets its importer may act on (tracker.access)."""
+    errors: an import may change only the tickets its importer may act on (tracker.people.access)."""
     if reach.is_everything or not rows:
         return []
     tickets = Ticket.__table__
@@ -290,7 +283,7 @@ def import_file(
     then ImportRejected is raised and the caller's rollback leaves nothing written.
     `after_batch` is called after each batch (the worker commits there and records progress; a re-run
     after an interruption resumes, because rows already imported are recognised).
-    A row that would update a ticket outside `reach` (the importer's, tracker.access) is a bad row like
+    A row that would update a ticket outside `reach` (the importer's, tracker.people.access) is a bad row like
     any other; the worker finds such rows before writing (`check_file` with the reach).
     """
     report = ImportReport(channel)
@@ -1250,7 +1243,7 @@ def reply_due_at(planned: list[PlannedDeadline]) -> datetime | None:
 
 class DeadlinePlanner:
     """The statutory deadlines of bulk-created tickets: the rows and `deadline.opened` events that
-    `tracker.deadlines.open_deadlines` writes, computed with the engine's own pure functions (policy
+    `tracker.deadlines.engine.open_deadlines` writes, computed with the engine's own pure functions (policy
     selection, `compute_due`, the reminder schedule) and inserted a batch at a time.
 
     One planner serves a whole import: the calendar, the policies and the reminder rules are read once,

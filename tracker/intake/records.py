@@ -17,15 +17,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker.access import Reach, require_reach
-from tracker.channels import SATISFACTION_LEVELS
 from tracker.errors import ValidationError
-from tracker.history import Actor
 from tracker.inputs import text_error
 from tracker.intake.duplicates import flag_possible_duplicate
 from tracker.intake.formats import parse_bool, parse_datetime, text_value
-from tracker.models import Ticket
-from tracker.services.tickets import (
+from tracker.people.access import Reach, require_reach
+from tracker.tickets.channels import SATISFACTION_LEVELS
+from tracker.tickets.history import Actor
+from tracker.tickets.models import Ticket
+from tracker.tickets.status import OPEN_STATUSES
+from tracker.workflow.transitions import (
     TicketDraft,
     close_ticket,
     open_ticket,
@@ -33,7 +34,6 @@ from tracker.services.tickets import (
     reply_ticket,
     update_from_draft,
 )
-from tracker.status import OPEN_STATUSES
 
 PHONE_RE = re.compile(r"^[0-9+\-（）() ]{5,32}$")
 # local@domain.tld with no nested quantifiers: the domain's labels cannot contain the dot that separates
@@ -311,7 +311,7 @@ def apply_record(
 
     Re-delivery of the same channel + external reference never creates a second ticket: it updates the
     first (recording what changed) or, when nothing changed, reports `duplicate` — but only when that
-    ticket is within the caller's `reach` (tracker.access): an API key scoped to one department, or a
+    ticket is within the caller's `reach` (tracker.people.access): an API key scoped to one department, or a
     承办人's upload, may not rewrite or close another department's ticket by re-sending its number
     (PermissionDenied, nothing changed). The possible duplicate's number is reported only when that
     ticket is within the reach too. Possible duplicates by phone are flagged here (an indexed look-up);

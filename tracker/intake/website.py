@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tracker.channels import MESSAGE_TYPES, SATISFACTION_LEVELS
 from tracker.intake.records import (
     Column,
     FieldError,
@@ -15,7 +14,8 @@ from tracker.intake.records import (
     check_order,
     parse_columns,
 )
-from tracker.services.tickets import ContactDraft, TicketDraft
+from tracker.tickets.channels import MESSAGE_TYPES, SATISFACTION_LEVELS
+from tracker.workflow.transitions import ContactDraft, TicketDraft
 
 CHANNEL = "website"
 

@@ -30,17 +30,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker.access import EVERYTHING
-from tracker.channel_errors import WEIBO_RATE_CODES, WEIBO_TOKEN_CODES, meaning
 from tracker.clock import local
 from tracker.db import session_scope
 from tracker.inputs import text_error
 from tracker.intake.formats import MAX_ROWS
+from tracker.intake.models import AdapterState, adapter_state
 from tracker.intake.records import FieldError, IntakeRecord, RecordError, apply_record
-from tracker.models import OutboxMessage
-from tracker.models.intake import AdapterState, adapter_state
-from tracker.notify import configured_media, notify_office
-from tracker.services.tickets import ContactDraft, TicketDraft
+from tracker.notify.service import configured_media, notify_office
+from tracker.ops.channel_errors import WEIBO_RATE_CODES, WEIBO_TOKEN_CODES, meaning
+from tracker.people.access import EVERYTHING
+from tracker.tickets.outbox import OutboxMessage
+from tracker.workflow.transitions import ContactDraft, TicketDraft
 
 CHANNEL = "weibo"
 ADAPTER = "weibo"

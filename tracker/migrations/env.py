@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import pool
 
 from tracker.db import make_engine
-from tracker.models import Base
+from tracker.orm import Base
 
 config = context.config
 target_metadata = Base.metadata

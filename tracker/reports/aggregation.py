@@ -13,7 +13,7 @@ Definitions (docs/annual-report.md):
   (events other than the creation, whose time is when the row was written, not when the application was
   received — imported history is created years later); with no such event it is 已接收 if it had been
   received by then;
-* "being handled" = not in `tracker.status.FINAL_STATUSES`;
+* "being handled" = not in `tracker.tickets.status.FINAL_STATUSES`;
 * replied = `replied_at` before the end of the period; on time = replied no later than the `due_at` of
   the ticket's ``reply`` deadline; working days to reply = working days after the receipt day up to and
   including the reply day, counted on the working-day calendar (调休 included).
@@ -51,14 +51,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import Grouping
 
-from tracker.channels import APPLICANT_TYPES
 from tracker.clock import BUSINESS_TZ
 from tracker.errors import NotFound, ValidationError
-from tracker.models import Department, Ticket, TicketEvent, TicketTopic
-from tracker.models.registers import RegisterFigure, ReviewCase
-from tracker.outcomes import OUTCOMES_BY_CODE
-from tracker.status import FINAL_STATUSES
-from tracker.topic_labels import label_names
+from tracker.people.models import Department
+from tracker.reports.models import RegisterFigure, ReviewCase
+from tracker.reports.rows import OUTCOMES_BY_CODE
+from tracker.tickets.channels import APPLICANT_TYPES
+from tracker.tickets.models import Ticket, TicketEvent, TicketTopic
+from tracker.tickets.status import FINAL_STATUSES
+from tracker.tickets.topics import label_names
 
 REPORT_CHANNELS = ("hotline", "website", "weibo", "disclosure")
 TOPIC_CHANNELS = ("hotline", "website", "weibo")  # the channels whose topics the report names

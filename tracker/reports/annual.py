@@ -11,8 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker.models import Department
-from tracker.models.registers import ReportText
+from tracker.people.models import Department
 from tracker.reports import formats
 from tracker.reports.aggregation import (
     SATISFIED_DEFAULT,
@@ -27,6 +26,7 @@ from tracker.reports.aggregation import (
     ticket_figures,
 )
 from tracker.reports.checks import CheckFailure, ReportCheckFailed, run_checks
+from tracker.reports.models import ReportText
 from tracker.reports.registers_spec import NARRATIVE_SECTIONS
 
 

@@ -16,10 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker.channels import APPLICANT_TYPES
 from tracker.errors import ValidationError
-from tracker.models import Ticket
-from tracker.outcomes import OUTCOMES
 from tracker.reports.aggregation import UNMAPPED, DisclosureCounts, Scope, disclosure_ticket_ids
 from tracker.reports.formats import (
     ROW_CARRIED_IN,
@@ -29,6 +26,9 @@ from tracker.reports.formats import (
     ROW_TOTAL,
     TOTAL,
 )
+from tracker.reports.rows import OUTCOMES
+from tracker.tickets.channels import APPLICANT_TYPES
+from tracker.tickets.models import Ticket
 
 RULE_BALANCE = "一+二=三（七）+四"
 RULE_RESULTS = "三（七）=各办理结果之和"

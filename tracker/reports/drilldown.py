@@ -16,12 +16,9 @@ from dataclasses import dataclass
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from tracker.access import visible_tickets
-from tracker.channels import APPLICANT_TYPES
 from tracker.errors import ValidationError
-from tracker.models import Ticket, User
-from tracker.models.registers import ReviewCase
-from tracker.outcomes import OUTCOMES_BY_CODE
+from tracker.people.access import visible_tickets
+from tracker.people.models import User
 from tracker.reports.aggregation import (
     CHANNEL_REPORT_LABELS,
     REPORT_CHANNELS,
@@ -30,7 +27,11 @@ from tracker.reports.aggregation import (
     interaction_ticket_ids,
     review_case_query,
 )
+from tracker.reports.models import ReviewCase
 from tracker.reports.registers_spec import ITEMS, MEASURES, REVIEW_KINDS, REVIEW_RESULTS
+from tracker.reports.rows import OUTCOMES_BY_CODE
+from tracker.tickets.channels import APPLICANT_TYPES
+from tracker.tickets.models import Ticket
 
 MEASURE_LABELS = {
     "received": "收到",

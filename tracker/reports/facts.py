@@ -6,10 +6,10 @@ them true, by the one function below, from the same sources and with the same de
 (docs/annual-report.md, `tracker.reports.aggregation`):
 
 * ``reply_due_at`` — the ``reply`` deadline's ``due_at`` (extensions, pauses, overrides included):
-  `tracker.deadlines` refreshes it whenever it recomputes that deadline;
+  `tracker.deadlines.engine` refreshes it whenever it recomputes that deadline;
 * ``reply_workdays`` — working days after the receipt day up to and including the reply day on the
   working-day calendar (NULL while a year in between has no schedule loaded): written at the reply and
-  rewritten for the replies a calendar load touches (`tracker.services.calendar.load_year`);
+  rewritten for the replies a calendar load touches (`tracker.calendar.service.load_year`);
 * ``status_changed_at`` and ``history_outcome`` — for applications: the time of the last status event
   and the section 三 result row their history gives (部分公开 once a reply named it; 补正/缴费 never
   came, withdrawn, merged …), which the report combines with the row's own `outcome`: written at every
@@ -20,7 +20,7 @@ definition for every write path. tests/reports/test_facts.py checks the rows aga
 
 The top topics' facts, ``topic_label_id`` (the id in `topic_labels` of the ticket's only topic, or of its
 诉求分类 when it has none) and ``has_several_topics``, follow a ticket's topics and 诉求分类; they are kept
-at every flush by the flush hook `tracker.topic_labels.keep_topic_facts` (registered in `tracker/db.py`), which calls `tracker.models.tickets.topic_facts`, and
+at every flush by the flush hook `tracker.tickets.topics.keep_topic_facts` (registered in `tracker/db.py`), which calls `tracker.tickets.models.topic_facts`, and
 `refresh_topic_facts` below is the same definition in SQL (the backfills, the tests' check).
 """
 
@@ -48,11 +48,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import Grouping
 
-from tracker.calendar_store import load_calendar
+from tracker.calendar.store import load_calendar
 from tracker.clock import BUSINESS_TZ
-from tracker.models import Deadline, Ticket, TicketTopic, TopicLabel
 from tracker.reports.aggregation import application_facts
-from tracker.topic_labels import label_ids
+from tracker.tickets.models import Deadline, Ticket, TicketTopic, TopicLabel
+from tracker.tickets.topics import label_ids
 
 FACTS = ("reply_due_at", "reply_workdays", "status_changed_at", "history_outcome")
 TOPIC_FACTS = ("topic_label_id", "has_several_topics")

@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from tracker.channels import APPLICANT_TYPES
-from tracker.outcomes import GROUP_OTHER, OUTCOMES
 from tracker.reports.registers_spec import REVIEW_KINDS, REVIEW_RESULTS
+from tracker.reports.rows import GROUP_OTHER, OUTCOMES
+from tracker.tickets.channels import APPLICANT_TYPES
 
 FORMAT_FREE, FORMAT_2019, FORMAT_2021 = "free", "2019", "2021"
 

@@ -1,9 +1,9 @@
-"""Who may see which report and keep the registers (the ticket-level checks stay in tracker.access)."""
+"""Who may see which report and keep the registers (the ticket-level checks stay in tracker.people.access)."""
 
 from __future__ import annotations
 
 from tracker.errors import PermissionDenied
-from tracker.models import User
+from tracker.people.models import User
 
 READ_ANY_ROLES = frozenset(
     {"admin", "auditor"}

@@ -2,7 +2,7 @@
 
 The beat task `reports.prepare_previous_year` (workers/tasks/reports.py) calls `prepare_previous_year`
 every morning of 2–15 January; the first run that succeeds records an `AuditEntry` ("report.prepared")
-and notifies every active administrator in the app (tracker.notify, deduplicated per year), with the
+and notifies every active administrator in the app (tracker.notify.service, deduplicated per year), with the
 cross-check result, so the office can start from the report page. Later runs find the entry and stop.
 """
 
@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.clock import local
-from tracker.models import AuditEntry, User
-from tracker.notify import NOTIFICATION_KINDS, notify
+from tracker.notify.service import NOTIFICATION_KINDS, notify
+from tracker.people.models import AuditEntry, User
 from tracker.reports.annual import build_annual_report
 
 WINDOW = (2, 15)  # the days of January the task acts on

@@ -13,22 +13,23 @@ from collections.abc import Callable
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from tracker import deadlines as dl
-from tracker import totp
-from tracker.access import require_role
-from tracker.calendar_notice import notice_source, parse_notice
-from tracker.calendar_store import loaded_years, next_year_missing, notice_rows
-from tracker.channels import CHANNELS
+from tracker.calendar.models import CalendarYear, HolidayDay
+from tracker.calendar.notice import notice_source, parse_notice
+from tracker.calendar.service import load_year
+from tracker.calendar.store import loaded_years, next_year_missing, notice_rows
 from tracker.clock import local_date
+from tracker.deadlines import engine as dl
 from tracker.errors import TrackerError, ValidationError
 from tracker.inputs import date_arg, id_arg, int_arg, parse_int
-from tracker.models import ROLES, AuditEntry, CalendarYear, Department, HolidayDay, User
-from tracker.outcomes import OUTCOMES
-from tracker.passwords import PasswordPolicy
-from tracker.services import dashboard as ds
-from tracker.services.calendar import load_year
-from tracker.services.people import create_department, create_user, reset_password
-from tracker.sessions import end_user_sessions
+from tracker.people import totp
+from tracker.people.access import require_role
+from tracker.people.models import ROLES, AuditEntry, Department, User
+from tracker.people.passwords import PasswordPolicy
+from tracker.people.service import create_department, create_user, reset_password
+from tracker.people.sessions import end_user_sessions
+from tracker.reports.rows import OUTCOMES
+from tracker.tickets.channels import CHANNELS
+from tracker.workflow import doors as ds
 from web.database import db, settings
 from web.security import current_user, login_required
 from web.views.dashboard import now
@@ -164,7 +165,7 @@ def update_user(user_id: int):
     new_password = form.get("new_password", "")
     if new_password:
         try:
-            # The one policy check (tracker.passwords); the holder must change it at the next sign-in.
+            # The one policy check (tracker.people.passwords); the holder must change it at the next sign-in.
             reset_password(
                 session,
                 current_user(),
@@ -352,7 +353,7 @@ def policies():
             {"code": row.code, "length": length, "unit": row.unit},
         )
         return _saved("期限规则已调整，此后收到的工单按新规则计算", "admin.policies")
-    from tracker.models.policies import DeadlinePolicyOverride
+    from tracker.deadlines.models import DeadlinePolicyOverride
 
     overrides = session.scalars(
         select(DeadlinePolicyOverride).order_by(DeadlinePolicyOverride.id.desc())
@@ -429,7 +430,7 @@ def _split_keywords(raw: str) -> list[str]:
 @login_required
 @admin_required
 def rules():
-    from tracker.models.notifications import ReminderRule, RoutingRule, TopicRule
+    from tracker.notify.models import ReminderRule, RoutingRule, TopicRule
 
     session = db()
     return render_template(
@@ -449,7 +450,7 @@ def save_rule(kind: str):
     session, form = db(), request.form
     try:
         if kind == "routing":
-            from tracker.routing import save_routing_rule
+            from tracker.workflow.routing import save_routing_rule
 
             row = save_routing_rule(
                 session,
@@ -461,7 +462,7 @@ def save_rule(kind: str):
                 priority=int_arg(form, "priority", high=MAX_PRIORITY) or 100,
             )
         elif kind == "topic":
-            from tracker.routing import save_topic_rule
+            from tracker.workflow.routing import save_topic_rule
 
             row = save_topic_rule(
                 session,
@@ -470,7 +471,7 @@ def save_rule(kind: str):
                 now=now(),
             )
         elif kind == "reminder":
-            from tracker.reminders import save_reminder_rule
+            from tracker.reminders.engine import save_reminder_rule
 
             days = [
                 parse_int(x, "days_before", high=MAX_POLICY_LENGTH)
@@ -498,8 +499,8 @@ def save_rule(kind: str):
 @login_required
 @admin_required
 def channels():
-    from tracker import notify
-    from tracker.models.notifications import NotificationChannel
+    from tracker.notify import service as notify
+    from tracker.notify.models import NotificationChannel
 
     session = db()
     if request.method == "POST":
@@ -522,7 +523,7 @@ def channels():
             "notification_channel.saved", "notification_channel", row.id, {"name": row.name, "kind": row.kind}
         )
         return _saved("通知渠道已保存", "admin.channels")
-    from tracker.channel_status import channel_statuses
+    from tracker.ops.channel_status import channel_statuses
 
     return render_template(
         "admin/channels.html",
@@ -541,7 +542,7 @@ def channels():
 @login_required
 @admin_required
 def canned_replies():
-    from tracker.models.dashboard import CannedReply
+    from tracker.workflow.models import CannedReply
 
     session = db()
     if request.method == "POST":

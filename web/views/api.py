@@ -12,7 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from tracker.access import Reach, reach_of_client, require_channel
 from tracker.clock import BUSINESS_TZ, utcnow
 from tracker.errors import NotFound, ValidationError
 from tracker.inputs import date_arg, id_arg, int_arg, parse_json_object
@@ -20,9 +19,11 @@ from tracker.intake import disclosure, hotline, website, weibo
 from tracker.intake.apikeys import Client, SignedRequest, verify_request
 from tracker.intake.importer import open_if_new
 from tracker.intake.records import FieldError, RecordError, apply_record
-from tracker.models import Department, Ticket, TicketEvent
+from tracker.people.access import Reach, reach_of_client, require_channel
+from tracker.people.models import Department
 from tracker.security import mask_email, mask_name, mask_phone
-from tracker.status import STATUS_LABELS
+from tracker.tickets.models import Ticket, TicketEvent
+from tracker.tickets.status import STATUS_LABELS
 from web.database import db, settings
 from web.views.api_openapi import openapi_document
 
@@ -83,7 +84,7 @@ def _client_department_code() -> str | None:
 
 
 def reach() -> Reach:
-    """The tickets this key may read and change (tracker.access: the one rule)."""
+    """The tickets this key may read and change (tracker.people.access: the one rule)."""
     return reach_of_client(client())
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracker.channels import HOTLINE_TYPES, MESSAGE_TYPES, SATISFACTION_LEVELS
-from tracker.status import STATUS_LABELS
+from tracker.tickets.channels import HOTLINE_TYPES, MESSAGE_TYPES, SATISFACTION_LEVELS
+from tracker.tickets.status import STATUS_LABELS
 
 _SIGNED = [{"key": [], "timestamp": [], "nonce": [], "signature": []}]
 

@@ -8,7 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 
 from tracker.clock import utcnow
 from tracker.errors import PermissionDenied, ValidationError
-from tracker.services.people import authenticate, change_password
+from tracker.people.service import authenticate, change_password
 from web.database import db
 from web.security import current_user, login_required, sign_in, sign_out
 from web.signin import PASSWORD_CHANGE, after_first_factor, password_policy

@@ -1,5 +1,5 @@
 """The staff dashboard: home with charts, queues with filters and bulk actions, the ticket page and its
-actions, approvals, attachments, saved filters. Every view checks object-level access (tracker.access)."""
+actions, approvals, attachments, saved filters. Every view checks object-level access (tracker.people.access)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,12 @@ from flask import (
 )
 from sqlalchemy import select
 
-from tracker import deadlines as dl
-from tracker.access import (
+from tracker.calendar.store import load_calendar
+from tracker.clock import BUSINESS_TZ, local, local_date, utcnow
+from tracker.deadlines import engine as dl
+from tracker.errors import CalendarYearMissing, NotFound, PermissionDenied, TrackerError, ValidationError
+from tracker.inputs import MAX_DATE_CHARS, id_arg, ids_arg, int_arg, parse_date
+from tracker.people.access import (
     can_act_on_ticket,
     can_reveal_personal_data,
     can_take,
@@ -33,15 +37,11 @@ from tracker.access import (
     require_act,
     require_view,
 )
-from tracker.calendar_store import load_calendar
-from tracker.channels import APPLICANT_TYPES, CHANNELS, SATISFACTION_LEVELS
-from tracker.clock import BUSINESS_TZ, local, local_date, utcnow
-from tracker.errors import CalendarYearMissing, NotFound, PermissionDenied, TrackerError, ValidationError
-from tracker.inputs import MAX_DATE_CHARS, id_arg, ids_arg, int_arg, parse_date
-from tracker.models import Department, Ticket, User
-from tracker.models.dashboard import Attachment
-from tracker.outcomes import OUTCOMES, OUTCOMES_BY_CODE
-from tracker.queries import (
+from tracker.people.models import Department, User
+from tracker.reports.rows import OUTCOMES, OUTCOMES_BY_CODE
+from tracker.tickets.channels import APPLICANT_TYPES, CHANNELS, SATISFACTION_LEVELS
+from tracker.tickets.models import Ticket
+from tracker.tickets.queries import (
     QUEUES,
     SORTS,
     TicketFilter,
@@ -55,9 +55,10 @@ from tracker.queries import (
     timeline,
     top_topics,
 )
-from tracker.services import dashboard as ds
-from tracker.services.tickets import get_ticket
-from tracker.status import OPEN_STATUSES, TRANSITIONS, allowed_actions
+from tracker.tickets.status import OPEN_STATUSES, TRANSITIONS, allowed_actions
+from tracker.workflow import doors as ds
+from tracker.workflow.models import Attachment
+from tracker.workflow.transitions import get_ticket
 from web import charts
 from web.database import db, settings
 from web.security import current_user, login_required
@@ -69,7 +70,7 @@ bp = Blueprint("dashboard", __name__)
 MAX_EXTENSION_DAYS = 366
 
 # Actions of the ticket page: code → (label, status transition it needs or None). Who may take each is
-# tracker.access's rule (ACTION_ROLES), asked by the door itself; the page asks only to decide what to show.
+# tracker.people.access's rule (ACTION_ROLES), asked by the door itself; the page asks only to decide what to show.
 TICKET_ACTIONS: dict[str, tuple[str, str | None]] = {
     "start": ("签收/开始办理", "start"),
     "assign": ("分派", "assign"),
@@ -234,7 +235,7 @@ def queue(code: str):
 
 
 def _status_choices():
-    from tracker.status import STATUS_LABELS
+    from tracker.tickets.status import STATUS_LABELS
 
     return [("open", "未办结"), ("final", "已结束"), *STATUS_LABELS.items()]
 
@@ -492,11 +493,11 @@ def _local_datetime(raw: str | None, field: str) -> datetime:
 @bp.route("/tickets/<int:ticket_id>/actions/<action>", methods=["POST"])
 @login_required
 def act(ticket_id: int, action: str):
-    """Perform one action of the ticket page through its door (tracker.services.dashboard), which checks
+    """Perform one action of the ticket page through its door (tracker.workflow.doors), which checks
     reach, role, transition and approvals. Business errors come back as a message on the page."""
     user, moment, session = _user(), now(), db()
     ticket = get_ticket(session, ticket_id)
-    # Access is answered before any input error (the same rule the door applies again, from tracker.access):
+    # Access is answered before any input error (the same rule the door applies again, from tracker.people.access):
     # a ticket the user may not see is missing (404), one they may not change is forbidden (403).
     require_act(user, ticket)
     if action not in TICKET_ACTIONS:

@@ -23,8 +23,6 @@ from flask import (
 )
 from sqlalchemy import select
 
-from tracker.access import reach_of, require_act, require_role
-from tracker.channels import APPLICANT_TYPES
 from tracker.clock import BUSINESS_TZ, utcnow
 from tracker.errors import ValidationError
 from tracker.inputs import date_arg
@@ -32,9 +30,11 @@ from tracker.intake import disclosure
 from tracker.intake.convert import convert_ticket
 from tracker.intake.formats import MAX_CELLS, MAX_COLUMNS, MAX_ROWS, declared_rows
 from tracker.intake.hotline import export_replies
+from tracker.intake.models import AdapterState, ImportBatch
 from tracker.intake.records import RecordError, apply_record
-from tracker.models.intake import AdapterState, ImportBatch
-from tracker.services.tickets import get_ticket
+from tracker.people.access import reach_of, require_act, require_role
+from tracker.tickets.channels import APPLICANT_TYPES
+from tracker.workflow.transitions import get_ticket
 from web.database import db, settings
 from web.security import current_user, login_required
 from web.tasks import queue_import

@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from tracker.clock import utcnow
-from tracker.monitoring import read_figures
+from tracker.ops.monitoring import read_figures
 from web import tasks
 from web.database import db, settings
 from web.observability import LATENCY, REQUESTS, multiprocess_dir

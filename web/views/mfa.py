@@ -12,8 +12,8 @@ import qrcode
 import qrcode.image.svg
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
-from tracker import totp
 from tracker.errors import PermissionDenied, ValidationError
+from tracker.people import totp
 from web.database import db, settings
 from web.security import current_user
 from web.signin import MAX_CODE_ATTEMPTS, PENDING, finish_sign_in, now, pending_user

@@ -6,13 +6,13 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from tracker import notify
-from tracker.access import require_role
 from tracker.clock import utcnow
 from tracker.errors import TrackerError
 from tracker.inputs import id_arg, ids_arg
-from tracker.models import User
-from tracker.models.notifications import Delivery
+from tracker.notify import service as notify
+from tracker.notify.models import Delivery
+from tracker.people.access import require_role
+from tracker.people.models import User
 from web.database import db, settings
 from web.security import current_user, login_required
 from web.tasks import wake_relay

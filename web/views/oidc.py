@@ -3,7 +3,7 @@
 Authlib runs the protocol: the authorization code flow with PKCE (S256), a `state` bound to this browser's
 session and a `nonce` bound to the ID token; the ID token's signature is checked against the keys the
 provider publishes (its JWKS, found through its discovery document), and its issuer, audience, expiry
-and nonce are checked too. tracker.sso then decides which local account it is. The second factor and
+and nonce are checked too. tracker.people.sso then decides which local account it is. The second factor and
 everything after it are the same as for a password (web/signin.py).
 """
 
@@ -16,8 +16,8 @@ from joserfc.errors import JoseError
 from requests import RequestException
 
 from tracker.errors import PermissionDenied
-from tracker.models import AuditEntry
-from tracker.sso import SsoMapping, resolve_sso_user
+from tracker.people.models import AuditEntry
+from tracker.people.sso import SsoMapping, resolve_sso_user
 from web.database import db, settings
 from web.signin import after_first_factor, now
 

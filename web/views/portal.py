@@ -13,14 +13,14 @@ from datetime import datetime, timedelta
 from flask import Blueprint, Response, render_template, request, session
 from sqlalchemy import select
 
-from tracker.access import NOTHING
-from tracker.channels import MESSAGE_TYPES
 from tracker.clock import local, utcnow
 from tracker.intake import disclosure, website
+from tracker.intake.models import PortalCounter
 from tracker.intake.records import RecordError, apply_record
-from tracker.models import Ticket
-from tracker.models.intake import PortalCounter
-from tracker.outcomes import OUTCOMES_BY_CODE
+from tracker.people.access import NOTHING
+from tracker.reports.rows import OUTCOMES_BY_CODE
+from tracker.tickets.channels import MESSAGE_TYPES
+from tracker.tickets.models import Ticket
 from web import captcha
 from web.database import db, settings
 

@@ -26,16 +26,17 @@ from sqlalchemy import select
 from tracker.clock import BUSINESS_TZ, local, utcnow
 from tracker.errors import ValidationError
 from tracker.inputs import date_arg, int_arg
-from tracker.models import AuditEntry, Department, Ticket
+from tracker.people.models import AuditEntry, Department
 from tracker.reports import permissions
+from tracker.reports import registers as register_service
 from tracker.reports.aggregation import CHANNEL_REPORT_LABELS, period_scope
 from tracker.reports.annual import build_annual_report, narrative, section_titles
 from tracker.reports.drilldown import drill
 from tracker.reports.exporters import EXPORT_FORMATS, export
 from tracker.reports.html import SECTION_KEYS, interaction_html, tables_html
 from tracker.reports.registers_spec import ITEMS, MEASURES, NARRATIVE_SECTIONS, REVIEW_KINDS, REVIEW_RESULTS
-from tracker.services import registers as register_service
-from tracker.status import STATUS_LABELS
+from tracker.tickets.models import Ticket
+from tracker.tickets.status import STATUS_LABELS
 from web.database import db
 from web.security import current_user, login_required
 

@@ -17,7 +17,7 @@ class SendError(Exception):
     """The channel answered, but refused (a robot's errcode, an SMTP rejection, an HTTP 4xx/5xx).
 
     `code` is the channel's own code for it ("130101", "535", "HTTP 403", "tls" …), which
-    tracker.channel_errors explains to the operator.
+    tracker.ops.channel_errors explains to the operator.
     """
 
     def __init__(self, message: str, *, code: str | None = None) -> None:

@@ -7,7 +7,7 @@ WeCom (企业微信): POST {"msgtype": "markdown", "markdown": {"content"}}; suc
 Both accept 20 messages a minute per robot. Past that DingTalk answers errcode 130101 and throttles the
 robot for 10 minutes; WeCom answers 45009 (a minute). Those raise `Throttled`: the deliveries wait and are
 sent again, they do not count as failed attempts. The pace itself and the digest of a burst are kept by
-workers/tasks/deliveries.py with tracker.notify (ROBOT_SPACING, ROBOT_BATCH).
+workers/tasks/deliveries.py with tracker.notify.service (ROBOT_SPACING, ROBOT_BATCH).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import hmac
 import time
 from urllib.parse import quote_plus
 
-from tracker.channel_errors import ROBOT_THROTTLE_CODES, meaning
 from tracker.config import Settings
+from tracker.ops.channel_errors import ROBOT_THROTTLE_CODES, meaning
 from workers.senders import Message, SendError, Throttled
 from workers.senders.http import Response, encode, post_json
 

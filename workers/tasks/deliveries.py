@@ -21,20 +21,21 @@ from sqlalchemy import select
 from tracker.clock import utcnow
 from tracker.config import Settings
 from tracker.db import session_scope
-from tracker.models import Ticket, User
-from tracker.models.notifications import Delivery, Notification, NotificationChannel
-from tracker.notify import ROBOT_KINDS, ROBOT_SPACING
+from tracker.notify.models import Delivery, Notification, NotificationChannel
+from tracker.notify.service import ROBOT_KINDS, ROBOT_SPACING
+from tracker.people.models import User
+from tracker.tickets.models import Ticket
 from workers.senders import Message, Throttled, send_batch
 from workers.tasks.common import RETRY, settings_of
 
 log = logging.getLogger(__name__)
 
-CLAIM = 10  # × the senders' 20 s timeouts stays well inside tracker.notify.LEASE
+CLAIM = 10  # × the senders' 20 s timeouts stays well inside tracker.notify.service.LEASE
 TIME_BUDGET_SECONDS = 120  # then hand over to a fresh task, well inside the task time limit
 
 
 def load_message(settings: Settings, session, delivery_id: int) -> Message | None:
-    from tracker.notify import channel_secret
+    from tracker.notify.service import channel_secret
 
     row = session.execute(
         select(Delivery, Notification, User, Ticket.number, NotificationChannel)
@@ -76,7 +77,7 @@ def send_pending(
 ) -> dict[str, int]:
     """Send what is due until nothing is left or the time budget is spent; return counts (`held`: robot
     deliveries waiting for their robot's pace or throttle)."""
-    from tracker.notify import claim_deliveries
+    from tracker.notify.service import claim_deliveries
 
     counts = {"sent": 0, "failed": 0, "retrying": 0, "held": 0}
     started = time.monotonic()
@@ -123,7 +124,7 @@ def _deliver_to_robot(
     settings: Settings, channel_id: int, burst: list[Message], counts: dict[str, int], *, now
 ) -> None:
     """Post a robot's due deliveries as one message when its pace allows, else leave them waiting."""
-    from tracker.notify import ROBOT_BATCH, gather_burst, hold_deliveries, take_robot_slot
+    from tracker.notify.service import ROBOT_BATCH, gather_burst, hold_deliveries, take_robot_slot
 
     moment = now or utcnow()
     with session_scope(settings.database_url) as session:
@@ -141,7 +142,7 @@ def _deliver_to_robot(
 
 def _deliver(settings: Settings, messages: list[Message], counts: dict[str, int], *, now) -> None:
     """Send one message (or one robot's digest) and record the outcome for every delivery in it."""
-    from tracker.notify import hold_deliveries, mark_failed, mark_sent
+    from tracker.notify.service import hold_deliveries, mark_failed, mark_sent
 
     first = messages[0]
     moment = now or utcnow()
@@ -181,7 +182,7 @@ def _record_health(settings: Settings, message: Message, *, now: datetime, **out
     """The channel's last success or refusal, in a transaction of its own after the delivery's outcome is
     committed: two senders recording at once must never roll back a delivery that was sent (it would be
     sent again)."""
-    from tracker.notify import record_channel_result
+    from tracker.notify.service import record_channel_result
 
     where = {"channel_id": message.channel_id} if message.channel_id else {"medium": message.medium}
     try:

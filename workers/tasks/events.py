@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session
 from tracker.clock import utcnow
 from tracker.config import Settings
 from tracker.db import session_scope
-from tracker.models import OutboxMessage, ProcessedMessage, Ticket, TicketEvent, User
-from tracker.status import OPEN_STATUSES
+from tracker.people.models import User
+from tracker.tickets.models import Ticket, TicketEvent
+from tracker.tickets.outbox import OutboxMessage, ProcessedMessage
+from tracker.tickets.status import OPEN_STATUSES
 from workers.tasks.common import RETRY, settings_of
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,7 @@ def _supervisors(session: Session, department_id: int) -> list[int]:
 def _notify(
     session: Session, settings: Settings, user_ids, *, title: str, ticket: Ticket, now: datetime, key: str
 ):
-    from tracker.notify import notify, plan_deliveries
+    from tracker.notify.service import notify, plan_deliveries
 
     ids = notify(
         session,
@@ -53,13 +55,13 @@ def _notify(
 
 
 def media_for(settings: Settings) -> tuple[str, ...]:
-    from tracker.notify import configured_media
+    from tracker.notify.service import configured_media
 
     return configured_media(settings)
 
 
 def on_created_route(session: Session, settings: Settings, message: OutboxMessage, now: datetime) -> None:
-    from tracker.routing import route_ticket
+    from tracker.workflow.routing import route_ticket
 
     ticket = session.get(Ticket, message.ticket_id)
     department = route_ticket(session, ticket, now=now)
@@ -76,22 +78,22 @@ def on_created_route(session: Session, settings: Settings, message: OutboxMessag
 
 
 def on_created_tag(session: Session, settings: Settings, message: OutboxMessage, now: datetime) -> None:
-    from tracker.routing import tag_ticket
+    from tracker.workflow.routing import tag_ticket
 
     tag_ticket(session, session.get(Ticket, message.ticket_id), now=now)
 
 
 def on_created_deadlines(session: Session, settings: Settings, message: OutboxMessage, now: datetime) -> None:
     """Open the ticket's deadlines if intake did not (idempotent: existing kinds are kept)."""
-    from tracker.deadlines import open_deadlines
+    from tracker.deadlines.engine import open_deadlines
 
     open_deadlines(session, session.get(Ticket, message.ticket_id), now=now, actor="系统")
 
 
 def on_created_index(session: Session, settings: Settings, message: OutboxMessage, now: datetime) -> None:
     """Write the search index row if intake left it out (the push keeps segmentation out of the request)."""
-    from tracker.models.dashboard import TicketSearch
     from tracker.search import reindex
+    from tracker.workflow.models import TicketSearch
 
     if session.get(TicketSearch, message.ticket_id) is None:
         reindex(session, [message.ticket_id])
@@ -130,7 +132,7 @@ def on_status_notify(session: Session, settings: Settings, message: OutboxMessag
 
 
 def _label(status: str) -> str:
-    from tracker.status import STATUS_LABELS
+    from tracker.tickets.status import STATUS_LABELS
 
     return STATUS_LABELS.get(status, status)
 

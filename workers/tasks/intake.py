@@ -77,7 +77,7 @@ def run_import_batch(settings: Settings, batch_id: int, *, now=None) -> str:
     half-done one resumes, because rows already imported are recognised by their external reference.
     """
     from tracker.intake.importer import ImportRejected, batch_reach, check_file, import_file
-    from tracker.models.intake import ImportBatch
+    from tracker.intake.models import ImportBatch
 
     now = now or utcnow()
     with session_scope(settings.database_url) as session:
@@ -168,7 +168,7 @@ def import_batch(self, batch_id: int) -> str:
 @shared_task(bind=True, name="intake.resume_imports", **RETRY)
 def resume_imports(self) -> int:
     """Start uploads whose task never arrived (broker down when the page queued it)."""
-    from tracker.models.intake import ImportBatch
+    from tracker.intake.models import ImportBatch
 
     settings = settings_of(self)
     with session_scope(settings.database_url) as session:

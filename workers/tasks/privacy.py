@@ -1,4 +1,4 @@
-"""The nightly personal-data retention run (tracker.privacy): anonymise contact details that are due."""
+"""The nightly personal-data retention run (tracker.privacy.service): anonymise contact details that are due."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from celery import shared_task
 from sqlalchemy.exc import OperationalError
 
 from tracker.clock import utcnow
-from tracker.privacy import run_anonymisation
+from tracker.privacy.service import run_anonymisation
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from workers.tasks.events import media_for
 log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 1000
-# On PostgreSQL the sweep runs in two lanes (`tracker.reminders.sweep_all`): while one lane's Python works
+# On PostgreSQL the sweep runs in two lanes (`tracker.reminders.engine.sweep_all`): while one lane's Python works
 # out a batch, PostgreSQL writes the other's, on the machine's second core. SQLite has one writer at a
 # time and no SKIP LOCKED, so one lane there.
 SWEEP_LANES = 2
@@ -40,7 +40,7 @@ def run_sweep(settings: Settings, *, now: datetime | None = None, batch: int = S
     from dataclasses import asdict
 
     from tracker.config import WorkingHours
-    from tracker.reminders import sweep_all
+    from tracker.reminders.engine import sweep_all
 
     totals = sweep_all(
         lambda: session_scope(settings.database_url),
@@ -65,10 +65,10 @@ def sweep(self) -> dict[str, int]:
 
 def run_digest(settings: Settings, *, now: datetime | None = None) -> int:
     """Send each supervisor (and the office) the day's digest, once per working day; return how many."""
-    from tracker.calendar_store import load_calendar
-    from tracker.models import User
-    from tracker.notify import notify, plan_deliveries
-    from tracker.reminders import _is_workday, digest_lines, digest_text
+    from tracker.calendar.store import load_calendar
+    from tracker.notify.service import notify, plan_deliveries
+    from tracker.people.models import User
+    from tracker.reminders.engine import _is_workday, digest_lines, digest_text
 
     now = now or utcnow()
     today = now.astimezone(BUSINESS_TZ).date()
@@ -113,9 +113,9 @@ def digest(self) -> int:
 
 def run_calendar_warning(settings: Settings, *, now: datetime | None = None) -> int:
     """From 1 October, tell the office every working day that next year's holidays are not loaded yet."""
-    from tracker.calendar_store import next_year_missing
-    from tracker.models import User
-    from tracker.notify import notify, plan_deliveries
+    from tracker.calendar.store import next_year_missing
+    from tracker.notify.service import notify, plan_deliveries
+    from tracker.people.models import User
 
     now = now or utcnow()
     today = now.astimezone(BUSINESS_TZ).date()

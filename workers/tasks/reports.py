@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def run_prepare_previous_year(settings: Settings, *, now: datetime | None = None) -> int:
     """Return how many administrators were notified (0 outside the window or once done)."""
-    from tracker.notify import plan_deliveries
+    from tracker.notify.service import plan_deliveries
     from tracker.reports.yearend import prepare_previous_year
 
     now = now or utcnow()

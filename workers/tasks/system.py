@@ -6,7 +6,7 @@ from celery import shared_task
 
 from tracker.clock import utcnow
 from tracker.db import session_scope
-from tracker.health import record_heartbeat
+from tracker.ops.health import record_heartbeat
 from workers.tasks.common import settings_of
 
 

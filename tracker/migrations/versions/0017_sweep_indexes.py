@@ -5,7 +5,7 @@ those indexes did nothing for the rows the sweep writes:
 
 * notifications.dedupe_key was a UNIQUE constraint over every row, so each reminder (whose dedupe_key is
   NULL: its own unique reminder key keeps it once) added a NULL entry. It is now a unique index over the
-  rows that have a key (digests, the calendar warning …), which `tracker.notify.notify` looks up by key.
+  rows that have a key (digests, the calendar warning …), which `tracker.notify.service.notify` looks up by key.
 * ix_deliveries_status_created (status, created_at) was read by no query: senders claim through the
   partial index ix_deliveries_due, and the administrators' list of failing deliveries cannot use it.
 

@@ -68,7 +68,7 @@ class DanglingReferences(RuntimeError):
 
 
 def _name(table: str, column: str, referred: str) -> str:
-    return f"fk_{table}_{column}_{referred}"  # the metadata's naming convention (tracker/models/base.py)
+    return f"fk_{table}_{column}_{referred}"  # the metadata's naming convention (tracker/orm.py)
 
 
 def _dangling(bind: sa.Connection) -> list[str]:

@@ -2,7 +2,7 @@
 
 * ``leases``: a role only one process may hold while it renews it. Beat takes the ``beat`` lease before
   it schedules anything, so a second beat (``--scale beat=2``, a forgotten one on another host) waits
-  idle and takes over only when the first stops renewing (tracker/leases.py, workers/beat.py).
+  idle and takes over only when the first stops renewing (tracker/ops/leases.py, workers/beat.py).
 * ``outbox.request_id``: the id of the request or task that wrote the row; the relay sends it in the
   task message's headers, so a consumer's log lines name the request that caused them.
 

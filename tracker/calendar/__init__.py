@@ -1,0 +1,1 @@
+"""The working-day calendar: the pure calendar (days), the State Council notice parser, the stored years."""

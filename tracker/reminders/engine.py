@@ -1,0 +1,901 @@
+"""Reminders and escalation: when the right person hears about a deadline, exactly once, in working hours.
+
+Pure part (`thresholds`, `outlook`, `plan`, `working_moment` …) takes the rule, the calendar and ``now``;
+the sweep (`sweep_due`) applies it to the deadlines that are due, set-oriented so its cost follows the
+number due.
+
+* Default rule: 3 working days before, 1 working day before, on the due day, and when overdue. Overdue
+  escalates to the department's supervisors; then, once per working day, to the supervisors and the office.
+* Only in working hours on working days: a reminder that falls at night, on a weekend, a holiday or in the
+  lunch break waits for the next working period (`WorkingHours`, setting TRACKER_WORKING_HOURS, by default
+  09:00–17:30 Asia/Shanghai). A 调休 Saturday is a working day.
+* `Deadline.next_check_at` is the next moment something may fire for the deadline's current version. The
+  deadline engine sets it to the due time on every change; a flush hook (`reschedule_changed_deadlines`)
+  moves it to the first reminder threshold, and the sweep moves it on after each visit.
+* A reminder's notification is its own ledger entry, keyed (deadline, deadline version, threshold,
+  recipient): two sweeps at once, a re-delivered task or a crash cannot make a second one for the same key.
+  A new version (extension, pause, restart, calendar change) gets its own keys, so reminders follow the
+  new due time, and thresholds already passed before the change are not re-sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import astuple, dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+
+from sqlalchemy import inspect, select, text, true, tuple_, update
+from sqlalchemy.orm import Session
+
+from tracker import reference
+from tracker.calendar.days import WorkCalendar
+from tracker.calendar.store import load_calendar
+from tracker.clock import BUSINESS_TZ
+from tracker.config import DEFAULT_WORKING_HOURS_TEXT, WorkingHours
+from tracker.errors import CalendarYearMissing, ValidationError
+from tracker.notify.models import Notification, ReminderRule
+from tracker.notify.service import NewNotification, plan_for
+from tracker.people.models import Department, User
+from tracker.reference import Stamp
+from tracker.sql.bulk import binary_cursor, id_in, insert_columns, read_rows, update_by_id
+from tracker.tickets.models import Deadline, Ticket, TicketEvent
+
+log = logging.getLogger(__name__)
+
+HANDLER, ESCALATE, REPEAT = "handler", "escalate", "repeat"
+OPEN_STATES_SQL = "deadlines.state IN ('running', 'breached')"  # literal, so the partial index matches
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """When to remind for one channel/deadline kind."""
+
+    days_before: tuple[int, ...] = (3, 1, 0)
+    is_escalating: bool = True
+    is_repeating: bool = True
+    channel: str | None = None
+    deadline_kind: str | None = None
+
+    def __post_init__(self) -> None:
+        if any(n < 0 or n > 60 for n in self.days_before):
+            raise ValidationError("提前提醒的工作日数应在 0 到 60 之间", fields={"days_before": "取值无效"})
+
+
+DEFAULT_RULE = RuleSpec()
+
+
+@dataclass(frozen=True)
+class Threshold:
+    key: str  # before:3, before:1, due, overdue, overdue@2026-03-05
+    fire_at: datetime
+    audience: str  # handler / escalate / repeat
+
+
+# -- working hours ---------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _parse_working_hours(text: str) -> WorkingHours:
+    return WorkingHours.parse(text)
+
+
+def default_working_hours() -> WorkingHours:
+    """Return the configured working hours (TRACKER_WORKING_HOURS, the setting `Settings.working_hours`).
+
+    Read from the environment like `tracker.deadlines.engine.default_end_of_day`, so the flush hook that
+    schedules reminders, which has no settings object, uses the same hours as the sweep.
+    """
+    return _parse_working_hours(os.environ.get("TRACKER_WORKING_HOURS") or DEFAULT_WORKING_HOURS_TEXT)
+
+
+def _is_workday(calendar: WorkCalendar, day: date) -> bool:
+    try:
+        return calendar.is_workday(day)
+    except CalendarYearMissing:
+        # Only the *sending time* falls back to Monday–Friday here; deadlines themselves are never guessed.
+        return day.weekday() < 5
+
+
+def _next_workday(calendar: WorkCalendar, day: date) -> date:
+    day += timedelta(days=1)
+    while not _is_workday(calendar, day):
+        day += timedelta(days=1)
+    return day
+
+
+# The pure date helpers below are cached: a sweep asks them the same few questions (a batch's deadlines
+# share due days and mornings) thousands of times, and time-zone conversions are not free.
+@lru_cache(maxsize=4096)
+def _local(day: date, clock: time) -> datetime:
+    return datetime.combine(day, clock, tzinfo=BUSINESS_TZ).astimezone(UTC)
+
+
+def _morning(day: date, hours: WorkingHours) -> datetime:
+    return _local(day, hours.opening)
+
+
+def working_moment(moment: datetime, calendar: WorkCalendar, hours: WorkingHours | None = None) -> datetime:
+    """Return ``moment`` if it is within working hours of a working day, else the next working period's start."""
+    hours = hours or default_working_hours()
+    here = moment.astimezone(BUSINESS_TZ)
+    day = here.date()
+    if _is_workday(calendar, day):
+        for start, end in hours.periods:
+            if here.time() < start:
+                return _local(day, start)
+            if here.time() < end:
+                return moment.astimezone(UTC)
+    return _morning(_next_workday(calendar, day), hours)
+
+
+@lru_cache(maxsize=4096)
+def due_day(due_at: datetime) -> date:
+    """The last day of the period: a due time of 24:00 is the end of the previous day."""
+    return (due_at.astimezone(BUSINESS_TZ) - timedelta(microseconds=1)).date()
+
+
+def workdays_before(calendar: WorkCalendar, day: date, count: int) -> date:
+    """Return the working day ``count`` working days before ``day`` (``count == 0`` gives ``day``)."""
+    found = 0
+    while found < count:
+        day -= timedelta(days=1)
+        if _is_workday(calendar, day):
+            found += 1
+    return day
+
+
+# -- thresholds --------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def _mornings_before(
+    calendar: WorkCalendar, last_day: date, days_before: tuple[int, ...], hours: WorkingHours
+) -> tuple[Threshold, ...]:
+    """The pre-due reminders of a period whose last day is ``last_day``, earliest first.
+
+    Cached: a sweep's deadlines end on a few dozen days, and counting working days back is the costly
+    part of a threshold. The calendar is keyed by identity; a changed calendar is a new object. The
+    thresholds themselves are cached too (they are frozen), not rebuilt for every deadline.
+    """
+    return tuple(
+        Threshold(
+            "due" if n == 0 else f"before:{n}",
+            working_moment(_morning(workdays_before(calendar, last_day, n), hours), calendar, hours),
+            HANDLER,
+        )
+        for n in sorted(set(days_before), reverse=True)
+    )
+
+
+def thresholds(
+    due_at: datetime, rule: RuleSpec, calendar: WorkCalendar, hours: WorkingHours | None = None
+) -> list[Threshold]:
+    """Return the one-off thresholds of a deadline (the daily overdue repeats come from `repeat_after`)."""
+    hours = hours or default_working_hours()
+    result = [
+        step
+        for step in _mornings_before(calendar, due_day(due_at), rule.days_before, hours)
+        # not a due-day reminder for a period that ends before the office opens
+        if step.fire_at < due_at
+    ]
+    result.append(
+        Threshold(
+            "overdue", working_moment(due_at, calendar, hours), ESCALATE if rule.is_escalating else HANDLER
+        )
+    )
+    return result
+
+
+def repeat_after(
+    due_at: datetime, moment: datetime, calendar: WorkCalendar, hours: WorkingHours | None = None
+) -> Threshold:
+    """Return the first daily overdue repeat that fires after ``moment`` (the opening of a working day)."""
+    hours = hours or default_working_hours()
+    return _repeat_after(calendar, _first_overdue_day(due_at, calendar, hours), moment, hours)
+
+
+def latest_repeat(
+    due_at: datetime, now: datetime, calendar: WorkCalendar, hours: WorkingHours | None = None
+) -> Threshold | None:
+    """Return the most recent daily overdue repeat at or before ``now`` (None before the first one)."""
+    hours = hours or default_working_hours()
+    return _latest_repeat(calendar, _first_overdue_day(due_at, calendar, hours), now, hours)
+
+
+def _first_overdue_day(due_at: datetime, calendar: WorkCalendar, hours: WorkingHours) -> date:
+    """The day the overdue escalation goes out; the daily repeats start on the working day after it."""
+    return working_moment(due_at, calendar, hours).astimezone(BUSINESS_TZ).date()
+
+
+# Cached like `_mornings_before`: the deadlines of one sweep escalate on a few dozen days.
+@lru_cache(maxsize=4096)
+def _repeat_after(
+    calendar: WorkCalendar, first_day: date, moment: datetime, hours: WorkingHours
+) -> Threshold:
+    here = moment.astimezone(BUSINESS_TZ)
+    day = here.date()
+    if not (_is_workday(calendar, day) and here.time() < hours.opening):
+        day = _next_workday(calendar, day)
+    if day <= first_day:
+        day = _next_workday(calendar, first_day)
+    return Threshold(f"overdue@{day.isoformat()}", _morning(day, hours), REPEAT)
+
+
+@lru_cache(maxsize=4096)
+def _latest_repeat(
+    calendar: WorkCalendar, first_day: date, now: datetime, hours: WorkingHours
+) -> Threshold | None:
+    here = now.astimezone(BUSINESS_TZ)
+    day = here.date()
+    if not (_is_workday(calendar, day) and here.time() >= hours.opening):
+        day = workdays_before(calendar, day, 1)
+    if day <= first_day:
+        return None
+    return Threshold(f"overdue@{day.isoformat()}", _morning(day, hours), REPEAT)
+
+
+@dataclass
+class Plan:
+    send: Threshold | None
+    next_check_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """What one due time's thresholds say at one moment, for every deadline that shares it.
+
+    Only ``starts_at`` differs between such deadlines, and it only decides which of the thresholds
+    already reached may still be sent (`send`), so a sweep works an outlook out once per due time.
+    """
+
+    reached: tuple[Threshold, ...]  # the one-off thresholds at or before the moment, latest first
+    repeat: Threshold | None  # the latest daily overdue repeat at or before the moment
+    next_check_at: datetime | None
+
+    def send(self, starts_at: datetime) -> Threshold | None:
+        """The threshold to send now for a period that started at ``starts_at`` (None: nothing)."""
+        found = None
+        for step in self.reached:
+            if step.audience != HANDLER or step.key == "overdue" or step.fire_at > starts_at:
+                found = step
+                break
+        if self.repeat is not None and (found is None or self.repeat.fire_at > found.fire_at):
+            return self.repeat
+        return found
+
+
+def outlook(
+    due_at: datetime, rule: RuleSpec, calendar: WorkCalendar, now: datetime, hours: WorkingHours | None = None
+) -> Outlook:
+    """Work out the thresholds of ``due_at`` reached by ``now``, the latest repeat and the next check."""
+    hours = hours or default_working_hours()
+    steps = thresholds(due_at, rule, calendar, hours)
+    latest = following = None
+    if rule.is_repeating and now >= steps[-1].fire_at:
+        first_day = steps[-1].fire_at.astimezone(BUSINESS_TZ).date()  # the overdue threshold's day
+        latest = _latest_repeat(calendar, first_day, now, hours)
+        following = _repeat_after(calendar, first_day, now, hours).fire_at
+    # Latest first; the sort is stable, so of two thresholds at the same moment the earlier rule step
+    # wins, as it did when the latest was picked with max().
+    reached = tuple(sorted((t for t in steps if t.fire_at <= now), key=lambda t: t.fire_at, reverse=True))
+    upcoming = [t.fire_at for t in steps if t.fire_at > now]
+    if due_at > now:
+        upcoming.append(due_at)  # the breach itself is recorded on time, even at night
+    if following is not None:
+        upcoming.append(following)
+    return Outlook(reached, latest, min(upcoming) if upcoming else None)
+
+
+def plan(
+    *,
+    due_at: datetime | None,
+    starts_at: datetime,
+    rule: RuleSpec,
+    calendar: WorkCalendar,
+    now: datetime,
+    cache: dict | None = None,
+    hours: WorkingHours | None = None,
+) -> Plan:
+    """Decide what fires now for one deadline version and when to look again.
+
+    Only the latest threshold already reached is sent (a sweep that was down for a day does not send a
+    backlog of stale reminders), and a pre-due threshold that passed before the period even started is
+    skipped (a two-day period gets no "three days left" reminder).
+    """
+    if due_at is None:
+        return Plan(None, None)
+    hours = hours or default_working_hours()
+    key = (due_at, rule, hours, now)
+    known = cache.get(key) if cache is not None else None
+    if known is None:
+        known = outlook(due_at, rule, calendar, now, hours)
+        if cache is not None:
+            cache[key] = known
+    return Plan(known.send(starts_at), known.next_check_at)
+
+
+def first_check_at(
+    due_at: datetime | None, rule: RuleSpec, calendar: WorkCalendar, hours: WorkingHours | None = None
+) -> datetime | None:
+    if due_at is None:
+        return None
+    return min(t.fire_at for t in thresholds(due_at, rule, calendar, hours))
+
+
+# -- rules -------------------------------------------------------------------------------------------
+
+
+def rule_for(rules: Iterable[RuleSpec], channel: str, deadline_kind: str) -> RuleSpec:
+    """Return the most specific rule: channel and kind, then channel, then kind, then the catch-all."""
+    best: tuple[int, RuleSpec] | None = None
+    for rule in rules:
+        if rule.channel not in (None, channel) or rule.deadline_kind not in (None, deadline_kind):
+            continue
+        score = (rule.channel is not None) * 2 + (rule.deadline_kind is not None)
+        if best is None or score > best[0]:
+            best = (score, rule)
+    return best[1] if best else DEFAULT_RULE
+
+
+def active_rules(session: Session, stamp: Stamp | None = None) -> tuple[RuleSpec, ...]:
+    """Return the active reminder rules (kept per process until the reference stamp changes)."""
+    return reference.cached(
+        stamp or reference.current_stamp(session), "reminder rules", lambda: _read_rules(session)
+    )
+
+
+def _read_rules(session: Session) -> tuple[RuleSpec, ...]:
+    return tuple(
+        RuleSpec(
+            days_before=tuple(int(n) for n in row.days_before or ()),
+            is_escalating=row.is_escalating,
+            is_repeating=row.is_repeating,
+            channel=row.channel,
+            deadline_kind=row.deadline_kind,
+        )
+        for row in session.scalars(
+            select(ReminderRule).where(ReminderRule.is_active).order_by(ReminderRule.id)
+        )
+    )
+
+
+def save_reminder_rule(
+    session: Session,
+    *,
+    channel: str | None,
+    deadline_kind: str | None,
+    days_before: Sequence[int],
+    is_escalating: bool,
+    is_repeating: bool,
+    now: datetime,
+    actor_id: int | None = None,
+):
+    """Create or replace the active rule for (channel, kind); returns the row."""
+    RuleSpec(tuple(days_before), is_escalating, is_repeating)  # validates
+    existing = session.scalar(
+        select(ReminderRule).where(
+            ReminderRule.is_active,
+            ReminderRule.channel.is_(None) if channel is None else ReminderRule.channel == channel,
+            ReminderRule.deadline_kind.is_(None)
+            if deadline_kind is None
+            else ReminderRule.deadline_kind == deadline_kind,
+        )
+    )
+    row = existing or ReminderRule(channel=channel, deadline_kind=deadline_kind)
+    row.days_before = sorted({int(n) for n in days_before}, reverse=True)
+    row.is_escalating = is_escalating
+    row.is_repeating = is_repeating
+    row.is_active = True
+    row.updated_at = now
+    row.updated_by_id = actor_id
+    session.add(row)
+    session.flush()
+    return row
+
+
+# -- keeping Deadline.next_check_at right --------------------------------------------------------------
+
+
+def reschedule_changed_deadlines(session: Session) -> None:
+    """Before a flush: point every new or re-versioned open deadline at its first reminder threshold.
+
+    Registered as a `before_flush` hook (tracker.db), so every path that changes a
+    deadline through the ORM — the engine, a CLI, a test — leaves `next_check_at` right.
+    """
+    changed = []
+    for obj in (*session.new, *session.dirty):
+        if not isinstance(obj, Deadline):
+            continue
+        state = inspect(obj)
+        if obj in session.new or any(
+            state.attrs[name].history.has_changes() for name in ("version", "due_at", "state")
+        ):
+            changed.append(obj)
+    if not changed:
+        return
+    with session.no_autoflush:
+        try:
+            calendar = load_calendar(session)
+            rules = active_rules(session)
+        except Exception:  # no calendar yet (first migration run): keep the engine's value
+            log.warning("reminder schedule not computed", exc_info=True)
+            return
+        for deadline in changed:
+            if deadline.state not in ("running", "breached") or deadline.due_at is None:
+                deadline.next_check_at = None
+                continue
+            ticket = deadline.ticket or session.get(Ticket, deadline.ticket_id)
+            rule = rule_for(rules, ticket.channel if ticket else "", deadline.kind)
+            try:
+                deadline.next_check_at = first_check_at(deadline.due_at, rule, calendar)
+            except Exception:
+                log.warning("reminder schedule fell back to the due time", exc_info=True)
+                deadline.next_check_at = deadline.due_at
+
+
+# -- recipients --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Directory:
+    """Who to tell, looked up once per sweep batch: supervisors by department, the office, preferences."""
+
+    supervisors: dict[int, list[int]] = field(default_factory=dict)
+    office: list[int] = field(default_factory=list)
+    active: set[int] = field(default_factory=set)
+
+    @classmethod
+    def load(cls, session: Session) -> Directory:
+        directory = cls()
+        for user_id, role, department_id in session.execute(
+            select(User.id, User.role, User.department_id).where(User.is_active)
+        ):
+            directory.active.add(user_id)
+            if role == "supervisor":
+                directory.supervisors.setdefault(department_id, []).append(user_id)
+            elif role == "admin":
+                directory.office.append(user_id)
+        return directory
+
+    def recipients(self, audience: str, *, department_id: int, assignee_id: int | None) -> list[int]:
+        handler = [assignee_id] if assignee_id in self.active else []
+        supervisors = self.supervisors.get(department_id, [])
+        if audience == HANDLER:
+            people = handler or supervisors or self.office
+        elif audience == ESCALATE:
+            people = [*handler, *supervisors] or self.office
+        else:
+            people = [*supervisors, *self.office]
+        return list(dict.fromkeys(people))
+
+
+# -- the sweep ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    visited: int = 0
+    breached: int = 0
+    reminders: int = 0
+    # The in-app notifications just made, with what planning their deliveries needs (`notify.plan_for`).
+    notifications: list[NewNotification] = field(default_factory=list)
+    # Where the next batch of the same sweep starts: the rows just visited moved their next check into
+    # the future, and starting after them skips their dead index entries instead of re-reading them.
+    last_key: tuple[datetime, int] | None = None
+
+
+# The columns of a reminder's notification the sweep fills per row (``created_at`` is the sweep's ``now``).
+_NOTE_COLUMNS = (
+    *("user_id", "ticket_id", "kind", "title", "body", "link"),
+    *("deadline_id", "deadline_version", "threshold", "due_at"),
+)
+
+
+@lru_cache(maxsize=4096)
+def _iso_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat()
+
+
+@lru_cache(maxsize=4096)  # many deadlines of a sweep share a due time
+def _fmt(moment: datetime) -> str:
+    here = moment.astimezone(BUSINESS_TZ)
+    if here.time() == time(0, 0):
+        here -= timedelta(minutes=1)
+        return here.strftime("%Y年%m月%d日") + " 24:00"
+    return here.strftime("%Y年%m月%d日 %H:%M")
+
+
+@lru_cache(maxsize=4096)  # a sweep's repeats share a few dozen due days
+def _workdays_overdue(calendar: WorkCalendar, last_day: date, now: datetime) -> int:
+    with contextlib.suppress(CalendarYearMissing):
+        return calendar.workdays_between(last_day, now.astimezone(BUSINESS_TZ).date())
+    return 0
+
+
+def reminder_text(
+    threshold: Threshold,
+    *,
+    number: str,
+    label: str,
+    subject: str,
+    due_at: datetime,
+    calendar: WorkCalendar,
+    now: datetime,
+) -> tuple[str, str, str]:
+    """Return (kind, title, body) of a reminder in plain Chinese."""
+    due = _fmt(due_at)
+    if threshold.key.startswith("before:"):
+        left = threshold.key.split(":")[1]
+        return (
+            "reminder",
+            f"【期限提醒】{number}「{label}」还有{left}个工作日到期",
+            f"{subject}\n截止时间：{due}",
+        )
+    if threshold.key == "due":
+        return "reminder", f"【今日到期】{number}「{label}」今天到期", f"{subject}\n截止时间：{due}"
+    if threshold.key == "overdue":
+        return (
+            "escalation",
+            f"【已超期】{number}「{label}」已超过期限",
+            f"{subject}\n截止时间：{due}，请科室负责人督办。",
+        )
+    days = _workdays_overdue(calendar, due_day(due_at), now)
+    overdue = f"已超期{days}个工作日" if days > 0 else "已超期"
+    return (
+        "escalation",
+        f"【超期督办】{number}「{label}」{overdue}",
+        f"{subject}\n截止时间：{due}，请科室负责人和办公室督办。",
+    )
+
+
+def sweep_due(
+    session: Session,
+    *,
+    now: datetime,
+    limit: int = 1000,
+    calendar: WorkCalendar | None = None,
+    directory: Directory | None = None,
+    rules: Sequence[RuleSpec] | None = None,
+    after: tuple[datetime, int] | None = None,
+    hours: WorkingHours | None = None,
+    plans: dict | None = None,
+) -> SweepResult:
+    """Handle up to ``limit`` deadlines whose next check has come; flush, never commit.
+
+    Reads through the partial index on ``next_check_at`` of open deadlines, locking the rows with
+    ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so a second sweep (or a second lane of `sweep_all`) at the
+    same moment takes other rows; the rows are locked before they are joined to their tickets, so those
+    another sweep holds are passed over without a ticket look-up.
+    Marks breaches, makes one in-app notification per reminder and recipient (``ON CONFLICT DO NOTHING``
+    on its unique reminder key: the notification is the ledger entry), and moves ``next_check_at`` on.
+    The caller plans the deliveries of the returned notifications (`tracker.notify.service.plan_for`) in the same
+    transaction and commits. Call again while ``visited == limit``, passing the same ``plans`` dict (it
+    belongs to one ``now`` and one set of working hours): the outlook of a due time is worked out once
+    per sweep, not once per deadline or per batch.
+
+    Set-oriented: the rows are read as plain tuples (no ORM objects, no attribute events), every write
+    is built as one list per column and sent as one statement per table (`insert_columns`).
+    """
+    calendar = calendar or load_calendar(session)
+    directory = directory or Directory.load(session)
+    rules = list(rules) if rules is not None else active_rules(session)
+    hours = hours or default_working_hours()
+    # The due rows are locked first and only then joined to their tickets: rows another sweep (or lane)
+    # holds are skipped before any ticket is looked up for them.
+    due = (
+        select(
+            Deadline.id,
+            Deadline.ticket_id,
+            Deadline.kind,
+            Deadline.label,
+            Deadline.version,
+            Deadline.due_at,
+            Deadline.state,
+            Deadline.starts_on,
+            Deadline.next_check_at,
+        )
+        .where(text(OPEN_STATES_SQL), Deadline.next_check_at <= now)
+        .where(tuple_(Deadline.next_check_at, Deadline.id) > tuple_(*after) if after else true())
+        .order_by(Deadline.next_check_at, Deadline.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .subquery()
+    )
+    # Plain tuples (`read_rows`), not ORM objects: the rows are only read, so the ORM's loading layer
+    # (and on PostgreSQL SQLAlchemy's result layer) would be pure cost.
+    rows = read_rows(
+        session,
+        select(due, Ticket.channel, Ticket.department_id, Ticket.assignee_id, Ticket.number, Ticket.subject)
+        .join(Ticket, Ticket.id == due.c.ticket_id)
+        .order_by(due.c.next_check_at, due.c.id),
+    )
+    result = SweepResult(visited=len(rows))
+    if not rows:
+        return result
+    last = rows[-1]
+    result.last_key = (last[8], last[0])  # (next_check_at, id)
+
+    # A threshold already sent for the same due time under an earlier version (a breach, a pause that
+    # moved nothing) is not sent again: new versions re-send only when the due time really moved.
+    sent_before = set(
+        read_rows(
+            session,
+            select(Notification.deadline_id, Notification.threshold, Notification.due_at).where(
+                id_in(session, Notification.deadline_id, [row[0] for row in rows])
+            ),
+        )
+    )
+    outlooks = {} if plans is None else plans
+    rule_of: dict[tuple[str, str], RuleSpec] = {}  # a handful of (channel, kind) pairs per sweep
+    people_of: dict[tuple[str, int, int | None], list[int]] = {}  # recipients per audience and ticket
+    department_of: dict[int, int] = {}
+    # What is written: one list per column, the notifications one tuple per row at first.
+    checked, next_checks, is_breach = [], [], []
+    event_tickets, event_data = [], []
+    notes: list[tuple] = []  # one tuple per notification (in _NOTE_COLUMNS order), turned into columns below
+    for (
+        deadline_id,
+        ticket_id,
+        kind,
+        label,
+        version,
+        due_at,
+        state,
+        starts_on,
+        _next_check_at,
+        channel,
+        department_id,
+        assignee_id,
+        number,
+        subject,
+    ) in rows:
+        breach = state == "running" and due_at is not None and due_at <= now
+        if breach:
+            version += 1
+            event_tickets.append(ticket_id)
+            event_data.append(
+                {"deadline": kind, "label": label, "due_at": _iso_or_none(due_at), "version": version}
+            )
+        checked.append(deadline_id)
+        is_breach.append(breach)
+        if due_at is None:
+            next_checks.append(None)
+            continue
+        rule = rule_of.get((channel, kind))
+        if rule is None:
+            rule = rule_of[channel, kind] = rule_for(rules, channel, kind)
+        seen = outlooks.get((due_at, rule))
+        if seen is None:
+            seen = outlooks[due_at, rule] = outlook(due_at, rule, calendar, now, hours)
+        next_checks.append(seen.next_check_at)
+        send = seen.send(starts_on)
+        if send is None or (deadline_id, send.key, due_at) in sent_before:
+            continue
+        kind_of_note, title, body = reminder_text(
+            send, number=number, label=label, subject=subject, due_at=due_at, calendar=calendar, now=now
+        )
+        people = people_of.get((send.audience, department_id, assignee_id))
+        if people is None:
+            people = people_of[send.audience, department_id, assignee_id] = directory.recipients(
+                send.audience, department_id=department_id, assignee_id=assignee_id
+            )
+        department_of[ticket_id] = department_id
+        link = f"/tickets/{ticket_id}"
+        notes.extend(
+            (user_id, ticket_id, kind_of_note, title, body, link, deadline_id, version, send.key, due_at)
+            for user_id in people
+        )
+
+    result.breached = len(event_tickets)
+    insert_columns(
+        session,
+        TicketEvent.__table__,
+        {"ticket_id": event_tickets, "data": event_data},
+        same={"kind": "deadline.breached", "actor_id": None, "actor_label": "系统", "occurred_at": now},
+    )
+    # The unique reminder key skips what another sweep (or an earlier run) has already made; only the
+    # rows really inserted come back, and only they get deliveries.
+    made = insert_columns(
+        session,
+        Notification.__table__,
+        dict(zip(_NOTE_COLUMNS, map(list, zip(*notes, strict=True)), strict=True)) if notes else {},
+        same={"created_at": now},
+        ignore_conflicts=True,
+        returning=("id", "user_id", "ticket_id", "kind", "title"),
+    )
+    result.notifications = [
+        NewNotification(id_, user_id, kind, title, ticket_id, department_of[ticket_id], now)
+        for id_, user_id, ticket_id, kind, title in made
+    ]
+    result.reminders = len(made)
+    _move_on(session, checked, next_checks, is_breach, now)
+    session.flush()
+    return result
+
+
+def _move_on(
+    session: Session, ids: list[int], next_checks: list[datetime | None], is_breach: list[bool], now: datetime
+) -> None:
+    """Mark the breaches and move each visited deadline's next check on."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One pass over the rows: breach and next check together (each update of an indexed column
+        # rewrites the row's index entries, so two passes would cost twice).
+        with binary_cursor(session) as cursor:
+            cursor.execute(
+                "UPDATE deadlines AS d SET next_check_at = v.next, "
+                "state = CASE WHEN v.breach AND d.state = 'running' THEN 'breached' ELSE d.state END, "
+                "version = d.version + CASE WHEN v.breach AND d.state = 'running' THEN 1 ELSE 0 END, "
+                "breached_at = CASE WHEN v.breach AND d.state = 'running' THEN %b::timestamptz "
+                "ELSE d.breached_at END "
+                "FROM unnest(%b::integer[], %b::timestamptz[], %b::boolean[]) AS v(id, next, breach) "
+                "WHERE d.id = v.id",
+                [now, ids, next_checks, is_breach],
+            )
+        return
+    breached_ids = [i for i, breach in zip(ids, is_breach, strict=True) if breach]
+    if breached_ids:
+        session.execute(
+            update(Deadline.__table__)
+            .where(Deadline.__table__.c.id.in_(breached_ids), Deadline.state == "running")
+            .values(state="breached", breached_at=now, version=Deadline.version + 1)
+        )
+    update_by_id(session, Deadline.__table__, "next_check_at", list(zip(ids, next_checks, strict=True)))
+
+
+# -- the supervisor's daily digest -----------------------------------------------------------------------
+
+
+def week_end(now: datetime) -> datetime:
+    """The end of this week (Sunday 24:00 Asia/Shanghai)."""
+    today = now.astimezone(BUSINESS_TZ).date()
+    sunday = today + timedelta(days=6 - today.weekday())
+    return datetime.combine(sunday + timedelta(days=1), time(0), tzinfo=BUSINESS_TZ).astimezone(UTC)
+
+
+def digest_lines(
+    session: Session, department_ids: Sequence[int] | None, *, now: datetime
+) -> dict[str, dict[str, list[str]]]:
+    """Return {department name: {"overdue": [...], "due_this_week": [...]}} for open deadlines."""
+    query = (
+        select(
+            Department.name, Ticket.number, Ticket.subject, Deadline.label, Deadline.due_at, Deadline.state
+        )
+        .join(Ticket, Ticket.id == Deadline.ticket_id)
+        .join(Department, Department.id == Ticket.department_id)
+        .where(text(OPEN_STATES_SQL), Deadline.due_at.is_not(None), Deadline.due_at < week_end(now))
+        .order_by(Department.name, Deadline.due_at)
+    )
+    if department_ids is not None:
+        query = query.where(Ticket.department_id.in_(department_ids))
+    report: dict[str, dict[str, list[str]]] = {}
+    for name, number, subject, label, due_at, state in session.execute(query):
+        bucket = "overdue" if state == "breached" or due_at <= now else "due_this_week"
+        report.setdefault(name, {"overdue": [], "due_this_week": []})[bucket].append(
+            f"{number}「{label}」{_fmt(due_at)} — {subject[:40]}"
+        )
+    return report
+
+
+def digest_text(report: dict[str, dict[str, list[str]]]) -> str:
+    parts = []
+    for department, buckets in report.items():
+        parts.append(f"■ {department}")
+        parts.append(f"  已超期（{len(buckets['overdue'])}件）：")
+        parts.extend(f"    {line}" for line in buckets["overdue"][:50])
+        parts.append(f"  本周到期（{len(buckets['due_this_week'])}件）：")
+        parts.extend(f"    {line}" for line in buckets["due_this_week"][:50])
+    return "\n".join(parts)
+
+
+def last_working_moment(now: datetime, calendar: WorkCalendar, hours: WorkingHours | None = None) -> datetime:
+    """Return ``now`` if it is within working hours, else the end of the latest working period before it."""
+    hours = hours or default_working_hours()
+    here = now.astimezone(BUSINESS_TZ)
+    day = here.date()
+    if _is_workday(calendar, day):
+        for start, end in reversed(hours.periods):
+            if here.time() >= end:
+                return _local(day, end) - timedelta(minutes=1)
+            if here.time() >= start:
+                return now
+    day = workdays_before(calendar, day, 1)
+    return _local(day, hours.periods[-1][1]) - timedelta(minutes=1)
+
+
+@dataclass
+class SweepTotals:
+    visited: int = 0
+    breached: int = 0
+    reminders: int = 0
+    deliveries: int = 0
+
+
+def sweep_all(
+    transaction: Callable[[], AbstractContextManager[Session]],
+    *,
+    now: datetime,
+    batch: int = 1000,
+    hours: WorkingHours | None = None,
+    media: Sequence[str] | None = None,
+    max_batches: int = 1000,
+    lanes: int = 1,
+) -> SweepTotals:
+    """Sweep every deadline due at ``now``, in batches of ``batch``, each inside ``transaction()``.
+
+    The calendar, the directory, the rules and the thresholds of each due time are worked out once.
+    With ``media`` (the per-user media that are configured), each batch's deliveries are planned in the
+    batch's own transaction, so its breaches, reminders (the ledger) and deliveries commit together: a
+    crash loses nothing and repeats nothing.
+    ``max_batches`` bounds one run of each lane (1,000 × 1,000 due deadlines — never reached in practice).
+
+    ``lanes`` > 1 (PostgreSQL only: it needs SKIP LOCKED, and a ``transaction`` that gives each thread
+    its own connection): that many threads sweep side by side, each taking its own batches exactly as
+    two sweeps started together would. Alone, a sweep's Python and its PostgreSQL backend take turns
+    (its wall time is the sum of the two); in two lanes, one lane's Python works out its batch while
+    PostgreSQL writes the other's, so the two halves overlap on two cores. Each lane runs until a batch
+    comes back short, which happens only when every due row after its last one is done or held by the
+    other lane; a failing lane stops the others after their current batch, and its error is raised.
+    """
+    hours = hours or default_working_hours()
+    # Shared by the lanes: loaded once by whichever lane comes first (under the lock), and the outlook of
+    # each due time (a dict: two lanes working out the same outlook at once only do it twice).
+    reference_data: dict[str, object] = {}
+    loading, failed, plans = threading.Lock(), threading.Event(), {}
+
+    def lane() -> SweepTotals:
+        totals, after = SweepTotals(), None
+        for _ in range(max_batches):
+            with transaction() as session:
+                with loading:
+                    if not reference_data:
+                        reference_data.update(
+                            calendar=load_calendar(session),
+                            directory=Directory.load(session),
+                            rules=active_rules(session),
+                        )
+                result = sweep_due(
+                    session, now=now, limit=batch, after=after, hours=hours, plans=plans, **reference_data
+                )
+                if media is not None:
+                    totals.deliveries += plan_for(session, result.notifications, now=now, media=media)
+            after = result.last_key
+            totals.visited += result.visited
+            totals.breached += result.breached
+            totals.reminders += result.reminders
+            if result.visited < batch or failed.is_set():
+                break
+        return totals
+
+    if lanes == 1:
+        return lane()
+
+    def guarded() -> SweepTotals:
+        try:
+            return lane()
+        except BaseException:
+            failed.set()
+            raise
+
+    with ThreadPoolExecutor(lanes, thread_name_prefix="sweep-lane") as pool:
+        results = [future.result() for future in [pool.submit(guarded) for _ in range(lanes)]]
+    return SweepTotals(*(sum(values) for values in zip(*(astuple(r) for r in results), strict=True)))
+
+
+def catch_up(
+    session: Session, *, now: datetime, batch: int = 1000, hours: WorkingHours | None = None
+) -> SweepTotals:
+    """Sweep as the running system would have at the latest working moment (for freshly loaded demo data).
+
+    Demo tickets are loaded all at once with a year of history; this gives them the reminders and
+    escalations a live system would show today. In-app only (no outside deliveries are planned).
+    """
+    hours = hours or default_working_hours()
+    moment = last_working_moment(now, load_calendar(session), hours)
+    return sweep_all(lambda: contextlib.nullcontext(session), now=moment, batch=batch, hours=hours)

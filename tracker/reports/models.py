@@ -1,0 +1,78 @@
+"""The annual report's registers: proactive disclosure figures, review/litigation cases, report texts.
+
+Section 二 of the report and the seed's "published items by outlet" come from `RegisterFigure` rows that
+the office keeps per year and department; section 四 from `ReviewCase` rows linked to the disclosure
+tickets they concern; sections 一/五/六 may carry edited text kept in `ReportText`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tracker.orm import Base, int_pk
+from tracker.people.models import Department
+from tracker.tickets.models import Ticket
+
+
+class RegisterFigure(Base):
+    """One figure of the proactive-disclosure register: (year, department, item, measure) → value.
+
+    Items and measures are the codes of `tracker.reports.registers_spec` (e.g. item ``normative``,
+    measure ``issued`` = 行政规范性文件 本年制发件数). Amounts of money are in 万元 as the table states.
+    """
+
+    __tablename__ = "register_figures"
+    __table_args__ = (UniqueConstraint("year", "department_id", "item", "measure"),)
+
+    id: Mapped[int_pk]
+    year: Mapped[int] = mapped_column(index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    item: Mapped[str] = mapped_column(String(32))
+    measure: Mapped[str] = mapped_column(String(32))
+    value: Mapped[Decimal] = mapped_column(Numeric(14, 4))
+    note: Mapped[str | None] = mapped_column(String(500))
+    updated_at: Mapped[datetime]
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    department: Mapped[Department] = relationship()
+
+
+class ReviewCase(Base):
+    """An administrative review (复议) or lawsuit (诉讼) about a disclosure decision, linked to its ticket."""
+
+    __tablename__ = "review_cases"
+    __table_args__ = (Index("ix_review_cases_filed_on", "filed_on"),)
+
+    id: Mapped[int_pk]
+    case_number: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))  # review | direct_suit | suit_after_review
+    result: Mapped[str] = mapped_column(String(16))  # upheld | corrected | other | pending
+    filed_on: Mapped[date]
+    decided_on: Mapped[date | None]
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    department: Mapped[Department] = relationship()
+    ticket: Mapped[Ticket | None] = relationship()
+
+
+class ReportText(Base):
+    """Edited text of a narrative section (一 总体情况, 五 问题与改进, 六 其他事项) for a year and department."""
+
+    __tablename__ = "report_texts"
+    __table_args__ = (UniqueConstraint("year", "department_id", "section"),)
+
+    id: Mapped[int_pk]
+    year: Mapped[int]
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    section: Mapped[str] = mapped_column(String(16))  # overview | problems | other
+    body: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -1,0 +1,741 @@
+"""The doors of the staff's ticket actions — one function per action, each checking reach, role,
+transition and approval rules before it changes anything (docs/architecture.md, "One door per action") —
+plus approvals, bulk actions (the same doors in a loop), attachments, saved filters and canned replies.
+Services flush; the request owns the transaction. Over 600 lines on purpose: every door and the approval
+rules they share are read in one file, so a rule is found, and changed, in one place.
+
+Approval rules (the 条例 art. 33 extension needs the approval of the head of the office):
+- an extension is requested by whoever handles the ticket and granted by a supervisor of the ticket's
+  department or an administrator (`tracker.deadlines.engine.extend_deadline` records the approver);
+- a disclosure reply written by staff (承办人) needs a supervisor's sign-off before it goes out;
+  supervisors and administrators reply directly.
+Both the request and the decision are ticket events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tracker.deadlines import engine as dl
+from tracker.errors import Conflict, NotFound, PermissionDenied, TrackerError, ValidationError
+from tracker.people.access import APPROVER_ROLES, can_take, require_act, require_action, require_view
+from tracker.people.models import AuditEntry, Department, User
+from tracker.reports.rows import OUTCOMES_BY_CODE
+from tracker.tickets.models import Ticket
+from tracker.tickets.status import TRANSITIONS, transition_for
+from tracker.workflow import transitions as svc
+from tracker.workflow.models import Approval, Attachment, CannedReply, SavedFilter
+
+MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
+ATTACHMENT_EXTENSIONS = frozenset(
+    {"pdf", "ofd", "doc", "docx", "xls", "xlsx", "wps", "txt", "jpg", "jpeg", "png", "zip", "rar"}
+)
+BULK_ACTIONS = {"assign": "批量分派", "transfer": "批量转办", "close": "批量办结"}
+MAX_BULK = 200
+
+
+def audit(
+    session: Session,
+    user: User | None,
+    action: str,
+    *,
+    now: datetime,
+    object_type: str | None = None,
+    object_id: Any = None,
+    detail: dict[str, Any] | None = None,
+    ip: str | None = None,
+) -> None:
+    """Record who did or saw what outside a ticket's own history (admin changes, reveals, downloads)."""
+    session.add(
+        AuditEntry(
+            at=now,
+            user_id=user.id if user else None,
+            action=action,
+            object_type=object_type,
+            object_id=None if object_id is None else str(object_id),
+            detail=detail or {},
+            ip=ip,
+        )
+    )
+
+
+# -- the doors: one function per action ---------------------------------------------------------------------
+# Each checks, before it changes anything, that the ticket is within the user's reach and the role may take
+# the action (tracker.people.access.require_action), the transition (tracker.tickets.status, via services.tickets), and the
+# approval rules; then it writes the change and its history. The ticket page, the bulk actions and the
+# approvals call these and re-check nothing. docs/architecture.md ("One door per action") lists them.
+
+
+def start_work(session: Session, ticket: Ticket, *, user: User, now: datetime) -> None:
+    """签收 / 开始办理: the sign-for deadline is met."""
+    require_action(user, "start", ticket)
+    svc.transition(session, ticket, "start", actor=user, now=now)
+
+
+def assign(session: Session, ticket: Ticket, assignee: User, *, user: User, now: datetime) -> None:
+    """分派: a supervisor assigns anyone of the ticket's department; a 承办人 takes a ticket for themselves."""
+    require_action(user, "assign" if assignee.id == user.id else "assign_other", ticket)
+    if not assignee.is_active:
+        raise ValidationError("承办人已停用", fields={"assignee_id": "已停用"})
+    svc.assign_ticket(session, ticket, assignee, actor=user, now=now)
+
+
+def transfer(
+    session: Session, ticket: Ticket, department: Department, reason: str, *, user: User, now: datetime
+) -> None:
+    """转办 to another department (with the reason); not while an approval waits in this one."""
+    require_action(user, "transfer", ticket)
+    _refuse_while_pending(session, ticket, "转办")
+    svc.transfer_ticket(session, ticket, department, reason, actor=user, now=now)
+
+
+def return_to_platform(session: Session, ticket: Ticket, reason: str, *, user: User, now: datetime) -> None:
+    """退单: give a 12345 work order back to the platform, with the reason the platform will read."""
+    require_action(user, "return_to_platform", ticket)
+    if ticket.channel != "hotline":
+        raise ValidationError("只有12345热线工单可以退单", fields={"action": "渠道不符"})
+    if not reason.strip():
+        raise ValidationError("退单须说明理由", fields={"reason": "必填"})
+    _refuse_while_pending(session, ticket, "退单")
+    svc.transition(session, ticket, "return_to_platform", actor=user, now=now, data={"reason": reason})
+
+
+def request_correction(
+    session: Session,
+    ticket: Ticket,
+    note: str,
+    *,
+    user: User,
+    now: datetime,
+    correction_due_at: datetime | None = None,
+) -> None:
+    """告知补正 (art. 30): one notice, the applicant's deadline opens, the reply clock stops."""
+    require_action(user, "request_correction", ticket)
+    if ticket.channel != "disclosure":
+        raise ValidationError("只有依申请公开可以告知补正", fields={"action": "渠道不符"})
+    if any(d.kind == dl.CORRECTION for d in ticket.deadlines):
+        raise Conflict("补正告知只能发出一次")
+    svc.request_correction(session, ticket, note, actor=user, now=now, correction_due_at=correction_due_at)
+
+
+def receive_correction(
+    session: Session, ticket: Ticket, corrected_received_at: datetime, *, user: User, now: datetime
+) -> None:
+    """收到补正: the reply period restarts from the day the corrected application was received."""
+    require_action(user, "receive_correction", ticket)
+    if corrected_received_at > now:
+        raise ValidationError("补正收到时间不能晚于现在", fields={"corrected_received_at": "晚于现在"})
+    svc.receive_correction(session, ticket, corrected_received_at=corrected_received_at, actor=user, now=now)
+
+
+CONSULTATION_KINDS = {dl.THIRD_PARTY: "第三方", dl.OTHER_AGENCY: "其他机关"}
+
+
+def start_consultation(session: Session, ticket: Ticket, kind: str, *, user: User, now: datetime) -> None:
+    require_action(user, "start_consultation", ticket)
+    if ticket.channel != "disclosure":
+        raise ValidationError("只有依申请公开可以征求意见", fields={"action": "渠道不符"})
+    if kind not in CONSULTATION_KINDS:
+        raise ValidationError("征求意见对象应为第三方或其他机关", fields={"kind": "取值无效"})
+    svc.start_consultation(session, ticket, kind, actor=user, now=now)
+
+
+def end_consultation(session: Session, ticket: Ticket, *, user: User, now: datetime) -> None:
+    """End the running consultation (the one whose deadline is still open)."""
+    require_action(user, "end_consultation", ticket)
+    running = [d.kind for d in ticket.deadlines if d.kind in CONSULTATION_KINDS and d.state in dl.OPEN_STATES]
+    if not running:
+        raise Conflict("没有正在进行的征求意见")
+    svc.end_consultation(session, ticket, running[0], actor=user, now=now)
+
+
+def reply_needs_signoff(user: User, ticket: Ticket) -> bool:
+    """A disclosure reply written by a 承办人 goes out only with a 科室负责人's (or an administrator's) sign-off."""
+    return ticket.channel == "disclosure" and user.role not in APPROVER_ROLES
+
+
+def _check_reply(ticket: Ticket, text: str, outcome: str | None) -> None:
+    errors = {}
+    if not text.strip():
+        errors["reply_text"] = "答复内容不能为空"
+    if ticket.channel == "disclosure":
+        if not outcome:
+            errors["outcome"] = "依申请公开答复须选择答复结果（年度报告的统计行）"
+        elif outcome not in OUTCOMES_BY_CODE:
+            errors["outcome"] = "答复结果不在年度报告的统计行中"
+    elif outcome:
+        errors["outcome"] = "只有依申请公开答复需要选择答复结果"
+    if errors:
+        raise ValidationError("；".join(errors.values()), fields=errors)
+
+
+def reply(
+    session: Session,
+    ticket: Ticket,
+    text: str,
+    *,
+    user: User,
+    now: datetime,
+    outcome: str | None = None,
+    attachment_ids: list[int] | None = None,
+) -> Approval | None:
+    """答复: sent now (the reply deadline is met), or — a disclosure reply by a 承办人 — submitted for sign-off
+    and sent when a supervisor approves it (returns that Approval). Refused while a request waits."""
+    require_action(user, "reply", ticket)
+    _check_reply(ticket, text, outcome)
+    transition_for("reply", ticket.status)  # refused now, not when the supervisor approves
+    # One reply at a time; a pending extension does not hold the answer back (it is decided before 办结).
+    _refuse_while_pending(session, ticket, "再次答复", kind="reply")
+    if reply_needs_signoff(user, ticket):
+        return _request_reply_signoff(
+            session, ticket, text, user=user, now=now, outcome=outcome, attachment_ids=attachment_ids
+        )
+    _send_reply(session, ticket, text, actor=user, now=now, outcome=outcome, attachment_ids=attachment_ids)
+    return None
+
+
+def _send_reply(
+    session: Session,
+    ticket: Ticket,
+    text: str,
+    *,
+    actor: User,
+    now: datetime,
+    outcome: str | None,
+    attachment_ids: list[int] | None,
+) -> None:
+    svc.reply_ticket(session, ticket, text, actor=actor, now=now, outcome=outcome)
+    if attachment_ids:
+        svc.record_event(
+            session,
+            ticket,
+            "ticket.attachments",
+            actor=actor,
+            now=now,
+            data={"attachment_ids": attachment_ids},
+        )
+
+
+def close(
+    session: Session,
+    ticket: Ticket,
+    *,
+    user: User,
+    now: datetime,
+    outcome: str | None = None,
+    reply_text: str | None = None,
+) -> None:
+    """办结. With `reply_text` (批量办结) a ticket not answered yet is answered first — unless its reply
+    needs a supervisor's sign-off, which only the 答复 door can ask for: then nothing changes. A
+    disclosure's outcome is the one its reply went out with (signed off with it); 办结 cannot change it."""
+    require_action(user, "close", ticket)
+    _refuse_while_pending(session, ticket, "办结")
+    if outcome and outcome not in OUTCOMES_BY_CODE:
+        raise ValidationError("答复结果不在年度报告的统计行中", fields={"outcome": "取值无效"})
+    if ticket.channel == "disclosure" and ticket.outcome and outcome and outcome != ticket.outcome:
+        raise ValidationError(
+            "答复结果已随答复确定，办结时不能更改（如需更改请重新办理）", fields={"outcome": "与答复结果不符"}
+        )
+    if reply_text is not None and ticket.status not in TRANSITIONS["close"].sources:
+        if reply_needs_signoff(user, ticket):
+            raise Conflict("依申请公开答复须经科室负责人签发，不能直接办结：请在工单页提交答复")
+        _check_reply(ticket, reply_text, outcome)
+        _send_reply(session, ticket, reply_text, actor=user, now=now, outcome=outcome, attachment_ids=None)
+    if ticket.channel == "disclosure" and not (outcome or ticket.outcome):
+        raise ValidationError("依申请公开办结须有答复结果", fields={"outcome": "必填"})
+    svc.close_ticket(session, ticket, actor=user, now=now, outcome=outcome)
+
+
+def reopen(session: Session, ticket: Ticket, reason: str, *, user: User, now: datetime) -> None:
+    """重新办理 a replied, closed or returned ticket: supervisors and administrators only."""
+    require_action(user, "reopen", ticket)
+    svc.transition(session, ticket, "reopen", actor=user, now=now, data={"reason": reason})
+
+
+def merge(session: Session, duplicate: Ticket, into_number: str, *, user: User, now: datetime) -> Ticket:
+    """合并重复件 into another open ticket the user may also act on."""
+    require_action(user, "merge", duplicate)
+    _refuse_while_pending(session, duplicate, "合并")
+    into = session.scalar(select(Ticket).where(Ticket.number == into_number.strip()))
+    if into is None or not can_take(user, "merge", into):
+        raise ValidationError(f"找不到可合并的工单 {into_number!r}", fields={"into": "不存在或无权办理"})
+    svc.merge_tickets(session, duplicate, into, actor=user, now=now)
+    return into
+
+
+def rate(
+    session: Session,
+    ticket: Ticket,
+    satisfaction: str,
+    *,
+    user: User,
+    now: datetime,
+    is_resolved: bool | None = None,
+) -> None:
+    """回访: the citizen's satisfaction with an answered ticket."""
+    require_action(user, "rate", ticket)
+    if ticket.status not in ("replied", "closed"):
+        raise Conflict("工单答复后才能回访")
+    svc.rate_ticket(session, ticket, satisfaction, actor=user, now=now, is_resolved=is_resolved)
+
+
+def add_note(session: Session, ticket: Ticket, text: str, *, user: User, now: datetime) -> None:
+    """内部备注: staff's own record, never shown to machine clients."""
+    require_action(user, "note", ticket)
+    svc.add_note(session, ticket, text, actor=user, now=now)
+
+
+def extend(
+    session: Session,
+    ticket: Ticket,
+    *,
+    user: User,
+    length: int,
+    reason: str,
+    now: datetime,
+    notice: str = "",
+    kind: str = dl.REPLY,
+) -> Approval:
+    """延期 (art. 33): a 承办人 asks for it; a supervisor's or administrator's request is its own approval,
+    granted at once (the approval and its decision are both in the history)."""
+    approval = request_extension(session, ticket, user=user, length=length, reason=reason, now=now, kind=kind)
+    if can_decide(user, approval):
+        decide_approval(session, approval, user=user, approve=True, now=now, note=notice)
+    return approval
+
+
+# -- approvals --------------------------------------------------------------------------------------------
+
+
+def _pending(session: Session, ticket: Ticket, kind: str | None = None) -> Approval | None:
+    query = select(Approval).where(Approval.ticket_id == ticket.id, Approval.state == "pending")
+    if kind is not None:
+        query = query.where(Approval.kind == kind)
+    return session.scalar(query.order_by(Approval.id).limit(1))
+
+
+def _refuse_while_pending(session: Session, ticket: Ticket, action: str, *, kind: str | None = None) -> None:
+    """A pending request (a reply awaiting sign-off, an extension; `kind`: only that one) is decided
+    first: closing, merging, transferring or returning the ticket meanwhile would leave it orphaned."""
+    pending = _pending(session, ticket, kind)
+    if pending is not None:
+        what = "答复等待签发" if pending.kind == "reply" else "延期申请等待审批"
+        raise Conflict(f"{ticket.number}已有{what}，须先由科室负责人处理，不能{action}")
+
+
+def request_extension(
+    session: Session,
+    ticket: Ticket,
+    *,
+    user: User,
+    length: int,
+    reason: str,
+    now: datetime,
+    kind: str = dl.REPLY,
+) -> Approval:
+    """Ask a supervisor to extend a deadline by `length` (in the rule's unit); checked against the rule now."""
+    require_action(user, "extend", ticket)
+    if not reason.strip():
+        raise ValidationError("申请延期须说明理由", fields={"reason": "必填"})
+    if length <= 0:
+        raise ValidationError("延长天数须为正整数", fields={"length": "须大于0"})
+    if _pending(session, ticket, "extension") is not None:
+        raise Conflict("已有一项延期申请等待审批")
+    deadline = dl.get_deadline(ticket, kind)
+    if deadline.state not in dl.OPEN_STATES:
+        raise Conflict(f"“{deadline.label}”期限已结束，不能延期")
+    policy = dl.find_policy(dl.policies_for(session), deadline.policy_code, deadline.policy_version)
+    dl.check_extension(policy, [dl.Extension.from_json(e) for e in deadline.extensions or ()], length)
+    approval = Approval(
+        ticket_id=ticket.id,
+        department_id=ticket.department_id,
+        kind="extension",
+        state="pending",
+        payload={"deadline": kind, "length": length, "unit": policy.unit, "label": deadline.label},
+        reason=reason,
+        requested_by_id=user.id,
+        requested_at=now,
+    )
+    session.add(approval)
+    session.flush()
+    svc.record_event(
+        session,
+        ticket,
+        "approval.requested",
+        actor=user,
+        now=now,
+        data={
+            "approval_id": approval.id,
+            "kind": "extension",
+            "deadline": kind,
+            "length": length,
+            "reason": reason,
+        },
+        publish=True,
+    )
+    return approval
+
+
+def _request_reply_signoff(
+    session: Session,
+    ticket: Ticket,
+    text: str,
+    *,
+    user: User,
+    now: datetime,
+    outcome: str | None,
+    attachment_ids: list[int] | None,
+) -> Approval:
+    """Submit a reply for a supervisor's sign-off (the `reply` door has checked it); sent when approved."""
+    approval = Approval(
+        ticket_id=ticket.id,
+        department_id=ticket.department_id,
+        kind="reply",
+        state="pending",
+        payload={"text": text, "outcome": outcome, "attachment_ids": attachment_ids or []},
+        reason="答复签发",
+        requested_by_id=user.id,
+        requested_at=now,
+    )
+    session.add(approval)
+    session.flush()
+    svc.record_event(
+        session,
+        ticket,
+        "approval.requested",
+        actor=user,
+        now=now,
+        data={"approval_id": approval.id, "kind": "reply", "outcome": outcome},
+        publish=True,
+    )
+    return approval
+
+
+def can_decide(user: User, approval: Approval) -> bool:
+    """A supervisor of the ticket's department, or an administrator (tracker.people.access: reach and role)."""
+    return (
+        can_take(user, "approve", approval.ticket) and approval.department_id == approval.ticket.department_id
+    )
+
+
+def decide_approval(
+    session: Session, approval: Approval, *, user: User, approve: bool, now: datetime, note: str = ""
+) -> Approval:
+    """签发 / 审批: approve (and carry out) or refuse a pending request. Refusing needs a reason."""
+    require_view(user, approval.ticket)
+    if not can_decide(user, approval):
+        raise PermissionDenied("只有本部门科室负责人或管理员可以审批")
+    if approval.state != "pending":
+        raise Conflict("该申请已处理")
+    if not approve and not note.strip():
+        raise ValidationError("不同意须说明理由", fields={"note": "必填"})
+    ticket = approval.ticket
+    if approve and approval.kind == "extension":
+        payload = approval.payload
+        dl.extend_deadline(
+            session,
+            ticket,
+            payload["deadline"],
+            length=int(payload["length"]),
+            approver=user.display_name,
+            reason=approval.reason,
+            now=now,
+            actor=user,
+            applicant_notice=note,
+        )
+    elif approve and approval.kind == "reply":
+        payload = approval.payload
+        # The sign-off is this door's own check: the reply goes out as the approver's.
+        _send_reply(
+            session,
+            ticket,
+            payload["text"],
+            actor=user,
+            now=now,
+            outcome=payload.get("outcome"),
+            attachment_ids=payload.get("attachment_ids") or None,
+        )
+    approval.state = "approved" if approve else "refused"
+    approval.decided_by_id = user.id
+    approval.decided_at = now
+    approval.decision_note = note or None
+    session.flush()
+    svc.record_event(
+        session,
+        ticket,
+        "approval.approved" if approve else "approval.refused",
+        actor=user,
+        now=now,
+        data={"approval_id": approval.id, "kind": approval.kind, "note": note},
+        publish=True,
+    )
+    return approval
+
+
+def pending_approvals(session: Session, ticket: Ticket) -> list[Approval]:
+    return list(
+        session.scalars(
+            select(Approval)
+            .where(Approval.ticket_id == ticket.id, Approval.state == "pending")
+            .order_by(Approval.id)
+        )
+    )
+
+
+def get_approval(session: Session, approval_id: int) -> Approval:
+    approval = session.get(Approval, approval_id)
+    if approval is None:
+        raise NotFound("审批事项不存在")
+    return approval
+
+
+# -- bulk actions: the same doors in a loop -----------------------------------------------------------------
+
+
+@dataclass
+class BulkResult:
+    done: list[str] = field(default_factory=list)
+
+
+def bulk_action(
+    session: Session,
+    user: User,
+    ticket_ids: list[int],
+    action: str,
+    *,
+    now: datetime,
+    assignee_id: int | None = None,
+    department_id: int | None = None,
+    reason: str = "",
+    outcome: str | None = None,
+    reply_text: str = "",
+) -> BulkResult:
+    """Apply one action to many tickets through its door, all or nothing: any ticket the door refuses
+    fails the batch, and the error names every such ticket and why (the caller rolls back). A ticket the
+    user may not see answers like a missing one (NotFound), as on the ticket page."""
+    if action not in BULK_ACTIONS:
+        raise ValidationError("未知的批量操作", fields={"action": "取值无效"})
+    ids = list(dict.fromkeys(ticket_ids))
+    if not ids:
+        raise ValidationError("请先勾选工单", fields={"ticket_ids": "未选择"})
+    if len(ids) > MAX_BULK:
+        raise ValidationError(f"一次最多处理{MAX_BULK}件", fields={"ticket_ids": "过多"})
+    tickets = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(ids)))}
+    for ticket_id in ids:
+        if ticket_id not in tickets:
+            raise NotFound("工单不存在或无权查看")
+        # Access before input errors: 404 for a ticket the user may not see, 403 for one they may not change.
+        require_act(user, tickets[ticket_id])
+    assignee = department = None
+    if action == "assign":
+        assignee = session.get(User, assignee_id) if assignee_id else None
+        if assignee is None:
+            raise ValidationError("请选择承办人", fields={"assignee_id": "必填"})
+    if action == "transfer":
+        department = session.get(Department, department_id) if department_id else None
+        if department is None:
+            raise ValidationError("请选择转办部门", fields={"department_id": "必填"})
+    failures: list[str] = []
+    result = BulkResult()
+    for ticket_id in ids:
+        ticket = tickets[ticket_id]
+        # No savepoint per ticket: any failure fails the whole request (the caller rolls back), and a
+        # SAVEPOINT on pysqlite would commit early. The doors check before they change anything.
+        try:
+            if action == "assign":
+                assign(session, ticket, assignee, user=user, now=now)
+            elif action == "transfer":
+                transfer(session, ticket, department, reason, user=user, now=now)
+            else:
+                close(session, ticket, user=user, now=now, outcome=outcome, reply_text=reply_text)
+        except TrackerError as exc:
+            failures.append(f"{ticket.number}：{exc.message}")
+            continue
+        result.done.append(ticket.number)
+    if failures:
+        raise ValidationError(
+            f"{BULK_ACTIONS[action]}未执行，以下工单不能处理：" + "；".join(failures),
+            fields={"ticket_ids": "；".join(failures)},
+        )
+    return result
+
+
+# -- attachments ---------------------------------------------------------------------------------------------
+
+_SAFE_NAME = re.compile(r"[^\w.\-（）()\u4e00-\u9fff ]+")
+
+
+def clean_filename(name: str) -> str:
+    """The uploaded name without any path and without characters that could mean something to a shell."""
+    base = re.split(r"[\\/]", name or "")[-1].strip().strip(".")
+    base = _SAFE_NAME.sub("_", base)[:200]
+    return base or "附件"
+
+
+def save_attachment(
+    session: Session,
+    ticket: Ticket,
+    *,
+    filename: str,
+    data: bytes,
+    content_type: str,
+    user: User,
+    now: datetime,
+    directory: Path,
+    purpose: str = "reply",
+) -> Attachment:
+    """Store the bytes under `directory` with a random name; keep the original name only as metadata."""
+    require_action(user, "attach", ticket)
+    name = clean_filename(filename)
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if extension not in ATTACHMENT_EXTENSIONS:
+        raise ValidationError(
+            f"附件“{name}”的类型不允许（允许：{'、'.join(sorted(ATTACHMENT_EXTENSIONS))}）",
+            fields={"file": "类型不允许"},
+        )
+    if not data:
+        raise ValidationError(f"附件“{name}”是空文件", fields={"file": "空文件"})
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        raise ValidationError(f"附件“{name}”超过20MB", fields={"file": "过大"})
+    stored = f"{secrets.token_hex(16)}.{extension}"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / stored).write_bytes(data)
+    attachment = Attachment(
+        ticket_id=ticket.id,
+        filename=name,
+        stored_name=stored,
+        content_type=(content_type or "application/octet-stream")[:128],
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        purpose=purpose,
+        uploaded_by_id=user.id,
+        uploaded_at=now,
+    )
+    session.add(attachment)
+    session.flush()
+    svc.record_event(
+        session,
+        ticket,
+        "ticket.attachment_added",
+        actor=user,
+        now=now,
+        data={"attachment_id": attachment.id, "filename": name, "size": len(data)},
+    )
+    return attachment
+
+
+def ticket_attachments(session: Session, ticket: Ticket) -> list[Attachment]:
+    return list(
+        session.scalars(select(Attachment).where(Attachment.ticket_id == ticket.id).order_by(Attachment.id))
+    )
+
+
+# -- saved filters and canned replies ------------------------------------------------------------------------
+
+
+def save_filter(
+    session: Session, user: User, name: str, queue: str, params: dict[str, str], *, now: datetime
+) -> SavedFilter:
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ValidationError("筛选名称须为1–100个字", fields={"name": "长度不符"})
+    row = SavedFilter(user_id=user.id, name=name, queue=queue, params=params, created_at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def saved_filters(session: Session, user: User) -> list[SavedFilter]:
+    return list(
+        session.scalars(select(SavedFilter).where(SavedFilter.user_id == user.id).order_by(SavedFilter.name))
+    )
+
+
+def delete_saved_filter(session: Session, user: User, filter_id: int) -> None:
+    row = session.get(SavedFilter, filter_id)
+    if row is None or row.user_id != user.id:
+        raise NotFound("筛选不存在")
+    session.delete(row)
+    session.flush()
+
+
+def canned_replies_for(session: Session, ticket: Ticket) -> list[CannedReply]:
+    rows = session.scalars(select(CannedReply).where(CannedReply.is_active).order_by(CannedReply.title))
+    return [
+        r
+        for r in rows
+        if r.channel in (None, ticket.channel) and r.request_type in (None, ticket.request_type)
+    ]
+
+
+def create_canned_reply(
+    session: Session,
+    *,
+    title: str,
+    body: str,
+    now: datetime,
+    channel: str | None = None,
+    request_type: str | None = None,
+    outcome: str | None = None,
+) -> CannedReply:
+    errors = {}
+    if not title.strip():
+        errors["title"] = "标题必填"
+    if not body.strip():
+        errors["body"] = "内容必填"
+    if outcome and outcome not in OUTCOMES_BY_CODE:
+        errors["outcome"] = "答复结果无效"
+    if errors:
+        raise ValidationError("；".join(errors.values()), fields=errors)
+    row = CannedReply(
+        title=title.strip(),
+        body=body,
+        channel=channel or None,
+        request_type=request_type or None,
+        outcome=outcome or None,
+        is_active=True,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+DEFAULT_CANNED_REPLIES = (
+    (
+        "disclosure",
+        None,
+        "予以公开",
+        "经查，您申请公开的政府信息属于公开范围，现予以提供，详见附件。",
+        "public",
+    ),
+    (
+        "disclosure",
+        None,
+        "本机关不掌握",
+        "经检索，本机关未制作或获取您所申请的政府信息。根据《中华人民共和国政府信息公开条例》第三十六条第（四）项，告知如上。",
+        "unable_not_held",
+    ),
+    ("hotline", "咨询", "政策咨询答复", "您好，关于您咨询的问题，答复如下：", None),
+    ("website", None, "留言已办理", "您好，您的留言已收悉，现答复如下：", None),
+)
+
+
+def ensure_default_canned_replies(session: Session, *, now: datetime) -> int:
+    """Add the starter canned replies once (idempotent)."""
+    if session.scalar(select(CannedReply.id).limit(1)) is not None:
+        return 0
+    for chan, rtype, title, body, outcome in DEFAULT_CANNED_REPLIES:
+        create_canned_reply(
+            session, title=title, body=body, now=now, channel=chan, request_type=rtype, outcome=outcome
+        )
+    return len(DEFAULT_CANNED_REPLIES)
