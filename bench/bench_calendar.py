@@ -81,7 +81,7 @@ def bench_cli() -> float | None:
         command = [
             sys.executable,
             "-c",
-            "from tracker.cli import main; main()",
+            "from tracker.cli.main import main; main()",
             "calendar",
             "add-workdays",
             "-",

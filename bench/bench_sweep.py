@@ -6,7 +6,7 @@ loads 100,000 open tickets of which 10,000 have a running deadline whose next ch
 measured; then 900,000 more open tickets, none due, are added (1,000,000 open, still 10,000 due) and the
 sweep is measured again.
 
-One sweep = what the `reminders.sweep` task does: `tracker.reminders.engine.sweep_due` in batches of 1,000 until
+One sweep = what the `reminders.sweep` task does: `tracker.reminders.sweep.sweep_due` in batches of 1,000 until
 nothing is due (lock with SKIP LOCKED, mark breaches, one in-app notification per reminder and recipient —
 its own "sent once" ledger entry —, move next_check_at on) plus `tracker.notify.service.plan_for` (the e-mail
 deliveries of the notifications just made), in the task's two lanes on PostgreSQL (two threads, each with
@@ -75,7 +75,7 @@ def _sweep_once(url: str, now: datetime) -> tuple[float, dict[str, int]]:
     from dataclasses import asdict
 
     from tracker.db import session_factory
-    from tracker.reminders.engine import sweep_all
+    from tracker.reminders.sweep import sweep_all
     from workers.tasks.reminders import SWEEP_BATCH, sweep_lanes
 
     make_session, lanes = session_factory(url), sweep_lanes(url)

@@ -142,7 +142,7 @@ ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"
 NULL = "\\N"
 
-# Reply periods (tracker.deadlines.engine.DEFAULT_POLICIES): (policy_code, version, unit, length).
+# Reply periods (tracker.deadlines.policies.DEFAULT_POLICIES): (policy_code, version, unit, length).
 HOTLINE_REPLY = {"咨询": 2, "求助": 10, "建议": 10, "投诉": 15, "举报": 15}
 
 

@@ -87,7 +87,7 @@ ENV_VARS = (
 LOG_FORMATS = ("text", "json")
 
 
-# The setting TRACKER_WORKING_HOURS: when reminders go out (tracker.reminders.engine), parsed at start.
+# The setting TRACKER_WORKING_HOURS: when reminders go out (tracker.reminders.schedule), parsed at start.
 DEFAULT_WORKING_HOURS_TEXT = "09:00-17:30"
 
 

@@ -2,7 +2,7 @@
 
 Every Session of the process runs the domain's flush hooks, registered here, the one place that makes
 sessions: the topic facts of tickets (tracker.tickets.topics), the reminder schedule of deadlines
-(tracker.reminders.engine) and the search index (tracker.search) follow whatever path changed the rows. They
+(tracker.reminders.sweep) and the search index (tracker.search) follow whatever path changed the rows. They
 live with the work they do, above the models, so no model module imports a service.
 """
 
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import tracker.schema  # noqa: F401 — a complete mapper registry before any session
 from tracker import search
-from tracker.reminders import engine as reminders
+from tracker.reminders import sweep as reminders
 from tracker.tickets import topics as topic_labels
 
 

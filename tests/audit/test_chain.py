@@ -128,7 +128,7 @@ def test_sm3_is_the_national_standard_digest():
 
 
 def test_tracker_audit_verify_names_the_broken_link(blank_database_url, tmp_path, monkeypatch, now):
-    from tracker.cli import main
+    from tracker.cli.main import main
     from tracker.db import session_scope
     from tracker.migrate import upgrade
 

@@ -55,7 +55,7 @@ def _tracker(url: str, tmp_path: Path, *args: str) -> subprocess.Popen:
         "TRACKER_SECRET_KEY": "import-fault-test",
     }
     return subprocess.Popen(
-        [sys.executable, "-c", "from tracker.cli import main; main()", *args],
+        [sys.executable, "-c", "from tracker.cli.main import main; main()", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

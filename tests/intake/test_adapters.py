@@ -272,7 +272,7 @@ def test_pushed_orders_with_similar_text_are_flagged_by_the_scan(session, now, d
 
 
 def test_extension_goes_back_with_reason_and_new_time(session, now, dept):
-    from tracker.deadlines.engine import extend_deadline
+    from tracker.deadlines.service import extend_deadline
 
     ticket = _pushed_order(session, now, "CB-EXT")
     extend_deadline(

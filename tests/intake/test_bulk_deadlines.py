@@ -229,6 +229,7 @@ def test_planners_share_the_due_times_of_their_reference_data_but_not_their_stat
     reference data (its stamp) starts afresh."""
     from tracker import reference
     from tracker.deadlines import engine
+    from tracker.deadlines import policies as deadline_policies
 
     monkeypatch.setattr(reference, "_cache", {})  # nothing kept from earlier tests on this database
     calls = []
@@ -246,8 +247,8 @@ def test_planners_share_the_due_times_of_their_reference_data_but_not_their_stat
     planned_later = after_due.plan_draft(order)
     assert len(calls) == 2
     assert [d.plan[0] for d in planned_later] == [d.plan[0] for d in planned]
-    assert {d.plan[1] for d in planned} == {engine.RUNNING}
-    assert {d.plan[1] for d in planned_later} == {engine.BREACHED}
+    assert {d.plan[1] for d in planned} == {deadline_policies.RUNNING}
+    assert {d.plan[1] for d in planned_later} == {deadline_policies.BREACHED}
 
     factories.department(session, "sme", "中小企业服务处")  # reference data: a new stamp
     DeadlinePlanner(session, now=now).plan_draft(order)

@@ -12,8 +12,8 @@ from tests import factories
 from tests.intake.helpers import post_signed
 from tests.web.test_dashboard import post, sign_in
 from tracker import reference
-from tracker.deadlines.engine import policies_for
-from tracker.reminders.engine import active_rules
+from tracker.deadlines.service import policies_for
+from tracker.reminders.sweep import active_rules
 from tracker.tickets.models import Deadline, Ticket
 
 
@@ -99,7 +99,7 @@ def test_a_rolled_back_change_leaves_no_stamp_for_another_change_to_reuse(sessio
 
 
 def test_policies_seen_inside_the_changing_transaction_and_kept_per_stamp(session, now):
-    from tracker.deadlines.engine import add_policy_override
+    from tracker.deadlines.service import add_policy_override
 
     before = policies_for(session)
     assert policies_for(session) is before

@@ -202,7 +202,7 @@ def test_upload_task_imports_with_progress_and_resumes(scratch, tmp_path, now):
 
 
 def test_cli_import_all_or_nothing_and_summary(scratch, tmp_path, monkeypatch):
-    from tracker.cli import main
+    from tracker.cli.main import main
 
     monkeypatch.setenv("TRACKER_DATABASE_URL", scratch.database_url)
     monkeypatch.setenv("TRACKER_INSTANCE_DIR", str(scratch.instance_dir))

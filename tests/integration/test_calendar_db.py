@@ -24,12 +24,8 @@ from tracker.calendar.store import (
     next_year_missing,
     read_holiday_csv,
 )
-from tracker.deadlines.engine import (
-    CORRECTION,
-    CORRECTION_NOTICE,
-    REPLY,
-    SIGN,
-    THIRD_PARTY,
+from tracker.deadlines.policies import CORRECTION, CORRECTION_NOTICE, REPLY, SIGN, THIRD_PARTY
+from tracker.deadlines.service import (
     add_policy_override,
     extend_deadline,
     finish_consultation,
@@ -330,7 +326,7 @@ def cli_env(tmp_path_factory):
 
 
 def run(cli_env, *args, input=None):
-    from tracker.cli import main
+    from tracker.cli.main import main
 
     return CliRunner().invoke(main, ["calendar", *args], input=input, env=cli_env, catch_exceptions=False)
 
@@ -424,7 +420,7 @@ def test_pasted_notice_is_loaded_like_the_admin_page_does(session, now):
 
 def test_a_recomputed_complaint_keeps_its_fifteen_working_days(session, now):
     """Regression: request-type variants shared one (code, version); a recompute fell back to 咨询's 2 days."""
-    from tracker.deadlines.engine import recompute_deadline
+    from tracker.deadlines.service import recompute_deadline
 
     complaint = factories.ticket(session, now=now, request_type="投诉")
     reply = get_deadline(complaint, REPLY)

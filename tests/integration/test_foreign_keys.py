@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from tests import factories
-from tracker.deadlines import engine as deadlines
+from tracker.deadlines import service as deadlines
 from tracker.migrate import alembic_config, current_heads, upgrade
 from tracker.notify.models import Delivery, Notification
 from tracker.orm import Base

@@ -46,9 +46,9 @@ def test_0013_moves_the_reminder_ledger_into_its_notifications(blank_database_ur
     from tests import factories
     from tracker.bootstrap import load_reference_data
     from tracker.db import session_scope
-    from tracker.deadlines import engine as deadlines
+    from tracker.deadlines import service as deadlines
     from tracker.notify.models import Notification
-    from tracker.reminders.engine import sweep_due
+    from tracker.reminders.sweep import sweep_due
     from tracker.tickets.models import Deadline
     from tracker.workflow.transitions import assign_ticket
 

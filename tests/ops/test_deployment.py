@@ -132,7 +132,7 @@ def test_every_long_running_service_has_a_healthcheck_of_its_own():
 def test_the_healthcheck_commands_exist():
     from click.testing import CliRunner
 
-    from tracker.cli import main
+    from tracker.cli.main import main
 
     result = CliRunner().invoke(main, ["health", "--help"])
     assert result.exit_code == 0 and "--process" in result.output

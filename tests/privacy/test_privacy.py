@@ -170,7 +170,7 @@ def test_export_gathers_everything_about_one_person_and_is_audited(session, now)
 
 def test_the_cli_exports_and_anonymises(tmp_path, now, monkeypatch):
     """`tracker privacy …` end to end on a database of its own (the CLI commits)."""
-    from tracker.cli import main
+    from tracker.cli.main import main
     from tracker.db import session_scope
 
     url = f"sqlite:///{tmp_path / 'privacy.sqlite'}"

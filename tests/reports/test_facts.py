@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from tests import factories
 from tracker.calendar.store import load_calendar
 from tracker.clock import BUSINESS_TZ, local
-from tracker.deadlines import engine as deadlines
+from tracker.deadlines import service as deadlines
 from tracker.reports.aggregation import (
     application_facts,
     disclosure_counts,

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from docx import Document
 
-from tracker.cli import main
+from tracker.cli.main import main
 from tracker.db import session_scope
 from tracker.migrate import upgrade
 from tracker.people.service import create_department

@@ -213,7 +213,7 @@ def test_the_admin_reset_uses_the_same_policy_and_forces_a_change(client, sessio
 
 
 def test_user_create_takes_no_password_on_the_command_line(blank_database_url, tmp_path):
-    from tracker.cli import main
+    from tracker.cli.main import main
     from tracker.db import session_scope
     from tracker.migrate import upgrade
     from tracker.people.service import create_department

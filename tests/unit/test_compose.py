@@ -36,7 +36,7 @@ def test_every_command_names_a_real_entry_point():
         if program == "tracker":
             from click.testing import CliRunner
 
-            from tracker.cli import main
+            from tracker.cli.main import main
 
             result = CliRunner().invoke(main, [*command[1:], "--help"])
             assert result.exit_code == 0, result.output

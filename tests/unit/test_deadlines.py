@@ -10,6 +10,17 @@ import pytest
 from tracker.calendar.days import WorkCalendar
 from tracker.calendar.store import bundled_calendar
 from tracker.deadlines.engine import (
+    DeadlineInput,
+    EndOfDay,
+    Extension,
+    FixedDue,
+    Pause,
+    check_extension,
+    compute_due,
+    legal_receipt_at,
+    state_at,
+)
+from tracker.deadlines.policies import (
     CALENDAR_DAYS,
     CLOCK_HOURS,
     CORRECTION,
@@ -20,18 +31,9 @@ from tracker.deadlines.engine import (
     SIGN,
     THIRD_PARTY,
     WORKING_DAYS,
-    DeadlineInput,
-    EndOfDay,
-    Extension,
-    FixedDue,
-    Pause,
     Policy,
-    check_extension,
-    compute_due,
     find_policy,
-    legal_receipt_at,
     select_policy,
-    state_at,
 )
 from tracker.errors import CalendarYearMissing, Conflict, NotFound, ValidationError
 
@@ -494,7 +496,7 @@ def test_manual_override_ignores_later_pauses():
 
 def test_every_built_in_policy_is_found_again_by_its_code_and_version():
     """A stored deadline finds its rule by (code, version): variants must not share both."""
-    from tracker.deadlines.engine import DEFAULT_POLICIES
+    from tracker.deadlines.policies import DEFAULT_POLICIES
 
     keys = [(p.code, p.version) for p in DEFAULT_POLICIES]
     assert len(keys) == len(set(keys))

@@ -8,7 +8,7 @@ from tracker.calendar.store import bundled_calendar
 from tracker.clock import BUSINESS_TZ
 from tracker.config import Settings, WorkingHours
 from tracker.errors import ValidationError
-from tracker.reminders.engine import (
+from tracker.reminders.schedule import (
     DEFAULT_RULE,
     RuleSpec,
     default_working_hours,

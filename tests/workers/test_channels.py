@@ -15,7 +15,7 @@ from tests import factories
 from tests.intake.servers import WeiboHandler, serve
 from tests.workers.conftest import SMTP_PASSWORD, SMTP_USER, at, end_of, worker_settings
 from tracker.db import session_scope
-from tracker.deadlines import engine as deadlines
+from tracker.deadlines import service as deadlines
 from tracker.intake.models import AdapterState
 from tracker.notify.models import Delivery, NotificationChannel
 from tracker.notify.service import ROBOT_BATCH, failing_deliveries, save_channel
@@ -273,7 +273,7 @@ def test_a_poll_killed_half_way_keeps_what_the_endpoints_before_committed(scratc
 
 
 def test_tracker_channel_poll_and_status_tell_the_operator(scratch_url, tmp_path, monkeypatch):
-    from tracker.cli import main
+    from tracker.cli.main import main
 
     with session_scope(scratch_url) as s:
         factories.department(s, "bureau", "市工业和信息化局")

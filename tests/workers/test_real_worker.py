@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from tests import factories
 from tests.workers.conftest import at, end_of, start_worker, stop_process, wait_for, worker_settings
 from tracker.db import session_scope
-from tracker.deadlines import engine as deadlines
+from tracker.deadlines import service as deadlines
 from tracker.notify.models import Delivery
 from tracker.ops.models import Heartbeat
 from tracker.people.models import User

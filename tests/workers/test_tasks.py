@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select
 from tests import factories
 from tests.workers.conftest import at, end_of, wait_for, worker_settings
 from tracker.db import session_scope
-from tracker.deadlines import engine as deadlines
+from tracker.deadlines import service as deadlines
 from tracker.notify.models import Delivery, Notification
 from tracker.notify.service import failing_deliveries, save_channel, set_preferences
 from tracker.people.models import Department, User
@@ -411,7 +411,7 @@ def test_one_sweep_runs_in_two_lanes_on_postgresql_and_visits_each_due_deadline_
 
 
 def test_a_failing_lane_stops_the_other_and_its_error_is_raised(pg_scratch_url):
-    from tracker.reminders.engine import sweep_all
+    from tracker.reminders.sweep import sweep_all
 
     start = at("2026-02-25", "10:00")
     now = at("2026-03-04", "10:00")

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from tracker.calendar.notice import notice_source, parse_notice
 from tracker.calendar.store import HolidayRow, LoadResult, notice_rows, save_year
 from tracker.clock import BUSINESS_TZ
-from tracker.deadlines.engine import recompute_open_deadlines
+from tracker.deadlines.service import recompute_open_deadlines
 from tracker.reports.facts import refresh_facts
 from tracker.tickets.models import Ticket
 

@@ -135,7 +135,7 @@ def demo_data(settings: Settings, tickets: int, seed: int, if_empty: bool) -> No
             click.echo("数据库中已有数据，跳过演示数据。")
         else:
             click.echo(load_demo(session, tickets=tickets, seed=seed, now=utcnow()))
-            from tracker.reminders.engine import catch_up
+            from tracker.reminders.sweep import catch_up
 
             swept = catch_up(session, now=utcnow())
             click.echo(f"期限提醒：{swept.reminders} 条站内提醒，{swept.breached} 个期限已超期")

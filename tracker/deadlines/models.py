@@ -1,4 +1,4 @@
-"""Administrator overrides of the built-in deadline policies (`tracker.deadlines.engine.DEFAULT_POLICIES`)."""
+"""Administrator overrides of the built-in deadline policies (`tracker.deadlines.policies.DEFAULT_POLICIES`)."""
 
 from __future__ import annotations
 

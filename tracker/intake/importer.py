@@ -28,9 +28,11 @@ from sqlalchemy.orm import Session
 from tracker import reference
 from tracker.calendar.store import load_calendar
 from tracker.cells import safe_row
-from tracker.clock import local
+from tracker.clock import BUSINESS_TZ, local
 from tracker.db import session_scope
-from tracker.deadlines import engine
+from tracker.deadlines import engine as deadline_engine
+from tracker.deadlines import policies as deadline_policies
+from tracker.deadlines import service as deadline_service
 from tracker.errors import CalendarYearMissing, ValidationError
 from tracker.intake import disclosure, hotline, website, weibo
 from tracker.intake.duplicates import WINDOW
@@ -39,7 +41,8 @@ from tracker.intake.records import FieldError, IntakeRecord, RecordError, apply_
 from tracker.ops.logs import current_request_id
 from tracker.people.access import EVERYTHING, NOTHING, Reach, reach_of
 from tracker.people.models import Department, User
-from tracker.reminders.engine import active_rules, first_check_at, rule_for
+from tracker.reminders.schedule import first_check_at, rule_for
+from tracker.reminders.sweep import active_rules
 from tracker.reports.facts import refresh_facts
 from tracker.search import reindex, write_index
 from tracker.sql.bulk import id_in
@@ -1243,7 +1246,7 @@ def reply_due_at(planned: list[PlannedDeadline]) -> datetime | None:
 
 class DeadlinePlanner:
     """The statutory deadlines of bulk-created tickets: the rows and `deadline.opened` events that
-    `tracker.deadlines.engine.open_deadlines` writes, computed with the engine's own pure functions (policy
+    `tracker.deadlines.service.open_deadlines` writes, computed with the engine's own pure functions (policy
     selection, `compute_due`, the reminder schedule) and inserted a batch at a time.
 
     One planner serves a whole import: the calendar, the policies and the reminder rules are read once,
@@ -1269,9 +1272,9 @@ class DeadlinePlanner:
         # statement); what it stands for is read again only when it changed.
         self.stamp = stamp or reference.current_stamp(session)
         self.calendar = load_calendar(session, self.stamp)
-        self.policies = engine.policies_for(session, self.stamp)
+        self.policies = deadline_service.policies_for(session, self.stamp)
         self.rules = active_rules(session, self.stamp)
-        self.end_of_day = engine.default_end_of_day()
+        self.end_of_day = deadline_service.default_end_of_day()
         # Shared by the process's planners of this stamp (and end of day), as the data they derive from.
         self._policy, self._due, self._check = reference.cached(
             self.stamp, f"deadline planner memos {self.end_of_day}", lambda: ({}, {}, {})
@@ -1285,11 +1288,11 @@ class DeadlinePlanner:
         received_at = draft.received_at or draft.arrived_at
         received_on = local(received_at).date()
         result = []
-        for kind in engine.INITIAL_KINDS.get(draft.channel, (engine.REPLY,)):
+        for kind in deadline_policies.INITIAL_KINDS.get(draft.channel, (deadline_policies.REPLY,)):
             policy = self.policy(draft.channel, kind, received_on, draft.request_type, draft.urgency)
             if policy is None:
                 continue
-            override = engine.work_order_due(draft.extra, kind)
+            override = deadline_service.work_order_due(draft.extra, kind)
             plan = self.plan(policy, draft.channel, received_at, received_on, override)
             result.append(PlannedDeadline(kind, policy, received_at, override, plan))
         return result
@@ -1326,7 +1329,7 @@ class DeadlinePlanner:
                         1,
                         explanation,
                         next_check,
-                        now if state == engine.BREACHED else None,
+                        now if state == deadline_policies.BREACHED else None,
                     )
                 )
                 event_rows.append(
@@ -1342,7 +1345,7 @@ class DeadlinePlanner:
         # Read once, not tested then read: another thread may empty the shared memo in between.
         policy = self._policy.get(key, _NOT_MEMOISED)
         if policy is _NOT_MEMOISED:
-            policy = engine.select_policy(
+            policy = deadline_policies.select_policy(
                 self.policies,
                 channel=channel,
                 kind=kind,
@@ -1365,39 +1368,39 @@ class DeadlinePlanner:
         """(due time, state, explanation, first check, the event's data) — the event data is one shared
         dict per plan, serialised once per batch by `_write_rows`."""
         # compute_due reads the start as a day, except for clock-hour periods (and their start phrase).
-        start = received_at if policy.unit == engine.CLOCK_HOURS else received_on
+        start = received_at if policy.unit == deadline_policies.CLOCK_HOURS else received_on
         key = (policy, start, tuple(sorted(override.items())) if override else None)
         cached = self._plan.get(key)
         if cached is not None:
             return cached
         due = self._due.get(key)
         if due is None:
-            inputs = engine.DeadlineInput(
+            inputs = deadline_engine.DeadlineInput(
                 policy=policy,
                 starts_at=received_at,
-                fixed_due=engine.FixedDue.from_json(override) if override else None,
+                fixed_due=deadline_engine.FixedDue.from_json(override) if override else None,
             )
             try:
-                result = engine.compute_due(inputs, self.calendar, end_of_day=self.end_of_day)
+                result = deadline_engine.compute_due(inputs, self.calendar, end_of_day=self.end_of_day)
                 due = (result.due_at, result.explanation, result.is_paused)
             except CalendarYearMissing as missing:
-                phrase = engine._start_phrase(inputs, received_at.astimezone(engine.BUSINESS_TZ))
+                phrase = deadline_engine.start_phrase(inputs, received_at.astimezone(BUSINESS_TZ))
                 explanation = f"{phrase}；{missing.message}，暂无法计算截止时间，导入后自动重新计算"
                 due = (None, explanation, False)
             _bounded(self._due)
             self._due[key] = due
         due_at, explanation, is_paused = due
-        state = engine.state_at(due_at, is_paused=is_paused, now=self.now)
+        state = deadline_engine.state_at(due_at, is_paused=is_paused, now=self.now)
         next_check = (
             self.first_check(due_at, channel, policy.kind)
-            if state in (engine.RUNNING, engine.BREACHED)
+            if state in (deadline_policies.RUNNING, deadline_policies.BREACHED)
             else None
         )
         event_data = {
             "deadline": policy.kind,
             "label": policy.label,
             "due_at_before": None,
-            "due_at": engine._iso(due_at),
+            "due_at": deadline_engine.iso_utc(due_at),
             "state": state,
             "version": 1,
             "policy": f"{policy.code}@{policy.version}",

@@ -6,7 +6,7 @@ rules they share are read in one file, so a rule is found, and changed, in one p
 
 Approval rules (the 条例 art. 33 extension needs the approval of the head of the office):
 - an extension is requested by whoever handles the ticket and granted by a supervisor of the ticket's
-  department or an administrator (`tracker.deadlines.engine.extend_deadline` records the approver);
+  department or an administrator (`tracker.deadlines.service.extend_deadline` records the approver);
 - a disclosure reply written by staff (承办人) needs a supervisor's sign-off before it goes out;
   supervisors and administrators reply directly.
 Both the request and the decision are ticket events.
@@ -25,7 +25,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker.deadlines import engine as dl
+from tracker.deadlines import engine as deadline_engine
+from tracker.deadlines import policies
+from tracker.deadlines import service as dl
 from tracker.errors import Conflict, NotFound, PermissionDenied, TrackerError, ValidationError
 from tracker.people.access import APPROVER_ROLES, can_take, require_act, require_action, require_view
 from tracker.people.models import AuditEntry, Department, User
@@ -122,7 +124,7 @@ def request_correction(
     require_action(user, "request_correction", ticket)
     if ticket.channel != "disclosure":
         raise ValidationError("只有依申请公开可以告知补正", fields={"action": "渠道不符"})
-    if any(d.kind == dl.CORRECTION for d in ticket.deadlines):
+    if any(d.kind == policies.CORRECTION for d in ticket.deadlines):
         raise Conflict("补正告知只能发出一次")
     svc.request_correction(session, ticket, note, actor=user, now=now, correction_due_at=correction_due_at)
 
@@ -137,7 +139,7 @@ def receive_correction(
     svc.receive_correction(session, ticket, corrected_received_at=corrected_received_at, actor=user, now=now)
 
 
-CONSULTATION_KINDS = {dl.THIRD_PARTY: "第三方", dl.OTHER_AGENCY: "其他机关"}
+CONSULTATION_KINDS = {policies.THIRD_PARTY: "第三方", policies.OTHER_AGENCY: "其他机关"}
 
 
 def start_consultation(session: Session, ticket: Ticket, kind: str, *, user: User, now: datetime) -> None:
@@ -152,7 +154,9 @@ def start_consultation(session: Session, ticket: Ticket, kind: str, *, user: Use
 def end_consultation(session: Session, ticket: Ticket, *, user: User, now: datetime) -> None:
     """End the running consultation (the one whose deadline is still open)."""
     require_action(user, "end_consultation", ticket)
-    running = [d.kind for d in ticket.deadlines if d.kind in CONSULTATION_KINDS and d.state in dl.OPEN_STATES]
+    running = [
+        d.kind for d in ticket.deadlines if d.kind in CONSULTATION_KINDS and d.state in policies.OPEN_STATES
+    ]
     if not running:
         raise Conflict("没有正在进行的征求意见")
     svc.end_consultation(session, ticket, running[0], actor=user, now=now)
@@ -303,7 +307,7 @@ def extend(
     reason: str,
     now: datetime,
     notice: str = "",
-    kind: str = dl.REPLY,
+    kind: str = policies.REPLY,
 ) -> Approval:
     """延期 (art. 33): a 承办人 asks for it; a supervisor's or administrator's request is its own approval,
     granted at once (the approval and its decision are both in the history)."""
@@ -340,7 +344,7 @@ def request_extension(
     length: int,
     reason: str,
     now: datetime,
-    kind: str = dl.REPLY,
+    kind: str = policies.REPLY,
 ) -> Approval:
     """Ask a supervisor to extend a deadline by `length` (in the rule's unit); checked against the rule now."""
     require_action(user, "extend", ticket)
@@ -351,10 +355,12 @@ def request_extension(
     if _pending(session, ticket, "extension") is not None:
         raise Conflict("已有一项延期申请等待审批")
     deadline = dl.get_deadline(ticket, kind)
-    if deadline.state not in dl.OPEN_STATES:
+    if deadline.state not in policies.OPEN_STATES:
         raise Conflict(f"“{deadline.label}”期限已结束，不能延期")
-    policy = dl.find_policy(dl.policies_for(session), deadline.policy_code, deadline.policy_version)
-    dl.check_extension(policy, [dl.Extension.from_json(e) for e in deadline.extensions or ()], length)
+    policy = policies.find_policy(dl.policies_for(session), deadline.policy_code, deadline.policy_version)
+    deadline_engine.check_extension(
+        policy, [deadline_engine.Extension.from_json(e) for e in deadline.extensions or ()], length
+    )
     approval = Approval(
         ticket_id=ticket.id,
         department_id=ticket.department_id,

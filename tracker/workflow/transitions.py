@@ -15,7 +15,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from tracker.clock import local
-from tracker.deadlines import engine as deadlines
+from tracker.deadlines import policies
+from tracker.deadlines import service as deadlines
 from tracker.errors import NotFound, ValidationError
 from tracker.people.models import Department, User
 from tracker.reports.facts import refresh_facts
@@ -255,9 +256,9 @@ def transition(
 # What a status change does to the ticket's deadlines. The actions that open pauses and
 # consultations (补正, 第三方, 缴费) carry their own dates and live in the workflow functions below.
 _MEETS = {
-    "assign": (deadlines.SIGN,),
-    "start": (deadlines.SIGN,),
-    "reply": (deadlines.SIGN, deadlines.REPLY),
+    "assign": (policies.SIGN,),
+    "start": (policies.SIGN,),
+    "reply": (policies.SIGN, policies.REPLY),
 }
 _CANCELS = {"close", "merge", "withdraw", "return_to_platform"}
 
@@ -270,7 +271,7 @@ def _deadline_consequences(
     if action == "reply":
         # Answered without asking for a correction: the 补正告知 period no longer applies.
         deadlines.cancel_open_deadlines(
-            session, ticket, now=now, actor=actor, reason="已答复", kinds=(deadlines.CORRECTION_NOTICE,)
+            session, ticket, now=now, actor=actor, reason="已答复", kinds=(policies.CORRECTION_NOTICE,)
         )
     if action in _CANCELS:
         reason = {"close": "已办结", "merge": "已合并", "withdraw": "已撤回", "return_to_platform": "已退单"}[
@@ -454,9 +455,9 @@ def receive_correction(
 
 
 CONSULTATION_ACTIONS = {
-    deadlines.THIRD_PARTY: ("start_consultation", "end_consultation"),
-    deadlines.OTHER_AGENCY: ("start_consultation", "end_consultation"),
-    deadlines.FEE_PAYMENT: ("request_fee", "receive_fee"),
+    policies.THIRD_PARTY: ("start_consultation", "end_consultation"),
+    policies.OTHER_AGENCY: ("start_consultation", "end_consultation"),
+    policies.FEE_PAYMENT: ("request_fee", "receive_fee"),
 }
 
 

@@ -18,7 +18,8 @@ from tracker.calendar.notice import notice_source, parse_notice
 from tracker.calendar.service import load_year
 from tracker.calendar.store import loaded_years, next_year_missing, notice_rows
 from tracker.clock import local_date
-from tracker.deadlines import engine as dl
+from tracker.deadlines import policies as deadline_policies
+from tracker.deadlines import service as dl
 from tracker.errors import TrackerError, ValidationError
 from tracker.inputs import date_arg, id_arg, int_arg, parse_int
 from tracker.people import totp
@@ -360,11 +361,11 @@ def policies():
     ).all()
     return render_template(
         "admin/policies.html",
-        defaults=dl.DEFAULT_POLICIES,
+        defaults=deadline_policies.DEFAULT_POLICIES,
         overrides=overrides,
-        units=dl.UNIT_WORDS,
-        kind_labels=dl.KIND_LABELS,
-        codes=sorted({p.code for p in dl.DEFAULT_POLICIES}),
+        units=deadline_policies.UNIT_WORDS,
+        kind_labels=deadline_policies.KIND_LABELS,
+        codes=sorted({p.code for p in deadline_policies.DEFAULT_POLICIES}),
     )
 
 
@@ -439,7 +440,7 @@ def rules():
         topics=session.scalars(select(TopicRule).order_by(TopicRule.topic)).all(),
         reminders=session.scalars(select(ReminderRule).order_by(ReminderRule.id)).all(),
         departments=session.scalars(select(Department).order_by(Department.id)).all(),
-        kind_labels=dl.KIND_LABELS,
+        kind_labels=deadline_policies.KIND_LABELS,
     )
 
 
@@ -471,7 +472,7 @@ def save_rule(kind: str):
                 now=now(),
             )
         elif kind == "reminder":
-            from tracker.reminders.engine import save_reminder_rule
+            from tracker.reminders.sweep import save_reminder_rule
 
             days = [
                 parse_int(x, "days_before", high=MAX_POLICY_LENGTH)

@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from tracker.calendar.store import load_calendar
 from tracker.clock import BUSINESS_TZ, local, local_date, utcnow
-from tracker.deadlines import engine as dl
+from tracker.deadlines import policies as dl
 from tracker.errors import CalendarYearMissing, NotFound, PermissionDenied, TrackerError, ValidationError
 from tracker.inputs import MAX_DATE_CHARS, id_arg, ids_arg, int_arg, parse_date
 from tracker.people.access import (

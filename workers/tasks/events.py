@@ -85,7 +85,7 @@ def on_created_tag(session: Session, settings: Settings, message: OutboxMessage,
 
 def on_created_deadlines(session: Session, settings: Settings, message: OutboxMessage, now: datetime) -> None:
     """Open the ticket's deadlines if intake did not (idempotent: existing kinds are kept)."""
-    from tracker.deadlines.engine import open_deadlines
+    from tracker.deadlines.service import open_deadlines
 
     open_deadlines(session, session.get(Ticket, message.ticket_id), now=now, actor="系统")
 

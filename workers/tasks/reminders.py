@@ -20,7 +20,7 @@ from workers.tasks.events import media_for
 log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 1000
-# On PostgreSQL the sweep runs in two lanes (`tracker.reminders.engine.sweep_all`): while one lane's Python works
+# On PostgreSQL the sweep runs in two lanes (`tracker.reminders.sweep.sweep_all`): while one lane's Python works
 # out a batch, PostgreSQL writes the other's, on the machine's second core. SQLite has one writer at a
 # time and no SKIP LOCKED, so one lane there.
 SWEEP_LANES = 2
@@ -40,7 +40,7 @@ def run_sweep(settings: Settings, *, now: datetime | None = None, batch: int = S
     from dataclasses import asdict
 
     from tracker.config import WorkingHours
-    from tracker.reminders.engine import sweep_all
+    from tracker.reminders.sweep import sweep_all
 
     totals = sweep_all(
         lambda: session_scope(settings.database_url),
@@ -68,13 +68,14 @@ def run_digest(settings: Settings, *, now: datetime | None = None) -> int:
     from tracker.calendar.store import load_calendar
     from tracker.notify.service import notify, plan_deliveries
     from tracker.people.models import User
-    from tracker.reminders.engine import _is_workday, digest_lines, digest_text
+    from tracker.reminders.schedule import is_workday
+    from tracker.reminders.sweep import digest_lines, digest_text
 
     now = now or utcnow()
     today = now.astimezone(BUSINESS_TZ).date()
     made = 0
     with session_scope(settings.database_url) as session:
-        if not _is_workday(load_calendar(session), today):
+        if not is_workday(load_calendar(session), today):
             return 0
         people = session.execute(
             select(User.id, User.role, User.department_id).where(
