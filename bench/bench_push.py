@@ -3,7 +3,7 @@
 Measured: POST /api/v1/intake/hotline, each request a new signed work order (HMAC-SHA256 over method, path,
 query, timestamp, nonce and body hash; the nonce recorded and committed before the work), sent by a second process with keep-alive connections from several threads; the server writes the
 ticket, its contact, the `ticket.created` event, the outbox row and the statutory deadlines per request
-(on PostgreSQL in one statement, tracker.intake.importer.open_if_new). The scratch database is
+(on PostgreSQL in one statement, tracker.workflow.opening.open_if_new). The scratch database is
 BENCH_PUSH_DB (default bench_intake_push), the broker BENCH_PUSH_BROKER_URL.
 gunicorn runs with the deployment's own settings (gunicorn.conf.py, as the Dockerfile and docker-compose).
 Reported: requests/s and p50/p99 latency. Baseline in the same run against the same server: GET

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 from tracker.people.models import Department, User
 from tracker.people.passwords import PasswordPolicy
 from tracker.people.service import create_department, create_user
+from tracker.tickets.drafts import ContactDraft, TicketDraft
 from tracker.tickets.models import Ticket
-from tracker.workflow.transitions import ContactDraft, TicketDraft, open_ticket
+from tracker.workflow.opening import open_ticket
 
 _seq = itertools.count(1)
 # Meets the default policy (tracker.people.passwords): 12+ characters, three classes.

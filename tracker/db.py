@@ -1,9 +1,7 @@
 """Engine and sessions. Services take a Session and flush; the caller owns the transaction.
 
-Every Session of the process runs the domain's flush hooks, registered here, the one place that makes
-sessions: the topic facts of tickets (tracker.tickets.topics), the reminder schedule of deadlines
-(tracker.reminders.sweep) and the search index (tracker.search) follow whatever path changed the rows. They
-live with the work they do, above the models, so no model module imports a service.
+No Session-wide hooks do domain work: what follows a change (a ticket's topic facts, a deadline's first
+reminder check, the search row) is written by the service that makes the change, in its transaction.
 """
 
 from __future__ import annotations
@@ -18,24 +16,6 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 import tracker.schema  # noqa: F401 — a complete mapper registry before any session
-from tracker import search
-from tracker.reminders import sweep as reminders
-from tracker.tickets import topics as topic_labels
-
-
-def _before_flush(session: Session, _flush_context, _instances) -> None:
-    topic_labels.keep_topic_facts(session)
-    reminders.reschedule_changed_deadlines(session)
-
-
-def _after_flush(session: Session, _flush_context) -> None:
-    search.index_changed_tickets(session)
-
-
-# On the Session class, not a sessionmaker: the tests' sessions (bound to a savepoint) and the
-# migrations' run them too.
-event.listen(Session, "before_flush", _before_flush)
-event.listen(Session, "after_flush", _after_flush)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -15,17 +15,10 @@ from tracker.people.models import Department, User
 from tracker.people.passwords import PasswordPolicy
 from tracker.people.service import create_department, create_user
 from tracker.reports.rows import OUTCOMES_BY_CODE
+from tracker.tickets.drafts import ContactDraft, TicketDraft
 from tracker.tickets.models import Ticket
-from tracker.workflow.transitions import (
-    ContactDraft,
-    TicketDraft,
-    assign_ticket,
-    close_ticket,
-    open_ticket,
-    rate_ticket,
-    reply_ticket,
-    transition,
-)
+from tracker.workflow.opening import open_ticket
+from tracker.workflow.transitions import assign_ticket, close_ticket, rate_ticket, reply_ticket, transition
 
 DEMO_PASSWORD = "demo-pass-2026"
 

@@ -41,7 +41,7 @@ def current_stamp(session: Session) -> Stamp:
 def last_stamp(session: Session) -> Stamp:
     """The stamp this process last read of the session's database, without reading it again (the first
     call reads it). Only for a writer whose own statement compares it with the stored value and starts
-    over with the stored one when they differ (importer.open_if_new): anyone else calls current_stamp.
+    over with the stored one when they differ (opening.open_if_new): anyone else calls current_stamp.
     """
     stamp = _last_read.get(str(session.get_bind().engine.url))
     return stamp if stamp is not None else current_stamp(session)

@@ -3,9 +3,9 @@
 Chinese has no spaces, so both the indexed text and the query are segmented with jieba into words joined
 by spaces. PostgreSQL matches `to_tsvector('simple', words)` (stored in `ticket_search.search_vector`,
 GIN index) against `plainto_tsquery('simple', query words)`; SQLite matches an FTS5 table over the same
-words. Every query word must occur (AND). The index is written by an after-flush hook
-(`index_changed_tickets`, registered by tracker.db), so every service that creates or edits a ticket keeps
-it current.
+words. Every query word must occur (AND). The index row is written by whatever writes a ticket's subject
+or body, in its transaction (`index_tickets`: an update from the channel, anonymisation; the writers of new
+tickets in tracker.workflow.opening write it with the ticket or leave it to the `ticket.created` consumer).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, insert, inspect, select, text
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from tracker.tickets.models import Ticket
@@ -150,17 +150,11 @@ def matching_ticket_ids(session: Session, query: str) -> ColumnElement[bool] | N
     )
 
 
-def index_changed_tickets(session: Session) -> None:
-    """After a flush: keep the search index in step with every ticket created or whose subject/body changed
-    (registered by tracker.db, so every service that creates or edits a ticket keeps it current)."""
-    changed = [
-        obj
-        for obj in (*session.new, *session.dirty)
-        if isinstance(obj, Ticket)
-        and (
-            obj in session.new
-            or any(inspect(obj).attrs[n].history.has_changes() for n in ("subject", "body"))
-        )
-    ]
-    if changed:
-        write_index(session.connection(), [(t.id, t.subject, t.body) for t in changed])
+def index_tickets(session: Session, tickets: Iterable[Ticket]) -> None:
+    """Write the search index rows of tickets whose subject or body was just written (flushed first, so a
+    new ticket has its id). Called by whatever writes them — opening, an update from the channel,
+    anonymisation — in the same transaction."""
+    tickets = list(tickets)
+    if tickets:
+        session.flush()
+        write_index(session.connection(), [(t.id, t.subject, t.body) for t in tickets])

@@ -13,9 +13,10 @@ from tracker.db import dispose_engines, session_scope
 from tracker.people.access import visible_tickets
 from tracker.people.models import User
 from tracker.tickets.channels import CHANNELS
+from tracker.tickets.drafts import TicketDraft
 from tracker.tickets.models import Contact, Deadline, Ticket, TicketEvent
 from tracker.tickets.status import OPEN_STATUSES
-from tracker.workflow.transitions import TicketDraft, open_ticket
+from tracker.workflow.opening import open_ticket
 
 pytestmark = pytest.mark.pg
 

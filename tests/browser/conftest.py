@@ -54,8 +54,9 @@ def live_server(tmp_path_factory):
     from tracker.db import session_scope
     from tracker.demo import load_demo
     from tracker.migrate import upgrade
+    from tracker.tickets.drafts import ContactDraft, TicketDraft
     from tracker.workflow.doors import ensure_default_canned_replies
-    from tracker.workflow.transitions import ContactDraft, TicketDraft, open_ticket
+    from tracker.workflow.opening import open_ticket
     from web import create_app
 
     root = tmp_path_factory.mktemp("live")

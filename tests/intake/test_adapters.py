@@ -13,7 +13,6 @@ from tracker.intake import hotline, website
 from tracker.intake.apikeys import create_api_key, sign
 from tracker.intake.callbacks import deliver_due, plan_callbacks
 from tracker.intake.convert import convert_ticket
-from tracker.intake.importer import open_if_new
 from tracker.intake.models import CallbackDelivery, adapter_state
 from tracker.intake.records import apply_record
 from tracker.intake.weibo import ADAPTER, poll_weibo, raise_silence_alerts
@@ -248,7 +247,7 @@ def test_pushed_orders_with_similar_text_are_flagged_by_the_scan(session, now, d
         actor="API:12345平台",
         reach=EVERYTHING,
         now=now,
-        fast=open_if_new,
+        fast=True,
     ).ticket
     second = apply_record(
         session,
@@ -263,7 +262,7 @@ def test_pushed_orders_with_similar_text_are_flagged_by_the_scan(session, now, d
         actor="API:12345平台",
         reach=EVERYTHING,
         now=now,
-        fast=open_if_new,
+        fast=True,
     ).ticket
     assert second.possible_duplicate_of_id is None  # not inline on the fast path
     assert scan_similar_text(session, now=now, limit=100_000) >= 1

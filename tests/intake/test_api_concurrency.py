@@ -1,7 +1,7 @@
 """Two pushes of the same new 工单编号 at the same moment, on PostgreSQL with separate connections.
 
 The platform retries on timeouts, so the same order can arrive twice while the first is still being written.
-On PostgreSQL a new order is looked up and written in one statement (importer._open_one_postgres): the
+On PostgreSQL a new order is looked up and written in one statement (opening._open_one_postgres): the
 first request writes and holds its transaction open until the second request's statement — which found no
 committed order either — waits on the first one's row; then the first commits. Exactly one ticket (one
 `ticket.created` event, one outbox row) must come out, one answer `created` and the other `duplicate` —
@@ -22,9 +22,9 @@ from tests.conftest import create_scratch_pg_database, drop_pg_database
 from tests.intake.helpers import signed_headers
 from tracker.config import Settings
 from tracker.db import dispose_engines, session_scope
-from tracker.intake import importer
 from tracker.tickets.models import Ticket, TicketEvent
 from tracker.tickets.outbox import OutboxMessage
+from tracker.workflow import opening
 
 pytestmark = [pytest.mark.pg]
 
@@ -93,7 +93,7 @@ def _wait_for_a_lock_waiter(url: str) -> None:
 
 def test_two_concurrent_pushes_of_one_new_order_make_one_ticket(pg_app, monkeypatch):
     app, url, key_id, secret = pg_app
-    real_open = importer._open_one_postgres
+    real_open = opening._open_one_postgres
     first_written = threading.Event()
     calls = itertools.count()
 
@@ -113,7 +113,7 @@ def test_two_concurrent_pushes_of_one_new_order_make_one_ticket(pg_app, monkeypa
         "/api/v1/tickets", headers=signed_headers(key_id, secret, "GET", "/api/v1/tickets", b"")
     )
     assert warm.status_code == 200
-    monkeypatch.setattr(importer, "_open_one_postgres", open_in_turn)
+    monkeypatch.setattr(opening, "_open_one_postgres", open_in_turn)
     body = json.dumps(ORDER, ensure_ascii=False).encode()
     answers: list[tuple[int, dict]] = []
     errors: list[BaseException] = []

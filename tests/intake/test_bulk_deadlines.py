@@ -1,4 +1,5 @@
-"""The batched import path writes exactly what open_ticket + the deadline engine write."""
+"""Every writer of new tickets writes the same planned rows: a batch by COPY, a batch by INSERT and a batch of
+one (`open_ticket`) agree field by field, and the planner computes what the deadline engine computes."""
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -7,12 +8,13 @@ import pytest
 from sqlalchemy import select
 
 from tests import factories
-from tracker.intake import importer
-from tracker.intake.importer import DeadlinePlanner, bulk_open
+from tracker.deadlines.planner import DeadlinePlanner
 from tracker.reports.facts import FACTS, TOPIC_FACTS
+from tracker.tickets.drafts import ContactDraft, TicketDraft
 from tracker.tickets.models import Deadline, Ticket, TicketEvent
 from tracker.tickets.outbox import OutboxMessage
-from tracker.workflow.transitions import ContactDraft, TicketDraft, open_ticket
+from tracker.workflow import opening
+from tracker.workflow.opening import bulk_open, open_ticket
 
 RECEIVED = [
     datetime(2026, 3, 4, 1, 30, tzinfo=UTC),  # a working day
@@ -105,7 +107,7 @@ def snapshot(session, ticket_id):
 def write_mode(request, monkeypatch):
     """On PostgreSQL, a batch of COPY_THRESHOLD rows or more goes through COPY: test both writers."""
     if request.param == "copy":
-        monkeypatch.setattr(importer, "COPY_THRESHOLD", 1)
+        monkeypatch.setattr(opening, "COPY_THRESHOLD", 1)
     return request.param
 
 

@@ -13,10 +13,11 @@ from sqlalchemy import func, select, text
 from tests import factories
 from tests.intake.helpers import HOTLINE_HEADER, hotline_row, write_csv
 from tracker.errors import ValidationError
-from tracker.intake import importer
-from tracker.intake.importer import _BatchWriter, import_file
+from tracker.intake.duplicates import WINDOW
+from tracker.intake.importer import import_file
 from tracker.people.access import EVERYTHING
 from tracker.tickets.models import Contact, Ticket, TicketEvent
+from tracker.workflow.opening import BatchWriter
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def _count(session, model, *where):
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_an_error_in_a_copy_is_raised_by_its_write_and_the_session_rolls_back(session, now, dept):
-    writer = _BatchWriter(session)
+    writer = BatchWriter(session)
     writer.start(60, {Contact: 60})
     assert writer.is_copy
     columns = ("name", "phone", "is_confidential")
@@ -153,7 +154,7 @@ def test_the_window_bounds_the_phone_look_up(session, now, dept, tmp_path):
         reach=EVERYTHING,
         now=now,
     )
-    assert timedelta(days=30) == importer.WINDOW
+    assert timedelta(days=30) == WINDOW
     by_ref = dict(session.execute(select(Ticket.external_ref, Ticket.id)).all())
     flags = dict(session.execute(select(Ticket.external_ref, Ticket.possible_duplicate_of_id)).all())
     expected = {"WN-01": "WN-00", "WN-02": "WN-01", "WN-03": "WN-01"}

@@ -1,4 +1,4 @@
-"""The push's path, `importer.open_if_new` (on PostgreSQL one statement: look-up, reference stamp check and
+"""The push's path, `opening.open_if_new` (on PostgreSQL one statement: look-up, reference stamp check and
 every write), writes exactly what `open_ticket` writes, writes nothing for an order it has already, and
 computes again when the reference data changed since this process last read it."""
 
@@ -9,17 +9,17 @@ from sqlalchemy import func, select
 from tests import factories
 from tests.intake.test_bulk_deadlines import drafts, snapshot
 from tracker import reference
-from tracker.intake import importer
-from tracker.intake.importer import open_if_new
 from tracker.tickets import topics as topic_labels
+from tracker.tickets.drafts import CONTACT_FIELDS, ContactDraft
 from tracker.tickets.models import Contact, Ticket, TicketEvent, TopicLabel
 from tracker.tickets.outbox import OutboxMessage
 from tracker.tickets.topics import label_ids
-from tracker.workflow.transitions import CONTACT_FIELDS, ContactDraft, open_ticket
+from tracker.workflow import opening
+from tracker.workflow.opening import open_if_new, open_ticket
 
 # Every column the push writes, but those that differ from ticket to ticket by design.
 TICKET_FIELDS = tuple(
-    c for c in importer.TICKET_COLUMNS if c not in ("number", "external_ref", "contact_id", "query_code")
+    c for c in opening.TICKET_COLUMNS if c not in ("number", "external_ref", "contact_id", "query_code")
 )
 
 
@@ -113,7 +113,7 @@ def test_the_same_phone_within_the_window_is_flagged_as_the_batched_path_flags_i
     )
     assert event.data == {"of": first.number, "of_id": first.id, "of_channel": "hotline"}
     # The batched path (imports) flags the same way.
-    (batched,) = importer.open_new(
+    (batched,) = opening.open_new(
         session, [replace(base, external_ref="D-4")], actor="导入", now=now, index_search=False
     )
     assert batched.possible_duplicate_of == first.number

@@ -12,8 +12,8 @@ from tests import factories
 from tests.intake.helpers import post_signed
 from tests.web.test_dashboard import post, sign_in
 from tracker import reference
-from tracker.deadlines.service import policies_for
-from tracker.reminders.sweep import active_rules
+from tracker.deadlines.policies import policies_for
+from tracker.reminders.rules import active_rules
 from tracker.tickets.models import Deadline, Ticket
 
 

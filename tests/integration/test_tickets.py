@@ -11,12 +11,12 @@ from tracker.intake.records import IntakeRecord, apply_record
 from tracker.people.access import EVERYTHING
 from tracker.tickets.models import Ticket, TicketEvent
 from tracker.tickets.outbox import OutboxMessage
+from tracker.workflow.opening import open_ticket
 from tracker.workflow.transitions import (
     add_note,
     assign_ticket,
     close_ticket,
     merge_tickets,
-    open_ticket,
     rate_ticket,
     reply_ticket,
     transfer_ticket,

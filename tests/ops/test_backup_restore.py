@@ -19,8 +19,9 @@ from tests.conftest import create_scratch_pg_database, drop_pg_database
 from tracker.bootstrap import load_reference_data
 from tracker.db import dispose_engines, session_scope
 from tracker.migrate import current_heads, upgrade
+from tracker.tickets.drafts import ContactDraft
 from tracker.tickets.models import Ticket
-from tracker.workflow.transitions import ContactDraft, close_ticket, reply_ticket
+from tracker.workflow.transitions import close_ticket, reply_ticket
 
 pytestmark = pytest.mark.pg
 

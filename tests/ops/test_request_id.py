@@ -101,7 +101,7 @@ def test_json_log_line_cannot_be_forged_by_a_message():
 
 
 def test_outbox_rows_keep_the_request_that_wrote_them(session, now):
-    from tracker.intake.importer import open_if_new, open_new
+    from tracker.workflow.opening import open_if_new, open_new
 
     dept = factories.department(session, "sme", "中小企业服务处")
     token = set_request_id("req-outbox-0001")

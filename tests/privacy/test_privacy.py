@@ -24,8 +24,9 @@ from tracker.privacy.service import (
     retention_years,
     set_retention,
 )
+from tracker.tickets.drafts import ContactDraft
 from tracker.tickets.models import Contact, Ticket, TicketEvent
-from tracker.workflow.transitions import ContactDraft, close_ticket, rate_ticket, reply_ticket
+from tracker.workflow.transitions import close_ticket, rate_ticket, reply_ticket
 
 YEAR = timedelta(days=365)
 

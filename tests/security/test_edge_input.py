@@ -42,7 +42,8 @@ from tracker.intake.records import EMAIL_RE, apply_record, email_error
 from tracker.migrate import upgrade
 from tracker.people.access import EVERYTHING
 from tracker.security import mask_email, mask_id_number, mask_phone
-from tracker.workflow.transitions import ContactDraft, reply_ticket
+from tracker.tickets.drafts import ContactDraft
+from tracker.workflow.transitions import reply_ticket
 
 HOSTILE_EMAIL = "a@" + "." * 60000 + "@"
 ROOT = Path(__file__).resolve().parents[2]

@@ -24,8 +24,8 @@ from tests import factories
 from tests.second_factor import complete_second_factor
 from tracker.config import Settings
 from tracker.people.models import AuditEntry, User
+from tracker.tickets.drafts import ContactDraft
 from tracker.tickets.models import Ticket, TicketEvent
-from tracker.workflow.transitions import ContactDraft
 
 PHONE, NAME, EMAIL, ID_NUMBER = "13912345678", "欧阳秀英", "ouyang.private@example.com", "11010519491231002X"
 FIGURES: Counter[str] = Counter()

@@ -21,7 +21,8 @@ from tracker.notify.models import Delivery, NotificationChannel
 from tracker.notify.service import ROBOT_BATCH, failing_deliveries, save_channel
 from tracker.people.models import User
 from tracker.tickets.models import Ticket
-from tracker.workflow.transitions import assign_ticket, open_ticket
+from tracker.workflow.opening import open_ticket
+from tracker.workflow.transitions import assign_ticket
 from workers.senders import Message, SendError
 from workers.senders.email import send_email
 from workers.tasks.deliveries import send_pending

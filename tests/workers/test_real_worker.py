@@ -17,8 +17,9 @@ from tracker.ops.models import Heartbeat
 from tracker.people.models import User
 from tracker.tickets.models import TicketEvent
 from tracker.tickets.outbox import OutboxMessage, ProcessedMessage
+from tracker.workflow.opening import open_ticket
 from tracker.workflow.routing import save_routing_rule, save_topic_rule
-from tracker.workflow.transitions import assign_ticket, open_ticket
+from tracker.workflow.transitions import assign_ticket
 from workers.outbox import app_for, publish_pending
 from workers.tasks.reminders import run_sweep
 

@@ -13,7 +13,8 @@ from tracker.deadlines import service as deadlines
 from tracker.notify.models import Delivery, Notification
 from tracker.notify.service import mark_read, notify, unread_count
 from tracker.people.models import User
-from tracker.reminders.sweep import save_reminder_rule, sweep_all, sweep_due
+from tracker.reminders.rules import save_reminder_rule
+from tracker.reminders.sweep import sweep_all, sweep_due
 from tracker.sql.bulk import id_in, insert_rows, read_rows
 from tracker.tickets.models import Deadline, Ticket, TicketEvent
 from tracker.workflow.transitions import assign_ticket

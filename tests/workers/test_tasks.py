@@ -15,8 +15,9 @@ from tracker.notify.service import failing_deliveries, save_channel, set_prefere
 from tracker.people.models import Department, User
 from tracker.tickets.models import Deadline, Ticket, TicketEvent
 from tracker.tickets.outbox import OutboxMessage, ProcessedMessage
+from tracker.workflow.opening import open_ticket
 from tracker.workflow.routing import save_routing_rule, save_topic_rule
-from tracker.workflow.transitions import assign_ticket, open_ticket
+from tracker.workflow.transitions import assign_ticket
 from workers.outbox import publish_pending
 from workers.senders.webhook import dingtalk_url
 from workers.tasks.deliveries import send_pending

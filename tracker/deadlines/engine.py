@@ -13,6 +13,7 @@ a consultation letter sent on 3 March and answered on 10 March takes 3–10 Marc
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,16 @@ from typing import Any
 
 from tracker.calendar.days import WorkCalendar, format_day, format_span
 from tracker.clock import BUSINESS_TZ
-from tracker.deadlines.policies import BREACHED, CLOCK_HOURS, PAUSED, RUNNING, WORKING_DAYS, Policy
+from tracker.deadlines.policies import (
+    BREACHED,
+    CLOCK_HOURS,
+    PAUSED,
+    REPLY,
+    RUNNING,
+    SIGN,
+    WORKING_DAYS,
+    Policy,
+)
 from tracker.errors import Conflict, ValidationError
 
 # -- inputs and results -----------------------------------------------------------------------------
@@ -439,3 +449,24 @@ def parse_aware(text: str | None) -> datetime | None:
     if moment.tzinfo is None:
         raise ValidationError(f"时间缺少时区：{text}")
     return moment
+
+
+# Keys an intake adapter may put in Ticket.extra for the deadlines a 12345 work order carries.
+WORK_ORDER_DUE_KEYS = {SIGN: ("sign_due_at", "签收时限"), REPLY: ("reply_due_at", "办结时限")}
+
+
+def default_end_of_day() -> EndOfDay:
+    """Return the configured end of the last day (TRACKER_END_OF_DAY, the setting `Settings.end_of_day`)."""
+    return EndOfDay.parse(os.environ.get("TRACKER_END_OF_DAY") or "24:00")
+
+
+def work_order_due(extra: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
+    """The override a work order's own 签收时限/办结时限 (kept in Ticket.extra) sets on a deadline, if any."""
+    for key in WORK_ORDER_DUE_KEYS.get(kind, ()):
+        raw = (extra or {}).get(key)
+        if raw:
+            moment = datetime.fromisoformat(str(raw).replace("/", "-"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=BUSINESS_TZ)  # platforms write local time
+            return FixedDue(moment.astimezone(UTC), f"工单{key}", source="work_order").as_json()
+    return None

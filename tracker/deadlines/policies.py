@@ -1,5 +1,6 @@
 """The deadline policies as versioned data: units, kinds, states, each channel's rules with their legal
-bases (`DEFAULT_POLICIES`), and how the policy in force is chosen (`select_policy`).
+bases (`DEFAULT_POLICIES`), the administrators' overrides read with them (`policies_for`), and how the
+policy in force on a receipt day is chosen (`select_policy`).
 
 Over 300 lines on purpose: `DEFAULT_POLICIES` is one table, read as the statute is (rules.md §1–§4), with a
 legal basis beside each row; splitting it would scatter one channel's rules.
@@ -12,7 +13,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tracker import reference
+from tracker.deadlines.models import DeadlinePolicyOverride
 from tracker.errors import NotFound, ValidationError
+from tracker.reference import Stamp
 
 WORKING_DAYS = "working_days"
 CALENDAR_DAYS = "calendar_days"
@@ -343,3 +350,41 @@ def find_policy(policies: Iterable[Policy], code: str, version: str) -> Policy:
         if policy.code == code and policy.version == version:
             return policy
     raise NotFound(f"找不到期限规则 {code} {version}")
+
+
+# -- the policies in force here: the defaults and the administrators' overrides --------------------------
+
+
+def policies_for(session: Session, stamp: Stamp | None = None) -> tuple[Policy, ...]:
+    """Return the built-in policies plus the administrators' active overrides (kept per process until
+    the reference stamp changes; tracker.reference)."""
+    return reference.cached(
+        stamp or reference.current_stamp(session), "policies", lambda: _read_policies(session)
+    )
+
+
+def _read_policies(session: Session) -> tuple[Policy, ...]:
+    overrides = session.scalars(select(DeadlinePolicyOverride).where(DeadlinePolicyOverride.is_active)).all()
+    return (*DEFAULT_POLICIES, *(_policy_from_override(row) for row in overrides))
+
+
+def _policy_from_override(row: Any) -> Policy:
+    return Policy(
+        code=row.code,
+        version=f"admin-{row.id}",
+        channel=row.channel,
+        kind=row.kind,
+        unit=row.unit,
+        length=row.length,
+        effective_from=row.effective_from,
+        effective_to=row.effective_to,
+        legal_basis=row.legal_basis or f"管理员调整：{row.reason}",
+        request_type=row.request_type,
+        urgency=row.urgency,
+        max_extensions=row.max_extensions,
+        max_extension_length=row.max_extension_length,
+        is_pausable=row.is_pausable,
+        pauses_reply=row.pauses_reply,
+        start_event=next((p.start_event for p in DEFAULT_POLICIES if p.code == row.code), "收到"),
+        is_override=True,
+    )

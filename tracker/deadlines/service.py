@@ -6,7 +6,6 @@ change and records a `TicketEvent` through `tracker.tickets.history.record_event
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -14,7 +13,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker import reference
 from tracker.calendar.days import WorkCalendar
 from tracker.calendar.store import load_calendar
 from tracker.clock import BUSINESS_TZ
@@ -26,31 +24,32 @@ from tracker.deadlines.engine import (
     Pause,
     check_extension,
     compute_due,
+    default_end_of_day,
     iso_utc,
     start_phrase,
     state_at,
 )
 from tracker.deadlines.models import DeadlinePolicyOverride
+from tracker.deadlines.planner import DEADLINE_COLUMNS, DeadlinePlanner, reply_due_at
 from tracker.deadlines.policies import (
     BREACHED,
     CANCELLED,
     CORRECTION,
     CORRECTION_NOTICE,
     DEFAULT_POLICIES,
-    INITIAL_KINDS,
     KIND_LABELS,
     MET,
     OPEN_STATES,
     PAUSE_REASONS,
     REPLY,
     RUNNING,
-    SIGN,
     Policy,
     find_policy,
+    policies_for,
     select_policy,
 )
 from tracker.errors import CalendarYearMissing, Conflict, NotFound, ValidationError
-from tracker.reference import Stamp
+from tracker.reminders.rules import active_rules, first_check
 from tracker.tickets.history import record_event
 from tracker.tickets.models import Deadline, Ticket
 
@@ -58,49 +57,6 @@ from tracker.tickets.models import Deadline, Ticket
 #
 # Each takes a Session and `now`, flushes, never commits, bumps Deadline.version on every change and
 # records a TicketEvent through `tracker.tickets.history.record_event`.
-
-# Keys an intake adapter may put in Ticket.extra for the deadlines a 12345 work order carries.
-WORK_ORDER_DUE_KEYS = {SIGN: ("sign_due_at", "签收时限"), REPLY: ("reply_due_at", "办结时限")}
-
-
-def default_end_of_day() -> EndOfDay:
-    """Return the configured end of the last day (TRACKER_END_OF_DAY, the setting `Settings.end_of_day`)."""
-    return EndOfDay.parse(os.environ.get("TRACKER_END_OF_DAY") or "24:00")
-
-
-def policies_for(session: Session, stamp: Stamp | None = None) -> tuple[Policy, ...]:
-    """Return the built-in policies plus the administrators' active overrides (kept per process until
-    the reference stamp changes; tracker.reference)."""
-    return reference.cached(
-        stamp or reference.current_stamp(session), "policies", lambda: _read_policies(session)
-    )
-
-
-def _read_policies(session: Session) -> tuple[Policy, ...]:
-    overrides = session.scalars(select(DeadlinePolicyOverride).where(DeadlinePolicyOverride.is_active)).all()
-    return (*DEFAULT_POLICIES, *(_policy_from_override(row) for row in overrides))
-
-
-def _policy_from_override(row: Any) -> Policy:
-    return Policy(
-        code=row.code,
-        version=f"admin-{row.id}",
-        channel=row.channel,
-        kind=row.kind,
-        unit=row.unit,
-        length=row.length,
-        effective_from=row.effective_from,
-        effective_to=row.effective_to,
-        legal_basis=row.legal_basis or f"管理员调整：{row.reason}",
-        request_type=row.request_type,
-        urgency=row.urgency,
-        max_extensions=row.max_extensions,
-        max_extension_length=row.max_extension_length,
-        is_pausable=row.is_pausable,
-        pauses_reply=row.pauses_reply,
-        start_event=next((p.start_event for p in DEFAULT_POLICIES if p.code == row.code), "收到"),
-        is_override=True,
-    )
 
 
 def add_policy_override(
@@ -249,7 +205,10 @@ def _refresh(
         # A later due time (extension, newly loaded year) lifts the breach; the events keep the history.
         deadline.breached_at = None
     deadline.state = state
-    deadline.next_check_at = due_at if state in (RUNNING, BREACHED) else None
+    # When the sweep looks at it again: the first reminder threshold of the new due time.
+    deadline.next_check_at = first_check(
+        due_at, state, deadline.ticket.channel, deadline.kind, active_rules(session), calendar
+    )
     deadline.version = (deadline.version or 0) + 1
     session.flush()
     record_event(
@@ -313,58 +272,36 @@ def _create(
     return deadline
 
 
-def open_deadlines(
-    session: Session,
-    ticket: Ticket,
-    *,
-    now: datetime,
-    actor: Any = None,
-    calendar: WorkCalendar | None = None,
-) -> list[Deadline]:
-    """Create the ticket's initial deadlines for its channel (idempotent: existing kinds are kept).
-
-    A 12345 work order's own 签收时限/办结时限 (Ticket.extra) win over the default policies.
-    """
-    policies = policies_for(session)
-    existing = {d.kind for d in ticket.deadlines}
+def open_deadlines(session: Session, ticket: Ticket, *, now: datetime, actor: Any = None) -> list[Deadline]:
+    """Add the ticket's initial deadlines for its channel that it lacks (idempotent: existing kinds are
+    kept) — the rows tracker.deadlines.planner plans for every new ticket, as ORM rows, each with its
+    `deadline.opened` event. A 12345 work order's own 签收时限/办结时限 (Ticket.extra) win over the
+    default policies."""
+    planner = DeadlinePlanner(session, now=now)
+    planned = planner.plan_ticket(
+        channel=ticket.channel,
+        received_at=ticket.received_at,
+        request_type=ticket.request_type,
+        urgency=ticket.urgency,
+        extra=ticket.extra,
+        skip={d.kind for d in ticket.deadlines},
+    )
+    if not planned:
+        return []
+    rows, events = planner.rows([ticket.id], [planned], actor=(None, ""))
     created = []
-    for kind in INITIAL_KINDS.get(ticket.channel, (REPLY,)):
-        if kind in existing:
-            continue
-        policy = _policy_for_ticket(policies, ticket, kind)
-        if policy is None:
-            continue
-        override = _work_order_due(ticket, kind)
-        created.append(
-            _create(
-                session,
-                ticket,
-                policy,
-                starts_at=ticket.received_at,
-                now=now,
-                actor=actor,
-                override=override,
-                calendar=calendar,
-                policies=policies,
-            )
-        )
+    for row, event in zip(rows, events, strict=True):
+        values = dict(zip(DEADLINE_COLUMNS, row, strict=True))
+        values.update(ticket_id=None, pauses=[], extensions=[])  # fresh lists: each row its own
+        deadline = Deadline(ticket=ticket, **values)
+        session.add(deadline)
+        created.append(deadline)
+        record_event(session, ticket, "deadline.opened", actor=actor, now=now, data=event[5])
+    due = reply_due_at(planned)
+    if due is not None:
+        ticket.reply_due_at = due  # the report's copy (tracker.reports.facts)
+    session.flush()
     return created
-
-
-def _work_order_due(ticket: Ticket, kind: str) -> dict[str, Any] | None:
-    return work_order_due(ticket.extra, kind)
-
-
-def work_order_due(extra: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
-    """The override a work order's own 签收时限/办结时限 (kept in Ticket.extra) sets on a deadline, if any."""
-    for key in WORK_ORDER_DUE_KEYS.get(kind, ()):
-        raw = (extra or {}).get(key)
-        if raw:
-            moment = datetime.fromisoformat(str(raw).replace("/", "-"))
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=BUSINESS_TZ)  # platforms write local time
-            return FixedDue(moment.astimezone(UTC), f"工单{key}", source="work_order").as_json()
-    return None
 
 
 def recompute_deadline(

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from tracker.errors import ValidationError
 from tracker.tickets.channels import CHANNELS
+from tracker.tickets.drafts import ContactDraft, TicketDraft
 from tracker.tickets.history import Actor, record_event
 from tracker.tickets.models import Ticket
-from tracker.workflow.transitions import ContactDraft, TicketDraft, open_ticket
+from tracker.workflow.opening import open_ticket
 
 
 def link_tickets(

@@ -23,7 +23,7 @@ from tracker.intake.records import (
 )
 from tracker.reports.rows import outcome_from_label
 from tracker.tickets.channels import APPLICANT_TYPES
-from tracker.workflow.transitions import ContactDraft, TicketDraft
+from tracker.tickets.drafts import ContactDraft, TicketDraft
 
 CHANNEL = "disclosure"
 REQUEST_TYPE = "政府信息公开申请"

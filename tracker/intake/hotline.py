@@ -22,9 +22,9 @@ from tracker.intake.records import (
     parse_columns,
 )
 from tracker.tickets.channels import HOTLINE_TYPES, SATISFACTION_LEVELS
+from tracker.tickets.drafts import ContactDraft, TicketDraft
 from tracker.tickets.models import Ticket, TicketEvent
 from tracker.tickets.status import STATUS_LABELS
-from tracker.workflow.transitions import ContactDraft, TicketDraft
 
 CHANNEL = "hotline"
 

@@ -23,17 +23,12 @@ from tracker.intake.duplicates import flag_possible_duplicate
 from tracker.intake.formats import parse_bool, parse_datetime, text_value
 from tracker.people.access import Reach, require_reach
 from tracker.tickets.channels import SATISFACTION_LEVELS
+from tracker.tickets.drafts import TicketDraft
 from tracker.tickets.history import Actor
 from tracker.tickets.models import Ticket
 from tracker.tickets.status import OPEN_STATUSES
-from tracker.workflow.transitions import (
-    TicketDraft,
-    close_ticket,
-    open_ticket,
-    rate_ticket,
-    reply_ticket,
-    update_from_draft,
-)
+from tracker.workflow.opening import find_existing, open_if_new, open_ticket
+from tracker.workflow.transitions import close_ticket, rate_ticket, reply_ticket, update_from_draft
 
 PHONE_RE = re.compile(r"^[0-9+\-（）() ]{5,32}$")
 # local@domain.tld with no nested quantifiers: the domain's labels cannot contain the dot that separates
@@ -60,9 +55,8 @@ def phone_error(text: str) -> str | None:
     return None
 
 
-# The batched writer of new tickets (`tracker.intake.importer.open_if_new`): (session, draft, *, actor,
+# The batched writer of new tickets (`tracker.workflow.opening.open_if_new`): (session, draft, *, actor,
 # now, flag_duplicates, index_search) -> the opened ticket, or None when the reference has one already.
-OpenIfNew = Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -279,22 +273,6 @@ def iso_local(moment: datetime | None) -> str | None:
 DuplicateCheck = Callable[[Session, Ticket], Ticket | None]
 
 
-def find_existing(session: Session, draft: TicketDraft) -> Ticket | None:
-    if not draft.external_ref:
-        return None
-    # The id first: most pushes and imported rows are new, and a one-column look-up that finds nothing
-    # costs a fraction of an ORM query for the whole ticket row. A re-sent order pays one more read.
-    ticket_id = find_existing_id(session, draft.channel, draft.external_ref)
-    return None if ticket_id is None else session.get(Ticket, ticket_id)
-
-
-def find_existing_id(session: Session, channel: str, external_ref: str) -> int | None:
-    tickets = Ticket.__table__
-    return session.scalar(
-        select(tickets.c.id).where(tickets.c.channel == channel, tickets.c.external_ref == external_ref)
-    )
-
-
 def apply_record(
     session: Session,
     record: IntakeRecord,
@@ -303,7 +281,7 @@ def apply_record(
     reach: Reach,
     now: datetime,
     check_duplicates: bool = True,
-    fast: OpenIfNew | None = None,
+    fast: bool = False,
     index_search: bool = True,
 ) -> IntakeResult:
     """Open the ticket for one record, or update it from its channel; replay its history; flag a possible
@@ -318,17 +296,16 @@ def apply_record(
     by similar text, by `duplicates.scan_similar_text` (a beat task), which keeps the cost of a text
     comparison out of the request.
 
-    `fast` (the 12345 push and file imports) is the batched writer `importer.open_if_new`, passed in by
-    the caller because the importer, which batches files of records, sits above this module. A new ticket
-    without history is opened through it, which writes exactly what `open_ticket` writes (tests/intake/
-    test_bulk_deadlines.py) in a handful of statements — on PostgreSQL the push's in one, look-up
-    included — and returns what the push answers with, so the new ticket is not read back. Without
+    With `fast` (the 12345 push and file imports) a new ticket without history is opened by
+    `tracker.workflow.opening.open_if_new` — the same planned rows as `open_ticket`, on PostgreSQL in one
+    statement, look-up included — which returns what the push answers with, so the new ticket is not read
+    back. Without
     `index_search` that path leaves the search index row to the `ticket.created` consumer
     (workers/tasks/events.py), keeping jieba's segmentation out of the request.
     """
     is_plain = not (record.history.reply_text or record.history.satisfaction or record.draft.topics)
-    if fast is not None and is_plain:
-        opened = fast(
+    if fast and is_plain:
+        opened = open_if_new(
             session,
             record.draft,
             actor=actor,
@@ -345,7 +322,7 @@ def apply_record(
         if created:
             replay_history(session, ticket, record.history, actor=actor)
             duplicate = (
-                flag_possible_duplicate(session, ticket, now=now, by_text=fast is None)
+                flag_possible_duplicate(session, ticket, now=now, by_text=not fast)
                 if check_duplicates
                 else None
             )

@@ -15,7 +15,7 @@ from tracker.intake.records import (
     parse_columns,
 )
 from tracker.tickets.channels import MESSAGE_TYPES, SATISFACTION_LEVELS
-from tracker.workflow.transitions import ContactDraft, TicketDraft
+from tracker.tickets.drafts import ContactDraft, TicketDraft
 
 CHANNEL = "website"
 

@@ -39,8 +39,8 @@ from tracker.intake.records import FieldError, IntakeRecord, RecordError, apply_
 from tracker.notify.service import configured_media, notify_office
 from tracker.ops.channel_errors import WEIBO_RATE_CODES, WEIBO_TOKEN_CODES, meaning
 from tracker.people.access import EVERYTHING
+from tracker.tickets.drafts import ContactDraft, TicketDraft
 from tracker.tickets.outbox import OutboxMessage
-from tracker.workflow.transitions import ContactDraft, TicketDraft
 
 CHANNEL = "weibo"
 ADAPTER = "weibo"

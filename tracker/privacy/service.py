@@ -32,6 +32,7 @@ from tracker.db import session_scope
 from tracker.errors import ValidationError
 from tracker.people.models import AuditEntry, User
 from tracker.privacy.models import RetentionPolicy
+from tracker.search import index_tickets
 from tracker.security import mask_email, mask_id_number, mask_phone
 from tracker.tickets.channels import CHANNELS, channel
 from tracker.tickets.history import record_event
@@ -201,6 +202,7 @@ def anonymise_due(session: Session, *, now: datetime, limit: int = 500) -> Anony
         if body != ticket.body:
             ticket.body = body or ""
             changed.append("body")
+            index_tickets(session, [ticket])  # the index keeps no word the ticket no longer holds
         reply = redact_text(ticket.reply_text)
         if reply != ticket.reply_text:
             ticket.reply_text = reply

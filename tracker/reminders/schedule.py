@@ -13,8 +13,8 @@ number due.
   lunch break waits for the next working period (`WorkingHours`, setting TRACKER_WORKING_HOURS, by default
   09:00–17:30 Asia/Shanghai). A 调休 Saturday is a working day.
 * `Deadline.next_check_at` is the next moment something may fire for the deadline's current version. The
-  deadline engine sets it to the due time on every change; a flush hook (`reschedule_changed_deadlines`)
-  moves it to the first reminder threshold, and the sweep moves it on after each visit.
+  deadline service sets it to the first reminder threshold on every change (`tracker.reminders.rules.
+  first_check`, as the planner of new tickets' deadlines does), and the sweep moves it on after each visit.
 * A reminder's notification is its own ledger entry, keyed (deadline, deadline version, threshold,
   recipient): two sweeps at once, a re-delivered task or a crash cannot make a second one for the same key.
   A new version (extension, pause, restart, calendar change) gets its own keys, so reminders follow the
@@ -77,7 +77,7 @@ def _parse_working_hours(text: str) -> WorkingHours:
 def default_working_hours() -> WorkingHours:
     """Return the configured working hours (TRACKER_WORKING_HOURS, the setting `Settings.working_hours`).
 
-    Read from the environment like `tracker.deadlines.service.default_end_of_day`, so the flush hook that
+    Read from the environment like `tracker.deadlines.engine.default_end_of_day`, so the flush hook that
     schedules reminders, which has no settings object, uses the same hours as the sweep.
     """
     return _parse_working_hours(os.environ.get("TRACKER_WORKING_HOURS") or DEFAULT_WORKING_HOURS_TEXT)

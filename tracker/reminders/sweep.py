@@ -15,19 +15,18 @@ from dataclasses import astuple, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
-from sqlalchemy import inspect, select, text, true, tuple_, update
+from sqlalchemy import select, text, true, tuple_, update
 from sqlalchemy.orm import Session
 
-from tracker import reference
 from tracker.calendar.days import WorkCalendar
 from tracker.calendar.store import load_calendar
 from tracker.clock import BUSINESS_TZ
 from tracker.config import WorkingHours
 from tracker.errors import CalendarYearMissing
-from tracker.notify.models import Notification, ReminderRule
+from tracker.notify.models import Notification
 from tracker.notify.service import NewNotification, plan_for
 from tracker.people.models import Department, User
-from tracker.reference import Stamp
+from tracker.reminders.rules import active_rules
 from tracker.reminders.schedule import (
     ESCALATE,
     HANDLER,
@@ -36,7 +35,6 @@ from tracker.reminders.schedule import (
     Threshold,
     default_working_hours,
     due_day,
-    first_check_at,
     last_working_moment,
     outlook,
     rule_for,
@@ -45,102 +43,6 @@ from tracker.sql.bulk import binary_cursor, id_in, insert_columns, read_rows, up
 from tracker.tickets.models import Deadline, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
-
-
-def active_rules(session: Session, stamp: Stamp | None = None) -> tuple[RuleSpec, ...]:
-    """Return the active reminder rules (kept per process until the reference stamp changes)."""
-    return reference.cached(
-        stamp or reference.current_stamp(session), "reminder rules", lambda: _read_rules(session)
-    )
-
-
-def _read_rules(session: Session) -> tuple[RuleSpec, ...]:
-    return tuple(
-        RuleSpec(
-            days_before=tuple(int(n) for n in row.days_before or ()),
-            is_escalating=row.is_escalating,
-            is_repeating=row.is_repeating,
-            channel=row.channel,
-            deadline_kind=row.deadline_kind,
-        )
-        for row in session.scalars(
-            select(ReminderRule).where(ReminderRule.is_active).order_by(ReminderRule.id)
-        )
-    )
-
-
-def save_reminder_rule(
-    session: Session,
-    *,
-    channel: str | None,
-    deadline_kind: str | None,
-    days_before: Sequence[int],
-    is_escalating: bool,
-    is_repeating: bool,
-    now: datetime,
-    actor_id: int | None = None,
-):
-    """Create or replace the active rule for (channel, kind); returns the row."""
-    RuleSpec(tuple(days_before), is_escalating, is_repeating)  # validates
-    existing = session.scalar(
-        select(ReminderRule).where(
-            ReminderRule.is_active,
-            ReminderRule.channel.is_(None) if channel is None else ReminderRule.channel == channel,
-            ReminderRule.deadline_kind.is_(None)
-            if deadline_kind is None
-            else ReminderRule.deadline_kind == deadline_kind,
-        )
-    )
-    row = existing or ReminderRule(channel=channel, deadline_kind=deadline_kind)
-    row.days_before = sorted({int(n) for n in days_before}, reverse=True)
-    row.is_escalating = is_escalating
-    row.is_repeating = is_repeating
-    row.is_active = True
-    row.updated_at = now
-    row.updated_by_id = actor_id
-    session.add(row)
-    session.flush()
-    return row
-
-
-# -- keeping Deadline.next_check_at right --------------------------------------------------------------
-
-
-def reschedule_changed_deadlines(session: Session) -> None:
-    """Before a flush: point every new or re-versioned open deadline at its first reminder threshold.
-
-    Registered as a `before_flush` hook (tracker.db), so every path that changes a
-    deadline through the ORM — the engine, a CLI, a test — leaves `next_check_at` right.
-    """
-    changed = []
-    for obj in (*session.new, *session.dirty):
-        if not isinstance(obj, Deadline):
-            continue
-        state = inspect(obj)
-        if obj in session.new or any(
-            state.attrs[name].history.has_changes() for name in ("version", "due_at", "state")
-        ):
-            changed.append(obj)
-    if not changed:
-        return
-    with session.no_autoflush:
-        try:
-            calendar = load_calendar(session)
-            rules = active_rules(session)
-        except Exception:  # no calendar yet (first migration run): keep the engine's value
-            log.warning("reminder schedule not computed", exc_info=True)
-            return
-        for deadline in changed:
-            if deadline.state not in ("running", "breached") or deadline.due_at is None:
-                deadline.next_check_at = None
-                continue
-            ticket = deadline.ticket or session.get(Ticket, deadline.ticket_id)
-            rule = rule_for(rules, ticket.channel if ticket else "", deadline.kind)
-            try:
-                deadline.next_check_at = first_check_at(deadline.due_at, rule, calendar)
-            except Exception:
-                log.warning("reminder schedule fell back to the due time", exc_info=True)
-                deadline.next_check_at = deadline.due_at
 
 
 # -- recipients --------------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ definition for every write path. tests/reports/test_facts.py checks the rows aga
 
 The top topics' facts, ``topic_label_id`` (the id in `topic_labels` of the ticket's only topic, or of its
 诉求分类 when it has none) and ``has_several_topics``, follow a ticket's topics and 诉求分类; they are kept
-at every flush by the flush hook `tracker.tickets.topics.keep_topic_facts` (registered in `tracker/db.py`), which calls `tracker.tickets.models.topic_facts`, and
+by whatever changes those (`tracker.tickets.topics.set_topic_facts`, and the writers of new tickets, which
+plan them with the row), both through `tracker.tickets.models.topic_facts`, and
 `refresh_topic_facts` below is the same definition in SQL (the backfills, the tests' check).
 """
 

@@ -19,10 +19,17 @@ from tracker.tickets.outbox import OutboxMessage
 Actor = User | str  # a signed-in user, or a label for the system / a platform ("12345平台")
 
 
-def _actor_fields(actor: Actor | None) -> dict[str, Any]:
+def actor_columns(actor: Actor | None) -> tuple[int | None, str]:
+    """(actor_id, actor_label) of an event: a user's id and name, or the label of the system or platform.
+    The batched writer of new tickets (tracker.workflow.opening) writes its events' rows with these."""
     if isinstance(actor, User):
-        return {"actor_id": actor.id, "actor_label": actor.display_name}
-    return {"actor_id": None, "actor_label": actor or "系统"}
+        return actor.id, actor.display_name
+    return None, actor or "系统"
+
+
+def _actor_fields(actor: Actor | None) -> dict[str, Any]:
+    actor_id, actor_label = actor_columns(actor)
+    return {"actor_id": actor_id, "actor_label": actor_label}
 
 
 def record_event(

@@ -33,7 +33,7 @@ class TicketNumberAllocation(Base):
 
     On PostgreSQL the identity column is a sequence; on SQLite, AUTOINCREMENT. A ticket opened one at a
     time inserts a row; the bulk importer on PostgreSQL draws its numbers from the sequence without rows
-    (tracker.intake.importer._allocate_numbers) — the sequence alone makes each number unique.
+    (tracker.workflow.opening._allocate_numbers) — the sequence alone makes each number unique.
     """
 
     __tablename__ = "ticket_number_allocations"
@@ -133,8 +133,8 @@ class Ticket(Base):
     reply_workdays: Mapped[int | None]  # working days after the receipt day up to the reply day
     status_changed_at: Mapped[datetime | None]  # applications: time of the last status event
     history_outcome: Mapped[str | None] = mapped_column(String(64))  # applications: 三 row by history
-    # What the ticket counts as in the report's top topics, kept by `tracker.tickets.topics.keep_topic_facts` whenever its
-    # topics or 诉求分类 change: its only topic, or its category when it has none (NULL when it has neither,
+    # What the ticket counts as in the report's top topics, set by `tracker.tickets.topics.set_topic_facts`
+    # whenever its topics or 诉求分类 change: its only topic, or its category when it has none (NULL when it has neither,
     # or several: those are counted from ticket_topics). The year's topics then come from the same scan
     # of this table as the interaction figures, not from a join of every ticket with its topics. Stored
     # as the label's id in `topic_labels`: the scan groups by an integer, not by text (docs/benchmarks.md).
@@ -184,8 +184,8 @@ class TicketTopic(Base):
 def topic_facts(topics: list[str], category: str | None) -> tuple[str | None, bool]:
     """Return a ticket's (topic label, `has_several_topics`) for its topics and 诉求分类.
 
-    The one definition in Python (the flush hook `tracker.tickets.topics.keep_topic_facts`, the bulk
-    importer, the generator);
+    The one definition in Python (`tracker.tickets.topics.set_topic_facts`, the writers of new tickets in
+    tracker.workflow.opening, the generator);
     `tracker.reports.facts.refresh_topic_facts` is the same in SQL, for backfills and checks.
     """
     if len(topics) > 1:

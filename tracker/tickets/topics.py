@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from types import MappingProxyType
 
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker import reference
 from tracker.sql.bulk import insert_rows
-from tracker.tickets.models import Ticket, TicketTopic, TopicLabel, topic_facts
+from tracker.tickets.models import Ticket, TopicLabel, topic_facts
 
 
 def dictionary(session: Session, stamp: reference.Stamp | None = None) -> MappingProxyType[str, int]:
@@ -60,29 +60,14 @@ def label_names(session: Session, ids: Iterable[int]) -> dict[int, str]:
     return dict(session.execute(select(table.c.id, table.c.label).where(table.c.id.in_(wanted))).all())
 
 
-def keep_topic_facts(session: Session) -> None:
-    """Recompute the topic facts of every ticket added, or whose topics or 诉求分类 changed, in this flush.
-
-    A flush hook (registered by tracker.db) rather than calls in each service: topics are written by
-    intake, tagging rules and edits, and any path that forgets the facts would silently change the annual
-    report's top topics.
-    """
-    changed: set[Ticket] = set()
-    for obj in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(obj, TicketTopic) and obj.ticket is not None:
-            changed.add(obj.ticket)
-        elif isinstance(obj, Ticket) and obj not in session.deleted:
-            state = inspect(obj)
-            if state.pending or any(
-                state.attrs[name].history.has_changes() for name in ("topics", "category")
-            ):
-                changed.add(obj)
+def set_topic_facts(session: Session, tickets: Iterable[Ticket]) -> None:
+    """Recompute the topic facts kept on each ticket's row (the label it counts as in the annual report's top
+    topics, and whether it has several) from its topics and 诉求分类. Called by whatever changes them —
+    opening a ticket (planned with its row), an update from its channel, tagging by rule."""
     facts = {}
-    for ticket in changed:
-        if ticket in session.deleted:
-            continue
-        topics = [t.topic for t in ticket.topics if t not in session.deleted]
-        facts[ticket] = topic_facts(sorted(set(topics)), ticket.category)
+    for ticket in tickets:
+        topics = sorted({t.topic for t in ticket.topics})
+        facts[ticket] = topic_facts(topics, ticket.category)
     if not facts:
         return
     ids = label_ids(session, (label for label, _several in facts.values()))

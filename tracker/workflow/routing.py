@@ -21,6 +21,7 @@ from tracker.notify.models import RoutingRule, TopicRule
 from tracker.people.models import Department
 from tracker.tickets.history import record_event
 from tracker.tickets.models import Ticket, TicketTopic
+from tracker.tickets.topics import set_topic_facts
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ def tag_ticket(session: Session, ticket: Ticket, *, now: datetime) -> list[str]:
     for topic in added:
         ticket.topics.append(TicketTopic(topic=topic))
     session.flush()
+    set_topic_facts(session, [ticket])
     record_event(session, ticket, "ticket.tagged", actor="主题规则", now=now, data={"topics": added})
     return added
 

@@ -6,176 +6,23 @@ write an OutboxMessage, which the workers relay after the commit.
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from tracker.clock import local
 from tracker.deadlines import policies
 from tracker.deadlines import service as deadlines
 from tracker.errors import NotFound, ValidationError
 from tracker.people.models import Department, User
 from tracker.reports.facts import refresh_facts
-from tracker.tickets.channels import APPLICANT_TYPES, SATISFACTION_LEVELS, channel
+from tracker.search import index_tickets
+from tracker.tickets.channels import SATISFACTION_LEVELS
+from tracker.tickets.drafts import CONTACT_FIELDS, UPDATABLE_FIELDS, TicketDraft, draft_subject
 from tracker.tickets.history import Actor, record_event
-from tracker.tickets.models import Contact, Ticket, TicketEvent, TicketNumberAllocation, TicketTopic
+from tracker.tickets.models import Ticket, TicketEvent
 from tracker.tickets.status import OPEN_STATUSES, transition_for
-
-# Draft fields that a re-delivered work order may change; the rest identify the order.
-UPDATABLE_FIELDS = (
-    "request_type",
-    "subject",
-    "body",
-    "category",
-    "urgency",
-    "incident_address",
-    "applicant_type",
-    "received_via",
-)
-CONTACT_FIELDS = ("name", "phone", "email", "address", "id_type", "id_number", "is_confidential")
-
-
-@dataclass
-class ContactDraft:
-    name: str | None = None
-    phone: str | None = None
-    email: str | None = None
-    address: str | None = None
-    id_type: str | None = None
-    id_number: str | None = None
-    is_confidential: bool = False
-
-
-@dataclass
-class TicketDraft:
-    """What every intake adapter normalises its input into."""
-
-    channel: str
-    request_type: str
-    subject: str
-    body: str
-    arrived_at: datetime
-    received_at: datetime | None = None  # legal receipt time; defaults to arrival
-    external_ref: str | None = None
-    department_code: str | None = None
-    category: str | None = None
-    urgency: str | None = None
-    incident_address: str | None = None
-    applicant_type: str | None = None
-    received_via: str | None = None
-    is_publishable: bool = False
-    contact: ContactDraft = field(default_factory=ContactDraft)
-    topics: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-    with_query_code: bool = False
-
-
-def next_ticket_number(session: Session, channel_code: str, received_at: datetime) -> str:
-    """RX2026000123: channel prefix, receipt year, then a number the database hands out."""
-    allocated = session.execute(
-        insert(TicketNumberAllocation).values().returning(TicketNumberAllocation.id)
-    ).scalar_one()
-    return f"{channel(channel_code).number_prefix}{local(received_at).year}{allocated:07d}"
-
-
-def _department(session: Session, code: str | None) -> Department:
-    if code:
-        department = session.scalar(select(Department).where(Department.code == code))
-        if department is None:
-            raise ValidationError(f"未知部门 {code!r}", fields={"department": "未知部门"})
-        return department
-    # No routing information: the root of the tree (the bureau's office) receives it.
-    department = session.scalar(
-        select(Department).where(Department.parent_id.is_(None)).order_by(Department.id)
-    )
-    if department is None:
-        raise ValidationError("尚未建立部门，请先创建部门", fields={"department": "无部门"})
-    return department
-
-
-def _validate(draft: TicketDraft) -> None:
-    chan = channel(draft.channel)
-    errors: dict[str, str] = {}
-    if draft.request_type not in chan.request_types:
-        errors["request_type"] = f"应为 {'/'.join(chan.request_types)} 之一"
-    if not draft.body or not draft.body.strip():
-        errors["body"] = "内容不能为空"
-    if draft.applicant_type is not None and draft.applicant_type not in APPLICANT_TYPES:
-        errors["applicant_type"] = f"应为 {'/'.join(APPLICANT_TYPES)} 之一"
-    if draft.arrived_at.tzinfo is None:
-        errors["arrived_at"] = "时间缺少时区"
-    if errors:
-        raise ValidationError("；".join(f"{k}: {v}" for k, v in errors.items()), fields=errors)
-
-
-def draft_subject(draft: TicketDraft) -> str:
-    """The subject a draft gives its ticket: its title, else the opening of its text."""
-    return (draft.subject or draft.body[:40]).strip()
-
-
-def open_ticket(
-    session: Session, draft: TicketDraft, *, actor: Actor | None, now: datetime
-) -> tuple[Ticket, bool]:
-    """Create the ticket for a draft, unless one with the same channel and external reference exists.
-
-    Returns (ticket, created): with created False the existing ticket, unchanged — updating it is the
-    update-from-channel door (`tracker.intake.records.apply_record`), which first checks that the caller
-    may change it. The ticket, its `ticket.created` event and the outbox message are written in the
-    caller's transaction, so intake works while the broker is down.
-    """
-    _validate(draft)
-    if draft.external_ref:
-        existing = session.scalar(
-            select(Ticket).where(Ticket.channel == draft.channel, Ticket.external_ref == draft.external_ref)
-        )
-        if existing is not None:
-            return existing, False
-
-    received_at = draft.received_at or draft.arrived_at
-    contact = Contact(**{f: getattr(draft.contact, f) for f in CONTACT_FIELDS})
-    session.add(contact)
-    ticket = Ticket(
-        number=next_ticket_number(session, draft.channel, received_at),
-        channel=draft.channel,
-        external_ref=draft.external_ref,
-        request_type=draft.request_type,
-        subject=draft_subject(draft),
-        body=draft.body,
-        category=draft.category,
-        urgency=draft.urgency,
-        incident_address=draft.incident_address,
-        contact=contact,
-        applicant_type=draft.applicant_type,
-        received_via=draft.received_via,
-        arrived_at=draft.arrived_at,
-        received_at=received_at,
-        department=_department(session, draft.department_code),
-        status="received",
-        is_publishable=draft.is_publishable,
-        query_code=secrets.token_hex(6).upper() if draft.with_query_code else None,
-        extra=dict(draft.extra),
-        created_at=now,
-        updated_at=now,
-    )
-    ticket.topics = [TicketTopic(topic=t) for t in dict.fromkeys(draft.topics)]
-    session.add(ticket)
-    session.flush()
-    record_event(
-        session,
-        ticket,
-        "ticket.created",
-        actor=actor,
-        now=now,
-        status_after="received",
-        data={"channel": ticket.channel, "number": ticket.number, "external_ref": ticket.external_ref},
-        publish=True,
-    )
-    deadlines.open_deadlines(session, ticket, now=now, actor=actor)
-    return ticket, True
+from tracker.tickets.topics import set_topic_facts
 
 
 def update_from_draft(
@@ -201,6 +48,10 @@ def update_from_draft(
             changes[f"extra.{key}"] = (ticket.extra.get(key), value)
     if any(k.startswith("extra.") for k in changes):
         ticket.extra = {**ticket.extra, **draft.extra}
+    if "category" in changes:
+        set_topic_facts(session, [ticket])
+    if "subject" in changes or "body" in changes:
+        index_tickets(session, [ticket])
     if changes:
         ticket.updated_at = now
         record_event(

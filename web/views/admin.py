@@ -472,7 +472,7 @@ def save_rule(kind: str):
                 now=now(),
             )
         elif kind == "reminder":
-            from tracker.reminders.sweep import save_reminder_rule
+            from tracker.reminders.rules import save_reminder_rule
 
             days = [
                 parse_int(x, "days_before", high=MAX_POLICY_LENGTH)

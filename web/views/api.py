@@ -17,7 +17,6 @@ from tracker.errors import NotFound, ValidationError
 from tracker.inputs import date_arg, id_arg, int_arg, parse_json_object
 from tracker.intake import disclosure, hotline, website, weibo
 from tracker.intake.apikeys import Client, SignedRequest, verify_request
-from tracker.intake.importer import open_if_new
 from tracker.intake.records import FieldError, RecordError, apply_record
 from tracker.people.access import Reach, reach_of_client, require_channel
 from tracker.people.models import Department
@@ -97,14 +96,14 @@ def _apply(record) -> tuple[Any, int]:
     label = f"API:{client().name}"
     try:
         result = apply_record(
-            session, record, actor=label, reach=reach(), now=now, fast=open_if_new, index_search=False
+            session, record, actor=label, reach=reach(), now=now, fast=True, index_search=False
         )
         session.commit()
     except IntegrityError:
         # The same order pushed twice at once: the other request created it; this one updates it.
         session.rollback()
         result = apply_record(
-            session, record, actor=label, reach=reach(), now=now, fast=open_if_new, index_search=False
+            session, record, actor=label, reach=reach(), now=now, fast=True, index_search=False
         )
         session.commit()
     body = {

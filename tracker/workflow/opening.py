@@ -1,0 +1,772 @@
+"""Opening tickets: the one way a new ticket is written, whatever brings it.
+
+Each new ticket is planned once — its number, contact, ticket row with its report facts (the reply
+deadline's due time, the topic label), its statutory deadlines with their first reminder check
+(tracker.deadlines.planner), its `ticket.created` event and outbox row (tracker.tickets.history), its
+topics and search row — and the planned rows go to one of two writers: a batch (`open_new`: a few
+statements per batch, COPY on PostgreSQL from COPY_THRESHOLD rows, one INSERT per table below), or, for
+the 12345 push on PostgreSQL, one statement (`_open_one_postgres`, look-up included). `open_ticket`, the
+door for one ticket that callers work on afterwards (staff entry, the portal, art. 39 conversion, records
+with history), is a batch of one read back as an ORM object.
+
+Over 600 lines on purpose: the writer, the rows it writes and the one-statement form of the same rows are
+read together, so a column added to one is seen beside the others.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from datetime import date, datetime
+from operator import attrgetter
+from typing import Any, NamedTuple
+
+import orjson
+from sqlalchemy import JSON, bindparam, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from tracker import reference
+from tracker.clock import local
+from tracker.deadlines.planner import DEADLINE_COLUMNS, DeadlinePlanner, PlannedDeadline, reply_due_at
+from tracker.errors import ValidationError
+from tracker.intake.duplicates import WINDOW
+from tracker.ops.logs import current_request_id
+from tracker.people.models import Department
+from tracker.reports.facts import refresh_facts
+from tracker.search import write_index
+from tracker.sql.bulk import id_in, is_in
+from tracker.tickets import topics as topic_labels
+from tracker.tickets.channels import channel as channel_of
+from tracker.tickets.drafts import CONTACT_FIELDS, TicketDraft, draft_subject, validate_draft
+from tracker.tickets.history import Actor, actor_columns
+from tracker.tickets.models import (
+    Contact,
+    Deadline,
+    Ticket,
+    TicketEvent,
+    TicketNumberAllocation,
+    TicketTopic,
+    topic_facts,
+)
+from tracker.tickets.outbox import OutboxMessage
+
+# From this many new tickets a batch goes by COPY on PostgreSQL: below it, COPY's own round trips cost
+# more than one INSERT per table.
+COPY_THRESHOLD = 50
+
+
+def _allocate_numbers(session: Session, count: int) -> list[int]:
+    """Draw `count` ticket numbers. On PostgreSQL straight from the allocation table's sequence, without
+    a row per number: the sequence alone hands out each number once, whoever draws it (`open_ticket`'s
+    INSERT takes its default from the same sequence)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _new_ids(session, TicketNumberAllocation.__tablename__, count)
+    return [
+        session.execute(
+            insert(TicketNumberAllocation).values().returning(TicketNumberAllocation.id)
+        ).scalar_one()
+        for _ in range(count)
+    ]
+
+
+def _new_ids(session: Session, table: str, count: int) -> list[int]:
+    """Draw `count` ids from the sequence of `table`'s id column (PostgreSQL)."""
+    return _draw_ids(session, {table: count})[table]
+
+
+def _draw_ids(session: Session, counts: Mapping[str, int]) -> dict[str, list[int]]:
+    """Draw ids from the sequences of several tables' id columns, `counts[table]` of each, in one
+    statement (PostgreSQL); each table's ids in ascending order.
+
+    Each sequence is looked up once per statement (OFFSET 0 keeps the subquery from being merged into
+    the outer query, where it was evaluated once per id), and the ids are read through the driver's
+    cursor: a thousand rows through the ORM's result machinery cost more than drawing them.
+    """
+    tables = [table for table, count in counts.items() if count]
+    drawn: dict[str, list[int]] = {table: [] for table in counts}
+    if not tables:
+        return drawn
+    cursor = session.connection().connection.driver_connection.cursor(binary=True)
+    cursor.execute(
+        "SELECT s.i, nextval(s.seq) FROM (SELECT u.i, u.n, pg_get_serial_sequence(u.name, 'id')::regclass"
+        " AS seq FROM unnest(%s::text[], %s::int[]) WITH ORDINALITY AS u(name, n, i) OFFSET 0) s,"
+        " generate_series(1, s.n)",
+        (tables, [counts[table] for table in tables]),
+    )
+    for i, value in cursor.fetchall():
+        drawn[tables[i - 1]].append(value)
+    for ids in drawn.values():
+        ids.sort()
+    return drawn
+
+
+class BatchWriter:
+    """Writes the rows of a batch of new tickets, a table at a time, each table's rows a list of tuples.
+
+    On PostgreSQL, from COPY_THRESHOLD rows, the ids of all the batch's rows are drawn first in one
+    statement (`start`: COPY hands back no ids, and the rows name each other), and each table goes as one
+    COPY (psycopg's `Cursor.copy`, which ends the COPY and raises its error before it returns). Elsewhere (SQLite, a handful of rows) each table is one INSERT, returning the new ids.
+    """
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.is_postgres = session.get_bind().dialect.name == "postgresql"
+        self.is_copy = False
+        self._ids: dict[str, list[int]] = {}
+
+    def start(self, count: int, rows: Mapping[Any, int]) -> None:
+        """Begin a batch of `count` tickets; with COPY, draw the ids its rows will take (`rows`: how many
+        of each model)."""
+        # COPY costs a few round trips of its own: for a handful of rows (the push) one INSERT is cheaper.
+        self.is_copy = self.is_postgres and count >= COPY_THRESHOLD
+        if self.is_copy:
+            self._ids = _draw_ids(self.session, {model.__tablename__: n for model, n in rows.items()})
+
+    def numbers(self, count: int) -> list[int]:
+        """Draw `count` ticket numbers."""
+        if self.is_copy:
+            return self._ids.pop(TicketNumberAllocation.__tablename__)
+        return _allocate_numbers(self.session, count)
+
+    def write(
+        self, model: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]], *, return_ids: bool = False
+    ) -> list[int]:
+        """Insert `rows` (tuples in `columns` order) into `model`'s table; the new ids, in row order, when
+        asked (COPY: the ids `start` drew for this table)."""
+        if not rows:
+            return []
+        table = model.__table__
+        if self.is_copy:
+            ids = self._ids.pop(table.name) if return_ids else []
+            if return_ids:
+                columns = ("id", *columns)
+                rows = [(new_id, *row) for new_id, row in zip(ids, rows, strict=True)]
+            _copy(self.session, table, columns, rows)
+            return ids
+        params = [dict(zip(columns, row, strict=True)) for row in rows]
+        if len(params) == 1:  # a plain INSERT, without the executemany machinery
+            if return_ids:
+                return [self.session.execute(insert(table).returning(table.c.id), params[0]).scalar_one()]
+            self.session.execute(insert(table), params[0])
+            return []
+        if return_ids:
+            statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+            return list(self.session.scalars(statement, params))
+        self.session.execute(insert(table), params)
+        return []
+
+
+def _copy(session: Session, table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Insert `rows` into `table` with one COPY; an error in it is raised here, the COPY ended, so the
+    connection is free for the caller's rollback."""
+    json_at = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
+    # Serialised once per object: the deadline events of one plan share one data dict. The map keeps
+    # each object it has seen alive, so an id is never reused while it lives.
+    dumped: dict[int, tuple[str, Any]] = {}
+    cursor = session.connection().connection.driver_connection.cursor()
+    quoted = ", ".join(f'"{name}"' for name in columns)
+    types = _binary_copy_types(session, table.name, columns)
+    binary = " (FORMAT BINARY)" if types else ""
+    with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN{binary}') as copy:
+        if types:
+            copy.set_types(types)
+        for row in rows:
+            if json_at:
+                row = list(row)
+                for i in json_at:
+                    value = row[i]
+                    if value is not None:
+                        known = dumped.get(id(value))
+                        if known is None:
+                            known = dumped[id(value)] = (orjson.dumps(value).decode(), value)
+                        row[i] = known[0]
+            copy.write_row(row)
+
+
+# The binary COPY form of the column types these tables use: a value goes over as its binary form (a
+# timestamp as 8 bytes, not formatted as text and parsed again). Texts and JSON (sent as its text, already
+# serialised) share the binary form of text. A column of another type sends the table in text form.
+_BINARY_COPY_FORMS = {
+    "integer": "int4",
+    "bigint": "int8",
+    "smallint": "int2",
+    "boolean": "bool",
+    "timestamp with time zone": "timestamptz",
+    "date": "date",
+    "text": "text",
+    "character varying": "text",
+    "json": "text",
+}
+_copy_types: dict[tuple[str, str], dict[str, str | None]] = {}
+
+
+def _binary_copy_types(session: Session, table: str, columns: tuple[str, ...]) -> list[str] | None:
+    """The binary COPY types of `columns` of `table` (read once per database and table), or None when
+    one of them has no binary form here."""
+    key = (str(session.get_bind().engine.url), table)
+    forms = _copy_types.get(key)
+    if forms is None:
+        rows = session.execute(
+            text(
+                "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+                "WHERE attrelid = CAST(:table AS regclass) AND attnum > 0 AND NOT attisdropped"
+            ),
+            {"table": table},
+        )
+        forms = _copy_types[key] = {name: _BINARY_COPY_FORMS.get(kind) for name, kind in rows}
+    types = [forms.get(name) for name in columns]
+    return None if None in types else types
+
+
+TICKET_COLUMNS = (
+    "number",
+    "channel",
+    "external_ref",
+    "request_type",
+    "subject",
+    "body",
+    "category",
+    "urgency",
+    "incident_address",
+    "contact_id",
+    "applicant_type",
+    "received_via",
+    "arrived_at",
+    "received_at",
+    "department_id",
+    "status",
+    "is_publishable",
+    "query_code",
+    "extra",
+    "reply_due_at",
+    "topic_label_id",
+    "has_several_topics",
+    "created_at",
+    "updated_at",
+)
+EVENT_COLUMNS = (
+    "ticket_id",
+    "kind",
+    "occurred_at",
+    "status_before",
+    "status_after",
+    "data",
+    "actor_id",
+    "actor_label",
+)
+# request_id: the request (a push) or task (an upload) that wrote the row, for the consumers' logs.
+OUTBOX_COLUMNS = ("topic", "event_id", "ticket_id", "payload", "created_at", "attempts", "request_id")
+_contact_values = attrgetter(*CONTACT_FIELDS)
+
+
+class OpenedTicket(NamedTuple):
+    id: int
+    number: str
+    possible_duplicate_of: str | None  # the earlier ticket's number, when flagged by phone
+
+
+def bulk_open(session: Session, drafts: list[TicketDraft], **options: Any) -> list[int]:
+    """Open many new tickets at once (`open_new`, same options); return their ids in draft order."""
+    return [ticket.id for ticket in open_new(session, drafts, **options)]
+
+
+def open_new(
+    session: Session,
+    drafts: list[TicketDraft],
+    *,
+    actor: Actor | None,
+    now: datetime,
+    flag_duplicates: bool = True,
+    index_search: bool = True,
+    planner: DeadlinePlanner | None = None,
+    writer: BatchWriter | None = None,
+) -> list[OpenedTicket]:
+    """Open many new tickets at once: the same rows `open_ticket` writes — contact, ticket, the
+    `ticket.created` event and outbox row, the statutory deadlines with their events, the
+    possible-duplicate flag by phone, the search index — in a few statements per batch (COPY on
+    PostgreSQL). Returns id, number and the phone duplicate found of each ticket, in draft order: the push
+    answers with them without reading the ticket back.
+
+    The caller guarantees the drafts' external references are new (the importer checks in one query).
+    An import passes one `planner` for all its batches, so deadlines are computed once per distinct input,
+    and one `writer`.
+    """
+    for draft in drafts:
+        validate_draft(draft)
+    planner = planner or DeadlinePlanner(session, now=now)
+    departments = _departments(session, {d.department_code for d in drafts}, planner.stamp)
+    count = len(drafts)
+    planned = [planner.plan_draft(draft) for draft in drafts]
+    labels = topic_labels.label_ids(session, (topic_facts(d.topics, d.category)[0] for d in drafts))
+    duplicates = _phone_duplicates(session, drafts) if flag_duplicates else {}
+    actor_id, actor_label = actor_columns(actor)
+    writer = writer or BatchWriter(session)
+    writer.start(
+        count,
+        {
+            Contact: count,
+            TicketNumberAllocation: count,
+            Ticket: count,
+            TicketEvent: count + sum(map(len, planned)) + len(duplicates),
+        },
+    )
+    contact_ids = writer.write(
+        Contact, CONTACT_FIELDS, [_contact_values(d.contact) for d in drafts], return_ids=True
+    )
+    numbers = [
+        f"{_number_prefix(draft)}{allocated:07d}"
+        for draft, allocated in zip(drafts, writer.numbers(count), strict=True)
+    ]
+    ticket_rows = [
+        _ticket_row(draft, number, contact_id, departments[draft.department_code], deadlines, now, labels)
+        for draft, number, contact_id, deadlines in zip(drafts, numbers, contact_ids, planned, strict=True)
+    ]
+    ticket_ids = writer.write(Ticket, TICKET_COLUMNS, ticket_rows, return_ids=True)
+    writer.write(
+        TicketTopic,
+        ("ticket_id", "topic"),
+        [(tid, t) for tid, d in zip(ticket_ids, drafts, strict=True) for t in dict.fromkeys(d.topics)],
+    )
+    event_data = [
+        {"channel": draft.channel, "number": number, "external_ref": draft.external_ref}
+        for draft, number in zip(drafts, numbers, strict=True)
+    ]
+    # Each ticket's `ticket.created` event, its deadlines' `deadline.opened` events and its
+    # `ticket.possible_duplicate` event in one statement; the first `count` ids are the
+    # `ticket.created` events, which the outbox rows name.
+    deadline_rows, deadline_events = planner.rows(ticket_ids, planned, actor=(actor_id, actor_label))
+    flagged = {
+        ticket_ids[i]: other
+        if isinstance(other, _EarlierTicket)
+        else _EarlierTicket(ticket_ids[other], numbers[other], drafts[other].channel)
+        for i, other in duplicates.items()
+    }
+    event_ids = writer.write(
+        TicketEvent,
+        EVENT_COLUMNS,
+        [
+            *(
+                (tid, "ticket.created", now, None, "received", data, actor_id, actor_label)
+                for tid, data in zip(ticket_ids, event_data, strict=True)
+            ),
+            *deadline_events,
+            *(
+                (
+                    tid,
+                    "ticket.possible_duplicate",
+                    now,
+                    None,
+                    None,
+                    {"of": other.number, "of_id": other.id, "of_channel": other.channel},
+                    None,
+                    "系统",
+                )
+                for tid, other in flagged.items()
+            ),
+        ],
+        return_ids=True,
+    )[:count]
+    request_id = current_request_id()
+    writer.write(
+        OutboxMessage,
+        OUTBOX_COLUMNS,
+        [
+            ("ticket.created", eid, tid, {"ticket_id": tid, "event_id": eid, **data}, now, 0, request_id)
+            for tid, eid, data in zip(ticket_ids, event_ids, event_data, strict=True)
+        ],
+    )
+    if flagged:
+        tickets = Ticket.__table__
+        session.execute(
+            update(tickets)
+            .where(tickets.c.id == bindparam("flagged"))
+            .values(possible_duplicate_of_id=bindparam("of")),
+            [{"flagged": tid, "of": other.id} for tid, other in flagged.items()],
+        )
+    writer.write(Deadline, DEADLINE_COLUMNS, deadline_rows)
+    applications = [tid for tid, d in zip(ticket_ids, drafts, strict=True) if d.channel == "disclosure"]
+    # The reply facts went into the ticket rows above (a fresh ticket has no reply yet); an application's
+    # history facts come from the one definition in tracker.reports.facts.
+    if applications:
+        refresh_facts(session, id_in(session, Ticket.id, applications))
+    if index_search:
+        _index_for_search(session, ticket_ids, ticket_rows)
+    return [
+        OpenedTicket(tid, number, flagged[tid].number if tid in flagged else None)
+        for tid, number in zip(ticket_ids, numbers, strict=True)
+    ]
+
+
+def _number_prefix(draft: TicketDraft) -> str:
+    """What a ticket's number starts with: the channel's prefix and the year of receipt."""
+    return f"{channel_of(draft.channel).number_prefix}{local(draft.received_at or draft.arrived_at).year}"
+
+
+def _ticket_row(
+    draft: TicketDraft,
+    number: str | None,
+    contact_id: int | None,
+    department_id: int,
+    deadlines: list[PlannedDeadline],
+    now: datetime,
+    labels: Mapping[str, int],
+) -> tuple[Any, ...]:
+    """The ticket row of a new ticket from `draft`, in TICKET_COLUMNS order; `labels` holds the id of
+    its topic label (`topic_labels.label_ids`)."""
+    label, several_topics = topic_facts(draft.topics, draft.category)
+    return (
+        number,
+        draft.channel,
+        draft.external_ref,
+        draft.request_type,
+        draft_subject(draft),
+        draft.body,
+        draft.category,
+        draft.urgency,
+        draft.incident_address,
+        contact_id,
+        draft.applicant_type,
+        draft.received_via,
+        draft.arrived_at,
+        draft.received_at or draft.arrived_at,
+        department_id,
+        "received",
+        draft.is_publishable,
+        secrets.token_hex(6).upper() if draft.with_query_code else None,
+        dict(draft.extra),
+        reply_due_at(deadlines),
+        # The topic facts (tracker.tickets.topics), written with the row.
+        None if label is None else labels[label],
+        several_topics,
+        now,
+        now,
+    )
+
+
+def open_if_new(
+    session: Session,
+    draft: TicketDraft,
+    *,
+    actor: Actor | None,
+    now: datetime,
+    flag_duplicates: bool = True,
+    index_search: bool = True,
+) -> OpenedTicket | None:
+    """Open a ticket from `draft` as `open_new` does, unless its channel and external reference have one
+    already: None then, and nothing written.
+
+    On PostgreSQL the 12345 push's case (an order with its number, no search index row in the request, not
+    an application) is one statement, `_open_one_postgres`; elsewhere a look-up, then `open_new`.
+    """
+    is_postgres = session.get_bind().dialect.name == "postgresql"
+    if is_postgres and draft.external_ref and not index_search and draft.channel != "disclosure":
+        validate_draft(draft)
+        for _ in range(STAMP_ATTEMPTS):
+            opened = _open_one_postgres(session, draft, actor=actor, now=now, flag_duplicates=flag_duplicates)
+            if opened is not _STALE:
+                return opened
+        # The reference data kept changing under us (an administrator loading a calendar meanwhile):
+        # the path that reads the stamp first.
+    if draft.external_ref and find_existing_id(session, draft.channel, draft.external_ref) is not None:
+        return None
+    (opened,) = open_new(
+        session, [draft], actor=actor, now=now, flag_duplicates=flag_duplicates, index_search=index_search
+    )
+    return opened
+
+
+STAMP_ATTEMPTS = 3
+_STALE: Any = object()  # `_open_one_postgres` computed with reference data that has changed since
+
+
+def _open_one_postgres(
+    session: Session, draft: TicketDraft, *, actor: Actor | None, now: datetime, flag_duplicates: bool
+) -> OpenedTicket | None:
+    """Write what `open_new` writes for one draft — number, contact, ticket, its events, outbox row,
+    deadlines, the possible-duplicate flag by phone — in one statement (ONE_TICKET_SQL), unless a ticket
+    with the draft's channel and external reference exists (None).
+
+    The deadlines are computed before anything is read, with this process's copy of the reference data
+    under the stamp it last read (tracker.reference.last_stamp); the statement writes nothing unless that
+    is still the stored stamp, and hands back the stored one, under which the caller computes again
+    (`_STALE`). A look-up, a stamp read and nine writes cost one round trip instead of eleven.
+    """
+    stamp = reference.last_stamp(session)
+    label, _several = topic_facts(draft.topics, draft.category)
+    # The copy under the last stamp this process saw. That stamp may be one a rolled-back transaction
+    # gave (its copy holding a label that was never committed): the statement then writes nothing, as
+    # for any stamp that is not the stored one, and the push computes again under the stored stamp.
+    labels = topic_labels.dictionary(session, stamp)
+    if label is not None and label not in labels:
+        labels = topic_labels.label_ids(session, [label])  # added, or added by another process since `stamp`
+        stamp = reference.last_stamp(session)  # read by label_ids
+    try:
+        department_id = _departments(session, {draft.department_code}, stamp)[draft.department_code]
+    except ValidationError:
+        # Perhaps only unknown to this process's copy (a department added since): ask the database.
+        if reference.current_stamp(session) == stamp:
+            raise
+        return _STALE
+    planner = DeadlinePlanner(session, now=now, stamp=stamp)
+    planned = planner.plan_draft(draft)
+    actor_id, actor_label = actor_columns(actor)
+    ticket = _ticket_row(draft, None, None, department_id, planned, now, labels)
+    deadline_rows, event_rows = planner.rows([None], [planned], actor=(actor_id, actor_label))
+    # Its data names the number, which the statement draws: written there.
+    created = (None, "ticket.created", now, None, "received", None, actor_id, actor_label)
+    row = session.execute(
+        ONE_TICKET_SQL,
+        {
+            "channel": draft.channel,
+            "external_ref": draft.external_ref,
+            "stamp": stamp.value,
+            "number_prefix": _number_prefix(draft),
+            # No phone, nothing to compare: the look-up finds nothing.
+            "phone": draft.contact.phone if flag_duplicates else None,
+            "received_at": draft.received_at or draft.arrived_at,
+            "window": WINDOW,
+            "now": now,
+            "contact": _json_record(CONTACT_FIELDS, _contact_values(draft.contact)),
+            "ticket": _json_record(TICKET_COLUMNS, ticket),
+            "events": _json_records(EVENT_COLUMNS, [created, *event_rows]),
+            "deadlines": _json_records(DEADLINE_COLUMNS, deadline_rows),
+            "request_id": current_request_id(),
+        },
+    ).one()
+    if row.ticket_id is not None:
+        return OpenedTicket(row.ticket_id, row.number, row.duplicate_of)
+    if row.stamp == stamp.value:
+        return None  # the ticket exists
+    reference.seen_stamp(reference.Stamp(stamp.database, row.stamp))
+    return _STALE
+
+
+def _json_record(columns: tuple[str, ...], row: tuple[Any, ...]) -> str:
+    return json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False, default=_json_scalar)
+
+
+def _json_records(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    return json.dumps(
+        [dict(zip(columns, row, strict=True)) for row in rows], ensure_ascii=False, default=_json_scalar
+    )
+
+
+def _json_scalar(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()  # aware times keep their offset: timestamptz reads them exactly
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _columns(names: tuple[str, ...], skip: tuple[str, ...] = (), prefix: str = "") -> str:
+    return ", ".join(f"{prefix}{name}" for name in names if name not in skip)
+
+
+# The rows arrive as JSON records read into each table's own row type (json_populate_record), so every
+# column takes the table's type and the statement names no column twice. `new` draws the ids and the
+# number only when the order is new and the reference stamp is the one the deadlines were computed under;
+# every write reads from it, so otherwise nothing is written. Data-modifying CTEs all run to completion;
+# the foreign keys between the rows are checked at the end of the statement. Events are inserted in the
+# order `open_new` writes them (ticket.created, deadline.opened…, ticket.possible_duplicate), so ids and
+# history order agree.
+ONE_TICKET_SQL = text(
+    " ".join(  # one line: psycopg converts a statement of up to 4 KB to PostgreSQL's form once per process
+        f"""
+WITH new AS MATERIALIZED (
+    SELECT nextval(pg_get_serial_sequence('contacts', 'id')) AS contact_id,
+           nextval(pg_get_serial_sequence('tickets', 'id')) AS ticket_id,
+           nextval(pg_get_serial_sequence('ticket_number_allocations', 'id')) AS allocated,
+           CAST(:channel AS text) AS channel, CAST(:external_ref AS text) AS external_ref
+    WHERE NOT EXISTS (SELECT FROM tickets WHERE channel = :channel AND external_ref = :external_ref)
+      AND (SELECT value FROM reference_stamp WHERE id = 1) = :stamp
+),
+allocation AS (INSERT INTO ticket_number_allocations (id) SELECT allocated FROM new),
+earlier AS (
+    SELECT t.id, t.number, t.channel
+    FROM new, tickets t JOIN contacts c ON c.id = t.contact_id
+    WHERE c.phone = :phone AND t.merged_into_id IS NULL
+      AND t.received_at >= CAST(:received_at AS timestamptz) - CAST(:window AS interval)
+      AND (t.received_at, t.id) < (CAST(:received_at AS timestamptz), new.ticket_id)
+    ORDER BY t.received_at, t.id
+    LIMIT 1
+),
+contact AS (
+    INSERT INTO contacts (id, {_columns(CONTACT_FIELDS)})
+    SELECT new.contact_id, {_columns(CONTACT_FIELDS, prefix="r.")}
+    FROM new, json_populate_record(NULL::contacts, CAST(:contact AS json)) r
+),
+ticket AS (
+    INSERT INTO tickets (id, number, contact_id, possible_duplicate_of_id, {_columns(TICKET_COLUMNS, skip=("number", "contact_id"))})
+    SELECT new.ticket_id, :number_prefix || lpad(new.allocated::text, greatest(7, length(new.allocated::text)), '0'),
+           new.contact_id, (SELECT id FROM earlier), {_columns(TICKET_COLUMNS, skip=("number", "contact_id"), prefix="r.")}
+    FROM new, json_populate_record(NULL::tickets, CAST(:ticket AS json)) r
+    RETURNING id, number
+),
+event AS (
+    INSERT INTO ticket_events ({_columns(EVENT_COLUMNS)})
+    SELECT ticket.id, e.kind, e.occurred_at, e.status_before, e.status_after,
+           CASE WHEN e.kind = 'ticket.created' THEN json_build_object(
+               'channel', new.channel, 'number', ticket.number, 'external_ref', new.external_ref
+           ) ELSE e.data END,
+           e.actor_id, e.actor_label
+    FROM new, ticket, (
+        SELECT r.ordinality, {_columns(EVENT_COLUMNS, skip=("ticket_id",), prefix="r.")}
+        FROM json_populate_recordset(NULL::ticket_events, CAST(:events AS json)) WITH ORDINALITY r
+        UNION ALL
+        SELECT 1000000, 'ticket.possible_duplicate', CAST(:now AS timestamptz), NULL, NULL,
+               json_build_object('of', number, 'of_id', id, 'of_channel', channel), NULL, '系统'
+        FROM earlier
+    ) e
+    ORDER BY e.ordinality
+    RETURNING id, kind
+),
+outbox AS (
+    INSERT INTO outbox ({_columns(OUTBOX_COLUMNS)})
+    SELECT 'ticket.created', event.id, ticket.id, json_build_object(
+               'ticket_id', ticket.id, 'event_id', event.id, 'channel', new.channel,
+               'number', ticket.number, 'external_ref', new.external_ref
+           ), :now, 0, CAST(:request_id AS varchar)
+    FROM new, ticket, event
+    WHERE event.kind = 'ticket.created'
+),
+deadline AS (
+    INSERT INTO deadlines ({_columns(DEADLINE_COLUMNS)})
+    SELECT ticket.id, {_columns(DEADLINE_COLUMNS, skip=("ticket_id",), prefix="r.")}
+    FROM ticket, json_populate_recordset(NULL::deadlines, CAST(:deadlines AS json)) r
+)
+SELECT (SELECT id FROM ticket) AS ticket_id,
+       (SELECT number FROM ticket) AS number,
+       (SELECT number FROM earlier) AS duplicate_of,
+       (SELECT value FROM reference_stamp WHERE id = 1) AS stamp
+""".split()
+    )
+)
+
+
+def _index_for_search(session: Session, ticket_ids: list[int], ticket_rows: list[tuple[Any, ...]]) -> None:
+    """What the ORM's after-flush hook does for tickets it sees: the search index rows (tracker.search)."""
+    subject_at, body_at = TICKET_COLUMNS.index("subject"), TICKET_COLUMNS.index("body")
+    write_index(
+        session.connection(),
+        [(tid, row[subject_at], row[body_at]) for tid, row in zip(ticket_ids, ticket_rows, strict=True)],
+    )
+
+
+def _departments(session: Session, codes: set[str | None], stamp: reference.Stamp) -> dict[str | None, int]:
+    """The department ids of `codes` (None: the root department), from this process's copy of the
+    departments (tracker.reference)."""
+    by_code, root = reference.cached(stamp, "department ids", lambda: _read_departments(session))
+    unknown = {c for c in codes if c} - set(by_code)
+    if unknown:
+        code = sorted(unknown)[0]
+        raise ValidationError(f"未知部门 {code!r}", fields={"department": "未知部门"})
+    result: dict[str | None, int] = {c: by_code[c] for c in codes if c}
+    if None in codes:
+        if root is None:
+            raise ValidationError("尚未建立部门，请先创建部门", fields={"department": "无部门"})
+        result[None] = root
+    return result
+
+
+def _read_departments(session: Session) -> tuple[dict[str, int], int | None]:
+    """Every department's id by code, and the root's (the first department without a parent)."""
+    rows = session.execute(
+        select(Department.code, Department.id, Department.parent_id).order_by(Department.id)
+    )
+    by_code, root = {}, None
+    for code, department_id, parent_id in rows:
+        by_code[code] = department_id
+        if parent_id is None and root is None:
+            root = department_id
+    return by_code, root
+
+
+class _EarlierTicket(NamedTuple):
+    id: int
+    number: str
+    channel: str
+
+
+def _phone_duplicates(session: Session, drafts: list[TicketDraft]) -> dict[int, _EarlierTicket | int]:
+    """The batched form of duplicates.flag_possible_duplicate, by phone (text similarity is per row): for
+    each draft whose phone an earlier ticket within WINDOW has, that ticket — one already stored, or the
+    position of an earlier draft of the batch —, by the draft's position. Asked before the batch is
+    written: the look-up then finds only the few stored tickets that match, not the batch's own.
+
+    "Earlier" is by receipt time, then by id, as `flag_possible_duplicate` has it: a stored ticket comes
+    before a draft received at the same moment, and drafts in batch order (their ids are drawn in order).
+    """
+    phones = {d.contact.phone for d in drafts if d.contact.phone}
+    if not phones:
+        return {}
+    earliest = min(d.received_at or d.arrived_at for d in drafts) - WINDOW
+    # (received at, 0 for a stored ticket / 1 for a draft, id / position): the order of "earlier".
+    candidates: dict[str, list[tuple[datetime, int, int, _EarlierTicket | int]]] = {}
+    for row in session.execute(
+        select(Contact.phone, Ticket.id, Ticket.number, Ticket.channel, Ticket.received_at)
+        .join(Ticket, Ticket.contact_id == Contact.id)
+        .where(
+            is_in(session, Contact.phone, phones),
+            Ticket.received_at >= earliest,
+            Ticket.merged_into_id.is_(None),
+        )
+    ):
+        candidates.setdefault(row.phone, []).append(
+            (row.received_at, 0, row.id, _EarlierTicket(row.id, row.number, row.channel))
+        )
+    for position, draft in enumerate(drafts):
+        if draft.contact.phone:
+            received = draft.received_at or draft.arrived_at
+            candidates.setdefault(draft.contact.phone, []).append((received, 1, position, position))
+    found: dict[int, _EarlierTicket | int] = {}
+    for entries in candidates.values():
+        if len(entries) < 2:
+            continue
+        entries.sort(key=lambda entry: entry[:3])
+        # The earliest entry within the window before each draft's: one walk, however many tickets share
+        # the number (a platform's placeholder number may be on every anonymous order).
+        first = 0
+        for at, (received, kind, position, _) in enumerate(entries):
+            while received - entries[first][0] > WINDOW:
+                first += 1
+            if kind == 1 and first < at:
+                found[position] = entries[first][3]
+    return found
+
+
+def open_ticket(
+    session: Session, draft: TicketDraft, *, actor: Actor | None, now: datetime
+) -> tuple[Ticket, bool]:
+    """Open the ticket for one draft, unless one with the same channel and external reference exists.
+
+    Returns (ticket, created): with created False the existing ticket, unchanged — updating it is the
+    update-from-channel door (`tracker.intake.records.apply_record`), which first checks that the caller
+    may change it. The ticket is written as a batch of one (`open_new`: the same planned rows as every
+    other writer, its search row included) in the caller's transaction, and read back for the caller to
+    work on. The possible-duplicate check is the caller's (`apply_record` compares by text as well).
+    """
+    validate_draft(draft)
+    if draft.external_ref:
+        existing = session.scalar(
+            select(Ticket).where(Ticket.channel == draft.channel, Ticket.external_ref == draft.external_ref)
+        )
+        if existing is not None:
+            return existing, False
+    (opened,) = open_new(session, [draft], actor=actor, now=now, flag_duplicates=False)
+    return session.get_one(Ticket, opened.id), True
+
+
+def find_existing(session: Session, draft: TicketDraft) -> Ticket | None:
+    if not draft.external_ref:
+        return None
+    # The id first: most pushes and imported rows are new, and a one-column look-up that finds nothing
+    # costs a fraction of an ORM query for the whole ticket row. A re-sent order pays one more read.
+    ticket_id = find_existing_id(session, draft.channel, draft.external_ref)
+    return None if ticket_id is None else session.get(Ticket, ticket_id)
+
+
+def find_existing_id(session: Session, channel: str, external_ref: str) -> int | None:
+    tickets = Ticket.__table__
+    return session.scalar(
+        select(tickets.c.id).where(tickets.c.channel == channel, tickets.c.external_ref == external_ref)
+    )
