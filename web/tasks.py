@@ -1,6 +1,6 @@
 """The web's one door to the workers: queue a task, wake the outbox relay, ask whether the broker answers.
 
-Views never import `workers/` themselves (tests/unit/test_layering.py): what the web may ask of the
+Views never import `workers/` themselves (tests/test_layering.py): what the web may ask of the
 workers is this short list, so a reader sees it at once and the workers can change behind it.
 """
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 from sqlalchemy import func, select
 
 from tests import factories
-from tests.intake.test_bulk_deadlines import drafts, snapshot
+from tests.workflow.test_opening import drafts, snapshot
 from tracker import reference
 from tracker.tickets import topics as topic_labels
 from tracker.tickets.drafts import CONTACT_FIELDS, ContactDraft

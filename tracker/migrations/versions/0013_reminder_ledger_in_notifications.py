@@ -9,7 +9,7 @@ belongs to one ticket. Notifications of other kinds leave the columns NULL, whic
 
 deadline_id has no foreign key (the ledger's had one, a lookup and a row lock per reminder): the sweep
 writes the id of the deadline row it has just read and holds FOR UPDATE, and deadlines are never deleted
-(tests/unit/test_never_deleted.py); tests/workers/test_sweep.py checks that every reminder points at a
+(tests/tickets/test_never_deleted.py); tests/workers/test_sweep.py checks that every reminder points at a
 deadline of its own ticket.
 
 Backfill: each notification made from a ledger row takes that row's key and loses its 'ledger:<id>'

@@ -5,11 +5,11 @@ a ticket row also dirties its page. Profiling one sweep of 10,000 due deadlines 
 these checks as two thirds of the time of its event, notification and delivery inserts. Dropped:
 
 * ticket_events.ticket_id → tickets: the history is only appended to, tickets are never deleted
-  (tests/unit/test_never_deleted.py), and every writer has the ticket row in hand (the services the ORM
+  (tests/tickets/test_never_deleted.py), and every writer has the ticket row in hand (the services the ORM
   object, the sweep the deadline row it holds FOR UPDATE joined to its ticket, imports the rows they
   have just inserted). Its actor_id key stays (NULL for the system, nothing to look up).
 * notifications.user_id → users and notifications.ticket_id → tickets: users are deactivated, never
-  deleted, and tickets are never deleted (tests/unit/test_never_deleted.py); every writer takes the ids
+  deleted, and tickets are never deleted (tests/tickets/test_never_deleted.py); every writer takes the ids
   from rows it has just read (the sweep from the deadline rows it holds FOR UPDATE and the active users).
 * deliveries.notification_id → notifications (ON DELETE CASCADE): deliveries are planned from the
   notifications the same transaction has just inserted, and notifications are never deleted either.

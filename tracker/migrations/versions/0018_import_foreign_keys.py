@@ -6,7 +6,7 @@ and a row lock (FOR KEY SHARE) in the new ticket's transaction; profiling the im
 showed the checks, with the planning of their lookups, as half of PostgreSQL's time. Dropped:
 
 * tickets.contact_id → contacts and tickets.department_id → departments: contacts are anonymised in
-  place, departments renamed or moved, neither is ever deleted (tests/unit/test_never_deleted.py); a
+  place, departments renamed or moved, neither is ever deleted (tests/tickets/test_never_deleted.py); a
   writer takes the contact id from the row it has just inserted, the department id from the departments
   it has just read (tracker.reference).
 * deadlines.ticket_id → tickets (ON DELETE CASCADE), outbox.ticket_id → tickets and

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-TRACKER = Path(__file__).resolve().parents[2] / "tracker"
+TRACKER = Path(__file__).resolve().parents[1] / "tracker"
 FORBIDDEN = ("flask", "celery", "kombu", "werkzeug", "web", "workers")
 
 

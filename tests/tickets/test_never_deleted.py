@@ -2,7 +2,7 @@
 never deleted: no code of the product deletes them.
 
 They are the history and the figures of the annual report. The foreign keys between them (restored by
-migration 0023, tests/integration/test_foreign_keys.py) refuse a row that points at nothing; this test
+migration 0023, tests/schema/test_foreign_keys.py) refuse a row that points at nothing; this test
 keeps the product from deleting the rows they point at in the first place.
 """
 
