@@ -55,7 +55,7 @@ from tracker.clock import BUSINESS_TZ
 from tracker.errors import NotFound, ValidationError
 from tracker.people.models import Department
 from tracker.reports.models import RegisterFigure, ReviewCase
-from tracker.reports.rows import OUTCOMES_BY_CODE
+from tracker.reports.rows import OUTCOMES_BY_CODE, UNMAPPED
 from tracker.tickets.channels import APPLICANT_TYPES
 from tracker.tickets.models import Ticket, TicketEvent, TicketTopic
 from tracker.tickets.status import FINAL_STATUSES
@@ -70,7 +70,6 @@ CHANNEL_REPORT_LABELS = {
     "disclosure": "依申请公开",
 }
 SATISFIED_DEFAULT = ("满意", "基本满意")
-UNMAPPED = "unmapped"  # a finished application whose outcome names no result row
 DAY_BASE = date(2000, 1, 1)
 
 

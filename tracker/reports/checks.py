@@ -17,28 +17,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.errors import ValidationError
-from tracker.reports.aggregation import UNMAPPED, DisclosureCounts, Scope, disclosure_ticket_ids
+from tracker.reports.aggregation import DisclosureCounts, Scope, disclosure_ticket_ids
 from tracker.reports.formats import (
-    ROW_CARRIED_IN,
-    ROW_CARRIED_OUT,
-    ROW_NEW,
-    ROW_RESULTS,
-    ROW_TOTAL,
     TOTAL,
 )
-from tracker.reports.rows import OUTCOMES
+from tracker.reports.rows import OUTCOMES, UNMAPPED, row_label
 from tracker.tickets.channels import APPLICANT_TYPES
 from tracker.tickets.models import Ticket
 
 RULE_BALANCE = "一+二=三（七）+四"
 RULE_RESULTS = "三（七）=各办理结果之和"
 RULE_TOTAL = "总计=各申请人列之和"
-ROW_LABELS = {
-    "new": ROW_NEW,
-    "carried_in": ROW_CARRIED_IN,
-    "finished": f"{ROW_RESULTS}{ROW_TOTAL}",
-    "carried_out": ROW_CARRIED_OUT,
-}
 
 
 @dataclass
@@ -124,7 +113,7 @@ def run_checks(session: Session, scope: Scope, counts: DisclosureCounts) -> list
     for row in rows:
         total, columns = counts.total(row), counts.column_sum(row)
         if total != columns:
-            label = ROW_LABELS.get(row) or next(o.label for o in OUTCOMES if o.code == row)
+            label = row_label(row)
             failures.append(
                 CheckFailure(
                     RULE_TOTAL,

@@ -29,7 +29,7 @@ from tracker.reports.aggregation import (
 )
 from tracker.reports.models import ReviewCase
 from tracker.reports.registers_spec import ITEMS, MEASURES, REVIEW_KINDS, REVIEW_RESULTS
-from tracker.reports.rows import OUTCOMES_BY_CODE
+from tracker.reports.rows import row_label
 from tracker.tickets.channels import APPLICANT_TYPES
 from tracker.tickets.models import Ticket
 
@@ -41,13 +41,6 @@ MEASURE_LABELS = {
     "late": "未按期答复",
     "rated": "参与评价",
     "satisfied": "满意（含基本满意）",
-}
-ROW_LABELS = {
-    "new": "一、本年新收",
-    "carried_in": "二、上年结转",
-    "finished": "三（七）总计",
-    "carried_out": "四、结转下年度",
-    "unmapped": "已办结但未选择答复结果",
 }
 
 
@@ -65,7 +58,7 @@ def describe(ref: str) -> str:
     if kind == "i":
         return f"{CHANNEL_REPORT_LABELS.get(first, first)} · {MEASURE_LABELS.get(second, second)}"
     if kind == "d":
-        row = ROW_LABELS.get(first) or (OUTCOMES_BY_CODE[first].label if first in OUTCOMES_BY_CODE else first)
+        row = row_label(first)
         return f"依申请公开 · {row} · {'总计' if second == 'all' else second}"
     if kind == "r":
         return f"{REVIEW_KINDS.get(first, first)} · {REVIEW_RESULTS.get(second, '总计')}"

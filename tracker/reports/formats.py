@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from tracker.reports.registers_spec import REVIEW_KINDS, REVIEW_RESULTS
-from tracker.reports.rows import GROUP_OTHER, OUTCOMES
+from tracker.reports.rows import (
+    GROUP_OTHER,
+    OUTCOMES,
+    ROW_CARRIED_IN,
+    ROW_CARRIED_OUT,
+    ROW_NEW,
+    ROW_RESULTS,
+    ROW_TOTAL,
+)
 from tracker.tickets.channels import APPLICANT_TYPES
 
 FORMAT_FREE, FORMAT_2019, FORMAT_2021 = "free", "2019", "2021"
@@ -29,11 +37,6 @@ SECTION_4 = "四、政府信息公开行政复议、行政诉讼情况"
 SECTION_5 = "五、存在的主要问题及改进情况"
 SECTION_6 = "六、其他需要报告的事项"
 
-ROW_NEW = "一、本年新收政府信息公开申请数量"
-ROW_CARRIED_IN = "二、上年结转政府信息公开申请数量"
-ROW_RESULTS = "三、本年度办理结果"
-ROW_TOTAL = "（七）总计"
-ROW_CARRIED_OUT = "四、结转下年度继续办理"
 NOTE_3 = "（本列数据的勾稽关系为：第一项加第二项之和，等于第三项加第四项之和）"
 APPLICANT_HEADER = "申请人情况"
 ORG_HEADER = "法人或其他组织"

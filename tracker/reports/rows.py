@@ -1,7 +1,10 @@
-"""Disclosure outcomes: each reply's outcome is one result row of the annual report's section 三.
+"""The rows of the annual report's section 三, defined once: outcome code → row key → official label.
 
-The codes are stable identifiers stored on tickets; the labels are the official row labels
-(character for character, see annual-report-format.md). The 2019 format folds （六） into one row.
+Each reply's outcome is one result row; the codes are stable identifiers stored on tickets, the labels the
+official row labels (character for character, see annual-report-format.md). The 2019 format folds （六）
+into one row. The rows around the results (一 new, 二 carried in, 三（七） total, 四 carried out) and the
+finished application whose outcome names no row (`UNMAPPED`) have their keys and labels here too: the
+figures (aggregation), the tables (formats), the checks and the drill-down all read `row_label`.
 """
 
 from __future__ import annotations
@@ -74,3 +77,28 @@ def outcome_from_label(text: str) -> Outcome | None:
         if text in (outcome.code, outcome.short, outcome.label, bare):
             return outcome
     return None
+
+
+ROW_NEW = "一、本年新收政府信息公开申请数量"
+ROW_CARRIED_IN = "二、上年结转政府信息公开申请数量"
+ROW_RESULTS = "三、本年度办理结果"
+ROW_TOTAL = "（七）总计"
+ROW_CARRIED_OUT = "四、结转下年度继续办理"
+UNMAPPED = "unmapped"  # a finished application whose outcome names no result row
+
+# The row keys of section 三 that are not outcome codes, with their official labels.
+SECTION_ROWS = {
+    "new": ROW_NEW,
+    "carried_in": ROW_CARRIED_IN,
+    "finished": f"{ROW_RESULTS}{ROW_TOTAL}",
+    "carried_out": ROW_CARRIED_OUT,
+    UNMAPPED: "已办结但未选择答复结果",
+}
+
+
+def row_label(key: str) -> str:
+    """The label of a section-三 row key: an outcome's official row label, or one of `SECTION_ROWS`."""
+    if key in SECTION_ROWS:
+        return SECTION_ROWS[key]
+    outcome = OUTCOMES_BY_CODE.get(key)
+    return outcome.label if outcome is not None else key
