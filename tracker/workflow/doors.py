@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 
 from tracker.deadlines import engine as deadline_engine
 from tracker.deadlines import policies
-from tracker.deadlines import policies as deadlines_policies
 from tracker.deadlines import service as dl
 from tracker.errors import Conflict, NotFound, PermissionDenied, TrackerError, ValidationError
 from tracker.people.access import APPROVER_ROLES, can_take, require_act, require_action, require_view
@@ -359,7 +358,7 @@ def request_extension(
     if deadline.state not in policies.OPEN_STATES:
         raise Conflict(f"“{deadline.label}”期限已结束，不能延期")
     policy = policies.find_policy(
-        deadlines_policies.policies_for(session), deadline.policy_code, deadline.policy_version
+        policies.policies_for(session), deadline.policy_code, deadline.policy_version
     )
     deadline_engine.check_extension(
         policy, [deadline_engine.Extension.from_json(e) for e in deadline.extensions or ()], length
