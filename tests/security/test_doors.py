@@ -518,3 +518,38 @@ def test_a_file_import_within_one_departments_reach_names_the_foreign_row(sessio
     report = import_file(session, "hotline", path, actor="文件导入", reach=reach, now=now, skip_bad_rows=True)
     assert (report.updated, report.rejected) == (1, 1)
     assert foreign.body == "他处原文" and foreign.reply_text is None and own.body == "本处更新"
+
+
+def test_a_channel_reporting_the_answer_supersedes_a_pending_signoff_instead_of_orphaning_it(
+    session, now, office
+):
+    """The update-from-channel door: a re-sent application whose history says it was answered, while a
+    承办人's reply waits for sign-off here, takes the channel's answer and closes the request as
+    superseded (an event says so); the request no longer blocks the ticket. Replayed, nothing more."""
+    from tracker.intake.records import History, IntakeRecord, apply_record
+    from tracker.people.access import EVERYTHING
+
+    ticket = factories.ticket(session, now=now, dept=office["mine"], **DISCLOSURE)
+    approval = ds.reply(session, ticket, "予以公开。", user=office["staff"], now=now, outcome="public")
+    assert approval is not None and approval.state == "pending"
+    answered_at = now + timedelta(hours=2)
+    record = IntakeRecord(
+        factories.draft(
+            external_ref=ticket.external_ref, subject=ticket.subject, body=ticket.body, **DISCLOSURE
+        ),
+        History(reply_text="经审查，本机关不掌握该信息。", replied_at=answered_at, outcome="unable_not_held"),
+    )
+    for _replay in range(2):
+        apply_record(session, record, actor="导入", reach=EVERYTHING, now=answered_at)
+    session.flush()
+    assert session.get(Approval, approval.id).state == "superseded"
+    assert ticket.status == "replied" and ticket.outcome == "unable_not_held"
+    assert ds.pending_approvals(session, ticket) == []
+    kinds = session.scalars(
+        select(TicketEvent.kind).where(
+            TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "approval.superseded"
+        )
+    ).all()
+    assert kinds == ["approval.superseded"]
+    ds.close(session, ticket, user=office["staff"], now=answered_at)  # no longer held up by the request
+    assert ticket.status == "closed"

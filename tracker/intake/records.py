@@ -27,6 +27,7 @@ from tracker.tickets.drafts import TicketDraft
 from tracker.tickets.history import Actor
 from tracker.tickets.models import Ticket
 from tracker.tickets.status import OPEN_STATUSES
+from tracker.workflow.doors import supersede_approvals
 from tracker.workflow.opening import find_existing, open_if_new, open_ticket
 from tracker.workflow.transitions import close_ticket, rate_ticket, reply_ticket, update_from_draft
 
@@ -358,6 +359,12 @@ def replay_history(
     done: dict[str, Any] = {}
     if history.reply_text and ticket.replied_at is None and ticket.status in OPEN_STATUSES:
         at = history.replied_at or history.closed_at
+        # The channel says it was answered: a reply or extension still waiting here is moot, not orphaned.
+        superseded = supersede_approvals(
+            session, ticket, reason="渠道回传该件已答复，待审批的申请自动作废", now=at, actor=actor
+        )
+        if superseded:
+            done["history.superseded_approvals"] = [None, superseded]
         reply_ticket(
             session, ticket, history.reply_text, actor=actor, now=at, outcome=history.outcome, replied_at=at
         )

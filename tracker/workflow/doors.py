@@ -489,6 +489,29 @@ def decide_approval(
     return approval
 
 
+def supersede_approvals(session: Session, ticket: Ticket, *, reason: str, now: datetime, actor: Any) -> int:
+    """Close the ticket's pending requests that something outside the staff's hands made moot — the 12345
+    platform reporting the order answered while a reply waited for sign-off or an extension for approval:
+    each becomes `superseded` with the reason, and its requester hears of it (`approval.superseded`).
+    Returns how many."""
+    pending = pending_approvals(session, ticket)
+    for approval in pending:
+        approval.state = "superseded"
+        approval.decided_at = now
+        approval.decision_note = reason
+        session.flush()
+        svc.record_event(
+            session,
+            ticket,
+            "approval.superseded",
+            actor=actor,
+            now=now,
+            data={"approval_id": approval.id, "kind": approval.kind, "note": reason},
+            publish=True,
+        )
+    return len(pending)
+
+
 def pending_approvals(session: Session, ticket: Ticket) -> list[Approval]:
     return list(
         session.scalars(

@@ -112,6 +112,7 @@ EVENT_LABELS = {
     "approval.requested": "提交审批",
     "approval.approved": "审批同意",
     "approval.refused": "审批不同意",
+    "approval.superseded": "待审批申请作废",
     "reminder.sent": "发送提醒",
 }
 
