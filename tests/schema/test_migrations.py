@@ -6,7 +6,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 
 from tracker.migrate import alembic_config, current_heads, upgrade
-from tracker.orm import Base
+from tracker.schema import metadata
 
 
 def _modelled(obj, name, type_, reflected, compare_to):
@@ -19,7 +19,7 @@ def _modelled(obj, name, type_, reflected, compare_to):
 def test_models_match_migrations(engine):
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": _modelled})
-        diff = compare_metadata(context, Base.metadata)
+        diff = compare_metadata(context, metadata)
     assert diff == [], f"models and migrations differ; write a migration: {diff}"
 
 

@@ -6,10 +6,9 @@ from alembic import context
 from sqlalchemy import pool
 
 from tracker.db import make_engine
-from tracker.orm import Base
+from tracker.schema import metadata as target_metadata  # every model module, listed once
 
 config = context.config
-target_metadata = Base.metadata
 
 
 def _url() -> str:
