@@ -210,3 +210,23 @@ def test_the_beat_schedule_runs_the_retention_task_nightly():
 
     entry = BEAT_SCHEDULE["privacy-retention"]
     assert entry["task"] == task.name == "privacy.anonymise_due"
+
+
+def test_anonymising_a_contact_blanks_what_the_citizen_was_sent(session, now):
+    from tracker.notify.citizens import plan_message
+    from tracker.notify.models import CitizenMessage
+
+    old = _closed_ticket(session, closed_at=now - 4 * YEAR, body="请回电13812345678。")
+    plan_message(
+        session,
+        key="old-reply",
+        kind="reply",
+        recipients={"sms": "13812345678"},
+        values={"number": old.number, "query_code": "ABC"},
+        now=now - 4 * YEAR,
+        ticket_id=old.id,
+    )
+    anonymise_due(session, now=now)
+    message = session.scalar(select(CitizenMessage).where(CitizenMessage.ticket_id == old.id))
+    session.refresh(message)
+    assert "13812345678" not in message.recipient and message.text == "" and message.params == {}

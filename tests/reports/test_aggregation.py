@@ -291,3 +291,30 @@ def test_interaction_figures_equal_their_drill_down_lists(session, bureau):
     assert (h.received, h.replied, h.on_time) == (4, 3, 2)  # 31 Dec: replied in 2025; one replied late
     assert (w.received, w.replied, w.rated, w.satisfied) == (1, 0, 1, 0)  # the merged duplicate left out
     assert (d.received, d.replied) == (2, 1)  # the merged application counted
+
+
+def test_the_report_says_where_each_rating_came_from(session, bureau):
+    """回访, the citizen's 好差评 on the portal, the platform's record in an import; older ratings unknown."""
+    from sqlalchemy import update
+
+    from tracker.reports.html import INTERACTION_TEMPLATE
+    from tracker.tickets.models import Ticket
+
+    root, o, _x = bureau
+    revisit = message(session, o, "2026-05-06 10:00", replied="2026-05-07 10:00", satisfaction="满意")
+    platform = message(session, o, "2026-05-06 11:00", replied="2026-05-07 10:00")
+    svc.rate_ticket(session, platform, "不满意", actor="回访", now=at("2026-05-08 10:00"), source="platform")
+    portal = message(session, o, "2026-05-06 12:00", channel="website", replied="2026-05-07 10:00")
+    portal.query_code = "ABCDEF123456"
+    svc.rate_from_portal(session, "abcdef123456", "非常满意", now=at("2026-05-09 10:00"))
+    legacy = message(session, o, "2026-05-06 13:00", replied="2026-05-07 10:00", satisfaction="基本满意")
+    session.execute(update(Ticket).where(Ticket.id == legacy.id).values(satisfaction_source=None))
+    session.flush()
+    f = interaction_figures(session, period_scope(session, 2026, department_code=root.code))
+    assert f["hotline"].rating_sources == {"revisit": 1, "platform": 1, "unknown": 1}
+    assert f["website"].rating_sources == {"portal": 1}
+    assert (f["website"].rated, f["website"].satisfied) == (1, 1)  # 非常满意 counts as satisfied
+    assert f["hotline"].rating_sources_text() == "回访 1 · 平台导入 1 · 来源未记录 1"
+    html = INTERACTION_TEMPLATE.render(figures=f, link=None)
+    assert "网站好差评 1" in html and "评价来源" in html
+    assert revisit.satisfaction_source == "revisit"

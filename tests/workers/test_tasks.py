@@ -65,7 +65,13 @@ def test_ticket_created_is_routed_tagged_and_handled_once(scratch_url, tmp_path)
 
         message_id = s.scalar(select(OutboxMessage.id).where(OutboxMessage.ticket_id == ticket_id))
 
-    assert process_message(settings, message_id, now=now) == ["route", "tag", "deadlines", "search"]
+    assert process_message(settings, message_id, now=now) == [
+        "route",
+        "tag",
+        "deadlines",
+        "search",
+        "citizen",
+    ]
     assert process_message(settings, message_id, now=now) == []  # redelivered: no second effect
     with session_scope(scratch_url) as s:
         ticket = s.get(Ticket, ticket_id)
@@ -73,7 +79,7 @@ def test_ticket_created_is_routed_tagged_and_handled_once(scratch_url, tmp_path)
         assert ticket.topic_names == ["惠企政策"]
         kinds = [e.kind for e in s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id))]
         assert kinds.count("ticket.routed") == 1 and kinds.count("ticket.tagged") == 1
-        assert s.scalar(select(func.count()).select_from(ProcessedMessage)) == 4
+        assert s.scalar(select(func.count()).select_from(ProcessedMessage)) == 5
         notes = s.scalars(select(Notification).where(Notification.user_id == ids["supervisor"])).all()
         assert [n.title for n in notes] == [f"新工单分办到本部门：{ticket.number}"]
 
@@ -172,7 +178,7 @@ def test_assignment_notifies_the_assignee_not_the_actor(scratch_url, tmp_path):
 
         s.flush()
         message_id = s.scalar(select(OutboxMessage.id).where(OutboxMessage.event_id == event.id))
-    assert process_message(settings, message_id, now=now) == ["notify"]
+    assert process_message(settings, message_id, now=now) == ["notify", "citizen"]
     with session_scope(scratch_url) as s:
         titles = {n.user_id: n.title for n in s.scalars(select(Notification))}
         assert titles == {ids["staff"]: f"您有新分派的工单：{ticket.number}"}

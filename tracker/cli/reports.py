@@ -25,7 +25,9 @@ def report() -> None:
 @click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), required=True)
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--force", is_flag=True, help="export even when the cross-checks fail")
-@click.option("--satisfied", default="满意,基本满意", show_default=True, help="levels counted as satisfied")
+@click.option(
+    "--satisfied", default="非常满意,满意,基本满意", show_default=True, help="levels counted as satisfied"
+)
 @click.pass_obj
 def annual_cmd(settings: Settings, year, department_code, fmt, out, force, satisfied) -> None:
     """Produce the year's report as xlsx, docx, json, csv or html (stdout for text formats without --out)."""

@@ -228,6 +228,8 @@ def _refresh(
             "explanation": explanation,
             **(data or {}),
         },
+        # An extension is news for the applicant (延期告知): the citizen-message consumer hears it.
+        publish=event_kind == "deadline.extended",
     )
     return True
 

@@ -142,3 +142,17 @@ class CaptchaChallenge(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     answer_digest: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class RecoveryCode(Base):
+    """A code sent by SMS to recover lost 查询码 (web.views.portal). Only HMACs are kept: of the phone
+    number (so a row does not say whose it is) and of the code. The first answer deletes the row, right
+    or wrong — single use — and it is useless after expires_at. A row exists whether or not the number
+    is known, so the flow looks the same for every number (no enumeration)."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    phone_digest: Mapped[str] = mapped_column(String(64))
+    code_digest: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(index=True)

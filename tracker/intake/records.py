@@ -376,7 +376,13 @@ def replay_history(
         at = history.rated_at or history.closed_at or history.replied_at or ticket.received_at
         before = ticket.satisfaction
         rate_ticket(
-            session, ticket, history.satisfaction, actor="回访", now=at, is_resolved=history.is_resolved
+            session,
+            ticket,
+            history.satisfaction,
+            actor="回访",
+            now=at,
+            is_resolved=history.is_resolved,
+            source="platform",  # the platform's 回访, brought in by the import
         )
         done["history.rating"] = [before, history.satisfaction]
     return done

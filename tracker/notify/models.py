@@ -4,8 +4,9 @@ and the rules (routing, topics, reminders) administrators edit."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.orm import Base, int_pk
@@ -91,6 +92,9 @@ class NotificationChannel(Base):
     # the end of a throttle the robot announced (DingTalk 130101, WeCom 45009).
     next_send_at: Mapped[datetime | None]
     paused_until: Mapped[datetime | None]
+    # The SMS gateway's provider and its non-secret settings: {"provider": "generic" | "aliyun" |
+    # "tencent", "access_key_id" / "secret_id", "sign_name", "sdk_app_id", "region"} (docs/sms.md).
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     department: Mapped[Department | None] = relationship()
 
@@ -114,7 +118,11 @@ class Delivery(Base):
 
     id: Mapped[int_pk]
     key: Mapped[str] = mapped_column(String(120), unique=True)  # notification:medium:target
-    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"))
+    # Either a staff notification or a message to a citizen (who is no user): exactly one is set.
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"))
+    citizen_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("citizen_messages.id", ondelete="CASCADE"), index=True
+    )
     medium: Mapped[str] = mapped_column(String(16))  # email, webhook, dingtalk, wecom, sms
     # The notification's user, copied for per-user media.
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -127,8 +135,50 @@ class Delivery(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
 
-    notification: Mapped[Notification] = relationship()
+    notification: Mapped[Notification | None] = relationship()
     channel: Mapped[NotificationChannel | None] = relationship()
+
+
+class CitizenMessage(Base):
+    """One message to the citizen behind a ticket (受理, 补正, 延期, 答复, 回访 …) over one medium.
+
+    The text is rendered from the office's template when the event is handled and kept as sent, so the
+    ticket page shows what the citizen received. The UNIQUE key (outbox message, kind, medium) makes
+    "sent once" a fact: a re-delivered event finds its row and plans nothing. The sending itself is a
+    `Delivery` row like any other (one machinery: lease, backoff, failure, health).
+    """
+
+    __tablename__ = "citizen_messages"
+
+    id: Mapped[int_pk]
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # receipt, correction, extension, reply, revisit, recovery
+    medium: Mapped[str] = mapped_column(String(16))  # sms, email
+    recipient: Mapped[str] = mapped_column(String(255))  # the phone number or e-mail address used
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    # The template's variables, for gateways that take a template code and its parameters (Aliyun, Tencent).
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+
+
+class MessageTemplate(Base):
+    """The office's own wording of a citizen message, per kind and medium (defaults in
+    tracker.citizens.messages). `gateway_template` is the template code the SMS gateway approved
+    (Aliyun TemplateCode, Tencent TemplateId); the gateway fills it with `params`."""
+
+    __tablename__ = "message_templates"
+    __table_args__ = (UniqueConstraint("kind", "medium"),)
+
+    id: Mapped[int_pk]
+    kind: Mapped[str] = mapped_column(String(16))
+    medium: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    text: Mapped[str] = mapped_column(Text)
+    gateway_template: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class ReminderRule(Base):
@@ -187,7 +237,9 @@ Index(
 
 
 __all__ = [
+    "CitizenMessage",
     "Delivery",
+    "MessageTemplate",
     "Notification",
     "NotificationChannel",
     "ReminderRule",

@@ -40,6 +40,14 @@ NOTIFICATION_KINDS = {
     "calendar": "节假日安排",
     "channel": "渠道告警",  # an outside channel needs the office: a Weibo token expiring, a refused login
 }
+# SMS gateways: the generic hook, Aliyun SMS, Tencent Cloud SMS (workers/senders/sms.py) and the settings
+# each needs besides its secret (docs/sms.md).
+SMS_PROVIDER_FIELDS = {
+    "generic": (),
+    "aliyun": ("access_key_id", "sign_name"),
+    "tencent": ("secret_id", "sdk_app_id", "sign_name"),
+}
+SMS_PROVIDER_LABELS = {"generic": "通用短信网关", "aliyun": "阿里云短信", "tencent": "腾讯云短信"}
 MAX_ATTEMPTS = 8
 # Group robots accept 20 messages a minute each (DingTalk then throttles for 10 minutes, errcode 130101;
 # WeCom answers 45009): one message per robot every 3 seconds at most, and a burst of due deliveries for
@@ -180,8 +188,13 @@ def save_channel(
     kinds: Sequence[str] = (),
     channel_id: int | None = None,
     is_active: bool = True,
+    options: dict | None = None,
 ) -> NotificationChannel:
-    """Create or change a group robot / webhook / SMS gateway; the secret is stored encrypted."""
+    """Create or change a group robot / webhook / SMS gateway; the secret is stored encrypted.
+
+    An SMS gateway's `options` name its provider and that provider's non-secret settings
+    (SMS_PROVIDER_FIELDS); the secret is the generic hook's token, Aliyun's AccessKeySecret or
+    Tencent's SecretKey."""
     from tracker.security import encrypt_secret
 
     errors = {}
@@ -194,6 +207,22 @@ def save_channel(
     unknown = [k for k in kinds if k not in NOTIFICATION_KINDS]
     if unknown:
         errors["kinds"] = f"未知类型 {','.join(unknown)}"
+    options = {k: str(v).strip() for k, v in (options or {}).items() if v is not None and str(v).strip()}
+    if kind == "sms":
+        provider = options.setdefault("provider", "generic")
+        if provider not in SMS_PROVIDER_FIELDS:
+            errors["provider"] = f"应为 {'/'.join(SMS_PROVIDER_FIELDS)} 之一"
+        else:
+            missing = [f for f in SMS_PROVIDER_FIELDS[provider] if not options.get(f)]
+            if missing:
+                errors["options"] = f"{SMS_PROVIDER_LABELS[provider]}缺少 {'、'.join(missing)}"
+            options = {
+                k: v
+                for k, v in options.items()
+                if k in (*SMS_PROVIDER_FIELDS[provider], "provider", "region")
+            }
+    elif options:
+        options = {}
     if errors:
         raise ValidationError("；".join(f"{k}: {v}" for k, v in errors.items()), fields=errors)
     channel = (
@@ -208,6 +237,7 @@ def save_channel(
         channel.secret_encrypted = encrypt_secret(secret_key, secret)
     channel.department_id = department_id
     channel.kinds = list(kinds)
+    channel.options = options or None
     channel.is_active = is_active
     session.add(channel)
     session.flush()
@@ -376,14 +406,15 @@ def mark_sent(session: Session, delivery_id: int, *, now: datetime) -> None:
     session.flush()
 
 
-def mark_failed(session: Session, delivery_id: int, error: str, *, now: datetime) -> str:
-    """Record a failed attempt: back to pending with backoff, or `failed` after the maximum."""
+def mark_failed(session: Session, delivery_id: int, error: str, *, now: datetime, final: bool = False) -> str:
+    """Record a failed attempt: back to pending with backoff, or `failed` after the maximum — at once
+    when `final` (the channel said trying again cannot help: a wrong number, an unapproved template)."""
     delivery = session.get(Delivery, delivery_id)
     if delivery is None:
         raise NotFound(f"投递 {delivery_id} 不存在")
     delivery.last_error = error[:500]
     delivery.lease_until = None
-    if delivery.attempts >= MAX_ATTEMPTS:
+    if final or delivery.attempts >= MAX_ATTEMPTS:
         delivery.status = "failed"
     else:
         delivery.status = "pending"

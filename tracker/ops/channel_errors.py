@@ -112,7 +112,112 @@ HTTP = {
     "connect": "无法连接（地址、端口、证书或网络）",
 }
 
-TABLES = {"weibo": WEIBO, "dingtalk": DINGTALK, "wecom": WECOM, "email": SMTP, "smtp": SMTP}
+# Aliyun SMS (dysmsapi SendSms): the answer's `Code`. Business refusals come with HTTP 200, request
+# refusals (signature, key, timestamp) with a 4xx; both name their code.
+ALIYUN_SMS = {
+    "isv.BUSINESS_LIMIT_CONTROL": "同一号码发送过于频繁，被阿里云流控（每分钟/每小时/每天条数上限），稍后自动重试",
+    "isv.DAY_LIMIT_CONTROL": "已达当日发送上限，稍后自动重试",
+    "isv.MOBILE_NUMBER_ILLEGAL": "手机号码格式错误，不再重试",
+    "isv.MOBILE_COUNT_OVER_LIMIT": "手机号码数量超过限制",
+    "isv.TEMPLATE_MISSING_PARAMETERS": "模板变量缺少对应参数值（请核对模板与告知类型的变量）",
+    "isv.TEMPLATE_PARAMS_ILLEGAL": "模板变量里包含非法关键字",
+    "isv.PARAM_LENGTH_LIMIT": "参数超出长度限制",
+    "isv.INVALID_PARAMETERS": "参数格式不正确",
+    "isv.INVALID_JSON_PARAM": "TemplateParam 不是合法的JSON",
+    "isv.SMS_TEMPLATE_ILLEGAL": "短信模板不存在或未通过审核（请核对模板代码 TemplateCode）",
+    "isv.SMS_SIGNATURE_ILLEGAL": "短信签名不存在或未通过审核（请核对签名 SignName）",
+    "isv.SMS_SIGN_ILLEGAL": "签名禁止使用",
+    "isv.BLACK_KEY_CONTROL_LIMIT": "内容含黑名单关键字，被拦截",
+    "isv.AMOUNT_NOT_ENOUGH": "阿里云账户余额不足，请充值；稍后自动重试",
+    "isv.OUT_OF_SERVICE": "阿里云账户已停机（余额不足或欠费），请处理；稍后自动重试",
+    "isv.ACCOUNT_NOT_EXISTS": "阿里云账户不存在",
+    "isv.ACCOUNT_ABNORMAL": "阿里云账户异常",
+    "isv.PRODUCT_UN_SUBSCRIPT": "未开通短信服务",
+    "isv.DENY_IP_RANGE": "本机IP不在阿里云允许的地址范围内",
+    "isv.EXTEND_CODE_ERROR": "扩展码使用错误",
+    "isp.SYSTEM_ERROR": "阿里云系统错误，稍后自动重试",
+    "isp.RAM_PERMISSION_DENY": "RAM用户没有短信发送权限（AliyunDysmsFullAccess）",
+    "SignatureDoesNotMatch": "签名校验失败：AccessKeySecret 不正确",
+    "InvalidAccessKeyId.NotFound": "AccessKeyId 不存在",
+    "InvalidAccessKeyId.Inactive": "AccessKeyId 已被禁用",
+    "SignatureNonceUsed": "SignatureNonce 重复使用，稍后自动重试",
+    "InvalidTimeStamp.Expired": "请求时间与阿里云相差过大（请校准服务器时钟）",
+    "MissingParameter": "缺少必填参数",
+    "Throttling.User": "请求过于频繁，稍后自动重试",
+}
+# Refusals that another attempt cannot change: the delivery fails at once (the office fixes the number,
+# the template or the signature and sends it again from the admin page).
+ALIYUN_SMS_PERMANENT = frozenset(
+    {
+        "isv.MOBILE_NUMBER_ILLEGAL",
+        "isv.MOBILE_COUNT_OVER_LIMIT",
+        "isv.TEMPLATE_MISSING_PARAMETERS",
+        "isv.TEMPLATE_PARAMS_ILLEGAL",
+        "isv.PARAM_LENGTH_LIMIT",
+        "isv.INVALID_PARAMETERS",
+        "isv.INVALID_JSON_PARAM",
+        "isv.SMS_TEMPLATE_ILLEGAL",
+        "isv.SMS_SIGNATURE_ILLEGAL",
+        "isv.SMS_SIGN_ILLEGAL",
+        "isv.BLACK_KEY_CONTROL_LIMIT",
+    }
+)
+
+# Tencent Cloud SMS (API 3.0): Response.Error.Code for a refused request, SendStatusSet[].Code per number.
+TENCENT_SMS = {
+    "AuthFailure.SignatureFailure": "签名校验失败：SecretKey 不正确",
+    "AuthFailure.SignatureExpire": "签名已过期（请校准服务器时钟）",
+    "AuthFailure.SecretIdNotFound": "SecretId 不存在",
+    "AuthFailure.InvalidSecretId": "SecretId 无效",
+    "AuthFailure.UnauthorizedOperation": "子账号没有短信发送权限",
+    "RequestLimitExceeded": "请求频率超过限制，稍后自动重发",
+    "InternalError": "腾讯云内部错误，稍后自动重试",
+    "InvalidParameter": "参数错误",
+    "MissingParameter": "缺少必填参数",
+    "FailedOperation.TemplateIncorrectOrUnapproved": "短信模板不存在或未通过审核（请核对模板ID）",
+    "FailedOperation.SignatureIncorrectOrUnapproved": "短信签名不存在或未通过审核（请核对签名）",
+    "FailedOperation.InsufficientBalanceInSmsPackage": "短信套餐包余量不足，请购买；稍后自动重试",
+    "FailedOperation.PhoneNumberInBlacklist": "该号码在黑名单中（用户退订或投诉），不再发送",
+    "FailedOperation.ContainSensitiveWord": "内容含敏感词，被拦截",
+    "FailedOperation.TemplateParamSetNotMatchApprovedTemplate": "模板参数个数与审核通过的模板不一致",
+    "InvalidParameterValue.IncorrectPhoneNumber": "手机号码格式错误，不再重试",
+    "InvalidParameterValue.TemplateParameterFormatError": "模板参数格式错误（验证码类模板只允许数字）",
+    "InvalidParameterValue.TemplateParameterLengthLimit": "单个模板变量超出长度限制",
+    "InvalidParameterValue.SdkAppIdNotExist": "SmsSdkAppId 不存在",
+    "UnauthorizedOperation.SmsSdkAppIdVerifyFail": "SmsSdkAppId 校验失败（与 SecretId 不属于同一账号）",
+    "LimitExceeded.PhoneNumberThirtySecondLimit": "同一号码30秒内发送过多，稍后自动重发",
+    "LimitExceeded.PhoneNumberOneHourLimit": "同一号码1小时内发送过多，稍后自动重发",
+    "LimitExceeded.PhoneNumberDailyLimit": "同一号码当日发送已达上限，明日自动重发",
+    "LimitExceeded.PhoneNumberSameContentDailyLimit": "同一号码当日相同内容已达上限，稍后自动重试",
+}
+TENCENT_SMS_PERMANENT = frozenset(
+    {
+        "FailedOperation.TemplateIncorrectOrUnapproved",
+        "FailedOperation.SignatureIncorrectOrUnapproved",
+        "FailedOperation.PhoneNumberInBlacklist",
+        "FailedOperation.ContainSensitiveWord",
+        "FailedOperation.TemplateParamSetNotMatchApprovedTemplate",
+        "InvalidParameterValue.IncorrectPhoneNumber",
+        "InvalidParameterValue.TemplateParameterFormatError",
+        "InvalidParameterValue.TemplateParameterLengthLimit",
+    }
+)
+# "Too fast" codes and how long to wait (seconds): the message is held, not counted as a failed attempt.
+TENCENT_SMS_THROTTLE = {
+    "RequestLimitExceeded": 60,
+    "LimitExceeded.PhoneNumberThirtySecondLimit": 30,
+    "LimitExceeded.PhoneNumberOneHourLimit": 3600,
+}
+
+TABLES = {
+    "weibo": WEIBO,
+    "dingtalk": DINGTALK,
+    "wecom": WECOM,
+    "email": SMTP,
+    "smtp": SMTP,
+    "aliyun_sms": ALIYUN_SMS,
+    "tencent_sms": TENCENT_SMS,
+}
 
 
 def meaning(service: str, code: str | None) -> str | None:

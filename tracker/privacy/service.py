@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, false, func, or_, select
+from sqlalchemy import and_, exists, false, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from tracker.db import session_scope
 from tracker.errors import ValidationError
+from tracker.notify.models import CitizenMessage
 from tracker.people.models import AuditEntry, User
 from tracker.privacy.models import RetentionPolicy
 from tracker.search import index_tickets
@@ -196,6 +197,13 @@ def anonymise_due(session: Session, *, now: datetime, limit: int = 500) -> Anony
         contact.anonymised_at = now
     result.contacts = len(contacts)
 
+    # What the citizen was sent names their number or address and may quote the case: blanked too.
+    session.execute(
+        update(CitizenMessage)
+        .where(CitizenMessage.ticket_id.in_(select(Ticket.id).where(Ticket.contact_id.in_(ids))))
+        .values(recipient="（已匿名化）", subject="", text="", params={})
+        .execution_options(synchronize_session=False)
+    )
     for ticket in session.scalars(select(Ticket).where(Ticket.contact_id.in_(ids)).order_by(Ticket.id)):
         changed = ["contact"]
         body = redact_text(ticket.body)

@@ -56,7 +56,7 @@ from tracker.errors import NotFound, ValidationError
 from tracker.people.models import Department
 from tracker.reports.models import RegisterFigure, ReviewCase
 from tracker.reports.rows import OUTCOMES_BY_CODE, UNMAPPED
-from tracker.tickets.channels import APPLICANT_TYPES
+from tracker.tickets.channels import APPLICANT_TYPES, SATISFACTION_SOURCES
 from tracker.tickets.models import Ticket, TicketEvent, TicketTopic
 from tracker.tickets.status import FINAL_STATUSES
 from tracker.tickets.topics import label_names
@@ -69,7 +69,7 @@ CHANNEL_REPORT_LABELS = {
     "weibo": "政务微博",
     "disclosure": "依申请公开",
 }
-SATISFIED_DEFAULT = ("满意", "基本满意")
+SATISFIED_DEFAULT = ("非常满意", "满意", "基本满意")
 DAY_BASE = date(2000, 1, 1)
 
 
@@ -208,6 +208,9 @@ class ChannelFigures:
     without_deadline: int = 0
     rated: int = 0
     satisfied: int = 0
+    # Of `rated`, how many came from each source (tracker.tickets.channels.SATISFACTION_SOURCES); "unknown" for
+    # ratings recorded before the source was (migration 0029).
+    rated_by_source: dict[str, int] = field(default_factory=dict)
     median_workdays: float | None = None
     mean_workdays: float | None = None
 
@@ -222,6 +225,20 @@ class ChannelFigures:
     @property
     def satisfaction_rate(self) -> Rate:
         return Rate(self.satisfied, self.rated)
+
+    @property
+    def rating_sources(self) -> dict[str, int]:
+        """Rated tickets per source, in SATISFACTION_SOURCES order, with "unknown" for the rest."""
+        out = {s: self.rated_by_source[s] for s in SATISFACTION_SOURCES if self.rated_by_source.get(s)}
+        unknown = self.rated - sum(out.values())
+        if unknown:
+            out["unknown"] = unknown
+        return out
+
+    def rating_sources_text(self) -> str:
+        """ "回访 12 · 网站好差评 3" — the report's line saying where the ratings came from."""
+        labels = {**SATISFACTION_SOURCES, "unknown": "来源未记录"}
+        return " · ".join(f"{labels[s]} {n}" for s, n in self.rating_sources.items()) or "—"
 
 
 def _replied(scope: Scope):
@@ -303,6 +320,9 @@ def ticket_figures(
             f.without_deadline += row["without_deadline"]
             f.rated += row["rated"]
             f.satisfied += row["satisfied"]
+            for source in SATISFACTION_SOURCES:
+                if row[f"rated_{source}"]:
+                    f.rated_by_source[source] = f.rated_by_source.get(source, 0) + row[f"rated_{source}"]
             if row["wd"] is not None and row["replied"]:
                 histogram = histograms[row["channel"]]
                 histogram[row["wd"]] = histogram.get(row["wd"], 0) + row["replied"]
@@ -343,6 +363,10 @@ def _figures_query(scope: Scope, levels: tuple[str, ...], where: Any) -> Select:
             count_if(and_(replied, Ticket.reply_due_at.is_(None))).label("without_deadline"),
             count_if(Ticket.satisfaction.is_not(None)).label("rated"),
             count_if(Ticket.satisfaction.in_(levels)).label("satisfied"),
+            *(
+                count_if(Ticket.satisfaction_source == source).label(f"rated_{source}")
+                for source in SATISFACTION_SOURCES
+            ),
         )
         .where(where)
         .group_by(Ticket.channel, workdays, label)

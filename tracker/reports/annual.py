@@ -281,6 +281,7 @@ def interaction_dict(report: AnnualReport) -> dict[str, dict[str, Any]]:
             "on_time": f.on_time,
             "on_time_rate": f.on_time_rate.value,
             "rated": f.rated,
+            "rated_by_source": f.rating_sources,
             "satisfied": f.satisfied,
             "satisfaction_rate": f.satisfaction_rate.value,
             "without_deadline": f.without_deadline,

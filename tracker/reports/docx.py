@@ -80,7 +80,7 @@ def _set_text(cell, text: str, *, center: bool = True) -> None:
 
 
 def _interaction_table(doc, report: annual.AnnualReport) -> None:
-    headers = ("渠道", "收到", "答复", "答复率", "按期答复率", "评价", "满意", "满意率")
+    headers = ("渠道", "收到", "答复", "答复率", "按期答复率", "评价", "评价来源", "满意", "满意率")
     t = doc.add_table(rows=1 + len(report.interaction), cols=len(headers))
     t.style = "Table Grid"
     t.alignment = WD_TABLE_ALIGNMENT.CENTER
@@ -94,6 +94,7 @@ def _interaction_table(doc, report: annual.AnnualReport) -> None:
             f.reply_rate.percent(),
             f.on_time_rate.percent(),
             f.rated,
+            f.rating_sources_text(),
             f.satisfied,
             f.satisfaction_rate.percent(),
         )

@@ -59,14 +59,14 @@ TABLES_TEMPLATE = _ENV.from_string(
 
 INTERACTION_TEMPLATE = _ENV.from_string(
     """<table class="report-table interaction">
-<tr><th>渠道</th><th>收到</th><th>答复</th><th>答复率</th><th>按期答复</th><th>按期答复率</th><th>参与评价</th><th>满意</th><th>满意率</th><th>答复用时中位数（工作日）</th><th>平均用时（工作日）</th></tr>
+<tr><th>渠道</th><th>收到</th><th>答复</th><th>答复率</th><th>按期答复</th><th>按期答复率</th><th>参与评价</th><th>评价来源</th><th>满意</th><th>满意率</th><th>答复用时中位数（工作日）</th><th>平均用时（工作日）</th></tr>
 {% for code, f in figures.items() %}<tr>
 <th>{{ f.label }}</th>
 {% for measure, value in (("received", f.received), ("replied", f.replied)) %}<td class="num">{% if link %}<a href="{{ link('i:' ~ code ~ ':' ~ measure) }}">{{ value }}</a>{% else %}{{ value }}{% endif %}</td>{% endfor %}
 <td class="num" title="{{ f.replied }}/{{ f.received }}">{{ f.reply_rate.percent() }}</td>
 <td class="num">{% if link %}<a href="{{ link('i:' ~ code ~ ':on_time') }}">{{ f.on_time }}</a>{% else %}{{ f.on_time }}{% endif %}</td>
 <td class="num" title="{{ f.on_time }}/{{ f.replied }}">{{ f.on_time_rate.percent() }}</td>
-{% for measure, value in (("rated", f.rated), ("satisfied", f.satisfied)) %}<td class="num">{% if link %}<a href="{{ link('i:' ~ code ~ ':' ~ measure) }}">{{ value }}</a>{% else %}{{ value }}{% endif %}</td>{% endfor %}
+{% for measure, value in (("rated", f.rated), ("satisfied", f.satisfied)) %}<td class="num">{% if link %}<a href="{{ link('i:' ~ code ~ ':' ~ measure) }}">{{ value }}</a>{% else %}{{ value }}{% endif %}</td>{% if measure == "rated" %}<td class="sources" data-rating-sources>{{ f.rating_sources_text() }}</td>{% endif %}{% endfor %}
 <td class="num" title="{{ f.satisfied }}/{{ f.rated }}">{{ f.satisfaction_rate.percent() }}</td>
 <td class="num">{{ '—' if f.median_workdays is none else '%g' % f.median_workdays }}</td>
 <td class="num">{{ '—' if f.mean_workdays is none else '%.1f' % f.mean_workdays }}</td>

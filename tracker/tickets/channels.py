@@ -30,7 +30,12 @@ CHANNELS: dict[str, Channel] = {
 
 APPLICANT_TYPES = ("自然人", "商业企业", "科研机构", "社会公益组织", "法律服务机构", "其他")
 
-SATISFACTION_LEVELS = ("满意", "基本满意", "不满意")
+# The five levels of 好差评 (国办发〔2019〕51号, as the portals offer them); the older three (满意, 基本满意,
+# 不满意) that 12345 platforms and 回访 use are among them.
+SATISFACTION_LEVELS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")
+# Where a rating came from, for the report: staff's 回访, the citizen's own 好差评 on the portal, or the
+# platform's record brought in by an import. Ratings from before migration 0029 have none.
+SATISFACTION_SOURCES = {"revisit": "回访", "portal": "网站好差评", "platform": "平台导入"}
 
 
 def channel(code: str) -> Channel:

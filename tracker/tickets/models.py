@@ -26,6 +26,8 @@ class Contact(Base):
     id_number: Mapped[str | None] = mapped_column(String(64))
     is_confidential: Mapped[bool] = mapped_column(default=False)
     anonymised_at: Mapped[datetime | None]
+    # The citizen asked for no more SMS / e-mail about their tickets (the link in every message).
+    notify_opt_out_at: Mapped[datetime | None]
 
 
 class TicketNumberAllocation(Base):
@@ -118,6 +120,8 @@ class Ticket(Base):
     replied_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     satisfaction: Mapped[str | None] = mapped_column(String(16))
+    # Where the rating came from: revisit (回访 by staff), portal (the citizen's 好差评), platform (import).
+    satisfaction_source: Mapped[str | None] = mapped_column(String(16))
     is_resolved: Mapped[bool | None]
     is_publishable: Mapped[bool] = mapped_column(default=False)
     query_code: Mapped[str | None] = mapped_column(String(32), unique=True)

@@ -9,15 +9,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from tracker.deadlines import policies
 from tracker.deadlines import service as deadlines
-from tracker.errors import NotFound, ValidationError
+from tracker.errors import Conflict, NotFound, ValidationError
 from tracker.people.models import Department, User
 from tracker.reports.facts import refresh_facts
 from tracker.search import index_tickets
-from tracker.tickets.channels import SATISFACTION_LEVELS
+from tracker.tickets.channels import SATISFACTION_LEVELS, SATISFACTION_SOURCES
 from tracker.tickets.drafts import CONTACT_FIELDS, UPDATABLE_FIELDS, TicketDraft, draft_subject
 from tracker.tickets.history import Actor, record_event
 from tracker.tickets.models import Ticket, TicketEvent
@@ -226,14 +227,19 @@ def rate_ticket(
     actor: Actor | None,
     now: datetime,
     is_resolved: bool | None = None,
+    source: str = "revisit",
 ) -> TicketEvent:
-    """Record the 回访 result: satisfaction (满意/基本满意/不满意) and whether it was resolved."""
+    """Record a rating and where it came from (`SATISFACTION_SOURCES`): the 回访 result, the citizen's
+    好差评 (`rate_from_portal`), or the platform's record in an import."""
     if satisfaction not in SATISFACTION_LEVELS:
         raise ValidationError(
             f"满意度应为 {'/'.join(SATISFACTION_LEVELS)} 之一", fields={"satisfaction": "取值无效"}
         )
+    if source not in SATISFACTION_SOURCES:
+        raise ValidationError(f"未知的评价来源 {source!r}", fields={"source": "取值无效"})
     before = ticket.satisfaction
     ticket.satisfaction = satisfaction
+    ticket.satisfaction_source = source
     ticket.is_resolved = is_resolved
     ticket.updated_at = now
     return record_event(
@@ -242,8 +248,41 @@ def rate_ticket(
         "ticket.rated",
         actor=actor,
         now=now,
-        data={"satisfaction": [before, satisfaction], "is_resolved": is_resolved},
+        data={"satisfaction": [before, satisfaction], "is_resolved": is_resolved, "source": source},
     )
+
+
+def rate_from_portal(session: Session, query_code: str, satisfaction: str, *, now: datetime) -> Ticket:
+    """The citizen's 好差评 with the 查询码: once per ticket, after the reply.
+
+    The claim is one conditional UPDATE, so two submissions racing (a replayed form) cannot both count:
+    the second finds the ticket already rated from the portal and is refused. A 回访 rating recorded
+    before is replaced — the citizen's own word is the later one — and the event keeps both.
+    """
+    code = (query_code or "").strip().upper()
+    if satisfaction not in SATISFACTION_LEVELS:
+        raise ValidationError(
+            f"评价应为 {'/'.join(SATISFACTION_LEVELS)} 之一", fields={"satisfaction": "取值无效"}
+        )
+    ticket = session.scalar(select(Ticket).where(Ticket.query_code == code)) if 0 < len(code) <= 32 else None
+    if ticket is None:
+        raise NotFound("查询码不正确，请核对后重试")
+    if ticket.replied_at is None:
+        raise ValidationError("尚未答复，答复后才能评价", fields={"satisfaction": "尚未答复"})
+    claimed = session.execute(
+        update(Ticket)
+        .where(
+            Ticket.id == ticket.id,
+            or_(Ticket.satisfaction_source.is_(None), Ticket.satisfaction_source != "portal"),
+        )
+        .values(satisfaction_source="portal")
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not claimed:
+        raise Conflict("您已评价过此件，每件只能评价一次")
+    session.refresh(ticket)
+    rate_ticket(session, ticket, satisfaction, actor="群众（网站好差评）", now=now, source="portal")
+    return ticket
 
 
 def add_note(

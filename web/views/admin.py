@@ -472,7 +472,7 @@ def save_rule(kind: str):
                 now=now(),
             )
         elif kind == "reminder":
-            from tracker.reminders.rules import save_reminder_rule
+            from tracker.reminders.engine.rules import save_reminder_rule
 
             days = [
                 parse_int(x, "days_before", high=MAX_POLICY_LENGTH)
@@ -517,6 +517,20 @@ def channels():
                 secret=form.get("secret") or None,
                 department_id=id_arg(form, "department_id"),
                 kinds=form.getlist("kinds"),
+                # An SMS gateway's provider and its non-secret settings (docs/sms.md).
+                options={
+                    name: form.get(f"sms_{name}", "")[:200]
+                    for name in (
+                        "provider",
+                        "access_key_id",
+                        "secret_id",
+                        "sdk_app_id",
+                        "sign_name",
+                        "region",
+                    )
+                }
+                if form.get("kind") == "sms"
+                else None,
             )
         except TrackerError as exc:
             return _fail(exc, "admin.channels")
@@ -532,7 +546,44 @@ def channels():
         channels=session.scalars(select(NotificationChannel).order_by(NotificationChannel.id)).all(),
         kinds=notify.CHANNEL_KINDS,
         notification_kinds=notify.NOTIFICATION_KINDS,
+        sms_providers=notify.SMS_PROVIDER_LABELS,
         departments=session.scalars(select(Department).order_by(Department.id)).all(),
+    )
+
+
+# -- the office's wording of messages to citizens ---------------------------------------------------------
+
+
+@bp.route("/message-templates", methods=["GET", "POST"])
+@login_required
+@admin_required
+def message_templates():
+    from tracker.notify import citizens
+
+    session = db()
+    if request.method == "POST":
+        form = request.form
+        try:
+            row = citizens.save_template(
+                session,
+                kind=form.get("kind", ""),
+                medium=form.get("medium", ""),
+                subject=form.get("subject", "")[:300],
+                text=form.get("text", "")[:2000],
+                gateway_template=form.get("gateway_template") or None,
+                now=now(),
+                user=current_user(),
+            )
+        except TrackerError as exc:
+            return _fail(exc, "admin.message_templates")
+        _audit("message_template.saved", "message_template", row.id, {"kind": row.kind, "medium": row.medium})
+        return _saved("告知模板已保存", "admin.message_templates")
+    return render_template(
+        "admin/message_templates.html",
+        templates=citizens.templates(session),
+        kinds=citizens.KINDS,
+        variables=citizens.VARIABLES,
+        params=citizens.PARAMS,
     )
 
 

@@ -29,6 +29,8 @@ from tracker.clock import BUSINESS_TZ, local, local_date, utcnow
 from tracker.deadlines import policies as dl
 from tracker.errors import CalendarYearMissing, NotFound, PermissionDenied, TrackerError, ValidationError
 from tracker.inputs import MAX_DATE_CHARS, id_arg, ids_arg, int_arg, parse_date
+from tracker.notify.citizens import DELIVERY_STATUS_LABELS, ticket_messages
+from tracker.notify.citizens import KINDS as CITIZEN_KINDS
 from tracker.people.access import (
     can_act_on_ticket,
     can_reveal_personal_data,
@@ -38,8 +40,10 @@ from tracker.people.access import (
     require_view,
 )
 from tracker.people.models import Department, User
+from tracker.portal.uploads import PURPOSES as UPLOAD_PURPOSES
 from tracker.reports.rows import OUTCOMES, OUTCOMES_BY_CODE
-from tracker.tickets.channels import APPLICANT_TYPES, CHANNELS, SATISFACTION_LEVELS
+from tracker.security import mask_email, mask_phone
+from tracker.tickets.channels import APPLICANT_TYPES, CHANNELS, SATISFACTION_LEVELS, SATISFACTION_SOURCES
 from tracker.tickets.models import Ticket
 from tracker.tickets.queries import (
     QUEUES,
@@ -440,6 +444,13 @@ def ticket(ticket_id: int):
         else None,
         convert_targets=[(code, c) for code, c in CHANNELS.items() if code != ticket.channel],
         applicant_types=APPLICANT_TYPES,
+        # What the citizen was told (SMS, e-mail) and how each message fared; recipients masked.
+        citizen_messages=ticket_messages(session, ticket.id),
+        citizen_kinds=CITIZEN_KINDS,
+        delivery_labels=DELIVERY_STATUS_LABELS,
+        mask_recipient=lambda m: mask_phone(m.recipient) if m.medium == "sms" else mask_email(m.recipient),
+        upload_purposes=UPLOAD_PURPOSES,
+        rating_sources=SATISFACTION_SOURCES,
         needs_signoff=ds.reply_needs_signoff(user, ticket),
         attachments=ds.ticket_attachments(session, ticket),
         can_reveal=can_reveal_personal_data(user, ticket),

@@ -9,18 +9,27 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from flask import Blueprint, Response, render_template, request, session
 from sqlalchemy import select
 
 from tracker.clock import local, utcnow
+from tracker.errors import Conflict, NotFound, ValidationError
 from tracker.intake import disclosure, website
 from tracker.intake.models import PortalCounter
 from tracker.intake.records import RecordError, apply_record
+from tracker.notify.citizens import contact_of_token, opt_out
 from tracker.people.access import NOTHING
+from tracker.portal import uploads as uploads_
+from tracker.portal.published import published_messages
+from tracker.portal.recovery import finish_recovery, normalise_phone, phone_digest, start_recovery
+from tracker.portal.uploads import save_uploads
 from tracker.reports.rows import OUTCOMES_BY_CODE
-from tracker.tickets.channels import MESSAGE_TYPES
+from tracker.security import mask_phone
+from tracker.tickets.channels import MESSAGE_TYPES, SATISFACTION_LEVELS
 from tracker.tickets.models import Ticket
+from tracker.workflow.transitions import rate_from_portal
 from web import captcha
 from web.database import db, settings
 
@@ -31,6 +40,12 @@ bp = Blueprint(
 HOURLY_LIMIT = 20
 DAILY_LIMIT = 240
 QUERY_HOURLY_LIMIT = 60
+RATE_HOURLY_LIMIT = 30
+# Recovering a 查询码 sends an SMS (it costs, and could pester someone): few per address, fewer per phone.
+RECOVER_HOURLY_LIMIT, RECOVER_DAILY_LIMIT = 5, 20
+PHONE_HOURLY_LIMIT, PHONE_DAILY_LIMIT = 3, 5
+VERIFY_HOURLY_LIMIT = 20
+RECOVERY_SESSION_KEY = "portal_recovery"
 
 
 def _client_hash() -> str:
@@ -38,14 +53,15 @@ def _client_hash() -> str:
     return hashlib.sha256(f"{settings().secret_key}:portal:{ip}".encode()).hexdigest()[:32]
 
 
-def _bump(kind: str, now: datetime) -> dict[str, int]:
-    """Count one request of this client in its hour and day windows; return the new counts."""
+def _bump(kind: str, now: datetime, client: str | None = None) -> dict[str, int]:
+    """Count one request of this client (or of `client`: a hashed phone number) in its hour and day
+    windows; return the new counts."""
     from sqlalchemy.dialects.postgresql import insert as pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     session_ = db()
     insert = pg_insert if session_.get_bind().dialect.name == "postgresql" else sqlite_insert
-    client = _client_hash()
+    client = client or _client_hash()
     moment = local(now)
     counts = {}
     for span, key, ttl in (
@@ -62,8 +78,8 @@ def _bump(kind: str, now: datetime) -> dict[str, int]:
     return counts
 
 
-def _over_limit(kind: str, hourly: int, daily: int) -> bool:
-    counts = _bump(kind, utcnow())
+def _over_limit(kind: str, hourly: int, daily: int, client: str | None = None) -> bool:
+    counts = _bump(kind, utcnow(), client)
     db().commit()  # the count stands whatever happens to the submission
     return counts["hour"] > hourly or counts["day"] > daily
 
@@ -164,11 +180,31 @@ def disclosure_form():
     except RecordError as exc:
         errors.update({e.column: e.reason for e in exc.errors})
         record = None
+    uploads = _checked_uploads(errors)
     if errors or record is None:
         return _form("portal/disclosure.html", 400, form=request.form, errors=errors, **choices)
     result = apply_record(db(), record, actor="门户网站", reach=NOTHING, now=now)
+    save_uploads(
+        db(), result.ticket, uploads, now=now, directory=Path(settings().instance_dir) / "attachments"
+    )
     db().commit()
     return render_template("portal/done.html", ticket=result.ticket, kind="政府信息公开申请")
+
+
+def _checked_uploads(errors: dict[str, str]) -> list[uploads_.Upload]:
+    """The application's files, each checked by its content (tracker.portal.uploads); a refused one
+    names itself in `errors` and nothing is stored."""
+    found = []
+    for purpose, label in uploads_.PURPOSES.items():
+        upload = request.files.get(purpose)
+        if upload is None or not upload.filename:
+            continue
+        data = upload.read(uploads_.MAX_BYTES + 1)  # never more than the bound into memory
+        try:
+            found.append(uploads_.check_upload(purpose, upload.filename, data))
+        except ValueError as exc:
+            errors[label] = str(exc)
+    return found
 
 
 def _disclosure_choices() -> dict:
@@ -177,6 +213,8 @@ def _disclosure_choices() -> dict:
         "id_types": disclosure.ID_TYPES_PERSON,
         "delivery_forms": disclosure.DELIVERY_FORMS,
         "delivery_ways": disclosure.DELIVERY_WAYS,
+        "upload_purposes": uploads_.PURPOSES,
+        "upload_limit_mb": uploads_.MAX_BYTES // 1024 // 1024,
     }
 
 
@@ -192,11 +230,124 @@ def query():
         ticket = db().scalar(select(Ticket).where(Ticket.query_code == code))
     if ticket is None:
         return render_template("portal/query.html", ticket=None, error="查询码不正确，请核对后重试"), 404
+    return _query_page(ticket, code)
+
+
+def _query_page(
+    ticket: Ticket, code: str, *, status: int = 200, rating_error: str | None = None, rated=False
+):
     outcome = OUTCOMES_BY_CODE.get(ticket.outcome) if ticket.outcome else None
-    return render_template(
-        "portal/query.html",
-        ticket=ticket,
-        error=None,
-        outcome=outcome.short if outcome else None,
-        has_reply=ticket.replied_at is not None and bool(ticket.reply_text),
+    return (
+        render_template(
+            "portal/query.html",
+            ticket=ticket,
+            error=None,
+            code=code,
+            outcome=outcome.short if outcome else None,
+            has_reply=ticket.replied_at is not None and bool(ticket.reply_text),
+            levels=SATISFACTION_LEVELS,
+            can_rate=ticket.replied_at is not None and ticket.satisfaction_source != "portal",
+            rating_error=rating_error,
+            rated=rated,
+        ),
+        status,
     )
+
+
+@bp.post("/rate")
+def rate():
+    """好差评: the citizen rates the reply with the 查询码 — once (tracker.workflow.transitions.rate_from_portal)."""
+    if _over_limit("r", RATE_HOURLY_LIMIT, DAILY_LIMIT):
+        return _limited()
+    code = (request.form.get("code") or "").strip().upper()[:32]
+    try:
+        ticket = rate_from_portal(db(), code, request.form.get("satisfaction") or "", now=utcnow())
+    except NotFound as exc:
+        db().rollback()
+        return render_template("portal/query.html", ticket=None, error=str(exc)), 404
+    except (Conflict, ValidationError) as exc:
+        db().rollback()
+        ticket = db().scalar(select(Ticket).where(Ticket.query_code == code)) if code else None
+        if ticket is None:
+            return render_template("portal/query.html", ticket=None, error="查询码不正确，请核对后重试"), 404
+        return _query_page(
+            ticket, code, status=409 if isinstance(exc, Conflict) else 400, rating_error=str(exc)
+        )
+    db().commit()
+    return _query_page(ticket, code, rated=True)
+
+
+@bp.get("/published")
+def published():
+    """留言选登: messages whose authors agreed to publication, with the reply, personal data masked."""
+    try:
+        page = int(request.args.get("page") or 1)
+    except ValueError:
+        page = 1
+    items, pages = published_messages(db(), page=page)
+    return render_template("portal/published.html", items=items, page=min(max(page, 1), pages), pages=pages)
+
+
+def _phone_client(phone: str) -> str:
+    """The per-phone counter's key: a keyed hash, so the counters do not hold phone numbers."""
+    return "p" + phone_digest(settings().secret_key, phone)[:31]
+
+
+@bp.route("/recover", methods=["GET", "POST"])
+def recover():
+    """Recovering lost 查询码 by phone: a CAPTCHA, then an SMS code — the same answer for every number."""
+    if request.method == "GET":
+        return _form("portal/recover.html", form={}, errors={}, step="phone")
+    if _over_limit("p", RECOVER_HOURLY_LIMIT, RECOVER_DAILY_LIMIT):
+        return _limited()
+    errors: dict[str, str] = {}
+    if not _captcha_ok():
+        errors["验证码"] = "验证码错误或已过期，请重新计算"
+    phone = normalise_phone(request.form.get("phone"))
+    if phone is None:
+        errors["手机号码"] = "请填写11位手机号码"
+    if errors:
+        return _form("portal/recover.html", 400, form=request.form, errors=errors, step="phone")
+    if _over_limit("n", PHONE_HOURLY_LIMIT, PHONE_DAILY_LIMIT, client=_phone_client(phone)):
+        return _limited()
+    challenge = start_recovery(db(), phone, secret_key=settings().secret_key, now=utcnow())
+    db().commit()
+    session[RECOVERY_SESSION_KEY] = {"id": challenge, "phone": phone}
+    return render_template("portal/recover.html", form={}, errors={}, step="code", phone=mask_phone(phone))
+
+
+@bp.post("/recover/verify")
+def recover_verify():
+    if _over_limit("v", VERIFY_HOURLY_LIMIT, DAILY_LIMIT):
+        return _limited()
+    pending = session.pop(RECOVERY_SESSION_KEY, None) or {}
+    phone = str(pending.get("phone") or "")
+    tickets = finish_recovery(
+        db(),
+        pending.get("id"),
+        phone,
+        (request.form.get("code") or "").strip(),
+        secret_key=settings().secret_key,
+        now=utcnow(),
+    )
+    db().commit()  # the challenge is used up whatever the answer
+    if tickets is None:
+        errors = {"短信验证码": "验证码错误或已过期，请重新获取"}
+        return _form("portal/recover.html", 400, form={}, errors=errors, step="phone")
+    return render_template("portal/recover.html", form={}, errors={}, step="done", tickets=tickets)
+
+
+@bp.route("/optout/<token>", methods=["GET", "POST"])
+def optout(token: str):
+    """The link in every message to a citizen: no more SMS or e-mail about their tickets."""
+    try:
+        contact = contact_of_token(db(), settings().secret_key, token[:64])
+    except NotFound:
+        return render_template("portal/optout.html", state="invalid"), 404
+    if request.method == "GET":
+        return render_template(
+            "portal/optout.html", state="ask" if contact.notify_opt_out_at is None else "done"
+        )
+    opt_out(db(), contact, now=utcnow())
+    db().commit()
+    return render_template("portal/optout.html", state="done")

@@ -20,9 +20,11 @@ class SendError(Exception):
     tracker.ops.channel_errors explains to the operator.
     """
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, permanent: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        # Trying again cannot help (an invalid number, an unapproved template): fail the delivery now.
+        self.permanent = permanent
 
 
 class Throttled(SendError):
@@ -50,6 +52,12 @@ class Message:
     url: str | None = None
     secret: str | None = field(default=None, repr=False)
     channel_id: int | None = None  # the configured channel (robot, webhook, SMS gateway) it goes through
+    # SMS gateways with approved templates (Aliyun, Tencent): the provider and its settings, the template
+    # code and its parameters; `text` is the rendered wording, for gateways that take free text.
+    options: dict = field(default_factory=dict)
+    template_code: str | None = None
+    params: dict = field(default_factory=dict)
+    text: str | None = None
 
 
 Sender = Callable[[Message, Settings], None]

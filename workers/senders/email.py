@@ -33,6 +33,8 @@ IMPLICIT_TLS_PORT = 465
 
 def render_email(message: Message, settings: Settings) -> tuple[str, str]:
     """Return (subject, plain-text body)."""
+    if message.kind.startswith("citizen."):  # the office's template, rendered in full when planned
+        return message.title, f"{message.body}\n\n——\n系统自动发送，请勿直接回复"
     greeting = f"{message.recipient_name}，您好：" if message.recipient_name else "您好："
     lines = [greeting, "", message.title, ""]
     if message.body:

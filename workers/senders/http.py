@@ -63,3 +63,23 @@ def _retry_after(headers) -> float:
         return max(1.0, float(headers.get("Retry-After") or 60))
     except ValueError:  # an HTTP date: wait the usual minute
         return 60.0
+
+
+def post_raw(url: str, body: bytes, *, headers: dict) -> Response:
+    """POST and return the answer whatever its status: the cloud SMS APIs explain a refusal (a bad
+    signature, a throttle) in the body of their 4xx, which the caller reads for the service's own code."""
+    if not url.startswith(("http://", "https://")):
+        raise SendError("地址应以 http:// 或 https:// 开头")
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as answer:
+            return Response(answer.status, answer.read(1_000_000))
+    except urllib.error.HTTPError as exc:
+        try:
+            return Response(exc.code, exc.read(1_000_000))
+        finally:
+            exc.close()
+    except urllib.error.URLError as exc:
+        raise SendError(f"无法连接：{type(exc.reason).__name__}", code="connect") from None
+    except OSError as exc:
+        raise SendError(f"无法连接：{type(exc).__name__}", code="connect") from None

@@ -21,10 +21,16 @@ from sqlalchemy import select
 from tracker.clock import utcnow
 from tracker.config import Settings
 from tracker.db import session_scope
-from tracker.notify.models import Delivery, Notification, NotificationChannel
+from tracker.notify.models import (
+    CitizenMessage,
+    Delivery,
+    MessageTemplate,
+    Notification,
+    NotificationChannel,
+)
 from tracker.notify.service import ROBOT_KINDS, ROBOT_SPACING
 from tracker.people.models import User
-from tracker.tickets.models import Ticket
+from tracker.tickets.models import Contact, Ticket
 from workers.senders import Message, Throttled, send_batch
 from workers.tasks.common import RETRY, settings_of
 
@@ -34,9 +40,62 @@ CLAIM = 10  # × the senders' 20 s timeouts stays well inside tracker.notify.ser
 TIME_BUDGET_SECONDS = 120  # then hand over to a fresh task, well inside the task time limit
 
 
+def _sms_gateway(session) -> NotificationChannel | None:
+    return session.scalar(
+        select(NotificationChannel)
+        .where(NotificationChannel.kind == "sms", NotificationChannel.is_active)
+        .order_by(NotificationChannel.id)
+    )
+
+
+def load_citizen_message(settings: Settings, session, delivery: Delivery) -> Message | None:
+    """A message to a citizen: recipient and text are on its `CitizenMessage`, the wording's gateway
+    template code on the office's template. None when the citizen opted out since it was planned."""
+    from tracker.notify.service import channel_secret
+
+    row = session.execute(
+        select(CitizenMessage, Ticket.number, Contact.notify_opt_out_at, MessageTemplate.gateway_template)
+        .outerjoin(Ticket, Ticket.id == CitizenMessage.ticket_id)
+        .outerjoin(Contact, Contact.id == Ticket.contact_id)
+        .outerjoin(
+            MessageTemplate,
+            (MessageTemplate.kind == CitizenMessage.kind) & (MessageTemplate.medium == CitizenMessage.medium),
+        )
+        .where(CitizenMessage.id == delivery.citizen_message_id)
+    ).first()
+    if row is None:
+        return None
+    citizen, number, opted_out_at, gateway_template = row
+    if opted_out_at is not None and citizen.kind != "recovery":
+        return None
+    channel = _sms_gateway(session) if delivery.medium == "sms" else None
+    return Message(
+        delivery_id=delivery.id,
+        delivery_key=delivery.key,
+        medium=delivery.medium,
+        title=citizen.subject or citizen.text[:60],
+        body=citizen.text,
+        link=None,
+        kind=f"citizen.{citizen.kind}",
+        ticket_number=number,
+        email=citizen.recipient if delivery.medium == "email" else None,
+        phone=citizen.recipient if delivery.medium == "sms" else None,
+        url=channel.url if channel else None,
+        secret=channel_secret(channel, settings.secret_key) if channel else None,
+        channel_id=channel.id if channel else None,
+        options=dict(channel.options or {}) if channel else {},
+        template_code=gateway_template,
+        params=dict(citizen.params or {}),
+        text=citizen.text,
+    )
+
+
 def load_message(settings: Settings, session, delivery_id: int) -> Message | None:
     from tracker.notify.service import channel_secret
 
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is not None and delivery.citizen_message_id is not None:
+        return load_citizen_message(settings, session, delivery)
     row = session.execute(
         select(Delivery, Notification, User, Ticket.number, NotificationChannel)
         .join(Notification, Notification.id == Delivery.notification_id)
@@ -49,9 +108,12 @@ def load_message(settings: Settings, session, delivery_id: int) -> Message | Non
         return None
     delivery, notification, user, number, channel = row
     if delivery.medium == "sms" and channel is None:
-        channel = session.scalar(
-            select(NotificationChannel).where(
-                NotificationChannel.kind == "sms", NotificationChannel.is_active
+        channel = _sms_gateway(session)
+    staff_template = None
+    if delivery.medium == "sms":
+        staff_template = session.scalar(
+            select(MessageTemplate.gateway_template).where(
+                MessageTemplate.kind == "staff", MessageTemplate.medium == "sms"
             )
         )
     return Message(
@@ -69,7 +131,18 @@ def load_message(settings: Settings, session, delivery_id: int) -> Message | Non
         url=channel.url if channel else None,
         secret=channel_secret(channel, settings.secret_key) if channel else None,
         channel_id=channel.id if channel else None,
+        options=dict(channel.options or {}) if channel else {},
+        template_code=staff_template,
+        params={"title": notification.title[:35]},
     )
+
+
+def _skip(settings: Settings, delivery_id: int, now) -> None:
+    """A planned message that must not go out any more (the citizen opted out): failed, with the reason."""
+    from tracker.notify.service import mark_failed
+
+    with session_scope(settings.database_url) as session:
+        mark_failed(session, delivery_id, "群众已退订，不再发送", now=now or utcnow(), final=True)
 
 
 def send_pending(
@@ -90,7 +163,11 @@ def send_pending(
                 continue
             break
         with session_scope(settings.database_url) as session:
-            messages = [m for m in (load_message(settings, session, i) for i in ids) if m is not None]
+            loaded = {i: load_message(settings, session, i) for i in ids}
+        messages = [m for m in loaded.values() if m is not None]
+        for delivery_id in [i for i, m in loaded.items() if m is None]:
+            _skip(settings, delivery_id, now)
+            counts["failed"] += 1
         robots: dict[int, list[Message]] = {}
         for message in messages:
             if message.medium in ROBOT_KINDS and message.channel_id is not None:
@@ -160,7 +237,13 @@ def _deliver(settings: Settings, messages: list[Message], counts: dict[str, int]
         error = f"{type(exc).__name__}: {exc}"[:500]
         with session_scope(settings.database_url) as session:
             for message in messages:
-                status = mark_failed(session, message.delivery_id, error, now=now or utcnow())
+                status = mark_failed(
+                    session,
+                    message.delivery_id,
+                    error,
+                    now=now or utcnow(),
+                    final=bool(getattr(exc, "permanent", False)),
+                )
                 counts["failed" if status == "failed" else "retrying"] += 1
         log.warning("delivery %s (%s) failed: %s", first.delivery_id, first.medium, type(exc).__name__)
         _record_health(

@@ -131,6 +131,52 @@ def on_status_notify(session: Session, settings: Settings, message: OutboxMessag
     )
 
 
+# What the citizen hears of each status change (tracker.notify.citizens): the 补正 notice, the reply, and
+# at closing the 回访 invitation to rate.
+CITIZEN_ACTIONS = {"request_correction": "correction", "reply": "reply", "close": "revisit"}
+
+
+def _tell_citizen(
+    session: Session, settings: Settings, message: OutboxMessage, kind: str, now: datetime, **extra
+) -> None:
+    from tracker.notify.citizens import tell_citizen
+
+    ticket = session.get(Ticket, message.ticket_id)
+    if ticket is None:
+        return
+    tell_citizen(
+        session,
+        ticket,
+        kind,
+        key=f"ob{message.id}:{kind}",
+        now=now,
+        public_url=settings.public_url,
+        secret_key=settings.secret_key,
+        media=media_for(settings),
+        **extra,
+    )
+
+
+def on_created_citizen(session: Session, settings: Settings, message: OutboxMessage, now: datetime) -> None:
+    """受理告知 with the 查询码."""
+    _tell_citizen(session, settings, message, "receipt", now)
+
+
+def on_status_citizen(session: Session, settings: Settings, message: OutboxMessage, now: datetime) -> None:
+    payload = message.payload or {}
+    kind = CITIZEN_ACTIONS.get(payload.get("action"))
+    if kind == "revisit" and payload.get("outcome") == "other_no_correction":
+        return  # closed because the applicant never corrected: nothing to rate
+    if kind is not None:
+        _tell_citizen(session, settings, message, kind, now, notice=str(payload.get("notice") or "")[:200])
+
+
+def on_extended_citizen(session: Session, settings: Settings, message: OutboxMessage, now: datetime) -> None:
+    """延期告知, only for the reply deadline (the citizen's answer), not for internal ones."""
+    if (message.payload or {}).get("deadline") == "reply":
+        _tell_citizen(session, settings, message, "extension", now)
+
+
 def _label(status: str) -> str:
     from tracker.tickets.status import STATUS_LABELS
 
@@ -143,8 +189,10 @@ CONSUMERS: dict[str, list[tuple[str, Callable]]] = {
         ("tag", on_created_tag),
         ("deadlines", on_created_deadlines),
         ("search", on_created_index),
+        ("citizen", on_created_citizen),
     ],
-    "ticket.status_changed": [("notify", on_status_notify)],
+    "ticket.status_changed": [("notify", on_status_notify), ("citizen", on_status_citizen)],
+    "deadline.extended": [("citizen", on_extended_citizen)],
 }
 
 
