@@ -363,3 +363,26 @@ def test_an_office_template_with_an_unknown_variable_is_refused(scratch_url):
         save_template(
             s, kind="receipt", medium="sms", text="{number.__class__}{password}", now=START, user=None
         )
+
+
+def test_the_channel_status_explains_the_providers_code(scratch_url, tmp_path, tencent):
+    from tracker.ops.channel_status import channel_statuses
+
+    settings, _ = worker_settings(tmp_path, scratch_url, "memory://")
+    ticket_id = _setup(scratch_url, email=None)
+    _gateway(
+        scratch_url,
+        settings,
+        provider="tencent",
+        url=tencent.url,
+        secret="wrong-secret",
+        secret_id="AKIDtest",
+        sdk_app_id="1400000001",
+        sign_name="某市工信局",
+    )
+    _templates(scratch_url, receipt="2000001")
+    process_message(settings, _outbox(scratch_url, ticket_id, "ticket.created")[0], now=START)
+    send_pending(settings, now=START)
+    with session_scope(scratch_url) as s:
+        [sms] = [c for c in channel_statuses(s, settings, now=START) if c.last_error_code]
+        assert sms.last_error_code == "AuthFailure.SignatureFailure" and "SecretKey 不正确" in sms.meaning

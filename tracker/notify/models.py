@@ -93,7 +93,7 @@ class NotificationChannel(Base):
     next_send_at: Mapped[datetime | None]
     paused_until: Mapped[datetime | None]
     # The SMS gateway's provider and its non-secret settings: {"provider": "generic" | "aliyun" |
-    # "tencent", "access_key_id" / "secret_id", "sign_name", "sdk_app_id", "region"} (docs/sms.md).
+    # "tencent", "access_key_id" / "secret_id", "sign_name", "sdk_app_id", "region"} (docs/citizens.md).
     options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     department: Mapped[Department | None] = relationship()

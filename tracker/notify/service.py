@@ -41,7 +41,7 @@ NOTIFICATION_KINDS = {
     "channel": "渠道告警",  # an outside channel needs the office: a Weibo token expiring, a refused login
 }
 # SMS gateways: the generic hook, Aliyun SMS, Tencent Cloud SMS (workers/senders/sms.py) and the settings
-# each needs besides its secret (docs/sms.md).
+# each needs besides its secret (docs/citizens.md).
 SMS_PROVIDER_FIELDS = {
     "generic": (),
     "aliyun": ("access_key_id", "sign_name"),

@@ -138,7 +138,7 @@ def channel_statuses(session: Session, settings: Settings, *, now: datetime) -> 
                 last_success_at=channel.last_success_at,
                 last_error_at=channel.last_error_at,
                 last_error_code=channel.last_error_code,
-                meaning=meaning(channel.kind, channel.last_error_code),
+                meaning=meaning(_service_of(channel), channel.last_error_code),
                 detail=detail,
             )
         )
@@ -159,3 +159,9 @@ def format_table(rows: list[ChannelStatus]) -> str:
         if row.detail:
             lines.append(f"  {row.detail}")
     return "\n".join(lines)
+
+
+def _service_of(channel) -> str:
+    """Whose codes a channel's last error is in: an SMS gateway's are its provider's (Aliyun, Tencent)."""
+    provider = (channel.options or {}).get("provider") if channel.kind == "sms" else None
+    return f"{provider}_sms" if provider in ("aliyun", "tencent") else channel.kind

@@ -517,7 +517,7 @@ def channels():
                 secret=form.get("secret") or None,
                 department_id=id_arg(form, "department_id"),
                 kinds=form.getlist("kinds"),
-                # An SMS gateway's provider and its non-secret settings (docs/sms.md).
+                # An SMS gateway's provider and its non-secret settings (docs/citizens.md).
                 options={
                     name: form.get(f"sms_{name}", "")[:200]
                     for name in (

@@ -15,7 +15,7 @@ where enc is RFC 3986 percent-encoding in UTF-8 (space → %20, * → %2A, ~ kep
 
 Channel settings: url https://dysmsapi.aliyuncs.com/, secret = AccessKeySecret, options
 {"provider": "aliyun", "access_key_id", "sign_name", "region" (default cn-hangzhou)}; each message's
-TemplateCode is the office's template's `gateway_template` (docs/sms.md).
+TemplateCode is the office's template's `gateway_template` (docs/citizens.md).
 """
 
 from __future__ import annotations
