@@ -141,6 +141,8 @@ EXPECTATIONS = {
     ("admin.channels", "POST"): admin_only,
     ("admin.canned_replies", "GET"): admin_only,
     ("admin.canned_replies", "POST"): admin_only,
+    ("admin.message_templates", "GET"): admin_only,
+    ("admin.message_templates", "POST"): admin_only,
     ("admin.audit_log", "GET"): audit_readers,
     # The public portal (helper-2): open to everyone, signed in or not.
     ("portal.index", "GET"): public,
@@ -152,6 +154,14 @@ EXPECTATIONS = {
     ("portal.disclosure_form", "POST"): public,
     ("portal.query", "GET"): public,
     ("portal.query", "POST"): public,
+    # The citizen's side (issue 20): rating, 留言选登, 查询码 recovery, opt-out — public, rate-limited.
+    ("portal.rate", "POST"): public,
+    ("portal.published", "GET"): public,
+    ("portal.recover", "GET"): public,
+    ("portal.recover", "POST"): public,
+    ("portal.recover_verify", "POST"): public,
+    ("portal.optout", "GET"): public,
+    ("portal.optout", "POST"): public,
     # The machine API (helper-2): signed API keys only; a staff session must not open it.
     ("api.openapi", "GET"): public,
     ("api.create_ticket", "POST"): api_key_only,
@@ -222,6 +232,7 @@ FIXED_ARGS = {
     ("static", "filename"): "app.css",
     ("portal.static", "filename"): "portal.css",
     ("imports.static", "filename"): "portal.css",
+    ("portal.optout", "token"): "1.forged",
 }
 
 
