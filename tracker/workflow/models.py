@@ -83,7 +83,9 @@ class Approval(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
     kind: Mapped[str] = mapped_column(String(16))  # extension / reply
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending / approved / refused / superseded
+    state: Mapped[str] = mapped_column(
+        String(16), default="pending"
+    )  # pending / approved / refused / superseded
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     reason: Mapped[str] = mapped_column(Text, default="")
     requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
