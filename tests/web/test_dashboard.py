@@ -176,8 +176,10 @@ def test_disclosure_reply_needs_an_outcome_and_staff_replies_need_sign_off(clien
     session.commit()
     sign_in(client, office["supervisor"])
     response = post(client, f"/tickets/{ticket.id}/actions/reply", reply_text="经查，予以公开。")
-    assert response.status_code == 302
-    assert "依申请公开答复须选择答复结果" in client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    # Refused: the page again (400) with the reason in the reply form and what was typed kept.
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "依申请公开答复须选择答复结果" in page and ">经查，予以公开。</textarea>" in page
     session.expire_all()
     assert session.get(Ticket, ticket.id).status == "received"  # nothing half-written
     # Staff: the reply goes to the supervisor for sign-off first.
@@ -385,8 +387,8 @@ def test_hotline_return_merge_rate_and_note(client, session, now, office):
     third = factories.ticket(session, now=now, dept=office["dept"], subject="重复投诉")
     session.commit()
     sign_in(client, office["staff"])
-    post(client, f"/tickets/{first.id}/actions/return", reason="")
-    assert ("error", "退单未完成：退单须说明理由") in _flash(client, first.id)
+    refused = post(client, f"/tickets/{first.id}/actions/return", reason="")
+    assert refused.status_code == 400 and "退单未完成：退单须说明理由" in refused.get_data(as_text=True)
     post(client, f"/tickets/{first.id}/actions/return", reason="不属于本局职责，应由生态环境局办理")
     post(client, f"/tickets/{third.id}/actions/merge", into=second.number)
     post(client, f"/tickets/{second.id}/actions/note", note="已联系施工单位")

@@ -37,6 +37,7 @@ NOTIFICATION_KINDS = {
     "escalation": "超期督办",
     "digest": "每日汇总",
     "status": "状态变化",
+    "approval": "审批",  # an extension or a reply's sign-off: asked for (the deciders), decided (the requester)
     "calendar": "节假日安排",
     "channel": "渠道告警",  # an outside channel needs the office: a Weibo token expiring, a refused login
 }

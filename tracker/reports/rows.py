@@ -68,6 +68,13 @@ OUTCOMES: tuple[Outcome, ...] = (
 
 OUTCOMES_BY_CODE = {o.code: o for o in OUTCOMES}
 
+# The outcomes under their official group labels, in the report's order (（一） to （六）): what the reply
+# form lists as <optgroup>s, so the long labels are shown whole, never cut.
+OUTCOME_GROUPS: tuple[tuple[str, tuple[Outcome, ...]], ...] = tuple(
+    (group, tuple(o for o in OUTCOMES if o.group == group))
+    for group in dict.fromkeys(o.group for o in OUTCOMES)
+)
+
 
 def outcome_from_label(text: str) -> Outcome | None:
     """Accept the short label, the official row label (with or without its number) or the code."""

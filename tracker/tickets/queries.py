@@ -400,6 +400,25 @@ def queue_page(
     return page
 
 
+APPROVAL_KIND_LABELS = {"extension": "延期申请", "reply": "答复签发"}
+
+
+def pending_approval_kinds(session: Session, ticket_ids: list[int]) -> dict[int, list[str]]:
+    """The kinds ("extension", "reply") of the requests waiting on each of these tickets: what 待我审批
+    says each row is waiting for. One query for a page of rows."""
+    kinds: dict[int, list[str]] = {}
+    if not ticket_ids:
+        return kinds
+    rows = session.execute(
+        select(Approval.ticket_id, Approval.kind)
+        .where(Approval.ticket_id.in_(ticket_ids), Approval.state == "pending")
+        .order_by(Approval.id)
+    )
+    for ticket_id, kind in rows:
+        kinds.setdefault(ticket_id, []).append(kind)
+    return kinds
+
+
 def queue_count(
     session: Session, user: User, code: str, filters: TicketFilter | None = None, *, now: datetime
 ) -> int:

@@ -45,7 +45,9 @@ TRANSITIONS: dict[str, Transition] = {
     t.action: t
     for t in (
         _t("assign", "分派", {"received", "assigned", "in_progress", "transferred"}, "assigned"),
-        _t("start", "开始办理", {"received", "assigned"}, "in_progress"),
+        # A ticket transferred (转办) to a department is that department's to sign for and answer at once:
+        # its staff need not assign it to themselves first.
+        _t("start", "开始办理", {"received", "assigned", "transferred"}, "in_progress"),
         _t("request_correction", "告知补正", _WORKING, "waiting_applicant"),
         _t("receive_correction", "收到补正材料", {"waiting_applicant"}, "in_progress"),
         _t("request_fee", "发出收费通知", _WORKING, "waiting_applicant"),
@@ -54,7 +56,7 @@ TRANSITIONS: dict[str, Transition] = {
         _t("end_consultation", "征求意见结束", {"consulting"}, "in_progress"),
         _t("transfer", "转办", _WORKING | {"transferred"}, "transferred"),
         _t("return_to_platform", "退单", _WORKING, "returned"),
-        _t("reply", "答复", _WORKING | {"consulting"}, "replied"),
+        _t("reply", "答复", _WORKING | {"consulting", "transferred"}, "replied"),
         _t("close", "办结", {"replied", "waiting_applicant"}, "closed"),
         _t("reopen", "重新办理", {"replied", "closed", "returned"}, "in_progress"),
         _t("merge", "合并", OPEN_STATUSES, "merged"),

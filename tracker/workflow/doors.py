@@ -29,7 +29,7 @@ from tracker.deadlines import engine as deadline_engine
 from tracker.deadlines import policies
 from tracker.deadlines import service as dl
 from tracker.errors import Conflict, NotFound, PermissionDenied, TrackerError, ValidationError
-from tracker.people.access import APPROVER_ROLES, can_take, require_act, require_action, require_view
+from tracker.people.access import APPROVER_ROLES, can_take, reach_of, require_act, require_action, require_view
 from tracker.people.models import AuditEntry, Department, User
 from tracker.reports.rows import OUTCOMES_BY_CODE
 from tracker.tickets.models import Ticket
@@ -77,18 +77,67 @@ def audit(
 # approvals call these and re-check nothing. docs/architecture.md ("One door per action") lists them.
 
 
+HANDLER_ROLES = frozenset({"staff", "supervisor"})
+
+
 def start_work(session: Session, ticket: Ticket, *, user: User, now: datetime) -> None:
-    """签收 / 开始办理: the sign-for deadline is met."""
+    """签收 / 开始办理: the sign-for deadline is met. A ticket nobody handles yet (已接收, or 已转办 to this
+    department) becomes the signer's: 承办人 is set, so it reaches their 我的待办 — when the signer is one
+    of the ticket's department's handlers (an administrator signing elsewhere assigns nobody)."""
     require_action(user, "start", ticket)
-    svc.transition(session, ticket, "start", actor=user, now=now)
+    transition_for("start", ticket.status)  # refused before anything changes
+    data = None
+    if (
+        ticket.assignee_id is None
+        and user.role in HANDLER_ROLES
+        and user.department_id == ticket.department_id
+    ):
+        ticket.assignee = user
+        data = {"assignee_id": user.id, "assignee": [None, user.display_name]}
+    svc.transition(session, ticket, "start", actor=user, now=now, data=data)
+
+
+def is_unrouted(session: Session, ticket: Ticket) -> bool:
+    """Still at the bureau level: in a root department (where intake leaves a portal or API item no routing
+    rule placed, tracker.routing) and not yet taken up."""
+    return ticket.department.parent_id is None and ticket.status == "received"
 
 
 def assign(session: Session, ticket: Ticket, assignee: User, *, user: User, now: datetime) -> None:
-    """分派: a supervisor assigns anyone of the ticket's department; a 承办人 takes a ticket for themselves."""
+    """分派: a supervisor assigns anyone of the ticket's department; a 承办人 takes a ticket for themselves.
+    A ticket still unrouted at the bureau level may be assigned to a handler of any department by someone
+    whose reach is every department (an administrator): that is 分办 and 分派 at once — the ticket is
+    transferred to the assignee's department (its own event, with the reason), then assigned."""
     require_action(user, "assign" if assignee.id == user.id else "assign_other", ticket)
     if not assignee.is_active:
         raise ValidationError("承办人已停用", fields={"assignee_id": "已停用"})
+    if assignee.department_id != ticket.department_id and is_unrouted(session, ticket):
+        department = session.get(Department, assignee.department_id)
+        if department is None or not can_take(user, "transfer", ticket) or not reach_of(user).is_everything:
+            raise ValidationError("承办人不属于工单所在部门", fields={"assignee_id": "部门不符"})
+        svc.transfer_ticket(
+            session, ticket, department, "局本级分派（分办至承办人所在部门）", actor=user, now=now
+        )
     svc.assign_ticket(session, ticket, assignee, actor=user, now=now)
+
+
+def assignable_handlers(session: Session, ticket: Ticket, user: User) -> list[User]:
+    """The 分派 list of the ticket page: the handlers this user may assign the ticket to — a 承办人 only
+    themselves; otherwise the ticket's department's handlers, or, for a ticket unrouted at the bureau level
+    and a caller who may assign it anywhere, every department's (see `assign`)."""
+    query = (
+        select(User).where(User.is_active, User.role.in_(HANDLER_ROLES)).order_by(User.department_id, User.id)
+    )
+    if not (
+        is_unrouted(session, ticket)
+        and reach_of(user).is_everything
+        and can_take(user, "assign_other", ticket)
+    ):
+        query = query.where(User.department_id == ticket.department_id)
+    people = list(session.scalars(query))
+    if not can_take(user, "assign_other", ticket):
+        people = [u for u in people if u.id == user.id]
+    return people
 
 
 def transfer(

@@ -41,17 +41,19 @@ from tracker.people.access import (
 )
 from tracker.people.models import Department, User
 from tracker.portal.uploads import PURPOSES as UPLOAD_PURPOSES
-from tracker.reports.rows import OUTCOMES, OUTCOMES_BY_CODE
+from tracker.reports.rows import OUTCOME_GROUPS, OUTCOMES, OUTCOMES_BY_CODE
 from tracker.security import mask_email, mask_phone
 from tracker.tickets.channels import APPLICANT_TYPES, CHANNELS, SATISFACTION_LEVELS, SATISFACTION_SOURCES
 from tracker.tickets.models import Ticket
 from tracker.tickets.queries import (
+    APPROVAL_KIND_LABELS,
     QUEUES,
     SORTS,
     TicketFilter,
     format_count,
     on_time_rate,
     overdue_by_department,
+    pending_approval_kinds,
     queue_count,
     queue_counts,
     queue_page,
@@ -236,6 +238,10 @@ def queue(code: str):
         can_bulk=user.role in ("staff", "supervisor", "admin"),
         statuses=_status_choices(),
         query_string=urlencode({**params, "sort": sort}),
+        approval_kinds=pending_approval_kinds(session, [r.ticket.id for r in page.rows])
+        if code == "approvals"
+        else {},
+        approval_kind_labels=APPROVAL_KIND_LABELS,
     )
 
 
@@ -366,14 +372,27 @@ def _urgency(due_at: datetime | None, state: str | None, moment: datetime) -> st
     return "u-ok"
 
 
-def available_actions(user: User, ticket: Ticket) -> list[str]:
-    """The actions the state machine AND the role allow on this ticket, in page order."""
+# The actions a pending request holds back (their doors refuse them meanwhile, tracker.services.dashboard
+# `_refuse_while_pending`): a reply awaiting sign-off holds back another reply; any pending request holds
+# back what would leave it orphaned; an extension request holds back another one.
+HELD_BY_PENDING = {
+    "reply": frozenset({"reply", "close", "transfer", "return", "merge"}),
+    "extension": frozenset({"extend", "close", "transfer", "return", "merge"}),
+}
+
+
+def available_actions(
+    user: User, ticket: Ticket, pending_kinds: set[str] | frozenset[str] = frozenset()
+) -> list[str]:
+    """The actions the state machine AND the role allow on this ticket, in page order; not those a pending
+    request (`pending_kinds`: "reply", "extension") holds back — the door would refuse them."""
     if not can_act_on_ticket(user, ticket):
         return []
+    held = frozenset().union(*(HELD_BY_PENDING.get(k, ()) for k in pending_kinds))
     allowed_transitions = {t.action for t in allowed_actions(ticket.status)}
     result = []
     for code, (_label, needed) in TICKET_ACTIONS.items():
-        if not can_take(user, needed or code, ticket):
+        if code in held or not can_take(user, needed or code, ticket):
             continue
         if needed is not None and needed not in allowed_transitions:
             continue
@@ -394,9 +413,34 @@ def available_actions(user: User, ticket: Ticket) -> list[str]:
 @bp.route("/tickets/<int:ticket_id>")
 @login_required
 def ticket(ticket_id: int):
-    user, moment, session = _user(), now(), db()
+    user, session = _user(), db()
     ticket = get_ticket(session, ticket_id)
     require_view(user, ticket)
+    return _ticket_page(ticket, user)
+
+
+# What a refused form gives back: at most this many characters per field (the page is rendered again with
+# them; a field longer than any door accepts has been refused for that anyway).
+MAX_KEPT_FIELD_CHARS = 20_000
+
+
+def _ticket_page(
+    ticket: Ticket,
+    user: User,
+    *,
+    failed: str | None = None,
+    error: str | None = None,
+    typed: dict[str, str] | None = None,
+    status: int = 200,
+):
+    """The ticket page; after a refused action (`failed`), with its form open and what was typed in it."""
+    moment, session = now(), db()
+    typed = typed or {}
+
+    def kept(code: str, name: str, default: str = "") -> str:
+        """The value a field of action `code`'s form shows: what was typed if that form was refused."""
+        return typed.get(name, default) if code == failed else default
+
     deadlines = [
         {
             "d": d,
@@ -405,17 +449,9 @@ def ticket(ticket_id: int):
         }
         for d in ticket.deadlines
     ]
-    same_department = (
-        session.query(User)
-        .filter(
-            User.department_id == ticket.department_id, User.is_active, User.role.in_(("staff", "supervisor"))
-        )
-        .order_by(User.id)
-        .all()
-    )
-    if user.role == "staff":
-        same_department = [u for u in same_department if u.id == user.id]
+    same_department = ds.assignable_handlers(session, ticket, user)
     approvals = ds.pending_approvals(session, ticket)
+    pending_kinds = {a.kind for a in approvals}
     duplicate_of = ticket.possible_duplicate_of_id and session.get(Ticket, ticket.possible_duplicate_of_id)
     return render_template(
         "dashboard/ticket.html",
@@ -424,7 +460,10 @@ def ticket(ticket_id: int):
         duplicate_of=duplicate_of if duplicate_of and can_view_ticket(user, duplicate_of) else None,
         events=timeline(session, ticket),
         deadlines=deadlines,
-        actions=available_actions(user, ticket),
+        actions=available_actions(user, ticket, pending_kinds),
+        failed=failed,
+        action_error=error,
+        kept=kept,
         action_labels={k: v[0] for k, v in TICKET_ACTIONS.items()},
         event_labels=EVENT_LABELS,
         transitions=TRANSITIONS,
@@ -434,6 +473,7 @@ def ticket(ticket_id: int):
         .order_by(Department.id)
         .all(),
         outcomes=OUTCOMES,
+        outcome_groups=OUTCOME_GROUPS,
         outcomes_by_code=OUTCOMES_BY_CODE,
         canned=ds.canned_replies_for(session, ticket),
         satisfaction_levels=SATISFACTION_LEVELS,
@@ -456,7 +496,7 @@ def ticket(ticket_id: int):
         can_reveal=can_reveal_personal_data(user, ticket),
         kind_labels=dl.KIND_LABELS,
         consultation_kinds=ds.CONSULTATION_KINDS,
-    )
+    ), status
 
 
 @bp.route("/tickets/<int:ticket_id>/reveal", methods=["POST"])
@@ -592,8 +632,18 @@ def act(ticket_id: int, action: str):
         raise
     except TrackerError as exc:
         session.rollback()
-        flash(f"{TICKET_ACTIONS[action][0]}未完成：{exc.message}", "error")
-        return redirect(url_for("dashboard.ticket", ticket_id=ticket_id))
+        # The page again, with this action's form open and what was typed kept (a redirect would lose
+        # it); 400 for bad input, 409 for a state that refuses the action.
+        typed = {k: v[:MAX_KEPT_FIELD_CHARS] for k, v in form.items() if k != "csrf_token"}
+        ticket = get_ticket(session, ticket_id)
+        return _ticket_page(
+            ticket,
+            user,
+            failed=action,
+            error=f"{TICKET_ACTIONS[action][0]}未完成：{exc.message}",
+            typed=typed,
+            status=exc.http_status,
+        )
     session.commit()
     flash(message, "ok")
     return redirect(url_for("dashboard.ticket", ticket_id=ticket_id))

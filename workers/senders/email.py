@@ -25,6 +25,7 @@ KIND_FOOTER = {
     "escalation": "请科室负责人督促办理，并视情况向办公室报告。",
     "digest": "以上为截至今日的统计。",
     "status": "",
+    "approval": "",
     "calendar": "",
     "channel": "请按“系统管理 → 通知渠道”页面的提示处理。",
 }

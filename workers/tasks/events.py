@@ -36,14 +36,22 @@ def _supervisors(session: Session, department_id: int) -> list[int]:
 
 
 def _notify(
-    session: Session, settings: Settings, user_ids, *, title: str, ticket: Ticket, now: datetime, key: str
+    session: Session,
+    settings: Settings,
+    user_ids,
+    *,
+    title: str,
+    ticket: Ticket,
+    now: datetime,
+    key: str,
+    kind: str = "status",
 ):
     from tracker.notify.service import notify, plan_deliveries
 
     ids = notify(
         session,
         user_ids,
-        kind="status",
+        kind=kind,
         title=title,
         body=ticket.subject,
         ticket_id=ticket.id,
@@ -177,6 +185,50 @@ def on_extended_citizen(session: Session, settings: Settings, message: OutboxMes
         _tell_citizen(session, settings, message, "extension", now)
 
 
+
+def _deciders(session: Session, department_id: int) -> list[int]:
+    """Who may decide a request of this department (tracker.services.dashboard.can_decide): its
+    supervisors; the administrators when it has none (a bureau-level department, a new bureau)."""
+    people = _supervisors(session, department_id)
+    if people:
+        return people
+    return list(session.scalars(select(User.id).where(User.role == "admin", User.is_active)))
+
+
+def on_approval_notify(session: Session, settings: Settings, message: OutboxMessage, now: datetime) -> None:
+    """An extension or a reply's sign-off: asked for → tell the deciders; approved or refused → tell the
+    person who asked. Never the person who acted; a request decided before this runs (a supervisor's own
+    request, granted at once; a relay catching up) tells nobody that it waits."""
+    from tracker.models.dashboard import Approval
+    from tracker.queries import APPROVAL_KIND_LABELS
+
+    payload = message.payload or {}
+    approval = session.get(Approval, payload.get("approval_id") or 0)
+    ticket = session.get(Ticket, message.ticket_id)
+    if approval is None or ticket is None:
+        return
+    event = session.get(TicketEvent, message.event_id) if message.event_id else None
+    actor_id = event.actor_id if event else None
+    what = APPROVAL_KIND_LABELS.get(approval.kind, "审批事项")
+    if message.topic == "approval.requested":
+        if approval.state != "pending":
+            return
+        people, title = _deciders(session, approval.department_id), f"待您审批：{ticket.number}的{what}"
+    else:
+        decision = "已同意" if message.topic == "approval.approved" else "未同意"
+        people, title = [approval.requested_by_id], f"您提交的{what}{decision}：{ticket.number}"
+    _notify(
+        session,
+        settings,
+        [p for p in people if p and p != actor_id],
+        title=title,
+        ticket=ticket,
+        now=now,
+        key=f"approval:{message.id}",
+        kind="approval",
+    )
+
+
 def _label(status: str) -> str:
     from tracker.tickets.status import STATUS_LABELS
 
@@ -193,6 +245,9 @@ CONSUMERS: dict[str, list[tuple[str, Callable]]] = {
     ],
     "ticket.status_changed": [("notify", on_status_notify), ("citizen", on_status_citizen)],
     "deadline.extended": [("citizen", on_extended_citizen)],
+    "approval.requested": [("notify", on_approval_notify)],
+    "approval.approved": [("notify", on_approval_notify)],
+    "approval.refused": [("notify", on_approval_notify)],
 }
 
 
