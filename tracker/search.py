@@ -1,11 +1,20 @@
-"""Full-text search in Chinese over ticket subject and body.
+"""The dashboard's search: a ticket's number, its platform reference, its contact, or words of its text.
 
-Chinese has no spaces, so both the indexed text and the query are segmented with jieba into words joined
-by spaces. PostgreSQL matches `to_tsvector('simple', words)` (stored in `ticket_search.search_vector`,
-GIN index) against `plainto_tsquery('simple', query words)`; SQLite matches an FTS5 table over the same
-words. Every query word must occur (AND). The index row is written by whatever writes a ticket's subject
-or body, in its transaction (`index_tickets`: an update from the channel, anonymisation; the writers of new
-tickets in tracker.workflow.opening write it with the ticket or leave it to the `ticket.created` consumer).
+`matching_ticket_ids` answers "which tickets does this query find" as one SQL condition
+`Ticket.id IN (UNION of indexed look-ups)`, which the queues AND with the caller's visibility
+(tracker.people.access via tracker.tickets.queries), so a search never finds a ticket its caller may not see:
+- the ticket number (`tickets.number`, unique) and the platform's reference (`tickets.external_ref`: the
+  12345 work-order number, a website message id), exact;
+- the contact's name (exact) or phone (`phone_matches` here, the one place a phone is matched) —
+  only for callers who may see personal data (not auditors: a search must not confirm what a mask hides);
+- the words of subject and body. Chinese has no spaces, so both the indexed text and the query are
+  segmented with jieba into words joined by spaces; every CJK character is indexed on its own as well, so a
+  single character (企) is found like a word. PostgreSQL matches `to_tsvector('simple', words)` (stored in
+  `ticket_search.search_vector`, GIN index) against `plainto_tsquery('simple', query words)`; SQLite
+  matches an FTS5 table over the same words. Every query word must occur (AND).
+The index row is written by whatever writes a ticket's subject or body, in its transaction
+(`index_tickets`: an update from the channel, anonymisation; the writers of new tickets in
+tracker.workflow.opening write it with the ticket or leave it to the `ticket.created` consumer).
 """
 
 from __future__ import annotations
@@ -15,10 +24,22 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, insert, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    union,
+)
 from sqlalchemy.orm import Session
 
-from tracker.tickets.models import Ticket
+from tracker.security import normalise_phone
+from tracker.tickets.models import Contact, Ticket
 from tracker.workflow.models import TicketSearch
 
 _jieba_lock = threading.Lock()
@@ -76,14 +97,24 @@ def _tokenizer():
     return _jieba
 
 
+# One CJK character (the unified ideographs and extension A): indexed on its own besides the words.
+_CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
 def segment_for_index(*texts: str | None) -> str:
-    """Return the words of the texts, space-separated, with the finer sub-words search engines index."""
+    """Return the words of the texts, space-separated, with the finer sub-words search engines index, and
+    then each CJK character once (a query of one character — 企 — matches it; jieba's words alone would
+    find 企 only where it stands as a word)."""
     jieba = _tokenizer()
     words: list[str] = []
+    chars: dict[str, None] = {}
     for value in texts:
         if value:
             words.extend(w.strip().lower() for w in jieba.cut_for_search(value))
-    return " ".join(w for w in words if w and not _PUNCT.match(w))
+            chars.update(dict.fromkeys(_CJK_CHAR.findall(value)))
+    words = [w for w in words if w and not _PUNCT.match(w)]
+    single = set(words)
+    return " ".join([*words, *(c for c in chars if c not in single)])
 
 
 def query_words(query: str) -> list[str]:
@@ -130,21 +161,47 @@ def reindex(session: Session, ticket_ids: Iterable[int] | None = None, *, batch:
     return done
 
 
-def matching_ticket_ids(session: Session, query: str) -> ColumnElement[bool] | None:
-    """Return the SQL condition "Ticket matches the query", or None for an empty query."""
-    words = query_words(query)
-    if not words:
-        return None
+MAX_QUERY_CHARS = 200  # what the queue filter accepts (tracker.queries); longer is cut, never searched whole
+MAX_IDENTIFIER_CHARS = 128  # tickets.external_ref's width; a longer query is no number nor reference
+MAX_NAME_CHARS = 50
+# A query that may be an identifier: one token of letters, digits and the separators numbers use.
+_IDENTIFIER = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_\-./#]*$")
+_PHONE = re.compile(r"^\+?[0-9][0-9 \-]{5,24}$")
+
+
+MIN_PHONE_DIGITS = 7
+
+
+def phone_matches(phone: str) -> ColumnElement[bool]:
+    """THE exact match of a contact's phone number (search; one function, so that storing phones
+    encrypted with a blind index changes this one place). Phones are stored as the citizen wrote them, so
+    the condition lists the spellings of the same number (digits, 3-4-4 groups, +86 / 0086 prefixes) and
+    the query as typed — an IN (…) on the indexed `contacts.phone`, never a scan."""
+    digits = normalise_phone(phone)
+    spellings = {phone.strip(), digits}
+    if len(digits) == 11 and digits.startswith("1"):
+        grouped = (digits[:3], digits[3:7], digits[7:])
+        for separator in ("-", " "):
+            spellings.add(separator.join(grouped))
+        for prefix in ("+86", "+86 ", "+86-", "0086", "86"):
+            spellings.add(prefix + digits)
+            spellings.add(prefix + " ".join(grouped))
+            spellings.add(prefix + "-".join(grouped))
+    return Contact.phone.in_(sorted(spellings))
+
+
+def _word_ids(session: Session, words: list[str]):
+    """SELECT ticket_id of the tickets whose indexed words include every one of `words`."""
     if session.get_bind().dialect.name == "postgresql":
         table = TicketSearch.__table__
         condition = table.c.search_vector.op("@@")(
             func.plainto_tsquery(text("'simple'::regconfig"), " ".join(words))
         )
-        return Ticket.id.in_(select(table.c.ticket_id).where(condition))
+        return select(table.c.ticket_id.label("ticket_id")).where(condition)
     # FTS5: each word quoted (a phrase of one token), all required.
     match = " AND ".join('"' + w.replace('"', '""') + '"' for w in words)
-    return Ticket.id.in_(
-        select(text("rowid"))
+    return (
+        select(literal_column("rowid").label("ticket_id"))
         .select_from(text("ticket_search_fts"))
         .where(text("ticket_search_fts MATCH :fts_query").bindparams(fts_query=match))
     )
@@ -158,3 +215,39 @@ def index_tickets(session: Session, tickets: Iterable[Ticket]) -> None:
     if tickets:
         session.flush()
         write_index(session.connection(), [(t.id, t.subject, t.body) for t in tickets])
+
+
+def matching_ticket_ids(
+    session: Session, query: str, *, personal_data: bool = True
+) -> ColumnElement[bool] | None:
+    """Return the SQL condition "Ticket matches the query", or None for an empty query.
+
+    Each look-up is an indexed one (tickets.number unique, ix_tickets_external_ref, ix_contacts_name,
+    the contact phone's index, the full-text index); their union is one IN (…) condition. The contact's
+    name and phone are looked up only with `personal_data` (callers who may see it unmasked)."""
+    query = (query or "").strip()[:MAX_QUERY_CHARS]
+    if not query:
+        return None
+    parts = []
+    if len(query) <= MAX_IDENTIFIER_CHARS and _IDENTIFIER.match(query):
+        parts.append(select(Ticket.id.label("ticket_id")).where(Ticket.number == query.upper()))
+        parts.append(select(Ticket.id.label("ticket_id")).where(Ticket.external_ref == query))
+    if personal_data:
+        if _PHONE.match(query) and len(normalise_phone(query)) >= MIN_PHONE_DIGITS:
+            parts.append(
+                select(Ticket.id.label("ticket_id"))
+                .join(Contact, Contact.id == Ticket.contact_id)
+                .where(phone_matches(query))
+            )
+        if len(query) <= MAX_NAME_CHARS and not query.isdigit():
+            parts.append(
+                select(Ticket.id.label("ticket_id"))
+                .join(Contact, Contact.id == Ticket.contact_id)
+                .where(Contact.name == query)
+            )
+    words = query_words(query)
+    if words:
+        parts.append(_word_ids(session, words))
+    if not parts:
+        return None
+    return Ticket.id.in_(union(*parts) if len(parts) > 1 else parts[0])

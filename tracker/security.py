@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 
 from argon2 import PasswordHasher
@@ -69,6 +70,15 @@ def _mask_middle(text: str, head: int, tail: int) -> str:
     shown_head = min(head, visible // 2)
     shown_tail = visible - shown_head
     return text[:shown_head] + "*" * hidden + (text[len(text) - shown_tail :] if shown_tail else "")
+
+
+def normalise_phone(phone: str) -> str:
+    """Digits only, without the +86 / 0086 country prefix of a mobile number."""
+    digits = re.sub(r"\D", "", phone or "")
+    for prefix in ("0086", "86"):
+        if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
+            return digits[len(prefix) :]
+    return digits
 
 
 def mask_phone(phone: str | None) -> str:

@@ -34,7 +34,7 @@ from tracker.notify.models import CitizenMessage
 from tracker.people.models import AuditEntry, User
 from tracker.privacy.models import RetentionPolicy
 from tracker.search import index_tickets
-from tracker.security import mask_email, mask_id_number, mask_phone
+from tracker.security import mask_email, mask_id_number, mask_phone, normalise_phone
 from tracker.tickets.channels import CHANNELS, channel
 from tracker.tickets.history import record_event
 from tracker.tickets.models import Contact, Ticket, TicketEvent
@@ -250,15 +250,6 @@ def _redact_extra(extra: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- access requests ------------------------------------------------------------------------------
-
-
-def normalise_phone(phone: str) -> str:
-    """Digits only, without the +86 / 0086 country prefix of a mobile number."""
-    digits = re.sub(r"\D", "", phone or "")
-    for prefix in ("0086", "86"):
-        if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
-            return digits[len(prefix) :]
-    return digits
 
 
 def _iso(moment: datetime | date | None) -> str | None:

@@ -18,7 +18,7 @@ class Contact(Base):
     __tablename__ = "contacts"
 
     id: Mapped[int_pk]
-    name: Mapped[str | None] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(200), index=True)  # the search's exact-name look-up
     phone: Mapped[str | None] = mapped_column(String(64), index=True)
     email: Mapped[str | None] = mapped_column(String(255))
     address: Mapped[str | None] = mapped_column(String(500))
@@ -48,6 +48,8 @@ class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
         UniqueConstraint("channel", "external_ref"),
+        # The search finds a ticket by the platform's reference alone (the constraint needs the channel).
+        Index("ix_tickets_external_ref", "external_ref"),
         Index("ix_tickets_department_status", "department_id", "status"),
         Index("ix_tickets_assignee_status", "assignee_id", "status"),
         Index("ix_tickets_channel_received", "channel", "received_at"),

@@ -30,7 +30,7 @@ from tracker.calendar.store import load_calendar
 from tracker.clock import BUSINESS_TZ, local_date
 from tracker.errors import CalendarYearMissing, ValidationError
 from tracker.inputs import EARLIEST_DATE, LATEST_DATE, MAX_ID, date_arg, int_arg, parse_id
-from tracker.people.access import visible_tickets
+from tracker.people.access import sees_personal_data, visible_tickets
 from tracker.people.models import Department, User
 from tracker.search import matching_ticket_ids
 from tracker.tickets.channels import CHANNELS
@@ -240,7 +240,11 @@ def queue_condition(session: Session, user: User, code: str, now: datetime) -> C
     raise ValidationError(f"未知队列 {code!r}", fields={"queue": "未知队列"})
 
 
-def filter_conditions(session: Session, filters: TicketFilter, reply: Any) -> list[ColumnElement[bool]]:
+def filter_conditions(
+    session: Session, filters: TicketFilter, reply: Any, *, personal_data: bool = True
+) -> list[ColumnElement[bool]]:
+    """The filters as SQL. `personal_data`: the search may look up contacts' names and phones (a caller
+    who sees personal data unmasked; never an auditor)."""
     conditions: list[ColumnElement[bool]] = []
     if filters.channel:
         conditions.append(Ticket.channel == filters.channel)
@@ -277,7 +281,7 @@ def filter_conditions(session: Session, filters: TicketFilter, reply: Any) -> li
     if filters.due_to:
         conditions.append(reply.due_at < _day_start(filters.due_to + timedelta(days=1)))
     if filters.q:
-        match = matching_ticket_ids(session, filters.q)
+        match = matching_ticket_ids(session, filters.q, personal_data=personal_data)
         if match is not None:
             conditions.append(match)
     return conditions
@@ -291,7 +295,7 @@ def _base_query(
     if columns is None or filters.due_from or filters.due_to:
         query = query.outerjoin(reply, and_(reply.ticket_id == Ticket.id, reply.kind == REPLY_KIND))
     query = query.where(visible_tickets(user), queue_condition(session, user, code, now)).where(
-        *filter_conditions(session, filters, reply)
+        *filter_conditions(session, filters, reply, personal_data=sees_personal_data(user))
     )
     return query, reply
 
