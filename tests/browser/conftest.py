@@ -43,6 +43,8 @@ NOW = datetime(2026, 10, 14, 2, 0, tzinfo=UTC)
 # Tickets the tests look for by their subject, on top of the random demo bureau.
 DISCLOSURE_SUBJECT = "申请公开2025年中小企业发展专项资金分配结果"
 PENSION_SUBJECT = "原纺织厂职工养老保险补缴需要改制批复"
+# A disclosure application with the applicant's requested form and manner (issue 18 items 6, 8, 9).
+DESK_SUBJECT = "申请公开企业技术改造补助项目名单"
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +91,23 @@ def live_server(tmp_path_factory):
                 external_ref="12345-BROWSER-1",
                 department_code="sme",
                 contact=ContactDraft(name="李明", phone="13812345678"),
+            ),
+            TicketDraft(
+                channel="disclosure",
+                request_type="政府信息公开申请",
+                subject=DESK_SUBJECT,
+                body="信息名称：2025年企业技术改造补助项目名单\n申请公开补助项目名单及补助金额。",
+                arrived_at=now - timedelta(hours=3),
+                external_ref="YSQ-BROWSER-2",
+                department_code="sme",
+                applicant_type="商业企业",
+                received_via="网络",
+                contact=ContactDraft(name="周丽", phone="13712345678", email="zl@example.com"),
+                extra={
+                    "delivery_form": "纸质",
+                    "delivery_way": "邮寄",
+                    "info_title": "2025年企业技术改造补助项目名单",
+                },
             ),
         ):
             open_ticket(session, draft, actor="12345平台", now=now)

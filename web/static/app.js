@@ -4,6 +4,19 @@
   var meta = document.querySelector('input[name="csrf_token"]');
   var csrf = meta ? meta.value : "";
 
+  // The chosen outcome in full under the reply form's list: a closed <select> shows only as much of a long
+  // official label as its width allows, and never its group (（三）不予公开 …).
+  function showOutcome(select) {
+    var line = select.closest("form").querySelector("[data-outcome-full]");
+    var option = select.options[select.selectedIndex];
+    if (!line) return;
+    var group = option && option.parentNode.tagName === "OPTGROUP" ? option.parentNode.label : "";
+    line.textContent = option && option.value ? (group && group !== option.text ? group + " · " : "") + option.text : "";
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches('select[name="outcome"]')) showOutcome(event.target);
+  });
+
   // Reveal the citizen's contact details (audited on the server).
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-reveal]");
@@ -31,7 +44,10 @@
     form.querySelector('textarea[name="reply_text"]').value = option.getAttribute("data-body") || "";
     var outcome = option.getAttribute("data-outcome");
     var outcomeSelect = form.querySelector('select[name="outcome"]');
-    if (outcome && outcomeSelect) outcomeSelect.value = outcome;
+    if (outcome && outcomeSelect) {
+      outcomeSelect.value = outcome;
+      showOutcome(outcomeSelect);
+    }
   });
 
   // Select all rows for bulk actions.
