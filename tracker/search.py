@@ -161,7 +161,9 @@ def reindex(session: Session, ticket_ids: Iterable[int] | None = None, *, batch:
     return done
 
 
-MAX_QUERY_CHARS = 200  # what the queue filter accepts (tracker.queries); longer is cut, never searched whole
+MAX_QUERY_CHARS = (
+    200  # what the queue filter accepts (tracker.tickets.queries); longer is cut, never searched whole
+)
 MAX_IDENTIFIER_CHARS = 128  # tickets.external_ref's width; a longer query is no number nor reference
 MAX_NAME_CHARS = 50
 # A query that may be an identifier: one token of letters, digits and the separators numbers use.

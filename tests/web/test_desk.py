@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from tests import factories
-from tracker.models import Ticket, TicketEvent
-from tracker.models.dashboard import Approval
-from tracker.outcomes import OUTCOMES
-from tracker.queries import queue_page
-from tracker.services import dashboard as ds
+from tracker.reports.rows import OUTCOMES
+from tracker.tickets.models import Ticket, TicketEvent
+from tracker.tickets.queries import queue_page
+from tracker.workflow import doors as ds
+from tracker.workflow.models import Approval
 
 DISCLOSURE = {"channel": "disclosure", "request_type": "政府信息公开申请"}
 

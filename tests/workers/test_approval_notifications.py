@@ -8,9 +8,11 @@ from sqlalchemy import select
 from tests import factories
 from tests.workers.conftest import at, worker_settings
 from tracker.db import session_scope
-from tracker.models import OutboxMessage, Ticket, User
-from tracker.models.notifications import Notification
-from tracker.services import dashboard as ds
+from tracker.notify.models import Notification
+from tracker.people.models import User
+from tracker.tickets.models import Ticket
+from tracker.tickets.outbox import OutboxMessage
+from tracker.workflow import doors as ds
 from workers.tasks.events import process_message
 
 

@@ -29,7 +29,14 @@ from tracker.deadlines import engine as deadline_engine
 from tracker.deadlines import policies
 from tracker.deadlines import service as dl
 from tracker.errors import Conflict, NotFound, PermissionDenied, TrackerError, ValidationError
-from tracker.people.access import APPROVER_ROLES, can_take, reach_of, require_act, require_action, require_view
+from tracker.people.access import (
+    APPROVER_ROLES,
+    can_take,
+    reach_of,
+    require_act,
+    require_action,
+    require_view,
+)
 from tracker.people.models import AuditEntry, Department, User
 from tracker.reports.rows import OUTCOMES_BY_CODE
 from tracker.tickets.models import Ticket
@@ -99,7 +106,7 @@ def start_work(session: Session, ticket: Ticket, *, user: User, now: datetime) -
 
 def is_unrouted(session: Session, ticket: Ticket) -> bool:
     """Still at the bureau level: in a root department (where intake leaves a portal or API item no routing
-    rule placed, tracker.routing) and not yet taken up."""
+    rule placed, tracker.workflow.routing) and not yet taken up."""
     return ticket.department.parent_id is None and ticket.status == "received"
 
 

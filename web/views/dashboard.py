@@ -372,7 +372,7 @@ def _urgency(due_at: datetime | None, state: str | None, moment: datetime) -> st
     return "u-ok"
 
 
-# The actions a pending request holds back (their doors refuse them meanwhile, tracker.services.dashboard
+# The actions a pending request holds back (their doors refuse them meanwhile, tracker.workflow.doors
 # `_refuse_while_pending`): a reply awaiting sign-off holds back another reply; any pending request holds
 # back what would leave it orphaned; an extension request holds back another one.
 HELD_BY_PENDING = {

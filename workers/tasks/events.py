@@ -187,7 +187,7 @@ def on_extended_citizen(session: Session, settings: Settings, message: OutboxMes
 
 
 def _deciders(session: Session, department_id: int) -> list[int]:
-    """Who may decide a request of this department (tracker.services.dashboard.can_decide): its
+    """Who may decide a request of this department (tracker.workflow.doors.can_decide): its
     supervisors; the administrators when it has none (a bureau-level department, a new bureau)."""
     people = _supervisors(session, department_id)
     if people:
@@ -199,8 +199,8 @@ def on_approval_notify(session: Session, settings: Settings, message: OutboxMess
     """An extension or a reply's sign-off: asked for → tell the deciders; approved or refused → tell the
     person who asked. Never the person who acted; a request decided before this runs (a supervisor's own
     request, granted at once; a relay catching up) tells nobody that it waits."""
-    from tracker.models.dashboard import Approval
-    from tracker.queries import APPROVAL_KIND_LABELS
+    from tracker.tickets.queries import APPROVAL_KIND_LABELS
+    from tracker.workflow.models import Approval
 
     payload = message.payload or {}
     approval = session.get(Approval, payload.get("approval_id") or 0)
