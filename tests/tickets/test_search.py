@@ -10,9 +10,9 @@ from sqlalchemy import select
 from tests import factories
 from tracker.errors import ValidationError
 from tracker.search import matching_ticket_ids, phone_matches, segment_for_index
+from tracker.tickets.drafts import ContactDraft
 from tracker.tickets.models import Ticket
 from tracker.tickets.queries import TicketFilter, queue_page
-from tracker.workflow.transitions import ContactDraft
 
 
 @pytest.fixture
