@@ -185,7 +185,6 @@ def on_extended_citizen(session: Session, settings: Settings, message: OutboxMes
         _tell_citizen(session, settings, message, "extension", now)
 
 
-
 def _deciders(session: Session, department_id: int) -> list[int]:
     """Who may decide a request of this department (tracker.workflow.doors.can_decide): its
     supervisors; the administrators when it has none (a bureau-level department, a new bureau)."""
