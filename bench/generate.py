@@ -358,6 +358,7 @@ TABLE_COLUMNS = {
         "outcome",
         "reply_text",
         "replied_at",
+        "first_replied_at",  # one reply per generated ticket: the first is the last
         "closed_at",
         "satisfaction",
         "is_resolved",
@@ -1075,6 +1076,7 @@ class _Plan:
                     status,
                     _esc(outcome),
                     _esc(reply_text),
+                    s(replied_at),
                     s(replied_at),
                     s(closed_at),
                     _esc(satisfaction),

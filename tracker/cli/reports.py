@@ -94,6 +94,8 @@ def check_cmd(settings: Settings, year, department_code) -> None:
 
     with session_scope(settings.database_url) as session:
         built = build_annual_report(session, year, department_code=department_code)
+        for warning in built.warnings:  # shown, never a failure
+            click.echo(f"! {warning.rule} · {warning.message}")
         if built.is_valid:
             click.echo(f"{year}年度年报勾稽关系校验通过。")
             return

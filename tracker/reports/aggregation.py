@@ -13,10 +13,14 @@ Definitions (docs/annual-report.md):
   (events other than the creation, whose time is when the row was written, not when the application was
   received — imported history is created years later); with no such event it is 已接收 if it had been
   received by then;
-* "being handled" = not in `tracker.tickets.status.FINAL_STATUSES`;
-* replied = `replied_at` before the end of the period; on time = replied no later than the `due_at` of
-  the ticket's ``reply`` deadline; working days to reply = working days after the receipt day up to and
-  including the reply day, counted on the working-day calendar (调休 included).
+* "being handled" = not in `HANDLED_STATUSES`: handling ends with the 答复 (条例 arts. 33, 36), so an
+  application answered but not yet 办结 is no longer being handled — it counts in 三's result rows of
+  the year of its answer, as it counts as replied in the interaction figures, and a later 办结 (in
+  January, say) does not move it into the next year;
+* replied = the first 答复 (`first_replied_at`) before the end of the period; on time = the first 答复
+  no later than the `due_at` of the ticket's ``reply`` deadline (a reopening and a later second answer
+  do not make it late); working days to reply = working days after the receipt day up to and including
+  the day of the first 答复, counted on the working-day calendar (调休 included).
 
 Speed (issue 7): the deadline's due time, the working days to reply, the label a ticket counts as in the
 top topics and an application's outcome and last status change are facts written on the ticket row when
@@ -61,6 +65,11 @@ from tracker.tickets.models import Ticket, TicketEvent, TicketTopic
 from tracker.tickets.status import FINAL_STATUSES
 from tracker.tickets.topics import label_names
 
+# When an application's handling is over, for section 三: the 答复 ends it (2019 条例 art. 33: the agency
+# replies within the period; art. 36: the reply is the decision) — 办结 is the office's own bookkeeping
+# afterwards. So 已答复 counts with the final states: answered on 28 December and closed in January, an
+# application is a result of the answer's year and is not carried into the next.
+HANDLED_STATUSES = FINAL_STATUSES | {"replied"}
 REPORT_CHANNELS = ("hotline", "website", "weibo", "disclosure")
 TOPIC_CHANNELS = ("hotline", "website", "weibo")  # the channels whose topics the report names
 CHANNEL_REPORT_LABELS = {
@@ -242,7 +251,9 @@ class ChannelFigures:
 
 
 def _replied(scope: Scope):
-    return and_(Ticket.replied_at.is_not(None), Ticket.replied_at < scope.end_at)
+    """Answered before the end of the period — by its first 答复, which is also what timeliness is judged
+    by: answered in time, reopened and answered again later is replied, and on time."""
+    return and_(Ticket.first_replied_at.is_not(None), Ticket.first_replied_at < scope.end_at)
 
 
 def _interaction_filter(scope: Scope):
@@ -264,7 +275,9 @@ def _interaction_scope(scope: Scope):
 
 
 def _on_time(scope: Scope):
-    return and_(_replied(scope), Ticket.reply_due_at.is_not(None), Ticket.replied_at <= Ticket.reply_due_at)
+    return and_(
+        _replied(scope), Ticket.reply_due_at.is_not(None), Ticket.first_replied_at <= Ticket.reply_due_at
+    )
 
 
 @dataclass
@@ -342,7 +355,7 @@ def ticket_figures(
 def _figures_query(scope: Scope, levels: tuple[str, ...], where: Any) -> Select:
     """The histogram of `ticket_figures` over the tickets `where` selects."""
     # NULL (no reply) compares as unknown, which a FILTER counts as false: no IS NOT NULL needed here.
-    replied = Ticket.replied_at < scope.end_at
+    replied = Ticket.first_replied_at < scope.end_at  # the first 答复 (`_replied`)
 
     def count_if(condition):
         return func.count().filter(condition)
@@ -359,7 +372,7 @@ def _figures_query(scope: Scope, levels: tuple[str, ...], where: Any) -> Select:
             label,
             func.count().label("received"),
             count_if(replied).label("replied"),
-            count_if(and_(replied, Ticket.replied_at <= Ticket.reply_due_at)).label("on_time"),
+            count_if(and_(replied, Ticket.first_replied_at <= Ticket.reply_due_at)).label("on_time"),
             count_if(and_(replied, Ticket.reply_due_at.is_(None))).label("without_deadline"),
             count_if(Ticket.satisfaction.is_not(None)).label("rated"),
             count_if(Ticket.satisfaction.in_(levels)).label("satisfied"),
@@ -483,7 +496,7 @@ def _read_from_history(scope: Scope):
     change after it (ix_tickets_applications_changed) — so finding these few does not mean reading every
     application of the year a second time.
     """
-    final = tuple(sorted(FINAL_STATUSES))
+    final = tuple(sorted(HANDLED_STATUSES))
     return and_(
         Ticket.channel == "disclosure",
         or_(
@@ -512,6 +525,7 @@ class _History:
     last_at_end: Any  # when that last change happened
     was_partial: Any  # some reply before the end named 部分公开
     waiting_action: Any  # the action of the last change into 等待申请人 before the end
+    entered_handled: Any  # some change during the period went from being handled to handled (answered …)
 
 
 def _history_portable(start_at: datetime, end_at: datetime, relevant) -> _History:
@@ -533,6 +547,9 @@ def _history_portable(start_at: datetime, end_at: datetime, relevant) -> _Histor
         .limit(1)
         .scalar_subquery()
     )
+    entered_handled = exists().where(
+        e.ticket_id == Ticket.id, e.occurred_at >= start_at, _enters_handled(e, end_at)
+    )
     return _History(
         [(at_start, at_start.c.ticket_id == Ticket.id), (at_end, at_end.c.ticket_id == Ticket.id)],
         at_start.c.status_after,
@@ -541,6 +558,18 @@ def _history_portable(start_at: datetime, end_at: datetime, relevant) -> _Histor
         at_end.c.occurred_at,
         was_partial,
         waiting_action,
+        entered_handled,
+    )
+
+
+def _enters_handled(e, end_at: datetime):
+    """A status change before `end_at` from being handled to handled (an answer, a withdrawal …)."""
+    handled = tuple(sorted(HANDLED_STATUSES))
+    return and_(
+        e.occurred_at < end_at,
+        e.kind != "ticket.created",
+        e.status_before.not_in(handled),
+        e.status_after.in_(handled),
     )
 
 
@@ -573,6 +602,9 @@ def _history_postgresql(start_at: datetime, end_at: datetime) -> _History:
             last(e.data["action"].as_string(), and_(before_end, e.status_after == "waiting_applicant")).label(
                 "waiting_action"
             ),
+            func.bool_or(true())
+            .filter(and_(e.occurred_at >= start_at, _enters_handled(e, end_at)))
+            .label("entered_handled"),
         )
         .where(e.ticket_id == Ticket.id, e.status_after.is_not(None), e.kind != "ticket.created")
         .lateral("history")
@@ -586,6 +618,7 @@ def _history_postgresql(start_at: datetime, end_at: datetime) -> _History:
         c.last_at_end,
         func.coalesce(c.was_partial, False),
         c.waiting_action,
+        func.coalesce(c.entered_handled, False),
     )
 
 
@@ -672,7 +705,8 @@ def _disclosure_branches(scope: Scope, dialect: str, *, grouped: bool = False) -
     depend on, for counting (`disclosure_counts`) — a year of applications is grouped by plain columns
     first and the cell expressions are worked out once per group, not once per application.
     """
-    final = tuple(sorted(FINAL_STATUSES))
+    # Handling ends with the 答复 (HANDLED_STATUSES), not with the 办结 click.
+    final = tuple(sorted(HANDLED_STATUSES))
 
     def settled_cells(outcome, history_outcome, status, changed_in_period, weight) -> list[Any]:
         return [
@@ -710,13 +744,21 @@ def _disclosure_branches(scope: Scope, dialect: str, *, grouped: bool = False) -
     state_start = func.coalesce(h.state_start, "received")
     state_end = func.coalesce(h.state_end, "received")
     is_new = Ticket.received_at >= scope.start_at
+    # Counted in 三 when its handling ended during the period: new in it or being handled on its first
+    # day, and handled at its end — or handled again after a reopening in it (neither new nor carried
+    # in: the balance check names it). Answered on 28 December and closed in January is not a result
+    # of January's year: it was handled on 1 January and only its bookkeeping changed.
+    finished = and_(
+        state_end.in_(final),
+        or_(is_new, state_start.not_in(final), h.entered_handled),
+    )
     from_history = select(
         Ticket.id.label("ticket_id"),
         Ticket.applicant_type.label("applicant_type"),
         _outcome(_history_outcome(h, state_end)).label("outcome"),
         case((is_new, 1), else_=0).label("is_new"),
         case((and_(~is_new, state_start.not_in(final)), 1), else_=0).label("is_carried_in"),
-        case((and_(state_end.in_(final), h.last_at_end >= scope.start_at), 1), else_=0).label("is_finished"),
+        case((finished, 1), else_=0).label("is_finished"),
         case((state_end.not_in(final), 1), else_=0).label("is_carried_out"),
     ).select_from(Ticket)
     for selectable, on in h.froms:
@@ -728,7 +770,8 @@ def disclosure_rows(scope: Scope, dialect: str = "sqlite"):
     """One row per disclosure application relevant to the year, with its cell coordinates.
 
     Columns: ticket_id, applicant_type, outcome (an outcome code or UNMAPPED), is_new (一), is_carried_in
-    (二), is_finished (counted in 三: reached a final state during the period and is in one at its end),
+    (二), is_finished (counted in 三: its handling ended during the period — answered, closed, withdrawn … —
+    and is over at its end),
     is_carried_out (四).
     """
     from_row, from_history = _disclosure_branches(scope, dialect)

@@ -25,9 +25,16 @@ from tracker.reports.aggregation import (
     review_counts,
     ticket_figures,
 )
-from tracker.reports.checks import CheckFailure, ReportCheckFailed, run_checks
+from tracker.reports.checks import (
+    OUTLET_ITEMS,
+    CheckFailure,
+    CheckWarning,
+    ReportCheckFailed,
+    register_warnings,
+    run_checks,
+)
 from tracker.reports.models import ReportText
-from tracker.reports.registers_spec import NARRATIVE_SECTIONS
+from tracker.reports.registers_spec import DEFAULT_PORTAL_LABEL, ITEMS, NARRATIVE_SECTIONS, PORTAL_LABEL
 
 
 @dataclass
@@ -45,6 +52,13 @@ class AnnualReport:
     organisation: str = "本机关"
     generated_at: datetime | None = None
     satisfied_levels: tuple[str, ...] = SATISFIED_DEFAULT
+    warnings: list[CheckWarning] = field(default_factory=list)  # shown, never blocking an export
+    portal_label: str = DEFAULT_PORTAL_LABEL  # how the office names its website ("局网站" …)
+
+    @property
+    def outlet_labels(self) -> dict[str, str]:
+        """The outlets' labels as every export prints them, the office's own name for its website first."""
+        return {**{item: ITEMS[item] for item in OUTLET_ITEMS}, "outlet_portal": self.portal_label}
 
     @property
     def year(self) -> int:
@@ -101,7 +115,10 @@ def build_annual_report(
         generated_at=now,
         satisfied_levels=levels,
     )
-    report.texts = _texts(session, scope)
+    department_id = _text_department_id(session, scope)
+    report.texts = _texts(session, scope.year, department_id)
+    report.portal_label = portal_label(session, scope.year, department_id)
+    report.warnings = register_warnings(session, scope, registers, report.outlet_labels)
     return report
 
 
@@ -112,20 +129,39 @@ def _organisation(session: Session, scope: Scope) -> str:
     return root.name if root else "本机关"
 
 
-def _texts(session: Session, scope: Scope) -> dict[str, str]:
-    """Edited narrative sections; for a department, its own rows; for the bureau, the root's."""
+def _text_department_id(session: Session, scope: Scope) -> int | None:
+    """Whose texts a report shows: for a department, its own rows; for the bureau, the root's."""
     if scope.department_code is not None:
-        department_id = session.scalar(select(Department.id).where(Department.code == scope.department_code))
-    else:
-        department_id = session.scalar(
-            select(Department.id).where(Department.parent_id.is_(None)).order_by(Department.id)
-        )
+        return session.scalar(select(Department.id).where(Department.code == scope.department_code))
+    return session.scalar(select(Department.id).where(Department.parent_id.is_(None)).order_by(Department.id))
+
+
+def _texts(session: Session, year: int, department_id: int | None) -> dict[str, str]:
+    """Edited narrative sections of the year."""
     if department_id is None:
         return {}
     rows = session.scalars(
-        select(ReportText).where(ReportText.year == scope.year, ReportText.department_id == department_id)
+        select(ReportText).where(ReportText.year == year, ReportText.department_id == department_id)
     )
     return {row.section: row.body for row in rows if row.section in NARRATIVE_SECTIONS}
+
+
+def portal_label(session: Session, year: int, department_id: int | None) -> str:
+    """The office's name for its own website in the year's report: the year's setting, else the latest
+    earlier year's (set once, it carries on), else 门户网站."""
+    if department_id is None:
+        return DEFAULT_PORTAL_LABEL
+    label = session.scalar(
+        select(ReportText.body)
+        .where(
+            ReportText.department_id == department_id,
+            ReportText.section == PORTAL_LABEL,
+            ReportText.year <= year,
+        )
+        .order_by(ReportText.year.desc())
+        .limit(1)
+    )
+    return label or DEFAULT_PORTAL_LABEL
 
 
 # -- generated sentences, in the style of the seed report ------------------------------------------------
@@ -185,7 +221,7 @@ def outlets_sentence(report: AnnualReport) -> str:
     if not total:
         return ""
     return (
-        f"全年发布各类信息{total}条。其中，门户网站发布{portal}条；通过公开查阅点及政府信息公开平台等渠道"
+        f"全年发布各类信息{total}条。其中，{report.portal_label}发布{portal}条；通过公开查阅点及政府信息公开平台等渠道"
         f"发布公开信息{point}条；通过报刊、电视、专栏等传统媒体公开信息{media}条。"
     )
 
@@ -227,6 +263,16 @@ def fee_sentence(report: AnnualReport) -> str:
     return f"{report.year}年度依据《政府信息公开信息处理费管理办法》收取信息处理费{yuan}元。"
 
 
+def fees_2007_sentence(report: AnnualReport) -> str:
+    """2007 条例 art. 32(三): the fees charged (检索、复制、邮寄等, art. 27) and waived (art. 28)."""
+    charged = report.register("fees_2007", "yuan")
+    waived = report.register("fee_waivers_2007", "yuan")
+    if not charged and not waived:
+        return f"{report.year}年度，{report.organisation}依申请提供政府信息未收取检索、复制、邮寄等费用，无减免收费情况。"
+    text = f"{report.year}年度，{report.organisation}依申请提供政府信息收取检索、复制、邮寄等费用{charged}元"
+    return text + (f"，减免收费{waived}元。" if waived else "，无减免收费情况。")
+
+
 def narrative(report: AnnualReport) -> dict[str, list[str]]:
     """The generated paragraphs of each section (edited texts replace the generated ones)."""
     overview = [
@@ -238,6 +284,7 @@ def narrative(report: AnnualReport) -> dict[str, list[str]]:
         "overview": [report.texts["overview"]] if "overview" in report.texts else overview,
         "proactive": [s for s in (outlets_sentence(report),) if s],
         "disclosure": [disclosure_sentence(report)],
+        "fees": [fees_2007_sentence(report)],
         "reviews": [reviews_sentence(report)],
         "problems": [
             report.texts.get("problems") or "（请填写本年度政府信息公开工作存在的主要问题及改进情况。）"
@@ -248,14 +295,18 @@ def narrative(report: AnnualReport) -> dict[str, list[str]]:
 
 
 def section_titles(fmt: str) -> dict[str, str]:
+    """The sections of the format, in order. Under the 2007 条例 (free form) they follow its art. 32, which
+    includes （三）政府信息公开的收费及减免情况 — a section the 2019 条例 dropped (the tables' years report
+    the 信息处理费 in 六): seven sections, not the six of the tables' years."""
     if fmt == formats.FORMAT_FREE:
         return {
             "overview": "一、概述",
             "proactive": "二、政府信息主动公开情况",
             "disclosure": "三、政府信息依申请公开情况",
-            "reviews": "四、政府信息公开复议诉讼情况",
-            "problems": "五、主要问题和改进措施",
-            "other": "六、其他需要报告的事项",
+            "fees": "四、政府信息公开的收费及减免情况",
+            "reviews": "五、政府信息公开复议诉讼情况",
+            "problems": "六、主要问题和改进措施",
+            "other": "七、其他需要报告的事项",
         }
     return {
         "overview": formats.SECTION_1,

@@ -4,6 +4,11 @@
 * 三（七） = the sum of the result rows;
 * for every row: 总计 = the sum of the six applicant columns.
 
+And one warning, which does not block an export: the register's 全年发布（报送）各类信息 against the sum of
+its outlets. They may differ for good reasons (the seed report: 229 报送 vs 105 + 56 + 67 = 228 published,
+an item reported upward without being published by an outlet, or one item in two outlets), so the office is
+asked to check and say why — a note on the total's register figure — and the warning then stands down.
+
 Each failure names the rule, the row or column, both sides, and the tickets involved, so staff can open
 them and fix the data (an application closed without an outcome, one without an applicant type, one
 reopened after it was closed in an earlier year …). Exports refuse a failing report unless forced.
@@ -12,6 +17,7 @@ reopened after it was closed in an earlier year …). Exports refuse a failing r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,6 +27,7 @@ from tracker.reports.aggregation import DisclosureCounts, Scope, disclosure_tick
 from tracker.reports.formats import (
     TOTAL,
 )
+from tracker.reports.models import RegisterFigure
 from tracker.reports.rows import OUTCOMES, UNMAPPED, row_label
 from tracker.tickets.channels import APPLICANT_TYPES
 from tracker.tickets.models import Ticket
@@ -28,6 +35,8 @@ from tracker.tickets.models import Ticket
 RULE_BALANCE = "一+二=三（七）+四"
 RULE_RESULTS = "三（七）=各办理结果之和"
 RULE_TOTAL = "总计=各申请人列之和"
+RULE_PUBLISHED = "全年发布=各渠道之和"
+OUTLET_ITEMS = ("outlet_portal", "outlet_public_point", "outlet_media")
 
 
 @dataclass
@@ -125,3 +134,52 @@ def run_checks(session: Session, scope: Scope, counts: DisclosureCounts) -> list
                 )
             )
     return failures
+
+
+@dataclass
+class CheckWarning:
+    rule: str
+    left: Decimal
+    right: Decimal
+    message: str
+
+
+def register_warnings(
+    session: Session, scope: Scope, registers: dict[tuple[str, str], Decimal], outlet_labels: dict[str, str]
+) -> list[CheckWarning]:
+    """The register's year total against its outlets: a warning unless a note on the total explains it."""
+    total = registers.get(("published_all", "items"))
+    outlets = [registers.get((item, "items")) for item in OUTLET_ITEMS]
+    if total is None or all(v is None for v in outlets):
+        return []  # nothing to compare: the report sums the outlets itself when the total is missing
+    outlet_sum = sum((v or Decimal(0)) for v in outlets)
+    if total == outlet_sum:
+        return []
+    notes = select(RegisterFigure.note).where(
+        RegisterFigure.year == scope.year,
+        RegisterFigure.item == "published_all",
+        RegisterFigure.measure == "items",
+        RegisterFigure.note.is_not(None),
+        RegisterFigure.note != "",
+    )
+    if scope.department_ids is not None:
+        notes = notes.where(RegisterFigure.department_id.in_(scope.department_ids))
+    if session.scalar(notes.limit(1)):
+        return []
+    parts = "+".join(
+        f"{outlet_labels[item]}{_plain(v or 0)}" for item, v in zip(OUTLET_ITEMS, outlets, strict=True)
+    )
+    return [
+        CheckWarning(
+            RULE_PUBLISHED,
+            total,
+            outlet_sum,
+            f"登记簿中全年发布（报送）各类信息{_plain(total)}条，与各渠道之和{parts}={_plain(outlet_sum)}条不一致"
+            f"（相差{_plain(abs(total - outlet_sum))}条）：请核对，或在“全年发布（报送）各类信息”一项的备注中说明原因",
+        )
+    ]
+
+
+def _plain(value) -> str:
+    value = Decimal(value)
+    return str(int(value)) if value == value.to_integral_value() else str(value.normalize())

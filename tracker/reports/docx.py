@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 
 from docx import Document
+from docx.enum.section import WD_ORIENT
 from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml.ns import qn
-from docx.shared import Cm, Pt
+from docx.shared import Cm, Mm, Pt
 
 from tracker.cells import safe_cell
 from tracker.reports import annual
@@ -18,6 +19,27 @@ from tracker.reports.html import SECTION_KEYS
 BODY_FONT = "仿宋"
 HEADING_FONT = "黑体"
 TITLE_FONT = "方正小标宋简体"
+
+# GB/T 9704—2012《党政机关公文格式》5.2: A4 paper (210 mm × 297 mm); the type area is 156 mm × 225 mm,
+# with 37 mm at the top (天头) and 28 mm at the binding edge (订口) — so 35 mm at the bottom and 26 mm on
+# the right. Word's default (US Letter, 1-inch margins) is what a bureau's printer would reject.
+A4_WIDTH, A4_HEIGHT = Mm(210), Mm(297)
+GBT9704_MARGINS = {"top": Mm(37), "bottom": Mm(35), "left": Mm(28), "right": Mm(26)}
+TEXT_WIDTH_CM = 15.6  # 156 mm of type area: every table below fits in it
+
+
+def gbt9704_page_setup(doc) -> None:
+    """Give every section of `doc` an A4 portrait page with the GB/T 9704 margins.
+
+    Reusable by any DOCX the tracker writes (the annual report here; letters to applicants elsewhere).
+    """
+    for section in doc.sections:
+        section.orientation = WD_ORIENT.PORTRAIT
+        section.page_width, section.page_height = A4_WIDTH, A4_HEIGHT
+        section.top_margin = GBT9704_MARGINS["top"]
+        section.bottom_margin = GBT9704_MARGINS["bottom"]
+        section.left_margin = GBT9704_MARGINS["left"]
+        section.right_margin = GBT9704_MARGINS["right"]
 
 
 def _font(run, name: str, size: float, *, bold: bool = False) -> None:
@@ -32,6 +54,15 @@ def _paragraph(doc, text: str, *, font: str = BODY_FONT, size: float = 14, inden
     if indent:
         paragraph.paragraph_format.first_line_indent = Pt(size * 2)
     _font(paragraph.add_run(text), font, size, bold=bold)
+    return paragraph
+
+
+def _heading(doc, text: str):
+    """A section heading (黑体 三号): a line of space above it, so it never sits on the table before it
+    (heading 二 follows the interaction table), and kept on the page of its first paragraph."""
+    paragraph = _paragraph(doc, text, font=HEADING_FONT, size=16)
+    paragraph.paragraph_format.space_before = Pt(16)
+    paragraph.paragraph_format.keep_with_next = True
     return paragraph
 
 
@@ -61,12 +92,12 @@ def _apply_widths(t, widths: list) -> None:
 
 
 def _widths(table: Table) -> list:
-    """Column widths on an A4 page (16 cm of text width): wide label columns, narrow number columns."""
+    """Column widths in the GB/T 9704 type area (15.6 cm): wide label columns, narrow number columns."""
     if table.label_cols == 3:
-        return [Cm(1.6), Cm(2.0), Cm(4.6)] + [Cm(1.11)] * (table.width - 3)
+        return [Cm(1.5), Cm(1.9), Cm(4.5)] + [Cm(7.7 / (table.width - 3))] * (table.width - 3)
     if table.label_cols == 1:
-        return [Cm(4.0)] + [Cm(12.0 / (table.width - 1))] * (table.width - 1)
-    return [Cm(16.0 / table.width)] * table.width
+        return [Cm(4.0)] + [Cm((TEXT_WIDTH_CM - 4.0) / (table.width - 1))] * (table.width - 1)
+    return [Cm(TEXT_WIDTH_CM / table.width)] * table.width
 
 
 def _set_text(cell, text: str, *, center: bool = True) -> None:
@@ -100,11 +131,12 @@ def _interaction_table(doc, report: annual.AnnualReport) -> None:
         )
         for c, value in enumerate(values):
             _set_text(t.cell(r, c), str(value))
-    _apply_widths(t, [Cm(2.6)] + [Cm(1.9)] * (len(headers) - 1))
+    _apply_widths(t, [Cm(2.5)] + [Cm((TEXT_WIDTH_CM - 2.5) / (len(headers) - 1))] * (len(headers) - 1))
 
 
 def render_docx(report: annual.AnnualReport) -> bytes:
     doc = Document()
+    gbt9704_page_setup(doc)
     title = doc.add_paragraph()
     title.alignment = WD_ALIGN_PARAGRAPH.CENTER
     _font(title.add_run(annual.report_title(report)), TITLE_FONT, 20)
@@ -118,7 +150,7 @@ def render_docx(report: annual.AnnualReport) -> bytes:
         by_section.setdefault(SECTION_KEYS[table.section], []).append(table)
     paragraphs = annual.narrative(report)
     for key, heading in annual.section_titles(report.format).items():
-        _paragraph(doc, heading, font=HEADING_FONT, size=16, indent=True)
+        _heading(doc, heading)
         for text in paragraphs[key]:
             _paragraph(doc, text)
         if key == "overview":

@@ -46,8 +46,12 @@ def report_json(report: annual.AnnualReport) -> dict[str, Any]:
             ],
         },
     }
+    # Warnings do not block an export (the register's total against its outlets, tracker.reports.checks).
+    data["checks"]["warnings"] = [{"rule": w.rule, "message": w.message} for w in report.warnings]
     if report.format == formats.FORMAT_FREE:
         data["free_form"] = {
+            # The keys stay the stable register labels; the office's name for its website is given beside.
+            "portal_label": report.portal_label,
             "published": {
                 "全年发布（报送）各类信息": int(
                     report.register("published_all", "items")
@@ -65,6 +69,11 @@ def report_json(report: annual.AnnualReport) -> dict[str, Any]:
                 "carried_in": report.disclosure.total("carried_in"),
                 "finished": report.disclosure.total("finished"),
                 "carried_out": report.disclosure.total("carried_out"),
+            },
+            # 2007 条例 art. 32(三): 收费及减免情况 (元).
+            "fees": {
+                "charged": float(report.register("fees_2007", "yuan")),
+                "waived": float(report.register("fee_waivers_2007", "yuan")),
             },
             "reviews": report.review_total,
             "lawsuits": report.suit_total,

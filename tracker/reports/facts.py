@@ -6,8 +6,9 @@ them true, by the one function below, from the same sources and with the same de
 (docs/annual-report.md, `tracker.reports.aggregation`):
 
 * ``reply_due_at`` — the ``reply`` deadline's ``due_at`` (extensions, pauses, overrides included):
-  `tracker.deadlines.engine` refreshes it whenever it recomputes that deadline;
-* ``reply_workdays`` — working days after the receipt day up to and including the reply day on the
+  `tracker.deadlines` refreshes it whenever it recomputes that deadline;
+* ``reply_workdays`` — working days after the receipt day up to and including the day of the first reply
+  (`first_replied_at`; the report judges replies by the first) on the
   working-day calendar (NULL while a year in between has no schedule loaded): written at the reply and
   rewritten for the replies a calendar load touches (`tracker.calendar.service.load_year`);
 * ``status_changed_at`` and ``history_outcome`` — for applications: the time of the last status event
@@ -115,20 +116,24 @@ class WorkdayOrdinals:
         return case((index >= 0, cast(func.json_extract(literal(text), path), Integer)))
 
 
-def refresh_facts(session: Session, condition: Any = None) -> None:
+def refresh_facts(session: Session, condition: Any = None, *, reply_at: Any = None) -> None:
     """Recompute the report facts of the tickets matching `condition` (every ticket when None).
+
+    `reply_at`: the reply whose working days are counted, the first (`first_replied_at`) unless a
+    migration older than that column (0011) names `replied_at`.
 
     UPDATE … FROM statements: the reply facts of the matching tickets (one per year of receipt), then the
     facts of the matching applications. Loaded Ticket objects are expired, so they read the new values.
     """
     session.flush()
     condition = true() if condition is None else condition
+    reply_at = Ticket.first_replied_at if reply_at is None else reply_at
     dialect = session.get_bind().dialect.name
     bounds = session.execute(
         select(
             func.min(Ticket.received_at),
             func.max(Ticket.received_at),
-            func.max(Ticket.replied_at),
+            func.max(reply_at),
         ).where(condition)
     ).one()
     if bounds[0] is None:
@@ -142,8 +147,8 @@ def refresh_facts(session: Session, condition: Any = None) -> None:
         ordinals = WorkdayOrdinals.build(session, first, last)
         workdays = case(
             (
-                Ticket.replied_at.is_not(None),
-                ordinals.sql(session, _day_number(session, Ticket.replied_at))
+                reply_at.is_not(None),
+                ordinals.sql(session, _day_number(session, reply_at))
                 - ordinals.sql(session, _day_number(session, Ticket.received_at)),
             )
         )

@@ -24,8 +24,11 @@ from tracker.people.models import AuditEntry, Department, User
 from tracker.reports.models import RegisterFigure, ReportText, ReviewCase
 from tracker.reports.registers_spec import (
     ITEMS,
+    MAX_PORTAL_LABEL,
     MEASURES,
     NARRATIVE_SECTIONS,
+    PORTAL_LABEL,
+    REPORT_SETTINGS,
     REVIEW_KINDS,
     REVIEW_RESULTS,
     item_code,
@@ -436,8 +439,15 @@ def set_report_text(
     now: datetime,
     actor: User | None = None,
 ) -> ReportText:
-    if section not in NARRATIVE_SECTIONS:
+    if section not in NARRATIVE_SECTIONS and section not in REPORT_SETTINGS:
         raise ValidationError(f"未知章节 {section!r}", fields={"section": "未知章节"})
+    if section == PORTAL_LABEL:
+        body = body.strip()
+        if not body or len(body) > MAX_PORTAL_LABEL or any(ch in body for ch in "\r\n\t"):
+            raise ValidationError(
+                f"网站称谓应为1–{MAX_PORTAL_LABEL}个字的一行文字，如“局网站”“门户网站”",
+                fields={"body": "取值无效"},
+            )
     row = session.scalar(
         select(ReportText).where(
             ReportText.year == year, ReportText.department_id == department.id, ReportText.section == section

@@ -24,6 +24,10 @@ ITEMS: dict[str, str] = {
     "outlet_media": "报刊、电视、专栏等传统媒体",
     # Section 六: information-processing fees collected under art. 42 (元).
     "processing_fee": "信息处理费",
+    # Years under the 2007 条例: art. 32(三) asks for the fees charged and waived (检索、复制、邮寄等成本
+    # 费用, art. 27; 减免, art. 28), a section of its own in the free-form report.
+    "fees_2007": "依申请公开收费",
+    "fee_waivers_2007": "依申请公开减免收费",
 }
 # 2019 format names the normative documents without 行政.
 ITEM_LABELS_2019 = {**ITEMS, "normative": "规范性文件"}
@@ -76,6 +80,14 @@ KIND_ALIASES = {
     "直接起诉": "direct_suit",
     "复议后起诉": "suit_after_review",
 }
+
+# Short settings the office keeps with its report texts (`ReportText`, one row per year; a year without one
+# takes the latest earlier year's): how the office names its own website among the outlets — the bureau of
+# the seed report says "局网站", others "门户网站" or "政府网站".
+PORTAL_LABEL = "portal_label"
+DEFAULT_PORTAL_LABEL = "门户网站"
+MAX_PORTAL_LABEL = 20
+REPORT_SETTINGS = {PORTAL_LABEL: "本机关网站在报告中的称谓"}
 
 NARRATIVE_SECTIONS = {
     "overview": "一、总体情况",

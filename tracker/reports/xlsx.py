@@ -8,6 +8,8 @@ has the section label in row 1 (merged across the table) and the table from row 
 from __future__ import annotations
 
 import io
+import math
+import unicodedata
 from decimal import Decimal
 
 from openpyxl import Workbook
@@ -72,6 +74,62 @@ def write_table(ws: Worksheet, table: Table, top: int, left: int = 1) -> int:
     return top + table.height
 
 
+LINE_HEIGHT = 14.4  # points per line of 11-point 宋体
+DEFAULT_ROW_HEIGHT = 15.0
+DEFAULT_COLUMN_WIDTH = 8.43  # characters, when a column has no width of its own
+
+
+def _text_width(text: str) -> int:
+    """Width in the units of a column width: a CJK character (or full-width mark) takes two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def _lines(text: str, width: float) -> int:
+    room = max(1, int(width) - 1)  # a character of padding
+    return sum(max(1, math.ceil(_text_width(part) / room)) for part in text.split("\n"))
+
+
+def fit_row_heights(ws: Worksheet) -> None:
+    """Give every row the height its wrapped text needs.
+
+    openpyxl writes no row heights; Excel and WPS do not grow a row for wrapped text they did not lay
+    out themselves, and a printout then draws a wrapped header over the row below it. A merged cell's
+    lines are spread over the rows it spans. Call it after the column widths are set.
+    """
+
+    def column_width(col: int) -> float:
+        return ws.column_dimensions[get_column_letter(col)].width or DEFAULT_COLUMN_WIDTH
+
+    spans = {
+        (r.min_row, r.min_col): (r.max_row - r.min_row + 1, range(r.min_col, r.max_col + 1))
+        for r in ws.merged_cells.ranges
+    }
+    needed: dict[int, float] = {}
+    merged: list[tuple[int, int, float]] = []
+    for row in ws.iter_rows():
+        for cell in row:
+            if not isinstance(cell.value, str) or not cell.value:
+                continue
+            height_rows, cols = spans.get((cell.row, cell.column), (1, range(cell.column, cell.column + 1)))
+            if (cell.row, cell.column) in spans and cell.row == 1 and len(cols) > 1:
+                height_rows = 1  # the sheet's title line
+            lines = _lines(cell.value, sum(column_width(c) for c in cols))
+            height = lines * LINE_HEIGHT + 3
+            if height_rows == 1:
+                needed[cell.row] = max(needed.get(cell.row, DEFAULT_ROW_HEIGHT), height)
+            else:
+                merged.append((cell.row, height_rows, height))
+    for first, count, height in merged:
+        rows = range(first, first + count)
+        have = sum(needed.get(r, DEFAULT_ROW_HEIGHT) for r in rows)
+        if have < height:
+            extra = (height - have) / count
+            for r in rows:
+                needed[r] = needed.get(r, DEFAULT_ROW_HEIGHT) + extra
+    for r, height in needed.items():
+        ws.row_dimensions[r].height = round(height, 1)
+
+
 def _fit_page(ws: Worksheet) -> None:
     """Print each sheet landscape, one page wide (as the tables are printed in the report)."""
     ws.page_setup.orientation = "landscape"
@@ -95,9 +153,6 @@ def _section_sheet(wb: Workbook, section: str, tables: list[Table]) -> None:
     if section == formats.SECTION_3:
         for col, w in zip("ABCDEFGHIJ", (12, 14, 44, 9, 9, 9, 10, 10, 9, 9), strict=True):
             ws.column_dimensions[col].width = w
-        for label in tables[0].labels:
-            if len(label.text) > 28 and label.colspan == 1:  # the long （六） rows wrap onto two lines
-                ws.row_dimensions[2 + label.row].height = 30
     elif section == formats.SECTION_4:
         for c in range(1, 16):
             ws.column_dimensions[get_column_letter(c)].width = 8
@@ -105,6 +160,7 @@ def _section_sheet(wb: Workbook, section: str, tables: list[Table]) -> None:
         ws.column_dimensions["A"].width = 22
         for c in range(2, width + 1):
             ws.column_dimensions[get_column_letter(c)].width = 20
+    fit_row_heights(ws)  # the long （六） rows and the 勾稽关系 note wrap onto several lines
 
 
 INTERACTION_HEADERS = (
@@ -153,6 +209,7 @@ def _interaction_sheet(wb: Workbook, report: annual.AnnualReport) -> None:
     ws.column_dimensions["A"].width = 16
     for c in range(2, len(INTERACTION_HEADERS) + 1):
         ws.column_dimensions[get_column_letter(c)].width = 12
+    fit_row_heights(ws)  # 答复用时中位数（工作日） wraps in its column
     row = 4 + len(report.interaction)
     if report.topics:
         _cell(ws, row=row, column=1, value="群众关心的内容（前五位）").font = TITLE_FONT
@@ -165,13 +222,15 @@ def _free_sheet(wb: Workbook, report: annual.AnnualReport) -> None:
     ws = wb.create_sheet("概况")
     rows = [
         ("全年主动公开信息（条）", None),
-        ("门户网站", report.register("outlet_portal", "items")),
+        (report.portal_label, report.register("outlet_portal", "items")),
         ("公开查阅点及政府信息公开平台", report.register("outlet_public_point", "items")),
         ("报刊、电视、专栏等传统媒体", report.register("outlet_media", "items")),
         ("受理依申请公开（件）", report.disclosure.total("new")),
         ("上年结转（件）", report.disclosure.total("carried_in")),
         ("办结（件）", report.disclosure.total("finished")),
         ("结转下年度（件）", report.disclosure.total("carried_out")),
+        ("依申请公开收费（元）", report.register("fees_2007", "yuan")),
+        ("减免收费（元）", report.register("fee_waivers_2007", "yuan")),
         ("行政复议（件）", report.review_total),
         ("行政诉讼（件）", report.suit_total),
     ]

@@ -119,7 +119,9 @@ class Ticket(Base):
     status: Mapped[str] = mapped_column(String(32), index=True)
     outcome: Mapped[str | None] = mapped_column(String(64))  # annual-report row key for disclosure
     reply_text: Mapped[str | None] = mapped_column(Text)
-    replied_at: Mapped[datetime | None]
+    replied_at: Mapped[datetime | None]  # the latest 答复 (a reopened ticket answered again moves it)
+    # The first 答复, never moved: the report judges timeliness by it (issue 18, migration 0033).
+    first_replied_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     satisfaction: Mapped[str | None] = mapped_column(String(16))
     # Where the rating came from: revisit (回访 by staff), portal (the citizen's 好差评), platform (import).

@@ -192,13 +192,19 @@ def reply_ticket(
     outcome: str | None = None,
     replied_at: datetime | None = None,
 ) -> TicketEvent:
-    """Record the reply. A disclosure reply must name its outcome (the annual report's row)."""
+    """Record the reply. A disclosure reply must name its outcome (the annual report's row).
+
+    `replied_at` is the latest reply; `first_replied_at` the first, set once."""
     if not text.strip():
         raise ValidationError("答复内容不能为空", fields={"reply_text": "必填"})
     if ticket.channel == "disclosure" and not outcome:
         raise ValidationError("依申请公开答复须选择答复结果", fields={"outcome": "必填"})
     ticket.reply_text = text
     ticket.replied_at = replied_at or now
+    if ticket.first_replied_at is None:
+        # Whether the answer came in time is the first answer's affair: a reopening and a second answer
+        # later do not make a timely application late (the report reads this).
+        ticket.first_replied_at = ticket.replied_at
     if outcome:
         ticket.outcome = outcome
     return transition(session, ticket, "reply", actor=actor, now=replied_at or now, data={"outcome": outcome})
