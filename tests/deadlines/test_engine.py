@@ -445,7 +445,10 @@ def test_policy_rejects_unknown_unit():
     [
         ("当面", None, None, "arrived", "当面提交"),
         ("挂号信", at(2026, 3, 3), None, "signed", "签收之日"),
-        ("邮寄", None, at(2026, 3, 4), "confirmed", "与申请人确认之日"),
+        # 邮寄 is any post signed for (art. 31(二)); the ordinary letter is 平信 (issue 18).
+        ("邮寄", at(2026, 3, 4), None, "signed", "签收之日"),
+        ("平信", None, at(2026, 3, 4), "confirmed", "与申请人确认"),
+        ("电子邮件", None, at(2026, 3, 6), "confirmed", "双方确认之日"),
         ("网络", None, at(2026, 3, 5), "confirmed", "双方确认之日"),
         ("传真", None, None, "arrived", "暂以到达时间计"),
     ],

@@ -90,7 +90,7 @@ def test_staff_enter_a_letter_with_arrival_and_legal_receipt_dates(client, sessi
         "csrf_token": token,
         "received_via": "平信",
         "arrived_on": "2026-03-02",
-        "received_on": "2026-03-03",
+        "confirmed_on": "2026-03-03",  # 平信: the day the office confirmed with the applicant
         "applicant_kind": "公民",
         "name": "孙某",
         "id_type": "身份证",
@@ -107,7 +107,8 @@ def test_staff_enter_a_letter_with_arrival_and_legal_receipt_dates(client, sessi
     assert ticket.received_via == "平信" and ticket.department.code == "sme"
     assert ticket.arrived_at.date().isoformat() == "2026-03-01"  # 2026-03-02 00:00 Beijing time, in UTC
     assert ticket.received_at - ticket.arrived_at == timedelta(days=1)
-    bad = client.post("/imports/disclosure/new", data={**form, "received_on": "2026-03-01"})
+    assert ticket.extra["receipt"]["rule"] == "confirmed"
+    bad = client.post("/imports/disclosure/new", data={**form, "confirmed_on": "2026-03-01"})
     assert bad.status_code == 400 and "不能早于到达日期" in bad.get_data(as_text=True)
 
 

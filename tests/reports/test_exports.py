@@ -289,7 +289,7 @@ def test_json_schema(session, dataset):
     assert sec4["行政复议"]["结果维持"] == 1 and sec4["行政诉讼"]["未经复议直接起诉"]["尚未审结"] == 1
     sec2 = data["official_tables"]["二、主动公开政府信息情况"]
     assert sec2["第二十条第（八）项"]["行政事业性收费"]["本年收费金额（单位：万元）"] == 1.25
-    assert data["checks"] == {"passed": True, "failures": []}
+    assert data["checks"] == {"passed": True, "failures": [], "warnings": []}
     older = report_json(build_annual_report(session, 2020, department_code=dataset))
     assert (
         older["official_tables"]["三、收到和处理政府信息公开申请情况"]["三、本年度办理结果"][

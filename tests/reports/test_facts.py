@@ -56,9 +56,18 @@ def fact_mismatches(session, ticket_ids) -> list[tuple[int, str, object, object]
             "status_changed_at": None,
             "history_outcome": None,
         }
-        if ticket.replied_at is not None:
+        # Working days to the FIRST 答复 (issue 18: a ticket is judged by its first answer), and the first
+        # answer is the earliest status event into 已答复.
+        first_reply = session.scalar(
+            select(func.min(TicketEvent.occurred_at)).where(
+                TicketEvent.ticket_id == ticket.id, TicketEvent.status_after == "replied"
+            )
+        )
+        if first_reply is not None and ticket.first_replied_at != first_reply:
+            wrong.append((ticket.id, "first_replied_at", ticket.first_replied_at, first_reply))
+        if ticket.first_replied_at is not None:
             expected["reply_workdays"] = _workdays(
-                calendar, local(ticket.received_at), local(ticket.replied_at)
+                calendar, local(ticket.received_at), local(ticket.first_replied_at)
             )
         if ticket.channel == "disclosure":
             expected["status_changed_at"] = session.scalar(

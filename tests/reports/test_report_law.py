@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tracker.reports.aggregation import disclosure_counts, interaction_figures, period_scope
 from tracker.reports.annual import build_annual_report
-from tracker.services import tickets as svc
+from tracker.workflow import transitions as svc
 
 from .builders import application, at, close, reply
 
@@ -72,7 +72,7 @@ def test_years_under_the_2007_regulation_report_fees_and_waivers(session, bureau
     from tracker.reports.docx import render_docx
     from tracker.reports.exporters import report_json
     from tracker.reports.html import render_html
-    from tracker.services.registers import set_figure
+    from tracker.reports.registers import set_figure
 
     root, o, _x = bureau
     now = at("2017-02-01 10:00")

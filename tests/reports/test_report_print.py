@@ -18,8 +18,8 @@ from tracker.reports.annual import build_annual_report
 from tracker.reports.docx import gbt9704_page_setup, render_docx
 from tracker.reports.exporters import render_csv, render_json
 from tracker.reports.html import render_html
+from tracker.reports.registers import set_figure, set_report_text
 from tracker.reports.xlsx import render_xlsx
-from tracker.services.registers import set_figure, set_report_text
 
 from .builders import application, at, message, reply_and_close
 from .test_web_reports import _csrf, _login

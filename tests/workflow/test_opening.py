@@ -54,6 +54,35 @@ def drafts(prefix: str) -> list[TicketDraft]:
                     contact=ContactDraft(phone=None),
                 )
             )
+        # Issue 18: the count starts where `period_start` says on both paths — a 12345 order's 派单, an
+        # application's legal receipt (a registered letter signed for a day after it arrived).
+        result.append(
+            TicketDraft(
+                channel="hotline",
+                request_type="咨询",
+                subject="s",
+                body="b",
+                arrived_at=received,
+                received_at=received,
+                external_ref=f"{prefix}-dispatched-{i}",
+                extra={"dispatched_at": (received + timedelta(hours=30)).isoformat()},
+                contact=ContactDraft(phone=None),
+            )
+        )
+        result.append(
+            TicketDraft(
+                channel="disclosure",
+                request_type="政府信息公开申请",
+                subject="s",
+                body="b",
+                arrived_at=received,
+                signed_at=received + timedelta(days=1),
+                received_via="挂号信",
+                external_ref=f"{prefix}-signed-{i}",
+                applicant_type="商业企业",
+                contact=ContactDraft(phone=None),
+            )
+        )
     return result
 
 

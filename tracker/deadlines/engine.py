@@ -381,15 +381,85 @@ def _fmt_moment(moment: datetime) -> str:
 
 # -- legal receipt (2019 条例 art. 31) ---------------------------------------------------------------------
 
-# How the application came (Ticket.received_via) → which moment is the legal receipt and why.
-RECEIPT_RULES = {
-    "当面": ("arrived", "当面提交的，以提交之日为收到申请之日"),
-    "挂号信": ("signed", "以邮寄方式（挂号信等需签收的邮件）提交的，以行政机关签收之日为收到申请之日"),
-    "邮寄": ("confirmed", "以平常信函等无需签收的邮寄方式提交的，以行政机关与申请人确认之日为收到申请之日"),
-    "平信": ("confirmed", "以平常信函等无需签收的邮寄方式提交的，以行政机关与申请人确认之日为收到申请之日"),
-    "网络": ("confirmed", "通过互联网渠道提交的，以双方确认之日为收到申请之日"),
-    "传真": ("confirmed", "通过传真提交的，以双方确认之日为收到申请之日"),
+# How the application came (Ticket.received_via) → which moment is the legal receipt, and the rule of art. 31
+# that says so. The intake surfaces (portal, staff entry, import, API) offer these ways; anything else
+# (a conversion from another channel, 其他) counts from the confirmation if one is recorded, else arrival.
+SIGNED, CONFIRMED, ARRIVED = "signed", "confirmed", "arrived"
+_BY_POST = "申请人以邮寄方式提交的，以行政机关签收之日为收到申请之日"
+_ORDINARY_LETTER = "以平常信函等无需签收的邮寄方式提交的，政府信息公开工作机构应当于收到申请的当日与申请人确认，确认之日为收到申请之日"
+_ONLINE = "通过互联网渠道或者政府信息公开工作机构的传真提交的，以双方确认之日为收到申请之日"
+RECEIPT_RULES: dict[str, tuple[str, str]] = {
+    "当面": (ARRIVED, "申请人当面提交的，以提交之日为收到申请之日"),
+    # Any post that is signed for: registered letters, EMS, couriers — "邮寄" without more is this rule.
+    "邮寄": (SIGNED, _BY_POST),
+    "挂号信": (SIGNED, _BY_POST),
+    "快递": (SIGNED, _BY_POST),
+    "平信": (CONFIRMED, _ORDINARY_LETTER),
+    "平常信函": (CONFIRMED, _ORDINARY_LETTER),
+    "网络": (CONFIRMED, _ONLINE),
+    "电子邮件": (CONFIRMED, _ONLINE),
+    "传真": (CONFIRMED, _ONLINE),
 }
+RECEIPT_ARTICLE = "《政府信息公开条例》第三十一条"
+_STEP_WORDS = {SIGNED: "签收", CONFIRMED: "确认"}
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The legal receipt of an application: the moment, the rule applied and what it was derived from."""
+
+    received_at: datetime
+    rule: str  # ARRIVED | SIGNED | CONFIRMED
+    basis: str  # the words of art. 31 that apply
+    arrived_at: datetime
+    signed_at: datetime | None = None
+    confirmed_at: datetime | None = None
+
+    @property
+    def is_pending(self) -> bool:
+        """The signature or confirmation the rule needs is not recorded: the arrival stands in."""
+        return self.rule != ARRIVED and self._step_at is None
+
+    @property
+    def _step_at(self) -> datetime | None:
+        return {SIGNED: self.signed_at, CONFIRMED: self.confirmed_at}.get(self.rule)
+
+    def as_json(self) -> dict[str, Any]:
+        """What the ticket keeps (Ticket.extra["receipt"]): the deadline's explanation is written from it."""
+        return {
+            "rule": self.rule,
+            "arrived_at": iso_utc(self.arrived_at),
+            "signed_at": iso_utc(self.signed_at),
+            "confirmed_at": iso_utc(self.confirmed_at),
+        }
+
+
+def legal_receipt(
+    received_via: str | None,
+    *,
+    arrived_at: datetime,
+    signed_at: datetime | None = None,
+    confirmed_at: datetime | None = None,
+) -> Receipt:
+    """The legal receipt of a disclosure application under 2019 条例 art. 31 — the one derivation.
+
+    当面 → the day handed in (its arrival); 邮寄 and any post signed for → the day the agency signed;
+    平常信函 → the day the office confirmed with the applicant; 网络, 电子邮件, 传真 → the day both sides
+    confirmed (the portal confirms on submission; staff record the confirmation of an e-mail or a fax).
+    Until the signature or confirmation is recorded the arrival stands in — never later than the law's
+    date, so a deadline is never given more time than the law allows — and the explanation says so.
+    `TicketDraft` applies it to every application, whichever door it came through.
+    """
+    via = (received_via or "").strip()
+    if via in RECEIPT_RULES:
+        rule, basis = RECEIPT_RULES[via]
+    elif confirmed_at is not None:
+        rule, basis = CONFIRMED, "经其他渠道转来或以其他方式提交的，以确认之日为收到申请之日"
+    else:
+        rule, basis = ARRIVED, "以申请到达之日为收到申请之日"
+    step = {SIGNED: signed_at, CONFIRMED: confirmed_at}.get(rule)
+    received = step if step is not None else arrived_at
+    return Receipt(received, rule, basis, arrived_at, signed_at, confirmed_at)
 
 
 def legal_receipt_at(
@@ -399,17 +469,95 @@ def legal_receipt_at(
     signed_at: datetime | None = None,
     confirmed_at: datetime | None = None,
 ) -> tuple[datetime, str]:
-    """Return the legal receipt moment of a disclosure application and the art. 31 rule applied.
+    """(moment, basis) of `legal_receipt`; the basis notes a signature or confirmation not yet recorded."""
+    receipt = legal_receipt(
+        received_via, arrived_at=arrived_at, signed_at=signed_at, confirmed_at=confirmed_at
+    )
+    if receipt.is_pending:
+        word = _STEP_WORDS[receipt.rule]
+        return receipt.received_at, f"{receipt.basis}（尚未记录{word}时间，暂以到达时间计）"
+    return receipt.received_at, receipt.basis
 
-    The arrival time stays on the ticket as it was; this is the moment the reply period starts from.
-    Until the confirmation or signature is recorded, the arrival stands in (the agency should confirm an
-    ordinary letter the day it arrives), and the basis says so.
+
+def receipt_note(received_via: str | None, extra: dict[str, Any] | None) -> str:
+    """The start of a reply period in plain Chinese: which rule of art. 31 gave the receipt date, from what.
+
+    E.g. "收到申请（以邮寄方式提交，3月2日到达、3月3日签收：申请人以邮寄方式提交的，以行政机关签收之日为收到
+    申请之日，《政府信息公开条例》第三十一条）".
     """
-    step, basis = RECEIPT_RULES.get(received_via or "", ("arrived", "以到达之日为收到申请之日"))
-    chosen = {"arrived": arrived_at, "signed": signed_at, "confirmed": confirmed_at}[step]
-    if chosen is None:
-        return arrived_at, f"{basis}（尚未记录{'签收' if step == 'signed' else '确认'}时间，暂以到达时间计）"
-    return chosen, basis
+    data = (extra or {}).get("receipt") or {}
+    arrived = parse_aware(data.get("arrived_at"))
+    if arrived is None:
+        return ""  # a ticket from before the rule was recorded: the policy's own words
+    receipt = legal_receipt(
+        received_via,
+        arrived_at=arrived,
+        signed_at=parse_aware(data.get("signed_at")),
+        confirmed_at=parse_aware(data.get("confirmed_at")),
+    )
+    day = _month_day(receipt.arrived_at)
+    if received_via == "当面":
+        via, facts = "", f"{day}当面提交"
+    else:
+        via = f"{received_via}，" if (received_via or "").startswith("由") else f"以{received_via}方式提交，"
+        via = "" if received_via in (None, "", "其他") else via
+        if receipt.rule == ARRIVED:
+            facts = f"{day}到达"
+        elif receipt.is_pending:
+            facts = f"{day}到达，尚未记录{_STEP_WORDS[receipt.rule]}时间，暂以到达之日计"
+        else:
+            facts = f"{day}到达、{_month_day(receipt.received_at)}{_STEP_WORDS[receipt.rule]}"
+    return f"收到申请（{via}{facts}：{receipt.basis}，{RECEIPT_ARTICLE}）"
+
+
+def _month_day(moment: datetime) -> str:
+    local_day = moment.astimezone(BUSINESS_TZ).date()
+    return f"{local_day.month}月{local_day.day}日"
+
+
+# A 12345 order's 派单时间 as the intake keeps it (Ticket.extra, local ISO time with its offset).
+DISPATCHED_KEYS = ("dispatched_at", "派单时间")
+
+
+def _extra_moment(extra: dict[str, Any] | None, keys: Sequence[str]) -> datetime | None:
+    for key in keys:
+        raw = (extra or {}).get(key)
+        if raw:
+            moment = datetime.fromisoformat(str(raw).replace("/", "-"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=BUSINESS_TZ)  # platforms write local time
+            return moment.astimezone(UTC)
+    return None
+
+
+def period_start(
+    channel: str,
+    kind: str,
+    *,
+    received_at: datetime,
+    received_via: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> tuple[datetime, str]:
+    """Where a new ticket's `kind` period starts, and the start event as its explanation names it.
+
+    The one definition for `open_deadlines` and the bulk importer's planner:
+
+    * a 12345 order counts from its 派单 when the platform gives the time — the department cannot act on
+      an order before it is dispatched to it — and from its 受理 otherwise; the explanation names the event
+      the count really starts from;
+    * a disclosure application counts from its legal receipt (`received_at`, 2019 条例 art. 31, derived by
+      `legal_receipt_at` at intake), and the explanation says which rule of art. 31 gave that date.
+
+    Returns (start, note); an empty note leaves the policy's own `start_event`.
+    """
+    if channel == "hotline":
+        dispatched = _extra_moment(extra, DISPATCHED_KEYS)
+        if dispatched is not None and dispatched >= received_at:
+            return dispatched, "派单"
+        return received_at, "受理工单（工单未写明派单时间）"
+    if channel == "disclosure" and kind == REPLY:
+        return received_at, receipt_note(received_via, extra)
+    return received_at, ""
 
 
 # -- rule checks for actions ---------------------------------------------------------------------------

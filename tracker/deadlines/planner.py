@@ -103,6 +103,7 @@ class DeadlinePlanner:
             request_type=draft.request_type,
             urgency=draft.urgency,
             extra=draft.extra,
+            received_via=draft.received_via,
         )
 
     def plan_ticket(
@@ -113,10 +114,13 @@ class DeadlinePlanner:
         request_type: str,
         urgency: str | None,
         extra: dict[str, Any] | None,
+        received_via: str | None = None,
         skip: frozenset[str] | set[str] = frozenset(),
     ) -> list[PlannedDeadline]:
         """The initial deadlines of a ticket with these facts, but for the kinds in `skip` (those it has);
-        a 12345 work order's own 签收时限/办结时限 (in `extra`) win over the default policies."""
+        a 12345 work order's own 签收时限/办结时限 (in `extra`) win over the default policies. The rule is
+        the one in force on the receipt date; the count starts where `deadline_engine.period_start` says
+        (a 12345 order's 派单, an application's legal receipt), which its explanation names."""
         received_on = local(received_at).date()
         result = []
         for kind in deadline_policies.INITIAL_KINDS.get(channel, (deadline_policies.REPLY,)):
@@ -126,8 +130,13 @@ class DeadlinePlanner:
             if policy is None:
                 continue
             override = deadline_engine.work_order_due(extra, kind)
-            plan = self.plan(policy, channel, received_at, received_on, override)
-            result.append(PlannedDeadline(kind, policy, received_at, override, plan))
+            starts_at, note = deadline_engine.period_start(
+                channel, kind, received_at=received_at, received_via=received_via, extra=extra
+            )
+            if note:
+                override = {**(override or {}), "start_note": note}
+            plan = self.plan(policy, channel, starts_at, local(starts_at).date(), override)
+            result.append(PlannedDeadline(kind, policy, starts_at, override, plan))
         return result
 
     def rows(
@@ -211,7 +220,10 @@ class DeadlinePlanner:
             inputs = deadline_engine.DeadlineInput(
                 policy=policy,
                 starts_at=received_at,
-                fixed_due=deadline_engine.FixedDue.from_json(override) if override else None,
+                fixed_due=deadline_engine.FixedDue.from_json(override)
+                if override and override.get("due_at")
+                else None,
+                start_note=(override or {}).get("start_note", ""),  # as `service.deadline_input` reads it
             )
             try:
                 result = deadline_engine.compute_due(inputs, self.calendar, end_of_day=self.end_of_day)

@@ -221,7 +221,7 @@ DEFAULT_POLICIES: tuple[Policy, ...] = (
             max_extensions=1,
             max_extension_length=15,
             is_pausable=True,
-            start_event="受理工单",
+            start_event="派单",  # counted from the order's 派单 time, or its 受理 (`engine.period_start`)
             legal_basis="12345热线办理时限（默认值，可由管理员调整）",
         )
         for request_type, slug, length in (
@@ -244,7 +244,7 @@ DEFAULT_POLICIES: tuple[Policy, ...] = (
         effective_from=PRACTICE_FROM,
         max_extensions=1,
         max_extension_length=24,
-        start_event="受理紧急工单",
+        start_event="派单",  # counted from the order's 派单 time, or its 受理 (`engine.period_start`)
         legal_basis="12345热线紧急工单（默认值，可由管理员调整）",
     ),
     Policy(
@@ -255,7 +255,7 @@ DEFAULT_POLICIES: tuple[Policy, ...] = (
         unit=WORKING_DAYS,
         length=1,
         effective_from=PRACTICE_FROM,
-        start_event="派单",
+        start_event="派单",  # counted from the order's 派单 time, or its 受理 (`engine.period_start`)
         legal_basis="12345热线签收时限（默认值）",
     ),
     Policy(
@@ -267,7 +267,7 @@ DEFAULT_POLICIES: tuple[Policy, ...] = (
         length=2,
         urgency="紧急",
         effective_from=PRACTICE_FROM,
-        start_event="派单",
+        start_event="派单",  # counted from the order's 派单 time, or its 受理 (`engine.period_start`)
         legal_basis="12345热线紧急工单签收（默认值）",
     ),
     # 网站留言 / 领导信箱: 5 working days, extendable to 15 in all (local practice).

@@ -278,7 +278,8 @@ def open_deadlines(session: Session, ticket: Ticket, *, now: datetime, actor: An
     """Add the ticket's initial deadlines for its channel that it lacks (idempotent: existing kinds are
     kept) — the rows tracker.deadlines.planner plans for every new ticket, as ORM rows, each with its
     `deadline.opened` event. A 12345 work order's own 签收时限/办结时限 (Ticket.extra) win over the
-    default policies."""
+    default policies; the rule is the one in force on the receipt date, and the count starts where
+    `engine.period_start` says (a 12345 order's 派单, an application's legal receipt)."""
     planner = DeadlinePlanner(session, now=now)
     planned = planner.plan_ticket(
         channel=ticket.channel,
@@ -286,6 +287,7 @@ def open_deadlines(session: Session, ticket: Ticket, *, now: datetime, actor: An
         request_type=ticket.request_type,
         urgency=ticket.urgency,
         extra=ticket.extra,
+        received_via=ticket.received_via,
         skip={d.kind for d in ticket.deadlines},
     )
     if not planned:

@@ -69,7 +69,7 @@ def convert_ticket(
         body=ticket.body,
         arrived_at=ticket.arrived_at,
         # art. 31: an application arriving through another channel counts from when it is confirmed.
-        received_at=received_at or now,
+        confirmed_at=received_at or now,
         department_code=ticket.department.code,
         applicant_type=(applicant_type or "自然人") if target_channel == "disclosure" else None,
         received_via=f"由{CHANNELS[ticket.channel].label}转来",

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from tracker.clock import BUSINESS_TZ
+from tracker.deadlines.engine import ARRIVED, CONFIRMED, RECEIPT_RULES, SIGNED
 from tracker.intake.formats import parse_datetime
 from tracker.intake.idnumbers import id_number_error
 from tracker.intake.records import (
@@ -27,8 +28,10 @@ from tracker.tickets.drafts import ContactDraft, TicketDraft
 
 CHANNEL = "disclosure"
 REQUEST_TYPE = "政府信息公开申请"
-RECEIVED_VIA = ("当面", "邮寄", "网络", "传真", "其他")
-STAFF_RECEIVED_VIA = ("当面", "挂号信", "平信", "传真", "电子邮件", "其他")
+# The ways an application comes (2019 条例 art. 31, `tracker.deadlines.engine.RECEIPT_RULES`): 邮寄 is any post
+# the agency signs for (挂号信, 快递 …); 平信 the ordinary letter it confirms with the applicant.
+RECEIVED_VIA = ("当面", "邮寄", "挂号信", "快递", "平信", "网络", "电子邮件", "传真", "其他")
+STAFF_RECEIVED_VIA = ("当面", "挂号信", "快递", "平信", "传真", "电子邮件", "其他")
 ORG_TYPES = ("商业企业", "科研机构", "社会公益组织", "法律服务机构", "其他")
 ID_TYPES_PERSON = ("身份证", "护照", "港澳居民来往内地通行证", "台湾居民来往大陆通行证", "其他")
 DELIVERY_FORMS = ("纸质", "电子邮件", "光盘", "磁盘")
@@ -36,8 +39,12 @@ DELIVERY_WAYS = ("邮寄", "快递", "电子邮件", "传真", "自行领取", "
 
 COLUMNS: tuple[Column, ...] = (
     Column("申请编号", "application_no", required=True, max_len=128),
-    Column("收到日期", "received_at", "datetime", required=True),
+    # The day the application arrived; the legal receipt date is derived from it, the way it came and the
+    # signature or confirmation (art. 31, `TicketDraft`). A register that kept only one date gives it here.
+    Column("收到日期", "received_at", "datetime", required=True, aliases=("到达日期", "arrived_at")),
     Column("申请方式", "received_via", "choice", choices=RECEIVED_VIA),
+    Column("签收日期", "signed_at", "datetime"),
+    Column("确认日期", "confirmed_at", "datetime"),
     Column("申请人类型", "applicant_type", "choice", choices=APPLICANT_TYPES),
     Column("申请人姓名或名称", "name", required=True, max_len=200),
     Column("证件号码", "id_number", max_len=64),
@@ -66,6 +73,13 @@ def record_from_row(
         earlier_label="收到日期",
         row=number,
     )
+    for key in ("signed_at", "confirmed_at"):
+        check_order(
+            errors, values["received_at"], values[key], names[key], earlier_label="收到日期", row=number
+        )
+    _check_receipt_fields(
+        errors, values["received_via"], values["signed_at"], values["confirmed_at"], names, row=number
+    )
     outcome = None
     if values["outcome"]:
         outcome = outcome_from_label(values["outcome"])
@@ -89,7 +103,8 @@ def record_from_row(
         subject=info.strip()[:40],
         body=info,
         arrived_at=values["received_at"],
-        received_at=values["received_at"],
+        signed_at=values["signed_at"],
+        confirmed_at=values["confirmed_at"],
         external_ref=values["application_no"],
         department_code=department_code,
         applicant_type=values["applicant_type"] or "自然人",
@@ -113,6 +128,28 @@ def record_from_row(
     return IntakeRecord(draft, history, number)
 
 
+def _check_receipt_fields(
+    errors: list[FieldError],
+    received_via: str | None,
+    signed_at: datetime | None,
+    confirmed_at: datetime | None,
+    names: dict[str, str],
+    *,
+    row: int | None = None,
+) -> None:
+    """A signature date belongs to post that is signed for, a confirmation to what art. 31 has confirmed:
+    a date the rule does not use would be silently ignored, so it is refused with the rule named."""
+    rule = RECEIPT_RULES.get(received_via or "", (None, ""))[0]
+    if signed_at is not None and rule != SIGNED:
+        errors.append(
+            FieldError(
+                names["signed_at"], f"“{received_via or '未填写申请方式'}”不以签收日期为收到日期", None, row
+            )
+        )
+    if confirmed_at is not None and rule not in (CONFIRMED, None):
+        errors.append(FieldError(names["confirmed_at"], f"“{received_via}”不以确认日期为收到日期", None, row))
+
+
 MAX_FORM_FIELD_CHARS = 5000
 FORM_LABELS = {
     "name": "申请人姓名或名称",
@@ -129,8 +166,9 @@ FORM_LABELS = {
 def record_from_form(
     form: dict[str, Any], *, now: datetime, department_code: str | None = None, staff_entry: bool = False
 ) -> IntakeRecord:
-    """An application under art. 29, from the portal (online: receipt = now) or entered by staff
-    (arrival date and legal receipt date from the form, art. 31)."""
+    """An application under art. 29, from the portal (online, confirmed on submission: receipt = now) or
+    entered by staff (the way it came, its arrival and its signature or confirmation; the legal receipt
+    date is derived from them by `TicketDraft`, art. 31)."""
     errors: list[FieldError] = []
 
     def field(name: str) -> str:
@@ -188,20 +226,30 @@ def record_from_form(
     if delivery_way not in DELIVERY_WAYS:
         errors.append(FieldError("获取方式", f"应为 {'/'.join(DELIVERY_WAYS)} 之一"))
 
-    arrived_at = received_at = now
+    # Online: the portal confirms the application on submission (its receipt page, with the query code),
+    # so both sides' confirmation is now (art. 31(三)).
+    arrived_at, signed_at, confirmed_at = now, None, now
     received_via = "网络"
     if staff_entry:
         received_via = field("received_via")
         if received_via not in STAFF_RECEIVED_VIA:
             errors.append(FieldError("申请方式", f"应为 {'/'.join(STAFF_RECEIVED_VIA)} 之一"))
         arrived_at = _form_date(field("arrived_on"), "到达日期", errors)
-        received_at = (
-            _form_date(field("received_on"), "法定收到日期", errors) if field("received_on") else arrived_at
+        # One date field, "签收或确认日期": a signature for post signed for, a confirmation otherwise.
+        step_at = (
+            _form_date(field("confirmed_on"), "签收或确认日期", errors) if field("confirmed_on") else None
         )
-        if arrived_at and received_at and received_at < arrived_at:
-            errors.append(FieldError("法定收到日期", "不能早于到达日期"))
+        rule = RECEIPT_RULES.get(received_via, (None, ""))[0]
+        signed_at = step_at if rule == SIGNED else None
+        confirmed_at = step_at if rule != SIGNED else None
+        if step_at is not None and rule == ARRIVED:
+            errors.append(FieldError("签收或确认日期", "当面提交的，以提交之日为收到申请之日，无需填写"))
+        if arrived_at and step_at and step_at < arrived_at:
+            errors.append(FieldError("签收或确认日期", "不能早于到达日期"))
         if arrived_at and arrived_at > now:
             errors.append(FieldError("到达日期", "不能晚于今天"))
+        if step_at and step_at > now:
+            errors.append(FieldError("签收或确认日期", "不能晚于今天"))
     if errors:
         raise RecordError(errors)
     parts = [
@@ -221,7 +269,8 @@ def record_from_form(
             subject=(title or description or doc_number)[:40],
             body=body,
             arrived_at=arrived_at,
-            received_at=received_at,
+            signed_at=signed_at,
+            confirmed_at=confirmed_at,
             applicant_type=applicant_type,
             received_via=received_via,
             department_code=department_code,

@@ -6,7 +6,7 @@ them true, by the one function below, from the same sources and with the same de
 (docs/annual-report.md, `tracker.reports.aggregation`):
 
 * ``reply_due_at`` — the ``reply`` deadline's ``due_at`` (extensions, pauses, overrides included):
-  `tracker.deadlines` refreshes it whenever it recomputes that deadline;
+  `tracker.deadlines.engine` refreshes it whenever it recomputes that deadline;
 * ``reply_workdays`` — working days after the receipt day up to and including the day of the first reply
   (`first_replied_at`; the report judges replies by the first) on the
   working-day calendar (NULL while a year in between has no schedule loaded): written at the reply and

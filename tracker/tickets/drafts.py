@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tracker.deadlines.engine import legal_receipt
 from tracker.errors import ValidationError
 from tracker.tickets.channels import APPLICANT_TYPES, channel
 
@@ -45,7 +46,9 @@ class TicketDraft:
     subject: str
     body: str
     arrived_at: datetime
-    received_at: datetime | None = None  # legal receipt time; defaults to arrival
+    # Legal receipt time; defaults to arrival. For an application it is derived, never given: from the
+    # arrival, the signature or confirmation and the way it came (2019 条例 art. 31, `__post_init__`).
+    received_at: datetime | None = None
     external_ref: str | None = None
     department_code: str | None = None
     category: str | None = None
@@ -58,6 +61,23 @@ class TicketDraft:
     topics: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     with_query_code: bool = False
+    signed_at: datetime | None = None  # applications by post: the day the agency signed for it
+    confirmed_at: datetime | None = None  # ordinary letters, online, e-mail, fax: the day both confirmed
+
+    def __post_init__(self) -> None:
+        """An application's legal receipt, in the one place every door (portal, staff entry, import, API,
+        conversion, bulk import) passes through: the draft itself. The deadline starts from it, and the
+        rule applied is kept on the ticket (`extra["receipt"]`) for the deadline's explanation."""
+        if self.channel != "disclosure":
+            return
+        receipt = legal_receipt(
+            self.received_via,
+            arrived_at=self.arrived_at,
+            signed_at=self.signed_at,
+            confirmed_at=self.confirmed_at,
+        )
+        self.received_at = receipt.received_at
+        self.extra = {**self.extra, "receipt": receipt.as_json()}
 
 
 def validate_draft(draft: TicketDraft) -> None:

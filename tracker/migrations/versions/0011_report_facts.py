@@ -37,7 +37,7 @@ def upgrade() -> None:
     )
     from sqlalchemy.orm import Session
 
-    from tracker.models import Ticket
+    from tracker.tickets.models import Ticket
     from tracker.reports.facts import refresh_facts
 
     session = Session(bind=op.get_bind())

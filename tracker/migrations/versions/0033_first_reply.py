@@ -2,7 +2,7 @@
 
 `tickets.replied_at` is the time of the latest reply (a reopened ticket answered again moves it). The
 report judged timeliness by it, so an application answered in time, reopened and answered again later
-counted as late. `first_replied_at` is written once, at the first reply (tracker.services.tickets.
+counted as late. `first_replied_at` is written once, at the first reply (tracker.workflow.transitions.
 reply_ticket), and never moves; the interaction figures (replied, on time, working days to reply) read it.
 
 Backfill: the earliest status event into 已答复, else `replied_at` (a ticket replied before events were
@@ -38,7 +38,7 @@ def upgrade() -> None:
     # The working days to reply now count to the first reply: recount where it differs from the last.
     from sqlalchemy.orm import Session
 
-    from tracker.models import Ticket
+    from tracker.tickets.models import Ticket
     from tracker.reports.facts import refresh_facts
 
     session = Session(bind=op.get_bind())
