@@ -79,6 +79,16 @@ def write_table(doc, table: Table) -> None:
         for j, data in enumerate(cells):
             _set_text(t.cell(table.header_height + i, table.label_cols + j), str(data.value), center=True)
     _apply_widths(t, _widths(table))
+    _keep_together(t)
+
+
+def _keep_together(t) -> None:
+    """Keep a table on one page where it fits: a heading row left at the foot of a page, its figures on the
+    next, is what the 第二十条第（八）项 table did. Every paragraph but the last row's keeps with the next."""
+    for row in t.rows[:-1]:
+        for cell in row.cells:
+            for paragraph in cell.paragraphs:
+                paragraph.paragraph_format.keep_with_next = True
 
 
 def _apply_widths(t, widths: list) -> None:
@@ -131,6 +141,7 @@ def _interaction_table(doc, report: annual.AnnualReport) -> None:
         )
         for c, value in enumerate(values):
             _set_text(t.cell(r, c), str(value))
+    _keep_together(t)
     _apply_widths(t, [Cm(2.5)] + [Cm((TEXT_WIDTH_CM - 2.5) / (len(headers) - 1))] * (len(headers) - 1))
 
 
