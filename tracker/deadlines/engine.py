@@ -540,7 +540,7 @@ def period_start(
 ) -> tuple[datetime, str]:
     """Where a new ticket's `kind` period starts, and the start event as its explanation names it.
 
-    The one definition for `open_deadlines` and the bulk importer's planner:
+    The one definition, read by `tracker.deadlines.planner.DeadlinePlanner.plan_ticket` (every new ticket):
 
     * a 12345 order counts from its 派单 when the platform gives the time — the department cannot act on
       an order before it is dispatched to it — and from its 受理 otherwise; the explanation names the event

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tracker.intake.disclosure import RECEIVED_VIA
 from tracker.tickets.channels import HOTLINE_TYPES, MESSAGE_TYPES, SATISFACTION_LEVELS
 from tracker.tickets.status import STATUS_LABELS
 
@@ -98,8 +99,10 @@ NEW_TICKET = {
         "email": _str("电子邮箱"),
         "is_publishable": {"type": "boolean"},
         "application_no": _str("申请编号"),
-        "received_at": _str("收到日期"),
-        "received_via": {"type": "string", "enum": ["当面", "邮寄", "网络", "传真", "其他"]},
+        "received_at": _str("收到日期（申请到达之日；法定收到日期依《条例》第三十一条推算）"),
+        "received_via": {"type": "string", "enum": list(RECEIVED_VIA)},
+        "signed_at": _str("签收日期（邮寄、挂号信、快递：以签收之日为收到申请之日）"),
+        "confirmed_at": _str("确认日期（平信、网络、电子邮件、传真：以确认之日为收到申请之日）"),
         "applicant_type": {
             "type": "string",
             "enum": ["自然人", "商业企业", "科研机构", "社会公益组织", "法律服务机构", "其他"],
