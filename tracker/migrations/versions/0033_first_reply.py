@@ -10,7 +10,7 @@ kept). One UPDATE over the replied tickets; then the working days to reply of th
 more than once are recounted to their first answer.
 
 Revision ID: 0033
-Revises: 0025
+Revises: 0029
 """
 
 import sqlalchemy as sa
@@ -19,7 +19,7 @@ from alembic import op
 import tracker.types
 
 revision = "0033"
-down_revision = "0025"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 
