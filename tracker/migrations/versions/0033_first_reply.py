@@ -19,7 +19,7 @@ from alembic import op
 import tracker.types
 
 revision = "0033"
-down_revision = "0029"
+down_revision = "0031"
 branch_labels = None
 depends_on = None
 
