@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Flask
+from flask_babel import gettext
 
 from tracker.clock import local
 from tracker.people.models import ROLES
+from tracker.tickets.history import event_label
 from tracker.security import mask_address, mask_email, mask_id_number, mask_name, mask_phone
 from tracker.tickets.channels import CHANNELS
 from tracker.tickets.status import STATUS_LABELS
@@ -35,8 +37,12 @@ def init_app(app: Flask) -> None:
         mask_email=mask_email,
         mask_address=mask_address,
         mask_id=mask_id_number,
-        status_label=lambda s: STATUS_LABELS.get(s, s),
-        channel_label=lambda c: CHANNELS[c].label if c in CHANNELS else c,
-        role_label=lambda r: ROLES.get(r, r),
+        # Labels from data, in the reader's language: the Chinese label is the msgid (the .po's "dynamic
+        # label" entries), so a template needs no _() around them and English never shows Chinese.
+        status_label=lambda s: gettext(STATUS_LABELS.get(s, s)),
+        channel_label=lambda c: gettext(CHANNELS[c].label) if c in CHANNELS else c,
+        role_label=lambda r: gettext(ROLES.get(r, r)),
+        event_label=lambda k: gettext(event_label(k)),
+        label=gettext,
     )
     app.jinja_env.globals.update(CHANNELS=CHANNELS, STATUS_LABELS=STATUS_LABELS)

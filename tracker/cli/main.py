@@ -41,15 +41,109 @@ def db_upgrade(settings: Settings) -> None:
     from tracker.bootstrap import load_reference_data
     from tracker.clock import utcnow
     from tracker.db import session_scope
-    from tracker.migrate import upgrade
+    from tracker.migrate import applied_revisions, upgrade, upgrade_summary
 
+    before = applied_revisions(settings.database_url)
     upgrade(settings.database_url)
+    done = upgrade_summary(before, applied_revisions(settings.database_url))
     with session_scope(settings.database_url) as session:
         summary = load_reference_data(session)
         # TRACKER_AUDIT_HASH takes effect here, for the entries written from now on (audited).
         if set_algorithm(session, settings.audit_hash, now=utcnow()):
             summary += f" 审计日志哈希算法改为 {settings.audit_hash}。"
-    click.echo(f"数据库已是最新结构。{summary}")
+    click.echo(f"{done}{summary}")
+    if not before:
+        click.echo(
+            "下一步：tracker department create 创建部门，再 tracker user create 创建管理员（见 README）。"
+        )
+
+
+@main.group()
+def department() -> None:
+    """Departments (the bureau and its offices, a tree)."""
+
+
+def _department(session, code: str):
+    from sqlalchemy import select
+
+    from tracker.errors import ValidationError
+    from tracker.models import Department
+
+    found = session.scalar(select(Department).where(Department.code == code))
+    if found is None:
+        raise ValidationError(f"部门 {code!r} 不存在", fields={"code": "不存在"})
+    return found
+
+
+@department.command("create")
+@click.argument("code")
+@click.argument("name")
+@click.option("--parent", "parent_code", default=None, help="上级部门代码（不填：顶级部门，如局本级）")
+@click.pass_obj
+def department_create(settings: Settings, code: str, name: str, parent_code: str | None) -> None:
+    """Create a department: CODE (letters, digits, . - _) and its NAME (audited)."""
+    from tracker.clock import utcnow
+    from tracker.db import session_scope
+    from tracker.services.people import create_department
+
+    with session_scope(settings.database_url) as session:
+        created = create_department(
+            session, code=code, name=name, parent_code=parent_code, now=utcnow(), via="命令行"
+        )
+        parent = f"，上级部门 {created.parent.name}" if created.parent else "（顶级部门）"
+        click.echo(f"已创建部门 {created.code} {created.name}{parent}")
+
+
+@department.command("list")
+@click.pass_obj
+def department_list(settings: Settings) -> None:
+    """Every department: code, name, parent, whether it is active."""
+    from sqlalchemy import select
+
+    from tracker.db import session_scope
+    from tracker.models import Department
+
+    with session_scope(settings.database_url) as session:
+        rows = session.scalars(select(Department).order_by(Department.id)).all()
+        if not rows:
+            click.echo("尚无部门：tracker department create CODE NAME")
+        for row in rows:
+            state = "" if row.is_active else "  [已停用]"
+            parent = row.parent.code if row.parent else "—"
+            click.echo(f"{row.code}\t{row.name}\t上级：{parent}{state}")
+
+
+@department.command("update")
+@click.argument("code")
+@click.option("--name", default=None, help="新名称")
+@click.option("--parent", "parent_code", default=None, help="新的上级部门代码")
+@click.option("--top-level", is_flag=True, help="改为顶级部门（无上级）")
+@click.option("--disable", "state", flag_value="disable", default=None, help="停用：不再接收新工单")
+@click.option("--enable", "state", flag_value="enable", help="重新启用")
+@click.pass_obj
+def department_update(settings: Settings, code, name, parent_code, top_level, state) -> None:
+    """Rename, move or disable/enable a department (audited; a parent chain may not loop)."""
+    from tracker.clock import utcnow
+    from tracker.db import session_scope
+    from tracker.services.people import update_department
+
+    if parent_code and top_level:
+        raise click.UsageError("--parent 与 --top-level 只能选一个")
+    kwargs = {}
+    if parent_code or top_level:
+        kwargs["parent_code"] = None if top_level else parent_code
+    with session_scope(settings.database_url) as session:
+        changes = update_department(
+            session,
+            _department(session, code),
+            now=utcnow(),
+            actor=None,
+            name=name,
+            is_active=None if state is None else state == "enable",
+            via="命令行",
+            **kwargs,
+        )
+    click.echo(f"已更新部门 {code}：{', '.join(changes)}" if changes else f"部门 {code} 没有变化")
 
 
 @main.group()

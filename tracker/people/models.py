@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.orm import Base, int_pk
@@ -27,6 +27,9 @@ class Department(Base):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    # A disabled department receives no new tickets, routing or accounts; its history and figures stay
+    # (tracker.services.people.update_department).
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     parent: Mapped[Department | None] = relationship(remote_side="Department.id")
 

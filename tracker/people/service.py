@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tracker.access import require_role
 from tracker.errors import PermissionDenied, ValidationError
 from tracker.people.models import ROLES, AuditEntry, Department, User
 from tracker.people.passwords import PasswordPolicy, check_new_password, set_password
@@ -19,18 +22,175 @@ LOCKOUT = timedelta(minutes=15)
 SIGN_IN_FAILED = "用户名或密码错误，或账户因多次失败已临时锁定，请稍后再试"
 
 
+DEPARTMENT_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+MAX_DEPARTMENT_NAME = 200
+
+
+def _audit_department(
+    session: Session,
+    actor: User | None,
+    action: str,
+    department: Department,
+    detail: dict,
+    now: datetime,
+    ip: str | None,
+    via: str | None,
+) -> None:
+    if via:
+        detail = {**detail, "via": via}
+    session.add(
+        AuditEntry(
+            at=now,
+            user_id=actor.id if actor else None,
+            action=action,
+            object_type="department",
+            object_id=str(department.id),
+            detail=detail,
+            ip=ip,
+        )
+    )
+
+
+def _department_by_code(session: Session, code: str, field: str, label: str) -> Department:
+    department = session.scalar(select(Department).where(Department.code == code))
+    if department is None:
+        raise ValidationError(f"{label} {code!r} 不存在", fields={field: "不存在"})
+    return department
+
+
+def _clean_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError("部门名称必填", fields={"name": "必填"})
+    if len(name) > MAX_DEPARTMENT_NAME:
+        raise ValidationError(f"部门名称最长 {MAX_DEPARTMENT_NAME} 字", fields={"name": "过长"})
+    return name
+
+
 def create_department(
-    session: Session, *, code: str, name: str, parent_code: str | None = None
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    parent_code: str | None = None,
+    actor: User | None = None,
+    now: datetime | None = None,
+    ip: str | None = None,
+    via: str | None = None,
 ) -> Department:
+    """The one door that creates a department (admin page, `tracker department create`, demo data).
+
+    With `now` it writes the `department.created` audit entry; with an `actor` only an administrator may.
+    """
+    if actor is not None:
+        require_role(actor, "admin")
+    code = (code or "").strip()
+    if not DEPARTMENT_CODE.fullmatch(code):
+        raise ValidationError("部门代码须为 1–64 个英文字母、数字或 . - _", fields={"code": "格式不符"})
+    name = _clean_name(name)
+    if session.scalar(select(Department.id).where(Department.code == code)) is not None:
+        raise ValidationError(f"部门代码 {code!r} 已存在", fields={"code": "已存在"})
     parent = None
     if parent_code:
-        parent = session.scalar(select(Department).where(Department.code == parent_code))
-        if parent is None:
-            raise ValidationError(f"上级部门 {parent_code!r} 不存在", fields={"parent": "不存在"})
+        parent = _department_by_code(session, parent_code, "parent", "上级部门")
+        if not parent.is_active:
+            raise ValidationError(f"上级部门 {parent.name} 已停用", fields={"parent": "已停用"})
     department = Department(code=code, name=name, parent=parent)
     session.add(department)
     session.flush()
+    if now is not None:
+        _audit_department(
+            session,
+            actor,
+            "department.created",
+            department,
+            {"code": code, "name": name, "parent": parent.code if parent else None},
+            now,
+            ip,
+            via,
+        )
     return department
+
+
+_UNCHANGED: Any = object()
+
+
+def update_department(
+    session: Session,
+    department: Department,
+    *,
+    now: datetime,
+    actor: User | None,
+    name: str | None = None,
+    parent_code: str | Any | None = _UNCHANGED,
+    is_active: bool | None = None,
+    ip: str | None = None,
+    via: str | None = None,
+) -> dict[str, list]:
+    """Rename, move (a new parent, or `None` for a top-level department) or disable/enable a department:
+    the one door for the admin page and `tracker department update`. Audited as `department.updated`
+    with each change as [before, after]; returns the changes (empty: nothing to do).
+
+    Refused: a parent chain that would loop back to the department itself; a disabled parent; disabling
+    the last active top-level department (tickets without routing land there, tracker.services.tickets).
+    A disabled department keeps its tickets, history and report figures; it only receives nothing new.
+    """
+    if actor is not None:
+        require_role(actor, "admin")
+    changes: dict[str, list] = {}
+    if name is not None:
+        name = _clean_name(name)
+        if name != department.name:
+            changes["name"] = [department.name, name]
+            department.name = name
+    if parent_code is not _UNCHANGED:
+        parent = _department_by_code(session, parent_code, "parent", "上级部门") if parent_code else None
+        if (parent.id if parent else None) != department.parent_id:
+            ancestor = parent
+            while ancestor is not None:  # the chain from the new parent up must not reach this department
+                if ancestor.id == department.id:
+                    raise ValidationError(
+                        f"不能把 {department.name} 移到它自己或它的下级部门之下（上级部门不能成环）",
+                        fields={"parent": "成环"},
+                    )
+                ancestor = ancestor.parent
+            if parent is not None and not parent.is_active:
+                raise ValidationError(f"上级部门 {parent.name} 已停用", fields={"parent": "已停用"})
+            changes["parent"] = [department.parent.code if department.parent else None, parent_code or None]
+            department.parent = parent
+    if is_active is not None and is_active != department.is_active:
+        if not is_active:
+            _refuse_disabling_last_root(session, department)
+        changes["is_active"] = [department.is_active, is_active]
+        department.is_active = is_active
+    if changes:
+        session.flush()
+        _audit_department(
+            session,
+            actor,
+            "department.updated",
+            department,
+            {"code": department.code, "name": department.name, "changes": changes},
+            now,
+            ip,
+            via,
+        )
+    return changes
+
+
+def _refuse_disabling_last_root(session: Session, department: Department) -> None:
+    if department.parent_id is not None:
+        return
+    other_roots = session.scalar(
+        select(func.count(Department.id)).where(
+            Department.parent_id.is_(None), Department.is_active, Department.id != department.id
+        )
+    )
+    if not other_roots:
+        raise ValidationError(
+            f"{department.name} 是唯一启用的顶级部门（未分办的工单进入此处），不能停用",
+            fields={"is_active": "唯一顶级部门"},
+        )
 
 
 def create_user(
@@ -53,7 +213,12 @@ def create_user(
     check_new_password(policy, password, username=username)
     department = session.scalar(select(Department).where(Department.code == department_code))
     if department is None:
-        raise ValidationError(f"部门 {department_code!r} 不存在", fields={"department": "不存在"})
+        raise ValidationError(
+            f"部门 {department_code!r} 不存在（先用 tracker department create 创建）",
+            fields={"department": "不存在"},
+        )
+    if not department.is_active:
+        raise ValidationError(f"部门 {department.name} 已停用", fields={"department": "已停用"})
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise ValidationError(f"用户名 {username!r} 已存在", fields={"username": "已存在"})
     user = User(

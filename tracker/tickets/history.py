@@ -32,6 +32,47 @@ def _actor_fields(actor: Actor | None) -> dict[str, Any]:
     return {"actor_id": actor_id, "actor_label": actor_label}
 
 
+# The one table of the history's event codes and what a person reads for them: the ticket page's timeline,
+# the notifications and the API's `label` use it (tests/unit/test_event_labels.py finds every code that
+# tracker/ writes and fails when one lacks a label). English comes from web/translations (the same strings).
+EVENT_LABELS = {
+    "ticket.created": "收到并登记",
+    "ticket.updated": "工单信息更新",
+    "ticket.status_changed": "状态变更",
+    "ticket.note": "内部备注",
+    "ticket.rated": "回访结果",
+    "ticket.merged_in": "合并了重复件",
+    "ticket.converted": "转为其他渠道办理",
+    "ticket.linked": "关联工单",
+    "ticket.attachment_added": "上传附件",
+    "ticket.attachments": "答复附带附件",
+    "ticket.possible_duplicate": "疑似重复件",
+    "ticket.routed": "按分办规则转至部门",
+    "ticket.tagged": "按主题规则添加主题",
+    "deadline.opened": "期限开始计算",
+    "deadline.recomputed": "期限重新计算",
+    "deadline.paused": "期限暂停",
+    "deadline.resumed": "期限恢复计算",
+    "deadline.extended": "期限延长",
+    "deadline.overridden": "期限人工调整",
+    "deadline.restarted": "期限重新起算",
+    "deadline.met": "期限内完成",
+    "deadline.breached": "已超期",
+    "deadline.cancelled": "期限取消",
+    "approval.requested": "提交审批",
+    "approval.approved": "审批同意",
+    "approval.refused": "审批不同意",
+    "approval.superseded": "待审批申请作废",
+    "reminder.sent": "发送提醒",
+}
+
+
+def event_label(kind: str) -> str:
+    """The label of an event code; an unknown code (a newer version's, in an old database) reads as a
+    generic 'record' rather than a raw code."""
+    return EVENT_LABELS.get(kind, "其他记录")
+
+
 def record_event(
     session: Session,
     ticket: Ticket,

@@ -654,12 +654,16 @@ def _index_for_search(session: Session, ticket_ids: list[int], ticket_rows: list
 
 def _departments(session: Session, codes: set[str | None], stamp: reference.Stamp) -> dict[str | None, int]:
     """The department ids of `codes` (None: the root department), from this process's copy of the
-    departments (tracker.reference)."""
-    by_code, root = reference.cached(stamp, "department ids", lambda: _read_departments(session))
+    departments (tracker.reference). A disabled department receives no new ticket (issue 18, item 3)."""
+    by_code, disabled, root = reference.cached(stamp, "department ids", lambda: _read_departments(session))
     unknown = {c for c in codes if c} - set(by_code)
     if unknown:
         code = sorted(unknown)[0]
         raise ValidationError(f"未知部门 {code!r}", fields={"department": "未知部门"})
+    stopped = {c for c in codes if c} & disabled
+    if stopped:
+        code = sorted(stopped)[0]
+        raise ValidationError(f"部门 {code!r} 已停用", fields={"department": "已停用"})
     result: dict[str | None, int] = {c: by_code[c] for c in codes if c}
     if None in codes:
         if root is None:
@@ -668,17 +672,22 @@ def _departments(session: Session, codes: set[str | None], stamp: reference.Stam
     return result
 
 
-def _read_departments(session: Session) -> tuple[dict[str, int], int | None]:
-    """Every department's id by code, and the root's (the first department without a parent)."""
+def _read_departments(session: Session) -> tuple[dict[str, int], set[str], int | None]:
+    """Every department's id by code, the codes of the disabled ones, and the root's id: the first active
+    department without a parent (tracker.people.service keeps one enabled)."""
     rows = session.execute(
-        select(Department.code, Department.id, Department.parent_id).order_by(Department.id)
+        select(Department.code, Department.id, Department.parent_id, Department.is_active).order_by(
+            Department.id
+        )
     )
-    by_code, root = {}, None
-    for code, department_id, parent_id in rows:
+    by_code, disabled, root = {}, set(), None
+    for code, department_id, parent_id, is_active in rows:
         by_code[code] = department_id
-        if parent_id is None and root is None:
+        if not is_active:
+            disabled.add(code)
+        elif parent_id is None and root is None:
             root = department_id
-    return by_code, root
+    return by_code, disabled, root
 
 
 class _EarlierTicket(NamedTuple):

@@ -92,7 +92,10 @@ def route_ticket(session: Session, ticket: Ticket, *, now: datetime) -> Departme
     """
     if ticket.status != "received" or ticket.department.parent_id is not None:
         return None
-    rules = session.scalars(select(RoutingRule).where(RoutingRule.is_active)).all()
+    # A rule naming a disabled department sends nothing there (the ticket stays, or another rule matches).
+    rules = session.scalars(
+        select(RoutingRule).join(RoutingRule.department).where(RoutingRule.is_active, Department.is_active)
+    ).all()
     rule = choose_department(
         rules, channel=ticket.channel, category=ticket.category, text=f"{ticket.subject}\n{ticket.body}"
     )
@@ -152,6 +155,8 @@ def save_routing_rule(
     department = session.scalar(select(Department).where(Department.code == department_code))
     if department is None:
         raise ValidationError(f"未知部门 {department_code!r}", fields={"department": "未知部门"})
+    if not department.is_active:
+        raise ValidationError(f"部门 {department.name} 已停用", fields={"department": "已停用"})
     cleaned = _clean_keywords(keywords)
     if not (channel or (category or "").strip() or cleaned):
         raise ValidationError("分办规则至少要有渠道、诉求分类或关键词之一", fields={"keywords": "必填"})

@@ -169,6 +169,8 @@ def transfer_ticket(
         raise ValidationError("转办须说明理由", fields={"reason": "必填"})
     if department.id == ticket.department_id:
         raise ValidationError("不能转办给本部门", fields={"department": "与当前部门相同"})
+    if not department.is_active:
+        raise ValidationError(f"部门 {department.name} 已停用，不能转办给它", fields={"department": "已停用"})
     before = ticket.department.name
     ticket.department = department
     ticket.assignee = None

@@ -26,7 +26,7 @@ from tracker.people import totp
 from tracker.people.access import require_role
 from tracker.people.models import ROLES, AuditEntry, Department, User
 from tracker.people.passwords import PasswordPolicy
-from tracker.people.service import create_department, create_user, reset_password
+from tracker.people.service import create_department, create_user, reset_password, update_department
 from tracker.people.sessions import end_user_sessions
 from tracker.reports.rows import OUTCOMES
 from tracker.tickets.channels import CHANNELS
@@ -149,8 +149,9 @@ def update_user(user_id: int):
         user.role = role
     department_id = id_arg(form, "department_id")
     if department_id and department_id != user.department_id:
-        if session.get(Department, department_id) is None:
-            flash("部门不存在", "error")
+        target = session.get(Department, department_id)
+        if target is None or not target.is_active:
+            flash("部门不存在或已停用", "error")
             return redirect(url_for("admin.users"))
         changes["department_id"] = [user.department_id, department_id]
         user.department_id = department_id
@@ -215,23 +216,52 @@ def departments():
     session = db()
     if request.method == "POST":
         form = request.form
-        code, name = form.get("code", "").strip(), form.get("name", "").strip()
         try:
-            if not code or not name:
-                raise ValidationError("部门代码和名称必填", fields={"code": "必填", "name": "必填"})
-            if session.scalar(select(Department.id).where(Department.code == code)) is not None:
-                raise ValidationError(f"部门代码 {code!r} 已存在", fields={"code": "已存在"})
             department = create_department(
-                session, code=code, name=name, parent_code=form.get("parent") or None
+                session,
+                code=form.get("code", ""),
+                name=form.get("name", ""),
+                parent_code=form.get("parent") or None,
+                actor=current_user(),
+                now=now(),
+                ip=request.remote_addr,
             )
         except TrackerError as exc:
             return _fail(exc, "admin.departments")
-        _audit("department.created", "department", department.id, {"code": code, "name": name})
-        return _saved(f"已创建部门 {name}", "admin.departments")
+        return _saved(f"已创建部门 {department.name}", "admin.departments")
     return render_template(
         "admin/departments.html",
         departments=session.scalars(select(Department).order_by(Department.id)).all(),
     )
+
+
+@bp.route("/departments/<int:department_id>", methods=["POST"])
+@login_required
+@admin_required
+def update_department_view(department_id: int):
+    """Rename, move (parent) or disable/enable one department: tracker.services.people.update_department."""
+    session = db()
+    department = session.get(Department, department_id)
+    if department is None:
+        abort(404)
+    form = request.form
+    try:
+        changes = update_department(
+            session,
+            department,
+            now=now(),
+            actor=current_user(),
+            name=form.get("name", department.name),
+            parent_code=form.get("parent") or None,
+            is_active=form.get("is_active") == "on",
+            ip=request.remote_addr,
+        )
+    except TrackerError as exc:
+        return _fail(exc, "admin.departments")
+    if not changes:
+        flash(f"部门 {department.name} 没有变化", "ok")
+        return redirect(url_for("admin.departments"))
+    return _saved(f"已更新部门 {department.name}", "admin.departments")
 
 
 # -- the holiday calendar -------------------------------------------------------------------------------

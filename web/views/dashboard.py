@@ -95,32 +95,6 @@ TICKET_ACTIONS: dict[str, tuple[str, str | None]] = {
     "note": ("内部备注", None),
 }
 CHANNEL_ONLY = {"return": "hotline", "request_correction": "disclosure", "receive_correction": "disclosure"}
-EVENT_LABELS = {
-    "ticket.created": "收到并登记",
-    "ticket.updated": "工单信息更新",
-    "ticket.status_changed": "状态变更",
-    "ticket.note": "内部备注",
-    "ticket.rated": "回访结果",
-    "ticket.merged_in": "合并了重复件",
-    "ticket.converted": "转为其他渠道办理",
-    "ticket.linked": "关联工单",
-    "ticket.attachment_added": "上传附件",
-    "ticket.attachments": "答复附带附件",
-    "deadline.opened": "期限开始计算",
-    "deadline.recomputed": "期限重新计算",
-    "deadline.paused": "期限暂停",
-    "deadline.resumed": "期限恢复计算",
-    "deadline.extended": "期限延长",
-    "deadline.overridden": "期限人工调整",
-    "deadline.restarted": "期限重新起算",
-    "deadline.met": "期限内完成",
-    "deadline.breached": "已超期",
-    "approval.requested": "提交审批",
-    "approval.approved": "审批同意",
-    "approval.refused": "审批不同意",
-    "approval.superseded": "待审批申请作废",
-    "reminder.sent": "发送提醒",
-}
 
 
 def now() -> datetime:
@@ -465,7 +439,6 @@ def _ticket_page(
         action_error=error,
         kept=kept,
         action_labels={k: v[0] for k, v in TICKET_ACTIONS.items()},
-        event_labels=EVENT_LABELS,
         transitions=TRANSITIONS,
         assignees=same_department,
         departments=session.query(Department)
