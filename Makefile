@@ -52,10 +52,15 @@ wheel: $(VENV)/.dev-installed
 system-deps:
 	@scripts/system-deps.sh
 
+# `make run HOST=0.0.0.0 PORT=8080 INSTANCE=/srv/tracker-demo`: where to listen, and the folder of the
+# embedded default (SQLite database, broker, secret key); an existing TRACKER_INSTANCE_DIR is kept.
+HOST ?= 127.0.0.1
+PORT ?= 5000
+INSTANCE ?= $(or $(TRACKER_INSTANCE_DIR),instance)
 run: install
-	$(TRACKER) db upgrade
-	$(TRACKER) demo-data --if-empty
-	$(TRACKER) run --host 127.0.0.1 --port 5000
+	TRACKER_INSTANCE_DIR="$(INSTANCE)" $(TRACKER) db upgrade
+	TRACKER_INSTANCE_DIR="$(INSTANCE)" $(TRACKER) demo-data --if-empty
+	TRACKER_INSTANCE_DIR="$(INSTANCE)" $(TRACKER) run --host $(HOST) --port $(PORT)
 
 test: dev
 	$(VENV)/bin/ruff check .

@@ -123,3 +123,25 @@ def test_db_upgrade_says_what_it_did(blank_database_url, tmp_path):
     assert first.exit_code == 0 and "已在空数据库上创建全部数据表" in first.output
     again = runner.invoke(main, ["db", "upgrade"], env=env)
     assert again.exit_code == 0 and "数据库已是最新结构" in again.output and "未做改动" in again.output
+
+
+def test_make_run_takes_host_port_and_instance(tmp_path):
+    import shutil
+    import subprocess
+
+    make = shutil.which("make")
+    assert make, "make is needed for `make run`"
+    instance = tmp_path / "demo instance"
+
+    def planned(*variables: str) -> list[str]:
+        out = subprocess.run(
+            [make, "-n", "run", *variables], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
+        return [line for line in out.splitlines() if "tracker " in line and "TRACKER_INSTANCE_DIR=" in line]
+
+    default = planned()
+    assert default[-1].endswith("tracker run --host 127.0.0.1 --port 5000")
+    assert all(line.startswith('TRACKER_INSTANCE_DIR="instance" ') for line in default)
+    chosen = planned("HOST=0.0.0.0", "PORT=8080", f"INSTANCE={instance}")
+    assert chosen[-1].endswith("tracker run --host 0.0.0.0 --port 8080")
+    assert len(chosen) == 3 and all(f'TRACKER_INSTANCE_DIR="{instance}" ' in line for line in chosen)
