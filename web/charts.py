@@ -24,6 +24,11 @@ def _svg(width: int, height: int, label: str, body: list[str]) -> Markup:
     )
 
 
+def _text_width(text: str, size: int) -> int:
+    """About how wide `text` is drawn: a CJK character is a full em, a Latin letter about half of one."""
+    return sum(size if ord(ch) > 0x2E7F else (size * 6) // 10 for ch in text)
+
+
 def _nice_step(value: int, ticks: int = 4) -> int:
     """The smallest 1/2/5×10ⁿ step such that `ticks` steps reach `value` (so every gridline is a whole number)."""
     need = max(1, -(-value // ticks))
@@ -84,7 +89,7 @@ def weekly_by_channel(
         body.append(
             f'<text x="{lx + 16}" y="20" font-size="14" fill="#1f2933">{escape(channel_labels[code])}</text>'
         )
-        lx += 24 + 14 * len(channel_labels[code])
+        lx += 24 + _text_width(channel_labels[code], 14)
     return _svg(width, height, title, body)
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from flask import Flask
 from flask_babel import gettext
 
+from tracker.audit.labels import action_label
 from tracker.clock import local
 from tracker.people.models import ROLES
-from tracker.tickets.history import event_label
 from tracker.security import mask_address, mask_email, mask_id_number, mask_name, mask_phone
 from tracker.tickets.channels import CHANNELS
+from tracker.tickets.history import event_label
 from tracker.tickets.status import STATUS_LABELS
+from web.i18n import notification_text
 
 WEEKDAYS = "一二三四五六日"
 
@@ -44,5 +47,9 @@ def init_app(app: Flask) -> None:
         role_label=lambda r: gettext(ROLES.get(r, r)),
         event_label=lambda k: gettext(event_label(k)),
         label=gettext,
+        notification_text=notification_text,
+        action_label=lambda code: gettext(action_label(code)),
+        # JSON as a person reads it: Chinese as characters, not \u escapes (autoescaped by Jinja).
+        readable_json=lambda value: json.dumps(value or {}, ensure_ascii=False, sort_keys=True),
     )
     app.jinja_env.globals.update(CHANNELS=CHANNELS, STATUS_LABELS=STATUS_LABELS)

@@ -6,7 +6,7 @@
   var url = box.getAttribute("data-progress-url");
   function field(name) { return box.querySelector('[data-field="' + name + '"]'); }
   function show(data) {
-    ["status", "total", "processed", "created", "updated", "rejected"].forEach(function (k) {
+    ["status_label", "total", "processed", "created", "updated", "rejected"].forEach(function (k) {
       var el = field(k); if (el) el.textContent = data[k];
     });
     field("message").textContent = data.message || "";

@@ -7,17 +7,24 @@ channels) are imported when a page is used, so a part that is not installed only
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
+import json
 from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from tracker.audit.labels import ACTION_LABELS, action_label
 from tracker.calendar.models import CalendarYear, HolidayDay
 from tracker.calendar.notice import notice_source, parse_notice
 from tracker.calendar.service import load_year
 from tracker.calendar.store import loaded_years, next_year_missing, notice_rows
-from tracker.clock import local_date
+from tracker.cells import safe_row
+from tracker.clock import BUSINESS_TZ, local_date
 from tracker.deadlines import policies as deadline_policies
 from tracker.deadlines import service as dl
 from tracker.errors import TrackerError, ValidationError
@@ -33,6 +40,7 @@ from tracker.tickets.channels import CHANNELS
 from tracker.workflow import doors as ds
 from web.database import db, settings
 from web.security import current_user, login_required
+from web.templating import format_local
 from web.views.dashboard import now
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -654,24 +662,106 @@ def canned_replies():
 # -- the audit log (admins and auditors) -------------------------------------------------------------------
 
 
+# One export holds at most this many entries (a bounded response); a longer period is exported in parts.
+MAX_AUDIT_EXPORT = 100_000
+
+
+def _audit_filters() -> tuple[str, date | None, date | None, Any]:
+    """The log's filters (action prefix, from/to dates in Beijing time) and the query they select."""
+    action = (request.args.get("action") or "").strip()[:100]
+    since, until = date_arg(request.args, "from"), date_arg(request.args, "to")
+    if since and until and since > until:
+        raise ValidationError("开始日期不能晚于结束日期", fields={"from": "晚于结束日期"})
+    query = select(AuditEntry)
+    if action:
+        query = query.where(AuditEntry.action.startswith(action))
+    if since:
+        query = query.where(AuditEntry.at >= datetime.combine(since, time.min, tzinfo=BUSINESS_TZ))
+    if until:
+        query = query.where(
+            AuditEntry.at < datetime.combine(until + timedelta(days=1), time.min, tzinfo=BUSINESS_TZ)
+        )
+    return action, since, until, query
+
+
 @bp.route("/audit")
 @login_required
 def audit_log():
     require_role(current_user(), "admin", "auditor")
     session = db()
     before = id_arg(request.args, "before")
-    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(101)
-    action = (request.args.get("action") or "").strip()
-    if action:
-        query = query.where(AuditEntry.action.startswith(action))
+    try:
+        action, since, until, query = _audit_filters()
+    except ValidationError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("admin.audit_log"))
+    query = query.order_by(AuditEntry.id.desc()).limit(101)
     if before:
         query = query.where(AuditEntry.id < before)
     rows = session.scalars(query).all()
     users = {u.id: u for u in session.scalars(select(User))}
+    filters = {
+        "action": action,
+        "from": since.isoformat() if since else "",
+        "to": until.isoformat() if until else "",
+    }
     return render_template(
         "admin/audit.html",
         rows=rows[:100],
         users=users,
         action=action,
+        filters=filters,
+        action_labels=ACTION_LABELS,
         next_before=rows[99].id if len(rows) > 100 else None,
+    )
+
+
+@bp.route("/audit.csv")
+@login_required
+def audit_export():
+    """The filtered log as CSV (UTF-8 with BOM, for Excel), every cell formula-escaped; the export itself
+    is audited. At most MAX_AUDIT_EXPORT entries, newest first; the last line says when more exist."""
+    require_role(current_user(), "admin", "auditor")
+    session = db()
+    action, since, until, query = _audit_filters()
+    rows = session.scalars(query.order_by(AuditEntry.id.desc()).limit(MAX_AUDIT_EXPORT + 1)).all()
+    users = {u.id: u.username for u in session.scalars(select(User))}
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["序号", "时间", "用户", "操作代码", "操作", "对象", "对象编号", "详情", "IP"])
+    for entry in rows[:MAX_AUDIT_EXPORT]:
+        writer.writerow(
+            safe_row(
+                [
+                    entry.seq,
+                    format_local(entry.at, "%Y-%m-%d %H:%M:%S"),
+                    users.get(entry.user_id, ""),
+                    entry.action,
+                    action_label(entry.action),
+                    entry.object_type or "",
+                    entry.object_id or "",
+                    json.dumps(entry.detail or {}, ensure_ascii=False, sort_keys=True),
+                    entry.ip or "",
+                ]
+            )
+        )
+    if len(rows) > MAX_AUDIT_EXPORT:
+        writer.writerow([f"仅导出最新的 {MAX_AUDIT_EXPORT} 条，请缩短日期范围分次导出"])
+    _audit(
+        "audit.exported",
+        "audit_log",
+        None,
+        {
+            "action": action,
+            "from": str(since or ""),
+            "to": str(until or ""),
+            "rows": min(len(rows), MAX_AUDIT_EXPORT),
+        },
+    )
+    session.commit()
+    name = f"audit-{since or 'start'}-{until or local_date(now())}.csv"
+    return Response(
+        "\ufeff" + out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename={name}"},
     )

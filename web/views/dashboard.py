@@ -22,6 +22,7 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import get_locale, gettext
 from sqlalchemy import select
 
 from tracker.calendar.store import load_calendar
@@ -133,22 +134,27 @@ _FIGURES_LOCK = threading.Lock()
 def _figures(session, user: User, moment: datetime) -> dict:
     ttl = current_app.config.get("CHART_CACHE_SECONDS", 60)
     scope = "all" if user.role in ("admin", "auditor") else user.department_id
-    key = (settings().database_url, scope, local_date(moment))
+    # The charts carry their words (legend, titles, "no data"): one cached copy per language.
+    key = (settings().database_url, scope, local_date(moment), str(get_locale()))
     cached = _FIGURES.get(key)
     if ttl and cached and time_module.monotonic() - cached[0] < ttl:
         return cached[1]
-    labels = {code: c.label for code, c in CHANNELS.items()}
+    labels = {code: gettext(c.label) for code, c in CHANNELS.items()}
     on_time, finished = on_time_rate(session, user, now=moment)
     figures = {
-        "weekly": charts.weekly_by_channel(tickets_per_week(session, user, now=moment), labels),
-        "on_time": charts.rate_gauge(on_time, finished),
+        "weekly": charts.weekly_by_channel(
+            tickets_per_week(session, user, now=moment), labels, title=gettext("每周收到工单（按渠道）")
+        ),
+        "on_time": charts.rate_gauge(on_time, finished, title=gettext("按期办结率")),
         "overdue": charts.horizontal_bars(
             overdue_by_department(session, user, now=moment),
-            title="各部门超期工单",
+            title=gettext("各部门超期工单"),
             colour="#b3261e",
-            empty="没有超期工单",
+            empty=gettext("没有超期工单"),
         ),
-        "topics": charts.horizontal_bars(top_topics(session, user, now=moment), title="近90天热点主题"),
+        "topics": charts.horizontal_bars(
+            top_topics(session, user, now=moment), title=gettext("近90天热点主题"), empty=gettext("暂无数据")
+        ),
     }
     with _FIGURES_LOCK:
         if len(_FIGURES) > 256:

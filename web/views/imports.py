@@ -21,6 +21,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext
 from sqlalchemy import select
 
 from tracker.clock import BUSINESS_TZ, utcnow
@@ -52,6 +53,14 @@ CHANNEL_LABELS = {
     "website": "网站留言",
     "weibo": "政务微博（JSON）",
     "disclosure": "依申请公开",
+}
+# What a person reads for an import batch's status (ImportBatch.status), on the page and in the progress JSON.
+BATCH_STATUS_LABELS = {
+    "queued": "排队中",
+    "validating": "校验中",
+    "importing": "导入中",
+    "done": "已完成",
+    "failed": "失败",
 }
 ALLOWED_SUFFIXES = {".csv", ".xlsx", ".json", ".txt"}
 MAX_UPLOAD = 50 * 1024 * 1024
@@ -106,6 +115,18 @@ def _upload_cap() -> int:
     return min(MAX_UPLOAD, current_app.config.get("MAX_CONTENT_LENGTH") or MAX_UPLOAD)
 
 
+def import_columns() -> dict[str, list]:
+    """The columns each file format reads, from the parsers' own definitions (so the page cannot drift
+    from what the importer accepts): header, required, allowed values, other accepted names."""
+    from tracker.intake import hotline, website
+
+    return {
+        "hotline": list(hotline.COLUMNS),
+        "website": list(website.COLUMNS),
+        "disclosure": list(disclosure.COLUMNS),
+    }
+
+
 def _upload_page(user, error: str | None) -> str:
     return render_template(
         "imports/upload.html",
@@ -114,6 +135,8 @@ def _upload_page(user, error: str | None) -> str:
         error=error,
         adapters=_adapters(),
         adapter_labels=ADAPTER_LABELS,
+        status_labels=BATCH_STATUS_LABELS,
+        columns=import_columns(),
         limits={
             "rows": MAX_ROWS,
             "columns": MAX_COLUMNS,
@@ -177,7 +200,12 @@ def upload():
 @login_required
 def batch_page(batch_id: int):
     user = _staff()
-    return render_template("imports/batch.html", batch=_batch_for(user, batch_id), channels=CHANNEL_LABELS)
+    return render_template(
+        "imports/batch.html",
+        batch=_batch_for(user, batch_id),
+        channels=CHANNEL_LABELS,
+        status_labels=BATCH_STATUS_LABELS,
+    )
 
 
 @bp.get("/<int:batch_id>/progress")
@@ -187,6 +215,7 @@ def progress(batch_id: int):
     return jsonify(
         {
             "status": batch.status,
+            "status_label": gettext(BATCH_STATUS_LABELS.get(batch.status, batch.status)),
             "total": batch.total_rows,
             "processed": batch.processed_rows,
             "created": batch.created_count,
