@@ -23,7 +23,7 @@ def init_app(app: Flask) -> None:
 # -- notifications in the reader's language ---------------------------------------------------------------
 # A notification's title and body are written once, in Chinese, when it is created (by a worker, for a
 # reader whose language it does not know; e-mail and webhooks send that text). The bell page shows them in
-# the reader's language: each message the tracker writes (tracker/reminders.py::reminder_text,
+# the reader's language: each message the tracker writes (tracker/reminders/sweep.py::reminder_text,
 # workers/tasks/events.py, workers/tasks/reminders.py, tracker/reports/yearend.py, tracker/intake/weibo.py)
 # has its pattern here, and its parts that are labels (a deadline's, a status) are translated too. A text
 # no pattern knows (a newer message) is shown as written.

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from tests.second_factor import complete_second_factor
-from tracker.cli import main
+from tracker.cli.main import main
 from tracker.config import Settings
 from tracker.db import session_scope
-from tracker.models import AuditEntry, Department
+from tracker.people.models import AuditEntry, Department
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKER = "<!-- tests/ops/test_bootstrap.py runs the commands of the next block"

@@ -11,7 +11,7 @@ from pathlib import Path
 from babel.messages.pofile import read_po
 
 from tracker.audit.labels import ACTION_LABELS, action_label
-from tracker.history import EVENT_LABELS, event_label
+from tracker.tickets.history import EVENT_LABELS, event_label
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENT_CODE = re.compile(r"^(ticket|deadline|approval|reminder)\.[a-z_]+$")

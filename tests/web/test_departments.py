@@ -1,5 +1,5 @@
 """Departments are renamed, moved and disabled on the admin page and with `tracker department` (issue 18,
-item 3): one door (tracker.services.people.update_department), audited, no cycles in the parent chain, and
+item 3): one door (tracker.people.service.update_department), audited, no cycles in the parent chain, and
 a disabled department receives nothing new (intake, routing rules, 转办, accounts) but keeps its history."""
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from sqlalchemy import select
 
 from tests import factories
 from tracker.errors import PermissionDenied, ValidationError
-from tracker.models import AuditEntry, Department, Ticket, TicketEvent
-from tracker.passwords import PasswordPolicy
-from tracker.routing import route_ticket, save_routing_rule
-from tracker.services.people import create_department, create_user, update_department
-from tracker.services.tickets import transfer_ticket
+from tracker.people.models import AuditEntry, Department
+from tracker.people.passwords import PasswordPolicy
+from tracker.people.service import create_department, create_user, update_department
+from tracker.tickets.models import Ticket, TicketEvent
+from tracker.workflow.routing import route_ticket, save_routing_rule
+from tracker.workflow.transitions import transfer_ticket
 
 
 def sign_in(client, user):
@@ -62,6 +63,7 @@ def test_admin_renames_moves_and_disables_on_the_page(client, session, office):
         name="数字经济处",
         parent="sme",
         is_active="on",
+        is_active_shown="1",
     )
     assert response.status_code == 302
     session.expire_all()
@@ -71,7 +73,18 @@ def test_admin_renames_moves_and_disables_on_the_page(client, session, office):
     assert entry.user_id == office["admin"].id
     assert entry.detail["changes"] == {"name": ["信息化推进处", "数字经济处"], "parent": ["bureau", "sme"]}
 
-    post(client, f"/admin/departments/{office['other'].id}", name="数字经济处", parent="sme")  # unchecked
+    # A form without the parent or the checkbox changes neither (a crafted or partial POST).
+    post(client, f"/admin/departments/{office['other'].id}", name="数字经济处")
+    session.expire_all()
+    assert session.get(Department, office["other"].id).parent.code == "sme"
+    assert session.get(Department, office["other"].id).is_active
+    post(
+        client,
+        f"/admin/departments/{office['other'].id}",
+        name="数字经济处",
+        parent="sme",
+        is_active_shown="1",
+    )
     session.expire_all()
     assert session.get(Department, office["other"].id).is_active is False
     assert _audits(session, "department.updated")[-1].detail["changes"] == {"is_active": [True, False]}
@@ -89,6 +102,7 @@ def test_a_parent_chain_may_not_loop(client, session, office):
             name="中小企业服务处",
             parent=parent,
             is_active="on",
+            is_active_shown="1",
         )
         session.expire_all()
         assert session.get(Department, office["dept"].id).parent.code == "bureau"
@@ -99,7 +113,9 @@ def test_a_parent_chain_may_not_loop(client, session, office):
 @pytest.mark.parametrize("role", ["staff", "supervisor"])
 def test_other_roles_cannot_change_a_department(client, session, office, role):
     sign_in(client, office[role])
-    response = post(client, f"/admin/departments/{office['dept'].id}", name="改名", is_active="on")
+    response = post(
+        client, f"/admin/departments/{office['dept'].id}", name="改名", is_active="on", is_active_shown="1"
+    )
     assert response.status_code == 403
     response = post(client, "/admin/departments", code="x1", name="新处")
     assert response.status_code == 403
@@ -112,14 +128,21 @@ def test_other_roles_cannot_change_a_department(client, session, office, role):
 def test_unknown_department_is_404_and_bad_names_are_refused(client, session, office):
     sign_in(client, office["admin"])
     assert post(client, "/admin/departments/999999", name="x").status_code == 404
-    post(client, f"/admin/departments/{office['dept'].id}", name="  ", is_active="on")
-    post(client, f"/admin/departments/{office['dept'].id}", name="长" * 201, is_active="on")
+    post(client, f"/admin/departments/{office['dept'].id}", name="  ", is_active="on", is_active_shown="1")
+    post(
+        client,
+        f"/admin/departments/{office['dept'].id}",
+        name="长" * 201,
+        is_active="on",
+        is_active_shown="1",
+    )
     post(
         client,
         f"/admin/departments/{office['dept'].id}",
         name="中小企业服务处",
         parent="nope",
         is_active="on",
+        is_active_shown="1",
     )
     session.expire_all()
     assert session.get(Department, office["dept"].id).name == "中小企业服务处"
@@ -176,7 +199,7 @@ def test_the_last_active_top_level_department_cannot_be_disabled(session, office
     # With a second top-level department the first may go; unrouted tickets land in the active one.
     create_department(session, code="bureau2", name="新局")
     update_department(session, root, now=now, actor=office["admin"], is_active=False)
-    from tracker.services.tickets import open_ticket
+    from tracker.workflow.transitions import open_ticket
 
     created, _ = open_ticket(
         session, factories.draft(department_code=None, arrived_at=now), actor="测试", now=now
@@ -185,7 +208,7 @@ def test_the_last_active_top_level_department_cannot_be_disabled(session, office
 
 
 def test_the_cli_creates_lists_updates_and_audits(blank_database_url, tmp_path):
-    from tracker.cli import main
+    from tracker.cli.main import main
     from tracker.db import session_scope
 
     env = {"TRACKER_DATABASE_URL": blank_database_url, "TRACKER_INSTANCE_DIR": str(tmp_path)}

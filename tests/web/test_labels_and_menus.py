@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from tests import factories
-from tracker.models import AuditEntry
-from tracker.notify import notify
-from tracker.services.dashboard import audit
+from tracker.notify.service import notify
+from tracker.people.models import AuditEntry
+from tracker.workflow.doors import audit
 
 
 def sign_in(client, user):
@@ -62,7 +62,7 @@ def test_the_imports_page_is_in_the_menu_of_the_roles_that_may_use_it(client, pe
 
 def test_the_imports_page_names_its_columns_and_shows_chinese_statuses(client, session, people, now):
     from tracker.intake.hotline import COLUMNS
-    from tracker.models.intake import ImportBatch
+    from tracker.intake.models import ImportBatch
 
     session.add(
         ImportBatch(
@@ -150,7 +150,6 @@ def test_other_roles_neither_read_nor_export_the_audit_log(client, people, role)
 
 
 def test_english_readers_get_notifications_channels_and_types_in_english(client, session, people, now):
-    from tracker.reminders import reminder_text  # noqa: F401  (the texts translated below come from there)
 
     staff = people["staff"]
     notify(

@@ -67,7 +67,7 @@ def _department(session, code: str):
     from sqlalchemy import select
 
     from tracker.errors import ValidationError
-    from tracker.models import Department
+    from tracker.people.models import Department
 
     found = session.scalar(select(Department).where(Department.code == code))
     if found is None:
@@ -84,7 +84,7 @@ def department_create(settings: Settings, code: str, name: str, parent_code: str
     """Create a department: CODE (letters, digits, . - _) and its NAME (audited)."""
     from tracker.clock import utcnow
     from tracker.db import session_scope
-    from tracker.services.people import create_department
+    from tracker.people.service import create_department
 
     with session_scope(settings.database_url) as session:
         created = create_department(
@@ -101,7 +101,7 @@ def department_list(settings: Settings) -> None:
     from sqlalchemy import select
 
     from tracker.db import session_scope
-    from tracker.models import Department
+    from tracker.people.models import Department
 
     with session_scope(settings.database_url) as session:
         rows = session.scalars(select(Department).order_by(Department.id)).all()
@@ -125,7 +125,7 @@ def department_update(settings: Settings, code, name, parent_code, top_level, st
     """Rename, move or disable/enable a department (audited; a parent chain may not loop)."""
     from tracker.clock import utcnow
     from tracker.db import session_scope
-    from tracker.services.people import update_department
+    from tracker.people.service import update_department
 
     if parent_code and top_level:
         raise click.UsageError("--parent 与 --top-level 只能选一个")

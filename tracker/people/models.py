@@ -28,7 +28,7 @@ class Department(Base):
     name: Mapped[str] = mapped_column(String(200))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     # A disabled department receives no new tickets, routing or accounts; its history and figures stay
-    # (tracker.services.people.update_department).
+    # (tracker.people.service.update_department).
     is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     parent: Mapped[Department | None] = relationship(remote_side="Department.id")

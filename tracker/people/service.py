@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tracker.access import require_role
 from tracker.errors import PermissionDenied, ValidationError
+from tracker.people.access import require_role
 from tracker.people.models import ROLES, AuditEntry, Department, User
 from tracker.people.passwords import PasswordPolicy, check_new_password, set_password
 from tracker.security import hash_password, verify_password, verify_password_of_nobody
@@ -132,7 +132,7 @@ def update_department(
     with each change as [before, after]; returns the changes (empty: nothing to do).
 
     Refused: a parent chain that would loop back to the department itself; a disabled parent; disabling
-    the last active top-level department (tickets without routing land there, tracker.services.tickets).
+    the last active top-level department (tickets without routing land there, tracker.workflow.transitions).
     A disabled department keeps its tickets, history and report figures; it only receives nothing new.
     """
     if actor is not None:

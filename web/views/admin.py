@@ -243,11 +243,24 @@ def departments():
     )
 
 
+def _department_changes(form) -> dict:
+    """Only what the form carries: a field left out changes nothing (an unchecked checkbox is sent as
+    nothing, so the page says with `is_active_shown` that its checkbox was there)."""
+    changes: dict = {}
+    if "name" in form:
+        changes["name"] = form["name"]
+    if "parent" in form:
+        changes["parent_code"] = form["parent"] or None
+    if "is_active_shown" in form:
+        changes["is_active"] = form.get("is_active") == "on"
+    return changes
+
+
 @bp.route("/departments/<int:department_id>", methods=["POST"])
 @login_required
 @admin_required
 def update_department_view(department_id: int):
-    """Rename, move (parent) or disable/enable one department: tracker.services.people.update_department."""
+    """Rename, move (parent) or disable/enable one department: tracker.people.service.update_department."""
     session = db()
     department = session.get(Department, department_id)
     if department is None:
@@ -259,10 +272,8 @@ def update_department_view(department_id: int):
             department,
             now=now(),
             actor=current_user(),
-            name=form.get("name", department.name),
-            parent_code=form.get("parent") or None,
-            is_active=form.get("is_active") == "on",
             ip=request.remote_addr,
+            **_department_changes(form),
         )
     except TrackerError as exc:
         return _fail(exc, "admin.departments")
