@@ -127,6 +127,7 @@ EXPECTATIONS = {
     ("admin.sign_out_everywhere", "POST"): admin_only,
     ("admin.departments", "GET"): admin_only,
     ("admin.departments", "POST"): admin_only,
+    ("admin.update_department_view", "POST"): admin_only,
     ("admin.calendar", "GET"): admin_only,
     ("admin.calendar_preview", "POST"): admin_only,
     ("admin.calendar_save", "POST"): admin_only,
@@ -144,6 +145,7 @@ EXPECTATIONS = {
     ("admin.message_templates", "GET"): admin_only,
     ("admin.message_templates", "POST"): admin_only,
     ("admin.audit_log", "GET"): audit_readers,
+    ("admin.audit_export", "GET"): audit_readers,
     # The public portal (helper-2): open to everyone, signed in or not.
     ("portal.index", "GET"): public,
     ("portal.static", "GET"): public,
@@ -349,6 +351,7 @@ def world(session, now, settings):
         "other_filter": other_filter,
         "key_id": key.key_id,
         "stranger": stranger.id,
+        "department_id": other.id,
         "batches": batches,
         "delivery_id": delivery_id,
     }
@@ -379,6 +382,8 @@ def _url(rule, world, role, scope, action=None):
             values[arg] = world["delivery_id"]
         elif arg == "user_id":
             values[arg] = world["stranger"]
+        elif arg == "department_id":
+            values[arg] = world["department_id"]
         elif arg == "key_id":
             values[arg] = world["key_id"]
         elif arg == "action":
