@@ -199,7 +199,7 @@ def test_the_last_active_top_level_department_cannot_be_disabled(session, office
     # With a second top-level department the first may go; unrouted tickets land in the active one.
     create_department(session, code="bureau2", name="新局")
     update_department(session, root, now=now, actor=office["admin"], is_active=False)
-    from tracker.workflow.transitions import open_ticket
+    from tracker.workflow.opening import open_ticket
 
     created, _ = open_ticket(
         session, factories.draft(department_code=None, arrived_at=now), actor="测试", now=now
