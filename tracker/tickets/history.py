@@ -32,9 +32,9 @@ def _actor_fields(actor: Actor | None) -> dict[str, Any]:
     return {"actor_id": actor_id, "actor_label": actor_label}
 
 
-# The one table of the history's event codes and what a person reads for them: the ticket page's timeline,
-# the notifications and the API's `label` use it (tests/unit/test_event_labels.py finds every code that
-# tracker/ writes and fails when one lacks a label). English comes from web/translations (the same strings).
+# The one table of the history's event codes and what a person reads for them: the ticket page's timeline
+# reads it through the `event_label` template filter (tests/web/test_label_tables.py finds every code the
+# code base writes and fails when one lacks a label). English comes from web/translations (the same strings).
 EVENT_LABELS = {
     "ticket.created": "收到并登记",
     "ticket.updated": "工单信息更新",
