@@ -4,14 +4,14 @@ A disabled department receives no new tickets (intake, routing rules, 转办) an
 its tickets, history and report figures. Existing departments are active.
 
 Revision ID: 0032
-Revises: 0025
+Revises: 0029
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0032"
-down_revision = "0025"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 
