@@ -94,8 +94,10 @@ def time_all(url: str) -> tuple[dict[str, list[float]], dict]:
     absolute times move.
     """
     from tracker.db import make_engine
-    from tracker.reports.aggregation import disclosure_counts, period_scope, ticket_figures
     from tracker.reports.annual import build_annual_report
+    from tracker.reports.disclosure import disclosure_counts
+    from tracker.reports.interactions import ticket_figures
+    from tracker.reports.scope import period_scope
 
     engine = make_engine(url)
     summary: dict = {}
@@ -123,7 +125,7 @@ def time_all(url: str) -> tuple[dict[str, list[float]], dict]:
     def baseline(sql: str):
         def run() -> None:
             with engine.begin() as conn:
-                # The same session settings as the report (tracker.reports.aggregation.tune_for_reporting):
+                # The same session settings as the report (tracker.reports.scope.tune_for_reporting):
                 # the ratio compares the queries, not the settings.
                 conn.execute(text("SET LOCAL jit = off"))
                 conn.execute(text("SET LOCAL work_mem = '64MB'"))

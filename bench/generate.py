@@ -261,7 +261,7 @@ class DueDays:
 
 def _history_outcome(changes: list[tuple[int, str, str, str, dict]]) -> str | None:
     """The section 三 row an application's status changes give (`history_outcome`): the rule of
-    `tracker.reports.aggregation._history_outcome`, applied here to the rows as they are generated so a
+    `tracker.reports.disclosure._history_outcome`, applied here to the rows as they are generated so a
     load needs no UPDATE of every ticket; tests/bench/test_generate.py checks it against `refresh_facts`."""
     if not changes:
         return None

@@ -233,7 +233,7 @@ def _straightforward_figures(session, scope) -> tuple[dict, list]:
     from sqlalchemy import and_, case, or_
 
     from tests.reports.builders import joined_topics
-    from tracker.reports.aggregation import REPORT_CHANNELS
+    from tracker.reports.scope import REPORT_CHANNELS
 
     replied = and_(Ticket.replied_at.is_not(None), Ticket.replied_at < scope.end_at)
 
@@ -265,7 +265,8 @@ def test_the_report_from_the_row_facts_equals_the_straightforward_joins(generate
     """On generated data, the interaction figures and top topics of `ticket_figures` (facts read from the
     rows, one scan) equal the joins over deadlines and ticket_topics — also after some tickets gain a
     second topic (counted from ticket_topics) or are merged into another."""
-    from tracker.reports.aggregation import period_scope, ticket_figures
+    from tracker.reports.interactions import ticket_figures
+    from tracker.reports.scope import period_scope
     from tracker.tickets.models import TicketTopic
     from tracker.tickets.topics import set_topic_facts
 

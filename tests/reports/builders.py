@@ -108,7 +108,7 @@ def joined_topics(session: Session, scope) -> list[tuple[str, int]]:
     """Every topic of the scope's hotline, website and Weibo tickets as anyone would first count them: the
     tickets LEFT JOIN ticket_topics, a ticket without topics under its 诉求分类 (the report reads facts on the
     rows instead; tests compare the two)."""
-    from tracker.reports.aggregation import TOPIC_CHANNELS
+    from tracker.reports.scope import TOPIC_CHANNELS
 
     label = func.coalesce(TicketTopic.topic, Ticket.category)
     return [

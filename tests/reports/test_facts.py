@@ -10,15 +10,10 @@ from tests import factories
 from tracker.calendar.store import load_calendar
 from tracker.clock import BUSINESS_TZ, local
 from tracker.deadlines import service as deadlines
-from tracker.reports.aggregation import (
-    application_facts,
-    disclosure_counts,
-    interaction_figures,
-    interaction_ticket_ids,
-    period_scope,
-    ticket_figures,
-)
+from tracker.reports.disclosure import application_facts, disclosure_counts
 from tracker.reports.facts import TOPIC_FACTS, refresh_facts, refresh_topic_facts
+from tracker.reports.interactions import interaction_figures, interaction_ticket_ids, ticket_figures
+from tracker.reports.scope import period_scope
 from tracker.tickets.models import Deadline, Ticket, TicketEvent, TopicLabel
 from tracker.tickets.topics import label_ids, set_topic_facts
 from tracker.workflow import transitions as svc

@@ -8,9 +8,10 @@ import pytest
 from openpyxl import Workbook
 
 from tracker.errors import ValidationError
-from tracker.reports.aggregation import period_scope, review_counts
 from tracker.reports.models import ReviewCase
+from tracker.reports.register_figures import review_counts
 from tracker.reports.registers import import_cases, import_figures, read_table_file, set_report_text
+from tracker.reports.scope import period_scope
 
 from .builders import application, at, message
 

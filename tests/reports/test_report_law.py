@@ -3,8 +3,10 @@ and the free-form report of the 2007 条例."""
 
 from __future__ import annotations
 
-from tracker.reports.aggregation import disclosure_counts, interaction_figures, period_scope
 from tracker.reports.annual import build_annual_report
+from tracker.reports.disclosure import disclosure_counts
+from tracker.reports.interactions import interaction_figures
+from tracker.reports.scope import period_scope
 from tracker.workflow import transitions as svc
 
 from .builders import application, at, close, reply

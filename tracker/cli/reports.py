@@ -69,8 +69,8 @@ def annual_cmd(settings: Settings, year, department_code, fmt, out, force, satis
 def figures_cmd(settings: Settings, year, quarter, month, department_code) -> None:
     """Interaction figures of a year, quarter or month, as JSON."""
     from tracker.db import session_scope
-    from tracker.reports.aggregation import period_scope
     from tracker.reports.annual import build_annual_report, interaction_dict
+    from tracker.reports.scope import period_scope
 
     with session_scope(settings.database_url) as session:
         scope = period_scope(session, year, department_code=department_code, quarter=quarter, month=month)

@@ -13,18 +13,6 @@ from sqlalchemy.orm import Session
 
 from tracker.people.models import Department
 from tracker.reports import formats
-from tracker.reports.aggregation import (
-    SATISFIED_DEFAULT,
-    ChannelFigures,
-    DisclosureCounts,
-    Rate,
-    Scope,
-    disclosure_counts,
-    period_scope,
-    register_totals,
-    review_counts,
-    ticket_figures,
-)
 from tracker.reports.checks import (
     OUTLET_ITEMS,
     CheckFailure,
@@ -33,8 +21,12 @@ from tracker.reports.checks import (
     register_warnings,
     run_checks,
 )
+from tracker.reports.disclosure import DisclosureCounts, disclosure_counts
+from tracker.reports.interactions import ChannelFigures, Rate, ticket_figures
 from tracker.reports.models import ReportText
+from tracker.reports.register_figures import register_totals, review_counts
 from tracker.reports.registers_spec import DEFAULT_PORTAL_LABEL, ITEMS, NARRATIVE_SECTIONS, PORTAL_LABEL
+from tracker.reports.scope import SATISFIED_DEFAULT, Scope, period_scope
 
 
 @dataclass

@@ -23,12 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.errors import ValidationError
-from tracker.reports.aggregation import DisclosureCounts, Scope, disclosure_ticket_ids
+from tracker.reports.disclosure import DisclosureCounts, disclosure_ticket_ids
 from tracker.reports.formats import (
     TOTAL,
 )
 from tracker.reports.models import RegisterFigure
 from tracker.reports.rows import OUTCOMES, UNMAPPED, row_label
+from tracker.reports.scope import Scope
 from tracker.tickets.channels import APPLICANT_TYPES
 from tracker.tickets.models import Ticket
 

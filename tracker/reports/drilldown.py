@@ -19,17 +19,13 @@ from sqlalchemy.orm import Session
 from tracker.errors import ValidationError
 from tracker.people.access import visible_tickets
 from tracker.people.models import User
-from tracker.reports.aggregation import (
-    CHANNEL_REPORT_LABELS,
-    REPORT_CHANNELS,
-    Scope,
-    disclosure_ticket_ids,
-    interaction_ticket_ids,
-    review_case_query,
-)
+from tracker.reports.disclosure import disclosure_ticket_ids
+from tracker.reports.interactions import interaction_ticket_ids
 from tracker.reports.models import ReviewCase
+from tracker.reports.register_figures import review_case_query
 from tracker.reports.registers_spec import ITEMS, MEASURES, REVIEW_KINDS, REVIEW_RESULTS
 from tracker.reports.rows import row_label
+from tracker.reports.scope import CHANNEL_REPORT_LABELS, REPORT_CHANNELS, Scope
 from tracker.tickets.channels import APPLICANT_TYPES
 from tracker.tickets.models import Ticket
 

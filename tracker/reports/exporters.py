@@ -10,7 +10,7 @@ from typing import Any
 from tracker.cells import safe_row
 from tracker.errors import ValidationError
 from tracker.reports import annual, formats
-from tracker.reports.aggregation import CHANNEL_REPORT_LABELS
+from tracker.reports.scope import CHANNEL_REPORT_LABELS
 
 EXPORT_FORMATS = ("xlsx", "docx", "json", "csv", "html")
 MIME_TYPES = {

@@ -3,7 +3,7 @@
 A year's report used to derive them on every run from joins over `deadlines` and `ticket_events`, a
 cost that grew with the database (docs/benchmarks.md, report). They are now written on the ticket in the transaction that makes
 them true, by the one function below, from the same sources and with the same definitions
-(docs/annual-report.md, `tracker.reports.aggregation`):
+(docs/annual-report.md, `tracker.reports.scope`):
 
 * ``reply_due_at`` — the ``reply`` deadline's ``due_at`` (extensions, pauses, overrides included):
   `tracker.deadlines.engine` refreshes it whenever it recomputes that deadline;
@@ -52,7 +52,7 @@ from sqlalchemy.sql.elements import Grouping
 
 from tracker.calendar.store import load_calendar
 from tracker.clock import BUSINESS_TZ
-from tracker.reports.aggregation import application_facts
+from tracker.reports.disclosure import application_facts
 from tracker.tickets.models import Deadline, Ticket, TicketTopic, TopicLabel
 from tracker.tickets.topics import label_ids
 

@@ -4,7 +4,7 @@ Each reply's outcome is one result row; the codes are stable identifiers stored 
 official row labels (character for character, see annual-report-format.md). The 2019 format folds （六）
 into one row. The rows around the results (一 new, 二 carried in, 三（七） total, 四 carried out) and the
 finished application whose outcome names no row (`UNMAPPED`) have their keys and labels here too: the
-figures (aggregation), the tables (formats), the checks and the drill-down all read `row_label`.
+figures (disclosure), the tables (formats), the checks and the drill-down all read `row_label`.
 """
 
 from __future__ import annotations

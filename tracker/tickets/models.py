@@ -81,7 +81,7 @@ class Ticket(Base):
             sqlite_where=text("channel = 'disclosure'"),
         ),
         # The interaction figures read merged applications apart from the scan of the unmerged tickets
-        # (tracker.reports.aggregation.ticket_figures); this index finds a period's merged tickets.
+        # (tracker.reports.interactions.ticket_figures); this index finds a period's merged tickets.
         Index(
             "ix_tickets_merged_received",
             "received_at",

@@ -29,12 +29,12 @@ from tracker.inputs import date_arg, int_arg
 from tracker.people.models import AuditEntry, Department
 from tracker.reports import permissions
 from tracker.reports import registers as register_service
-from tracker.reports.aggregation import CHANNEL_REPORT_LABELS, period_scope
 from tracker.reports.annual import build_annual_report, narrative, section_titles
 from tracker.reports.drilldown import drill
 from tracker.reports.exporters import EXPORT_FORMATS, export
 from tracker.reports.html import SECTION_KEYS, interaction_html, tables_html
 from tracker.reports.registers_spec import ITEMS, MEASURES, NARRATIVE_SECTIONS, REVIEW_KINDS, REVIEW_RESULTS
+from tracker.reports.scope import CHANNEL_REPORT_LABELS, period_scope
 from tracker.tickets.models import Ticket
 from tracker.tickets.status import STATUS_LABELS
 from web.database import db
@@ -248,7 +248,7 @@ def cases():
     permissions.require_register_read(user)
     year = _year()
     scope = period_scope(db(), year)
-    from tracker.reports.aggregation import review_case_query
+    from tracker.reports.register_figures import review_case_query
 
     return render_template(
         "reports/cases.html",
