@@ -7,8 +7,8 @@ import pytest
 from tracker.reports.annual import build_annual_report
 from tracker.reports.disclosure import disclosure_counts, disclosure_ticket_ids, ticket_states_at
 from tracker.reports.interactions import interaction_figures, interaction_ticket_ids, ticket_figures
-from tracker.reports.rows import OUTCOMES_BY_CODE
-from tracker.reports.scope import UNMAPPED, period_scope
+from tracker.reports.rows import OUTCOMES_BY_CODE, UNMAPPED
+from tracker.reports.scope import period_scope
 from tracker.tickets.channels import APPLICANT_TYPES
 from tracker.workflow import transitions as svc
 
