@@ -11,6 +11,7 @@ import tracker.audit.models
 import tracker.calendar.models
 import tracker.deadlines.models
 import tracker.intake.models
+import tracker.letters.models
 import tracker.notify.models
 import tracker.ops.models
 import tracker.people.models
@@ -26,6 +27,7 @@ MODEL_MODULES = (
     tracker.calendar.models,
     tracker.deadlines.models,
     tracker.intake.models,
+    tracker.letters.models,
     tracker.notify.models,
     tracker.ops.models,
     tracker.people.models,

@@ -511,6 +511,22 @@ def restart_after_correction(
     return reply
 
 
+def preview_due(session: Session, ticket: Ticket, kind: str, *, starts_at: datetime) -> datetime | None:
+    """The due time a deadline of `kind` would have if it started at `starts_at`, without opening it: a letter
+    (the 补正 notice) states the deadline before its door opens it, with the same policy and calendar.
+    None when no policy of the ticket has that kind, or the calendar year is not loaded (never guessed)."""
+    policy = _policy_for_ticket(policies_for(session), ticket, kind)
+    if policy is None:
+        return None
+    try:
+        result = compute_due(
+            DeadlineInput(policy=policy, starts_at=starts_at), load_calendar(session), end_of_day=default_end_of_day()
+        )
+    except CalendarYearMissing:
+        return None
+    return result.due_at
+
+
 def is_correction_overdue(ticket: Ticket, now: datetime) -> bool:
     """Whether the applicant's correction deadline passed uncorrected (the ticket may close as 逾期不补正)."""
     for deadline in ticket.deadlines:
