@@ -15,7 +15,9 @@ DISCLOSURE = {"channel": "disclosure", "request_type": "政府信息公开申请
 def office(session, now):
     dept = factories.department(session, "gkb", "政务公开科")
     other = factories.department(session, "kjc", "科技处")
-    people = {role: factories.user(session, role=role, dept=dept, now=now) for role in ("staff", "supervisor")}
+    people = {
+        role: factories.user(session, role=role, dept=dept, now=now) for role in ("staff", "supervisor")
+    }
     people["admin"] = factories.user(session, role="admin", dept=dept, now=now)
     people["auditor"] = factories.user(session, role="auditor", dept=dept, now=now)
     people["other_staff"] = factories.user(session, role="staff", dept=other, now=now)
@@ -24,7 +26,7 @@ def office(session, now):
 
 @pytest.fixture
 def application(session, now, office):
-    """A fresh disclosure application of the office's department (already 签收: 办理中)."""
+    """A fresh disclosure application of the office's department (已接收)."""
 
     def make(**overrides):
         values = {

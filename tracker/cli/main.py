@@ -279,9 +279,10 @@ def _register_command_groups() -> None:
     from tracker.cli.calendar import calendar
     from tracker.cli.channel import channel_group
     from tracker.cli.intake import apikey, import_group
+    from tracker.cli.letter import letter
     from tracker.cli.reports import report
 
-    for group in (calendar, import_group, apikey, report, admin_group, channel_group, audit):
+    for group in (calendar, import_group, apikey, report, admin_group, channel_group, audit, letter):
         main.add_command(group)
 
 

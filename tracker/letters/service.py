@@ -180,6 +180,12 @@ def get_letter(session: Session, letter_id: int, *, user: User) -> tuple[Letter,
     return letter, ticket
 
 
+def letter_docx(session: Session, letter: Letter, directory: Path) -> bytes:
+    """The letter's current file (as issued, or as the office replaced it)."""
+    attachment = session.get(Attachment, letter.attachment_id)
+    return (directory / attachment.stored_name).read_bytes()
+
+
 def ticket_letters(session: Session, ticket: Ticket) -> list[Letter]:
     return list(session.scalars(select(Letter).where(Letter.ticket_id == ticket.id).order_by(Letter.id)))
 
@@ -253,44 +259,53 @@ def serve_letter(
         raise ValidationError("送达日期不能晚于今天", fields={"served_on": "晚于今天"})
     if served_on < letter.issued_at.astimezone(BUSINESS_TZ).date():
         raise ValidationError("送达日期不能早于出具日期", fields={"served_on": "早于出具日期"})
-    # Claim the letter in one statement: a second serve (a double click, a replay) finds it served.
+    if letter.served_at is not None:
+        raise Conflict(f"文书{letter.doc_number}已于{letter.served_on}送达，不能重复送达")
+    params = letter.params or {}
+    # Every refusal before anything is written: the letter stays unserved and the ticket unchanged.
+    opens_correction = letter.kind == "correction" and not any(
+        d.kind == dl.CORRECTION for d in ticket.deadlines
+    )
+    sends_reply = letter.kind in ("reply", "not_disclosure") and ticket.status not in ("replied", "closed")
+    if opens_correction:
+        check_fit(ticket, "correction")
+    elif letter.kind in ("reply", "not_disclosure") and not sends_reply:
+        if ticket.outcome != letter.outcome:
+            raise Conflict(f"文书{letter.doc_number}的答复结果与工单的答复结果不一致，请重新出具")
+    elif sends_reply:
+        check_fit(ticket, letter.kind, outcome=letter.outcome)
+        if doors.reply_needs_signoff(user, ticket):
+            raise PermissionDenied(
+                "依申请公开答复须经科室负责人签发：请由科室负责人送达答复书，或先在工单页提交答复送签"
+            )
+    # Claim the letter in one statement: of two serves at once (a double click, a replay) one finds it
+    # served; its transaction, the door's changes included, is rolled back by its caller.
     claimed = session.execute(
         update(Letter)
         .where(Letter.id == letter.id, Letter.served_at.is_(None))
         .values(served_via=method, served_on=served_on, served_by_id=user.id, served_at=now)
+        .execution_options(synchronize_session=False)
     ).rowcount
     if claimed != 1:
-        session.refresh(letter)
-        raise Conflict(f"文书{letter.doc_number}已于{letter.served_on}送达，不能重复送达")
+        raise Conflict(f"文书{letter.doc_number}已送达，不能重复送达")
     session.refresh(letter)
-    params = letter.params or {}
-    if letter.kind == "correction" and not any(d.kind == dl.CORRECTION for d in ticket.deadlines):
-        check_fit(ticket, "correction")
+    if opens_correction:
         printed = params.get("printed_due_on")
         due_at = dl.default_end_of_day().moment(date.fromisoformat(printed)) if printed else None
         doors.request_correction(
             session, ticket, params.get("notice", ""), user=user, now=now, correction_due_at=due_at
         )
-    elif letter.kind in ("reply", "not_disclosure"):
-        if ticket.status in ("replied", "closed"):
-            if ticket.outcome != letter.outcome:
-                raise Conflict(f"文书{letter.doc_number}的答复结果与工单的答复结果不一致，请重新出具")
-        else:
-            check_fit(ticket, letter.kind, outcome=letter.outcome)
-            if doors.reply_needs_signoff(user, ticket):
-                raise PermissionDenied(
-                    "依申请公开答复须经科室负责人签发：请由科室负责人送达答复书，或先在工单页提交答复送签"
-                )
-            text = params.get("reply_text") or _outcome_text(letter.outcome)
-            doors.reply(
-                session,
-                ticket,
-                text,
-                user=user,
-                now=now,
-                outcome=letter.outcome,
-                attachment_ids=[letter.attachment_id],
-            )
+    elif sends_reply:
+        text = params.get("reply_text") or _outcome_text(letter.outcome)
+        doors.reply(
+            session,
+            ticket,
+            text,
+            user=user,
+            now=now,
+            outcome=letter.outcome,
+            attachment_ids=[letter.attachment_id],
+        )
     record_event(
         session,
         ticket,
