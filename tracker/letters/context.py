@@ -351,7 +351,7 @@ def sample_context(kind: str) -> dict[str, Any]:
     ctx: dict[str, Any] = {
         "kind": kind,
         "title": KINDS[kind].title,
-        "title_short": "告知",
+        "title_short": "答复" if kind == "reply" else "告知",
         "doc_number": "政信〔2026〕1号",
         "agency": "示例市示例局",
         "department": "办公室",

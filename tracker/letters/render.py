@@ -283,8 +283,8 @@ BUILT_IN: dict[str, list[tuple[str, str]]] = {
 }
 
 _HEAD = [("agency", "{{ agency }}"), ("number", "{{ doc_number }}"), ("title", "{{ title }}")]
+# Every body cites `legal_basis` in its own sentence; the footer is the GB/T 9704 署名, 印章 and 成文日期.
 _FOOT = [
-    ("body", "依据：{{ legal_basis }}。"),
     ("seal", "（印章）"),
     ("sign", "{{ agency }}"),
     ("date", "{{ date_cn }}"),
@@ -309,24 +309,25 @@ def build_default_template(kind: str) -> bytes:
         run = paragraph.add_run(text)
         if style == "agency":
             paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
-            fmt.line_spacing = Pt(40)
+            fmt.line_spacing = Pt(36)
             _font(run, TITLE_FONT, 26, color=RGBColor(0xC0, 0x00, 0x00))
         elif style == "number":
             paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
-            fmt.space_after = Pt(LINE_PT)
+            fmt.space_after = Pt(LINE_PT / 2)
             _font(run, BODY_FONT, BODY_PT)
         elif style == "title":
             paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
             fmt.line_spacing = Pt(36)
-            fmt.space_after = Pt(LINE_PT)
+            fmt.space_after = Pt(LINE_PT / 2)
             _font(run, TITLE_FONT, TITLE_PT)
         elif style in ("body", "item"):
-            paragraph.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
+            # Left, not justified: a long registration number at a line end would spread the line apart.
+            paragraph.alignment = WD_ALIGN_PARAGRAPH.LEFT
             fmt.first_line_indent = Pt(BODY_PT * 2)
             _font(run, BODY_FONT, BODY_PT)
         elif style == "seal":
             paragraph.alignment = WD_ALIGN_PARAGRAPH.RIGHT
-            fmt.space_before = Pt(LINE_PT)
+            fmt.space_before = Pt(LINE_PT / 2)
             fmt.right_indent = Pt(BODY_PT * 5)
             _font(run, BODY_FONT, BODY_PT, color=RGBColor(0xC0, 0x00, 0x00))
         elif style in ("sign", "date"):
@@ -334,7 +335,6 @@ def build_default_template(kind: str) -> bytes:
             fmt.right_indent = Pt(BODY_PT * 4)
             _font(run, BODY_FONT, BODY_PT)
         elif style == "note":
-            fmt.space_before = Pt(LINE_PT)
             _font(run, BODY_FONT, 14)
         else:  # to, loop, end
             _font(run, BODY_FONT, BODY_PT)
