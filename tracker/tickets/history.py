@@ -64,6 +64,9 @@ EVENT_LABELS = {
     "approval.refused": "审批不同意",
     "approval.superseded": "待审批申请作废",
     "reminder.sent": "发送提醒",
+    "letter.issued": "出具文书",
+    "letter.replaced": "替换文书文件",
+    "letter.served": "文书送达",
 }
 
 

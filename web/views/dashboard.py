@@ -40,6 +40,9 @@ from tracker.people.access import (
     require_act,
     require_view,
 )
+from tracker.letters import service as letter_service
+from tracker.letters.context import fitting_kinds
+from tracker.letters.kinds import KINDS as LETTER_KINDS
 from tracker.people.models import Department, User
 from tracker.portal.uploads import PURPOSES as UPLOAD_PURPOSES
 from tracker.reports.rows import OUTCOME_GROUPS, OUTCOMES, OUTCOMES_BY_CODE
@@ -432,6 +435,7 @@ def _ticket_page(
     same_department = ds.assignable_handlers(session, ticket, user)
     approvals = ds.pending_approvals(session, ticket)
     pending_kinds = {a.kind for a in approvals}
+    actions_allowed = can_act_on_ticket(user, ticket) and user.role != "auditor"
     duplicate_of = ticket.possible_duplicate_of_id and session.get(Ticket, ticket.possible_duplicate_of_id)
     return render_template(
         "dashboard/ticket.html",
@@ -475,6 +479,11 @@ def _ticket_page(
         can_reveal=can_reveal_personal_data(user, ticket),
         kind_labels=dl.KIND_LABELS,
         consultation_kinds=ds.CONSULTATION_KINDS,
+        letters=letter_service.ticket_letters(session, ticket) if ticket.channel == "disclosure" else [],
+        letter_kinds=fitting_kinds(ticket) if ticket.channel == "disclosure" and actions_allowed else [],
+        letter_titles={k: v.title for k, v in LETTER_KINDS.items()},
+        service_methods=letter_service.SERVICE,
+        today=local_date(moment).isoformat(),
     ), status
 
 
