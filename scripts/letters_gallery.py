@@ -16,15 +16,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests import factories
-from tracker import deadlines as dl
-from tracker.calendar_store import load_bundled_calendar
+from tracker.calendar.store import load_bundled_calendar
 from tracker.db import session_scope
+from tracker.deadlines import policies as dl
 from tracker.letters import service as letters
 from tracker.letters.render import to_pdf
 from tracker.migrate import upgrade
-from tracker.outcomes import OUTCOMES
-from tracker.services import dashboard as doors
-from tracker.services.tickets import ContactDraft
+from tracker.reports.rows import OUTCOMES
+from tracker.workflow import doors
+from tracker.workflow.transitions import ContactDraft
 
 
 def main(out: Path) -> None:

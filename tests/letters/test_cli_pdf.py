@@ -12,12 +12,12 @@ from click.testing import CliRunner
 
 from tests import factories
 from tracker.letters.render import docx_paragraphs
-from tracker.services.tickets import ContactDraft
+from tracker.workflow.transitions import ContactDraft
 
 
 @pytest.fixture(scope="module")
 def cli_env(tmp_path_factory):
-    from tracker.calendar_store import load_bundled_calendar
+    from tracker.calendar.store import load_bundled_calendar
     from tracker.db import session_scope
     from tracker.migrate import upgrade
 
@@ -49,7 +49,7 @@ def cli_env(tmp_path_factory):
 
 
 def run(env, *args):
-    from tracker.cli import main
+    from tracker.cli.main import main
 
     return CliRunner().invoke(main, ["letter", *args], env=env, catch_exceptions=False)
 

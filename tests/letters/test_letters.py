@@ -12,17 +12,18 @@ from docx import Document
 from docx.shared import Mm
 from sqlalchemy import select
 
-from tracker import deadlines as dl
 from tracker.clock import BUSINESS_TZ
+from tracker.deadlines import policies as dl
+from tracker.deadlines import service as deadlines_service
 from tracker.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from tracker.letters import service as letters
 from tracker.letters.context import check_fit
 from tracker.letters.kinds import KINDS, OUTCOME_PARAGRAPHS, chinese_date, reply_basis
 from tracker.letters.models import Letter
 from tracker.letters.render import MARGINS_MM, docx_paragraphs
-from tracker.models import Ticket, TicketEvent
-from tracker.outcomes import OUTCOMES
-from tracker.services import dashboard as doors
+from tracker.reports.rows import OUTCOMES
+from tracker.tickets.models import Ticket, TicketEvent
+from tracker.workflow import doors
 
 
 def _text(draft_or_bytes) -> str:
@@ -69,7 +70,7 @@ def test_reply_letter_of_every_outcome_row_states_its_paragraph_article_and_date
         session, letter, ticket, method="post", served_on=now.date(), user=office["supervisor"], now=now
     )
     assert ticket.status == "replied" and ticket.outcome == outcome
-    assert dl.get_deadline(ticket, dl.REPLY).state == dl.MET
+    assert deadlines_service.get_deadline(ticket, dl.REPLY).state == dl.MET
     assert {"ticket.replied", "letter.served"} <= set(_events(session, ticket)) or "letter.served" in _events(
         session, ticket
     )
@@ -92,7 +93,7 @@ def test_each_kind_renders_with_its_article_title_and_ticket_dates(session, now,
     text = _text(draft)
     assert KINDS[kind].title in text and KINDS[kind].basis in text
     assert "（出具时编号）" in text  # a preview takes no 文号
-    reply_due = dl.get_deadline(ticket, dl.REPLY).due_at
+    reply_due = deadlines_service.get_deadline(ticket, dl.REPLY).due_at
     if kind == "receipt":
         assert (
             f"将于{chinese_date((reply_due - timedelta(microseconds=1)).astimezone(BUSINESS_TZ).date())}前作出答复"
@@ -197,8 +198,8 @@ def test_serving_a_correction_notice_stops_the_reply_clock_through_the_door(
         session, letter, ticket, method="email", served_on=served.date(), user=office["staff"], now=served
     )
     assert ticket.status == "waiting_applicant"
-    assert dl.get_deadline(ticket, dl.REPLY).state == dl.PAUSED
-    correction = dl.get_deadline(ticket, dl.CORRECTION)
+    assert deadlines_service.get_deadline(ticket, dl.REPLY).state == dl.PAUSED
+    correction = deadlines_service.get_deadline(ticket, dl.CORRECTION)
     # The applicant's deadline is the date the letter printed, though it was served a day later.
     assert correction.due_at.astimezone(BUSINESS_TZ).date().isoformat() == "2026-03-26"
     assert letter.params["printed_due_on"] == "2026-03-25"
@@ -305,7 +306,7 @@ HOSTILE = [
 def test_hostile_ticket_text_is_printed_as_the_characters_typed(
     session, now, office, application, tmp_path, hostile
 ):
-    from tracker.services.tickets import ContactDraft
+    from tracker.workflow.transitions import ContactDraft
 
     ticket = application(subject=hostile[:200], contact=ContactDraft(name=hostile[:50], phone="13900002222"))
     letter = letters.issue_letter(
@@ -330,7 +331,7 @@ def test_hostile_ticket_text_is_printed_as_the_characters_typed(
 def test_fee_notice_counts_the_applicants_applications_of_the_month(session, now, office, application):
     tickets = [application() for _ in range(11)]
     # Another applicant's application of the same month does not count.
-    from tracker.services.tickets import ContactDraft
+    from tracker.workflow.transitions import ContactDraft
 
     application(contact=ContactDraft(name="李四", phone="13700000000", id_number="110101198001011111"))
     text = _text(letters.preview_letter(session, tickets[-1], "fee", {}, user=office["staff"], now=now))

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from tests import factories
 from tracker.letters.models import Letter, LetterTemplate
 from tracker.letters.render import default_template
-from tracker.models import Ticket
+from tracker.tickets.models import Ticket
 
 
 @pytest.fixture(autouse=True)

@@ -61,7 +61,8 @@ def render(
     from tracker.errors import NotFound, ValidationError
     from tracker.letters import service
     from tracker.letters.render import soffice_path, to_pdf
-    from tracker.models import Ticket, User
+    from tracker.people.models import User
+    from tracker.tickets.models import Ticket
 
     if fmt == "pdf" and soffice_path() is None:
         raise ValidationError(

@@ -520,7 +520,9 @@ def preview_due(session: Session, ticket: Ticket, kind: str, *, starts_at: datet
         return None
     try:
         result = compute_due(
-            DeadlineInput(policy=policy, starts_at=starts_at), load_calendar(session), end_of_day=default_end_of_day()
+            DeadlineInput(policy=policy, starts_at=starts_at),
+            load_calendar(session),
+            end_of_day=default_end_of_day(),
         )
     except CalendarYearMissing:
         return None

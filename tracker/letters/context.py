@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tracker import deadlines as dl
-from tracker.calendar_store import load_calendar
+from tracker.calendar.store import load_calendar
 from tracker.clock import BUSINESS_TZ
+from tracker.deadlines import engine as deadlines_engine
+from tracker.deadlines import policies as dl
+from tracker.deadlines import service as deadline_service
 from tracker.errors import CalendarYearMissing, Conflict, ValidationError
 from tracker.inputs import parse_date, parse_int, text_error
 from tracker.letters.kinds import (
@@ -32,9 +34,10 @@ from tracker.letters.kinds import (
     fee_detail,
     reply_basis,
 )
-from tracker.models import Contact, Department, Ticket
-from tracker.outcomes import OUTCOMES_BY_CODE
-from tracker.status import OPEN_STATUSES, STATUS_LABELS, TRANSITIONS
+from tracker.people.models import Department
+from tracker.reports.rows import OUTCOMES_BY_CODE
+from tracker.tickets.models import Contact, Ticket
+from tracker.tickets.status import OPEN_STATUSES, STATUS_LABELS, TRANSITIONS
 
 MAX_TEXT_CHARS = 5000  # one free-text input of a letter (补正 items, reply text)
 MAX_PARAGRAPHS = 50
@@ -245,7 +248,7 @@ def correction_last_day(
     """The last day to correct, as the notice prints it: the office's date, else the policy's period from now."""
     if params.get("correction_due_on"):
         return date.fromisoformat(params["correction_due_on"])
-    return _last_day(dl.preview_due(session, ticket, dl.CORRECTION, starts_at=now))
+    return _last_day(deadline_service.preview_due(session, ticket, dl.CORRECTION, starts_at=now))
 
 
 def _due_before_last_extension(session: Session, deadline: Any) -> date | None:
@@ -253,13 +256,15 @@ def _due_before_last_extension(session: Session, deadline: Any) -> date | None:
     of days by hand (holidays and pauses move it)."""
     if deadline is None or not deadline.extensions:
         return None
-    policy = dl.find_policy(dl.policies_for(session), deadline.policy_code, deadline.policy_version)
-    inputs = dl.deadline_input(deadline, policy)
+    policy = dl.find_policy(
+        deadline_service.policies_for(session), deadline.policy_code, deadline.policy_version
+    )
+    inputs = deadline_service.deadline_input(deadline, policy)
     try:
-        result = dl.compute_due(
+        result = deadlines_engine.compute_due(
             replace(inputs, extensions=inputs.extensions[:-1]),
             load_calendar(session),
-            end_of_day=dl.default_end_of_day(),
+            end_of_day=deadline_service.default_end_of_day(),
         )
     except CalendarYearMissing:
         return None

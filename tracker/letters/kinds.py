@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from tracker.errors import ValidationError
-from tracker.outcomes import OUTCOMES_BY_CODE
+from tracker.reports.rows import OUTCOMES_BY_CODE
 
 REGULATION = "《中华人民共和国政府信息公开条例》"
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, Date, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tracker.models.base import Base, int_pk
+from tracker.orm import Base, int_pk
 
 
 class LetterCounter(Base):

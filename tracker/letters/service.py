@@ -1,9 +1,9 @@
 """The doors of the letters: preview, issue (a 文号 and a stored file), replace the file before it is served,
 serve (送达方式, 送达日期) — and the office's templates. Each checks, before anything else, that the user may
-act on the ticket (`tracker.access.require_action`) and that the kind fits the ticket (`context.check_fit`).
+act on the ticket (`tracker.people.access.require_action`) and that the kind fits the ticket (`context.check_fit`).
 
 Serving a 补正 notice or a reply changes the clocks through the ticket's own doors
-(`tracker.services.dashboard.request_correction` / `reply`, docs/architecture.md "One door per action"),
+(`tracker.workflow.doors.request_correction` / `reply`, docs/architecture.md "One door per action"),
 with the notice, deadline and outcome the letter printed — never a second path with fewer rules.
 """
 
@@ -20,9 +20,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from tracker import deadlines as dl
-from tracker.access import require_action, require_role, require_view
 from tracker.clock import BUSINESS_TZ
+from tracker.deadlines import policies as dl
+from tracker.deadlines import service as deadline_service
 from tracker.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from tracker.letters.context import (
     build_context,
@@ -40,10 +40,12 @@ from tracker.letters.render import (
     docx_paragraphs,
     render_docx,
 )
-from tracker.models import Ticket, User
-from tracker.models.dashboard import Attachment
-from tracker.services import dashboard as doors
-from tracker.services.tickets import record_event
+from tracker.people.access import require_action, require_role, require_view
+from tracker.people.models import User
+from tracker.tickets.models import Ticket
+from tracker.workflow import doors
+from tracker.workflow.models import Attachment
+from tracker.workflow.transitions import record_event
 
 # 送达方式 (民事诉讼法 and the 条例 practice): how a letter reached its addressee.
 SERVICE: dict[str, str] = {
@@ -291,7 +293,9 @@ def serve_letter(
     session.refresh(letter)
     if opens_correction:
         printed = params.get("printed_due_on")
-        due_at = dl.default_end_of_day().moment(date.fromisoformat(printed)) if printed else None
+        due_at = (
+            deadline_service.default_end_of_day().moment(date.fromisoformat(printed)) if printed else None
+        )
         doors.request_correction(
             session, ticket, params.get("notice", ""), user=user, now=now, correction_due_at=due_at
         )

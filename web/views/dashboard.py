@@ -30,6 +30,9 @@ from tracker.clock import BUSINESS_TZ, local, local_date, utcnow
 from tracker.deadlines import policies as dl
 from tracker.errors import CalendarYearMissing, NotFound, PermissionDenied, TrackerError, ValidationError
 from tracker.inputs import MAX_DATE_CHARS, id_arg, ids_arg, int_arg, parse_date
+from tracker.letters import service as letter_service
+from tracker.letters.context import fitting_kinds
+from tracker.letters.kinds import KINDS as LETTER_KINDS
 from tracker.notify.citizens import DELIVERY_STATUS_LABELS, ticket_messages
 from tracker.notify.citizens import KINDS as CITIZEN_KINDS
 from tracker.people.access import (
@@ -40,9 +43,6 @@ from tracker.people.access import (
     require_act,
     require_view,
 )
-from tracker.letters import service as letter_service
-from tracker.letters.context import fitting_kinds
-from tracker.letters.kinds import KINDS as LETTER_KINDS
 from tracker.people.models import Department, User
 from tracker.portal.uploads import PURPOSES as UPLOAD_PURPOSES
 from tracker.reports.rows import OUTCOME_GROUPS, OUTCOMES, OUTCOMES_BY_CODE

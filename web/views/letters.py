@@ -1,5 +1,5 @@
 """Statutory letters on the ticket page (preview, issue, replace the file, serve, download) and the office's
-templates (administrators). Every view checks the caller may act on the ticket (tracker.access) before it
+templates (administrators). Every view checks the caller may act on the ticket (tracker.people.access) before it
 reads its input; the doors in tracker.letters.service check it again, with the kind's fit to the ticket."""
 
 from __future__ import annotations
@@ -9,17 +9,17 @@ from pathlib import Path
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 
-from tracker.access import require_act, require_role
 from tracker.errors import NotFound, PermissionDenied, TrackerError, ValidationError
 from tracker.inputs import parse_date
 from tracker.letters import service as letters
 from tracker.letters.context import VARIABLES
 from tracker.letters.kinds import KINDS
 from tracker.letters.render import MAX_TEMPLATE_BYTES, LetterRenderError, to_pdf
-from tracker.models.dashboard import Attachment
-from tracker.outcomes import OUTCOMES
-from tracker.services import dashboard as ds
-from tracker.services.tickets import get_ticket
+from tracker.people.access import require_act, require_role
+from tracker.reports.rows import OUTCOMES
+from tracker.workflow import doors as ds
+from tracker.workflow.models import Attachment
+from tracker.workflow.transitions import get_ticket
 from web.database import db, settings
 from web.security import current_user, login_required
 from web.views.dashboard import now
