@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from tests import factories
 from tracker.intake import apikeys
+from tracker.letters import service as letter_service
 from tracker.tickets.models import Deadline
 from tracker.workflow import doors as ds
 from web.views.dashboard import TICKET_ACTIONS
@@ -204,6 +205,15 @@ EXPECTATIONS = {
     ("reports.save_case", "POST"): admin_only,
     ("reports.import_cases", "POST"): admin_only,
     ("reports.save_text", "POST"): admin_only,
+    # Statutory letters (tracker/letters): whoever may act on the ticket; templates are the office's.
+    ("letters.preview", "GET"): act,
+    ("letters.issue", "POST"): act,
+    ("letters.serve", "POST"): act,
+    ("letters.replace_file", "POST"): act,
+    ("letters.pdf", "GET"): view,
+    ("letters.templates", "GET"): admin_only,
+    ("letters.templates", "POST"): admin_only,
+    ("letters.template_download", "GET"): admin_only,
 }
 
 # Every action of the ticket page: the rule for POST /tickets/<id>/actions/<action>.
@@ -225,7 +235,7 @@ ACTION_EXPECTATIONS = {
     "note": act,
 }
 
-OBJECT_ARGS = {"ticket_id", "approval_id", "attachment_id", "filter_id", "batch_id"}
+OBJECT_ARGS = {"ticket_id", "approval_id", "attachment_id", "filter_id", "batch_id", "letter_id"}
 FIXED_ARGS = {
     ("dashboard.queue", "code"): "department",
     ("dashboard.bulk", "code"): "department",
@@ -235,6 +245,7 @@ FIXED_ARGS = {
     ("portal.static", "filename"): "portal.css",
     ("imports.static", "filename"): "portal.css",
     ("portal.optout", "token"): "1.forged",
+    ("letters.template_download", "kind"): "receipt",
 }
 
 
@@ -272,7 +283,7 @@ def world(session, now, settings):
             session, now=now, dept=other, channel="disclosure", request_type="政府信息公开申请"
         ),
     }
-    approvals, attachments = {}, {}
+    approvals, attachments, letters = {}, {}, {}
     for scope, requester in (("own", users["staff"]), ("other", stranger)):
         ticket = tickets[scope]
         assert session.scalar(
@@ -287,6 +298,15 @@ def world(session, now, settings):
             filename="答复.pdf",
             data=b"%PDF-1.4 test",
             content_type="application/pdf",
+            user=requester,
+            now=now,
+            directory=settings.instance_dir / "attachments",
+        ).id
+        letters[scope] = letter_service.issue_letter(
+            session,
+            ticket,
+            "receipt",
+            {},
             user=requester,
             now=now,
             directory=settings.instance_dir / "attachments",
@@ -347,6 +367,7 @@ def world(session, now, settings):
         "tickets": {k: t.id for k, t in tickets.items()},
         "approvals": approvals,
         "attachments": attachments,
+        "letters": letters,
         "filters": filters,
         "other_filter": other_filter,
         "key_id": key.key_id,
@@ -366,6 +387,8 @@ def _url(rule, world, role, scope, action=None):
             values[arg] = world["approvals"][scope]
         elif arg == "attachment_id":
             values[arg] = world["attachments"][scope]
+        elif arg == "letter_id":
+            values[arg] = world["letters"][scope]
         elif arg == "filter_id":
             values[arg] = (
                 world["filters"].get((role, "own"), world["other_filter"])

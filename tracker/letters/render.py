@@ -128,6 +128,21 @@ class LetterEnvironment(SandboxedEnvironment):
                     raise SecurityError("模板生成的文字过长")
         return _check_value(super().call_binop(context, operator, left, right))
 
+    def from_string(self, source: Any, globals: Any = None, template_class: Any = None) -> Any:
+        """Compile a part of the document once per process (docxtpl compiles every part on every render):
+        the compiled code is the same for every LetterEnvironment — the guards and counters are looked up
+        in the environment it runs with."""
+        if not isinstance(source, str):
+            return super().from_string(source, globals, template_class)
+        code = _COMPILED.get(source)
+        if code is None:
+            code = self.compile(source)
+            if len(_COMPILED) >= _MAX_COMPILED:
+                _COMPILED.clear()
+            _COMPILED[source] = code
+        cls = template_class or self.template_class
+        return cls.from_code(self, code, self.make_globals(globals), None)
+
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         """Every `for` iterates through the loop guard; every `~` goes through the concat guard."""
         tree = super()._parse(source, name, filename)
@@ -145,6 +160,10 @@ class LetterEnvironment(SandboxedEnvironment):
                         [_guarded_concat(v) if isinstance(v, nodes.Concat) else v for v in value],
                     )
         return tree
+
+
+_COMPILED: dict[str, Any] = {}  # a document part's XML → its compiled code (bounded: cleared when full)
+_MAX_COMPILED = 256
 
 
 def _guarded_concat(node: nodes.Concat) -> nodes.Call:
