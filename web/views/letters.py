@@ -177,9 +177,10 @@ def pdf(letter_id: int):
     user, session = current_user(), db()
     letter, _ticket = letters.get_letter(session, letter_id, user=user)
     attachment = session.get(Attachment, letter.attachment_id)
-    data = (_attachment_dir() / attachment.stored_name).read_bytes()
-    if not attachment.filename.lower().endswith(".docx"):
-        abort(404)
+    path = _attachment_dir() / attachment.stored_name
+    if not attachment.filename.lower().endswith(".docx") or not path.is_file():
+        abort(404)  # a replaced PDF is downloaded as it is; a file gone from the disk is not there
+    data = path.read_bytes()
     try:
         converted = to_pdf(data)
     except LetterRenderError as exc:
