@@ -23,8 +23,8 @@ from tracker.letters import service as letters
 from tracker.letters.render import to_pdf
 from tracker.migrate import upgrade
 from tracker.reports.rows import OUTCOMES
+from tracker.tickets.drafts import ContactDraft
 from tracker.workflow import doors
-from tracker.workflow.transitions import ContactDraft
 
 
 def main(out: Path) -> None:

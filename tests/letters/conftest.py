@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests import factories
-from tracker.workflow.transitions import ContactDraft
+from tracker.tickets.drafts import ContactDraft
 
 DISCLOSURE = {"channel": "disclosure", "request_type": "政府信息公开申请", "received_via": "网络"}
 

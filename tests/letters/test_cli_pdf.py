@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from tests import factories
 from tracker.letters.render import docx_paragraphs
-from tracker.workflow.transitions import ContactDraft
+from tracker.tickets.drafts import ContactDraft
 
 
 @pytest.fixture(scope="module")

@@ -306,7 +306,7 @@ HOSTILE = [
 def test_hostile_ticket_text_is_printed_as_the_characters_typed(
     session, now, office, application, tmp_path, hostile
 ):
-    from tracker.workflow.transitions import ContactDraft
+    from tracker.tickets.drafts import ContactDraft
 
     ticket = application(subject=hostile[:200], contact=ContactDraft(name=hostile[:50], phone="13900002222"))
     letter = letters.issue_letter(
@@ -331,7 +331,7 @@ def test_hostile_ticket_text_is_printed_as_the_characters_typed(
 def test_fee_notice_counts_the_applicants_applications_of_the_month(session, now, office, application):
     tickets = [application() for _ in range(11)]
     # Another applicant's application of the same month does not count.
-    from tracker.workflow.transitions import ContactDraft
+    from tracker.tickets.drafts import ContactDraft
 
     application(contact=ContactDraft(name="李四", phone="13700000000", id_number="110101198001011111"))
     text = _text(letters.preview_letter(session, tickets[-1], "fee", {}, user=office["staff"], now=now))

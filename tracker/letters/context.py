@@ -256,15 +256,13 @@ def _due_before_last_extension(session: Session, deadline: Any) -> date | None:
     of days by hand (holidays and pauses move it)."""
     if deadline is None or not deadline.extensions:
         return None
-    policy = dl.find_policy(
-        deadline_service.policies_for(session), deadline.policy_code, deadline.policy_version
-    )
+    policy = dl.find_policy(dl.policies_for(session), deadline.policy_code, deadline.policy_version)
     inputs = deadline_service.deadline_input(deadline, policy)
     try:
         result = deadlines_engine.compute_due(
             replace(inputs, extensions=inputs.extensions[:-1]),
             load_calendar(session),
-            end_of_day=deadline_service.default_end_of_day(),
+            end_of_day=deadlines_engine.default_end_of_day(),
         )
     except CalendarYearMissing:
         return None

@@ -21,8 +21,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from tracker.clock import BUSINESS_TZ
+from tracker.deadlines import engine as deadlines_engine
 from tracker.deadlines import policies as dl
-from tracker.deadlines import service as deadline_service
 from tracker.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from tracker.letters.context import (
     build_context,
@@ -294,7 +294,7 @@ def serve_letter(
     if opens_correction:
         printed = params.get("printed_due_on")
         due_at = (
-            deadline_service.default_end_of_day().moment(date.fromisoformat(printed)) if printed else None
+            deadlines_engine.default_end_of_day().moment(date.fromisoformat(printed)) if printed else None
         )
         doors.request_correction(
             session, ticket, params.get("notice", ""), user=user, now=now, correction_due_at=due_at
