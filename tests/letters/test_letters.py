@@ -322,7 +322,8 @@ def test_hostile_ticket_text_is_printed_as_the_characters_typed(
     text = _text(data)
     printed = hostile.replace("\x07", " ").replace("\x0c", " ").replace("\t", " ").replace("\n", " ").strip()
     assert f"申请获取“{printed[:200]}”" in text or f"申请获取“{printed}”" in text
-    assert "49" not in text.replace("2026", "")  # the template language is not run on ticket text
+    # The template language is not run on ticket text (not "49", not an error): checked where it is printed.
+    assert "申请获取“49" not in text and all(p.strip() != "49" for p in text.splitlines())
     document = Document(io.BytesIO(data))
     assert not any(p.text == "注入" for p in document.paragraphs)  # no paragraph was injected
     assert b"instrText" not in data  # no field code (HYPERLINK) was made
