@@ -15,7 +15,7 @@ from alembic import op
 import tracker.types
 
 revision = "0030"
-down_revision = "0025"
+down_revision = "0032"
 branch_labels = None
 depends_on = None
 
