@@ -29,6 +29,14 @@ PG_ADMIN_URL = os.environ.get(
 REDIS_URL = os.environ.get("TRACKER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IS_CI = os.environ.get("CI", "").lower() == "true"
 
+# The personal-data keys of the test run (tracker.pii): fixed, so a database written by one test process
+# reads in another (a subprocess inherits the variable). Two keys, the first current, as after a rotation
+# began. Never a real key.
+TEST_PII_KEYS = (
+    "test2:VGhpcyBpcyB0aGUgdGVzdCBQSUkga2V5IG51bWJlciA=,test1:dGVzdCBrZXkgb25lIC0tIG5vdCBhIHJlYWwga2V5ISE="
+)
+os.environ.setdefault("TRACKER_PII_KEYS", TEST_PII_KEYS)
+
 
 def _reachable(url: str, default_port: int) -> bool:
     parts = urlsplit(url.replace("+psycopg", ""))
@@ -176,6 +184,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
             "TRACKER_DATABASE_URL": database_url,
             "TRACKER_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}",
             "TRACKER_SECRET_KEY": "test-secret-key",
+            "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
             # Factories create accounts on the tests' fixed clock (March 2026) while requests run on the
             # real one, so every password would look expired; tests/security/test_passwords.py sets it.
             "TRACKER_PASSWORD_MAX_AGE_DAYS": "0",
@@ -194,6 +203,17 @@ def app(settings: Settings, session_factory):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture(autouse=True)
+def _test_pii_keys():
+    """Every test starts with the test run's keyring installed, whatever an earlier test's app installed."""
+    from tracker.pii import cipher
+    from tracker.pii.keys import Keyring, parse_keys
+
+    keyring = Keyring(parse_keys(os.environ["TRACKER_PII_KEYS"], what="TRACKER_PII_KEYS"))
+    with cipher.using(keyring):
+        yield keyring
 
 
 @pytest.fixture(autouse=True)

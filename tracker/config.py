@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from tracker.errors import ValidationError
+from tracker.pii.keys import Keyring, load_keyring
 
 # Secrets may also come from a file named by NAME_FILE (docker secrets: /run/secrets/…), so they need not
 # sit in the environment, where `docker inspect` and child processes see them. Giving both is an error.
@@ -81,6 +82,11 @@ ENV_VARS = (
     "TRACKER_METRICS_ALLOW",
     "TRACKER_METRICS_TOKEN",
     "TRACKER_SENTRY_DSN",
+    # Personal data at rest (tracker.pii.keys reads them; a key list, not a single secret, so not in
+    # SECRET_VARS, but with the same _FILE convention).
+    "TRACKER_PII_CIPHER",
+    "TRACKER_PII_KEYS",
+    "TRACKER_PII_KEYS_FILE",
     *(f"{name}_FILE" for name in SECRET_VARS),
 )
 
@@ -340,6 +346,9 @@ class Settings:
     metrics_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     metrics_token: str | None = field(default=None, repr=False)
     sentry_dsn: str | None = field(default=None, repr=False)  # errors to a Sentry-compatible server
+    # The personal-data keys and cipher (tracker.pii): read at start, so a missing or malformed key stops
+    # the process before it serves anything. None only for Settings built by hand.
+    pii_keyring: Keyring | None = field(default=None, repr=False)
 
     @property
     def is_embedded(self) -> bool:
@@ -361,6 +370,7 @@ class Settings:
             "TRACKER_BROKER_PASSWORD",
         )
         secret_key = _secret(env, "TRACKER_SECRET_KEY") or _load_or_create_secret(instance_dir)
+        pii_keyring = load_keyring(env, instance_dir=instance_dir, embedded=database_url.startswith("sqlite"))
         # Parsed here so a mistyped value stops the process at start, not at the first reminder.
         working_hours = WorkingHours.parse(env.get("TRACKER_WORKING_HOURS") or DEFAULT_WORKING_HOURS_TEXT)
         return cls(
@@ -397,7 +407,15 @@ class Settings:
             metrics_allow=_networks(env, "TRACKER_METRICS_ALLOW"),
             metrics_token=_secret(env, "TRACKER_METRICS_TOKEN"),
             sentry_dsn=_secret(env, "TRACKER_SENTRY_DSN"),
+            pii_keyring=pii_keyring,
         )
+
+    def install_pii_keys(self) -> None:
+        """Make these settings' keyring the process's (tracker.pii.cipher): every entry point does at start."""
+        from tracker.pii.cipher import install
+
+        if self.pii_keyring is not None:
+            install(self.pii_keyring)
 
 
 # The values the audit settings may take live with the settings (the base layer), so checking them at

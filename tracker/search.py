@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from tracker.pii.cipher import blinds
 from tracker.security import normalise_phone
 from tracker.tickets.models import Contact, Ticket
 from tracker.workflow.models import TicketSearch
@@ -175,21 +176,10 @@ MIN_PHONE_DIGITS = 7
 
 
 def phone_matches(phone: str) -> ColumnElement[bool]:
-    """THE exact match of a contact's phone number (search; one function, so that storing phones
-    encrypted with a blind index changes this one place). Phones are stored as the citizen wrote them, so
-    the condition lists the spellings of the same number (digits, 3-4-4 groups, +86 / 0086 prefixes) and
-    the query as typed — an IN (…) on the indexed `contacts.phone`, never a scan."""
-    digits = normalise_phone(phone)
-    spellings = {phone.strip(), digits}
-    if len(digits) == 11 and digits.startswith("1"):
-        grouped = (digits[:3], digits[3:7], digits[7:])
-        for separator in ("-", " "):
-            spellings.add(separator.join(grouped))
-        for prefix in ("+86", "+86 ", "+86-", "0086", "86"):
-            spellings.add(prefix + digits)
-            spellings.add(prefix + " ".join(grouped))
-            spellings.add(prefix + "-".join(grouped))
-    return Contact.phone.in_(sorted(spellings))
+    """THE exact match of a contact's phone number (search; one function). Phones are encrypted at rest
+    (tracker.pii): the match is on the blind index of the normalised number (however it was written),
+    under each configured key — an IN (…) on the indexed `contacts.phone_bidx`, never a scan."""
+    return Contact.phone_bidx.in_(blinds("phone", phone))
 
 
 def _word_ids(session: Session, words: list[str]):

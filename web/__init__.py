@@ -15,6 +15,7 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     app = Flask(__name__, instance_relative_config=False)
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
+    settings.install_pii_keys()
     app.config.update(
         TRACKER_SETTINGS=settings,
         SECRET_KEY=settings.secret_key,

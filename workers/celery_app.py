@@ -44,6 +44,7 @@ def _transport_options(broker_url: str) -> dict:
 def make_celery(settings: Settings | None = None) -> Celery:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
+    settings.install_pii_keys()
     init_error_reporting(settings)
     app = Celery("tracker", broker=settings.broker_url, include=["workers.tasks"])
     app.conf.update(

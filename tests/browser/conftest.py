@@ -116,6 +116,7 @@ def live_server(tmp_path_factory):
             "TRACKER_DATABASE_URL": url,
             "TRACKER_INSTANCE_DIR": str(root / "instance"),
             "TRACKER_SECRET_KEY": "browser-test-secret",
+            "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
             "TRACKER_BROKER_URL": f"sqla+sqlite:///{root / 'broker.sqlite'}",
         }
     )

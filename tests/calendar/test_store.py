@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -322,7 +323,12 @@ def cli_env(tmp_path_factory):
     upgrade(url)
     with session_scope(url) as session:
         load_bundled_calendar(session)
-    return {"TRACKER_DATABASE_URL": url, "TRACKER_INSTANCE_DIR": str(folder), "TRACKER_SECRET_KEY": "x"}
+    return {
+        "TRACKER_DATABASE_URL": url,
+        "TRACKER_INSTANCE_DIR": str(folder),
+        "TRACKER_SECRET_KEY": "x",
+        "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
+    }
 
 
 def run(cli_env, *args, input=None):

@@ -53,6 +53,7 @@ def _tracker(url: str, tmp_path: Path, *args: str) -> subprocess.Popen:
         "TRACKER_DATABASE_URL": url,
         "TRACKER_INSTANCE_DIR": str(tmp_path / "instance"),
         "TRACKER_SECRET_KEY": "import-fault-test",
+        "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
     }
     return subprocess.Popen(
         [sys.executable, "-c", "from tracker.cli.main import main; main()", *args],

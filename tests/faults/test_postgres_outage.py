@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -65,6 +66,7 @@ def live_app(private_pg, tmp_path):
             "TRACKER_DATABASE_URL": private_pg.url,
             "TRACKER_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}",
             "TRACKER_SECRET_KEY": "fault-test-secret",
+            "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
         }
     )
     upgrade(private_pg.url)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import threading
 import time
 
@@ -57,6 +58,7 @@ def pg_app(pg_admin_url, tmp_path):
                 "TRACKER_DATABASE_URL": url,
                 "TRACKER_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}",
                 "TRACKER_SECRET_KEY": "race-test-secret",
+                "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
             }
         )
         with session_scope(url) as session:

@@ -2,6 +2,7 @@
 that own their transactions (the upload task, the CLI) on a scratch database."""
 
 import io
+import os
 import re
 from datetime import timedelta
 
@@ -156,6 +157,7 @@ def scratch(tmp_path_factory):
             "TRACKER_INSTANCE_DIR": str(directory),
             "TRACKER_DATABASE_URL": url,
             "TRACKER_SECRET_KEY": "scratch-secret",
+            "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
         }
     )
 

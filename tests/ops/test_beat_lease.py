@@ -56,6 +56,7 @@ def _start_beat(tmp_path: Path, name: str, url: str) -> tuple[subprocess.Popen, 
         "TRACKER_DATABASE_URL": url,
         "TRACKER_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}",
         "TRACKER_SECRET_KEY": "test-secret-key",
+        "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
     }
     with open(log, "wb") as out:
         process = subprocess.Popen(

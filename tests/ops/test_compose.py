@@ -69,6 +69,10 @@ def test_every_setting_can_be_given_in_the_env_file_or_a_secret_file():
     # secrets), never from the environment: their NAME_FILE points at the mounted secret.
     env = COMPOSE["x-tracker-env"]
     secrets = set(SECRET_VARS) | {f"{name}_FILE" for name in SECRET_VARS}
+    # The personal-data key list: a secret file too, read by tracker.pii.keys with the same convention.
+    secrets |= {"TRACKER_PII_KEYS", "TRACKER_PII_KEYS_FILE"}
+    assert "TRACKER_PII_KEYS" not in env
+    assert env["TRACKER_PII_KEYS_FILE"].startswith("/run/secrets/")
     missing = set(ENV_VARS) - secrets - set(env)
     assert not missing, f"docker-compose.yml does not pass these settings on: {sorted(missing)}"
     for name in SECRET_VARS:

@@ -4,6 +4,7 @@ allow-list and the log format — bad values stop the process at start with the 
 from __future__ import annotations
 
 import ipaddress
+import os
 
 import pytest
 
@@ -11,7 +12,9 @@ from tracker.config import SECRET_VARS, Settings
 
 
 def _settings(tmp_path, **env):
-    return Settings.from_env({"TRACKER_INSTANCE_DIR": str(tmp_path / "instance"), **env})
+    # A production database needs the personal-data keys (tracker.pii.keys): the test run's.
+    keys = {"TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"]}
+    return Settings.from_env({"TRACKER_INSTANCE_DIR": str(tmp_path / "instance"), **keys, **env})
 
 
 def test_each_secret_can_come_from_a_file(tmp_path):

@@ -5,6 +5,7 @@ the hash-checked lock, running as an unprivileged user."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import tomllib
@@ -154,12 +155,24 @@ def test_the_workers_together_consume_every_queue_and_each_once():
 
 
 def test_tracker_run_consumes_every_queue(tmp_path):
-    settings = Settings.from_env({"TRACKER_INSTANCE_DIR": str(tmp_path), "TRACKER_SECRET_KEY": "k"})
+    settings = Settings.from_env(
+        {
+            "TRACKER_INSTANCE_DIR": str(tmp_path),
+            "TRACKER_SECRET_KEY": "k",
+            "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
+        }
+    )
     assert sorted(_option(worker_command(settings), "--queues").split(",")) == sorted(QUEUES)
 
 
 def test_tasks_go_to_their_queues(tmp_path):
-    settings = Settings.from_env({"TRACKER_INSTANCE_DIR": str(tmp_path), "TRACKER_SECRET_KEY": "k"})
+    settings = Settings.from_env(
+        {
+            "TRACKER_INSTANCE_DIR": str(tmp_path),
+            "TRACKER_SECRET_KEY": "k",
+            "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
+        }
+    )
     app = make_celery(settings)
     app.loader.import_default_modules()
     routed = {name: app.amqp.router.route({}, name)["queue"].name for name in app.tasks if "." in name}

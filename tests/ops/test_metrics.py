@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 from datetime import timedelta
 
 import pytest
@@ -220,6 +221,7 @@ def test_livez_answers_without_the_database(tmp_path):
             "TRACKER_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",
             "TRACKER_BROKER_URL": "redis://127.0.0.1:1/0",
             "TRACKER_SECRET_KEY": "k",
+            "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
         }
     )
     client = create_app({"TESTING": True}, settings=settings).test_client()

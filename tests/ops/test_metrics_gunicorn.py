@@ -32,6 +32,7 @@ def test_a_scrape_adds_up_every_gunicorn_worker(tmp_path):
         "TRACKER_DATABASE_URL": url,
         "TRACKER_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}",
         "TRACKER_SECRET_KEY": "gunicorn-test",
+        "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
         "TRACKER_METRICS_ALLOW": "127.0.0.1",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }

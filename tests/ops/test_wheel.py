@@ -5,6 +5,7 @@ static file, a page (templates, translations) and /livez."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -117,6 +118,7 @@ def test_the_installed_wheel_serves_every_static_file(wheel, tmp_path):
         "HOME": str(home),
         "TRACKER_INSTANCE_DIR": str(home / "instance"),
         "TRACKER_SECRET_KEY": "wheel-test-secret",
+        "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
         "TRACKER_BROKER_URL": f"sqla+sqlite:///{home / 'broker.sqlite'}",
     }
     where = subprocess.run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 
 import pytest
@@ -181,7 +182,12 @@ def test_the_cli_exports_and_anonymises(tmp_path, now, monkeypatch):
     with session_scope(url) as session:
         load_reference_data(session)
         _closed_ticket(session, closed_at=now - 4 * YEAR, phone="13512340000")
-    env = {"TRACKER_DATABASE_URL": url, "TRACKER_INSTANCE_DIR": str(tmp_path), "TRACKER_SECRET_KEY": "k"}
+    env = {
+        "TRACKER_DATABASE_URL": url,
+        "TRACKER_INSTANCE_DIR": str(tmp_path),
+        "TRACKER_SECRET_KEY": "k",
+        "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
+    }
     runner = CliRunner()
 
     shown = runner.invoke(main, ["privacy", "retention"], env=env)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 from pathlib import Path
 
@@ -40,6 +41,7 @@ def run(scratch_url, tmp_path):
         "TRACKER_DATABASE_URL": scratch_url,
         "TRACKER_INSTANCE_DIR": str(tmp_path / "instance"),
         "TRACKER_SECRET_KEY": "seed-test-key",
+        "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
     }
     runner = CliRunner()
 
@@ -123,6 +125,7 @@ def test_cli_refuses_binary_format_on_stdout_and_failing_checks(run, scratch_url
         "TRACKER_DATABASE_URL": scratch_url,
         "TRACKER_INSTANCE_DIR": str(tmp_path / "i2"),
         "TRACKER_SECRET_KEY": "k",
+        "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
     }
     result = runner.invoke(main, ["report", "annual", "--year", "2021", "--format", "xlsx"], env=env)
     assert result.exit_code == 2 and "--out" in result.output

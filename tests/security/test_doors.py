@@ -8,6 +8,7 @@ Every test runs on SQLite and on PostgreSQL (the `session` / `blank_database_url
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import timedelta
 
@@ -272,7 +273,12 @@ def test_a_staff_upload_cannot_rewrite_another_departments_order(blank_database_
         foreign = factories.ticket(s, now=now, dept=other, external_ref="FOREIGN-1", body="他处原文")
         staff_id, foreign_id = staff.id, foreign.id
     settings = Settings.from_env(
-        {"TRACKER_INSTANCE_DIR": str(tmp_path), "TRACKER_DATABASE_URL": url, "TRACKER_SECRET_KEY": "k"}
+        {
+            "TRACKER_INSTANCE_DIR": str(tmp_path),
+            "TRACKER_DATABASE_URL": url,
+            "TRACKER_SECRET_KEY": "k",
+            "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
+        }
     )
     rows = [
         hotline_row("MINE-1"),

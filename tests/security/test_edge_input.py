@@ -514,6 +514,7 @@ def test_gunicorn_logs_no_query_string_and_names_no_version(tmp_path):
         "TRACKER_DATABASE_URL": database_url,
         "TRACKER_INSTANCE_DIR": str(tmp_path / "instance"),
         "TRACKER_SECRET_KEY": "test-secret-key",
+        "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
         "TRACKER_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}",
     }
     log_path = tmp_path / "access.log"

@@ -14,6 +14,7 @@ The authorization matrix (every route × role × own/other department) is tests/
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 
@@ -179,6 +180,7 @@ def test_session_cookie_flags_and_a_fresh_session_at_sign_in(app, client, people
             "TRACKER_INSTANCE_DIR": str(tmp_path / "secure"),
             "TRACKER_DATABASE_URL": app.config["TRACKER_SETTINGS"].database_url,
             "TRACKER_SECRET_KEY": "another-key",
+            "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
             "TRACKER_SECURE_COOKIES": "true",
         }
     )

@@ -11,6 +11,7 @@ Executing means: a JavaScript dialog opened, `window.__xss` was set, or an eleme
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def site(tmp_path_factory):
             "TRACKER_DATABASE_URL": url,
             "TRACKER_INSTANCE_DIR": str(root / "instance"),
             "TRACKER_SECRET_KEY": "xss-test-secret",
+            "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
             "TRACKER_BROKER_URL": f"sqla+sqlite:///{root / 'broker.sqlite'}",
             # Signs in as an administrator twice in a few seconds; the second factor is tested in
             # tests/security/test_totp.py, here it would only refuse the second sign-in's code as replayed.

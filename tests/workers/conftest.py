@@ -302,6 +302,7 @@ def worker_settings(
         "TRACKER_DATABASE_URL": database_url,
         "TRACKER_BROKER_URL": broker_url,
         "TRACKER_SECRET_KEY": "test-secret-key",
+        "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
         **extra,
     }
     return Settings.from_env(env), env

@@ -1,5 +1,7 @@
 """The Celery app is configured for correctness, and the one beat schedule names only real tasks."""
 
+import os
+
 from celery.schedules import crontab
 
 from tracker.config import Settings
@@ -14,6 +16,7 @@ def _app(tmp_path, broker="redis://127.0.0.1:6379/0"):
             "TRACKER_DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite'}",
             "TRACKER_BROKER_URL": broker,
             "TRACKER_SECRET_KEY": "k",
+            "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
         }
     )
     app = make_celery(settings)

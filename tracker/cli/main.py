@@ -26,6 +26,7 @@ class TrackerGroup(click.Group):
 def main(ctx: click.Context) -> None:
     """Citizen-interaction tracker (政民互动工单系统)."""
     ctx.obj = Settings.from_env()
+    ctx.obj.install_pii_keys()
 
 
 @main.group()
@@ -279,10 +280,11 @@ def _register_command_groups() -> None:
     from tracker.cli.calendar import calendar
     from tracker.cli.channel import channel_group
     from tracker.cli.intake import apikey, import_group
+    from tracker.cli.keys import keys
     from tracker.cli.letter import letter
     from tracker.cli.reports import report
 
-    for group in (calendar, import_group, apikey, report, admin_group, channel_group, audit, letter):
+    for group in (calendar, import_group, apikey, report, admin_group, channel_group, audit, letter, keys):
         main.add_command(group)
 
 

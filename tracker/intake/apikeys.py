@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from cryptography.hazmat.primitives import hashes as crypto_hashes
+from cryptography.hazmat.primitives import hmac as crypto_hmac
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
@@ -43,6 +45,11 @@ from tracker.tickets.channels import channel as channel_of
 
 REPLAY_WINDOW = timedelta(minutes=5)
 ALGORITHM = "TRACKER-HMAC-SHA256"
+# The national alternative (GB/T 32905 SM3): a client declares it with X-Tracker-Algorithm; the body's
+# digest in the string to sign is then SM3 too. The algorithm's name is the first line of the string to
+# sign, so a signature made under one algorithm never verifies under the other.
+ALGORITHM_SM3 = "TRACKER-HMAC-SM3"
+ALGORITHMS = (ALGORITHM, ALGORITHM_SM3)
 NONCE_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")  # bounded before int(): 400 digits is no timestamp
 SIGNATURE_RE = re.compile(r"[0-9a-fA-F]{64}")
@@ -133,29 +140,64 @@ def canonical_query(query: str | bytes) -> str:
     return "&".join(f"{quote(k, safe=_UNRESERVED)}={quote(v, safe=_UNRESERVED)}" for k, v in pairs)
 
 
+def _sm3(data: bytes) -> bytes:
+    digest = crypto_hashes.Hash(crypto_hashes.SM3())
+    digest.update(data)
+    return digest.finalize()
+
+
 def string_to_sign(
-    *, method: str, path: str, query: str | bytes, timestamp: str, nonce: str, body: bytes
+    *,
+    method: str,
+    path: str,
+    query: str | bytes,
+    timestamp: str,
+    nonce: str,
+    body: bytes,
+    algorithm: str = ALGORITHM,
 ) -> bytes:
+    body_digest = _sm3(body).hex() if algorithm == ALGORITHM_SM3 else hashlib.sha256(body).hexdigest()
     return "\n".join(
         (
-            ALGORITHM,
+            algorithm,
             method.upper(),
             canonical_path(path),
             canonical_query(query),
             timestamp,
             nonce,
-            hashlib.sha256(body).hexdigest(),
+            body_digest,
         )
     ).encode()
 
 
 def sign(
-    secret: str, *, method: str, path: str, query: str | bytes, timestamp: str, nonce: str, body: bytes
+    secret: str,
+    *,
+    method: str,
+    path: str,
+    query: str | bytes,
+    timestamp: str,
+    nonce: str,
+    body: bytes,
+    algorithm: str = ALGORITHM,
 ) -> str:
-    """Lowercase hex HMAC-SHA256 of the request's string to sign: the one signing function of the repo."""
+    """Lowercase hex HMAC-SHA256 (or HMAC-SM3) of the request's string to sign: the one signing function
+    of the repo."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown signature algorithm {algorithm!r}")
     message = string_to_sign(
-        method=method, path=path, query=query, timestamp=timestamp, nonce=nonce, body=body
+        method=method,
+        path=path,
+        query=query,
+        timestamp=timestamp,
+        nonce=nonce,
+        body=body,
+        algorithm=algorithm,
     )
+    if algorithm == ALGORITHM_SM3:
+        mac = crypto_hmac.HMAC(secret.encode(), crypto_hashes.SM3())
+        mac.update(message)
+        return mac.finalize().hex()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
@@ -168,13 +210,15 @@ def signed_headers(
     body: bytes,
     timestamp: int | None = None,
     nonce: str | None = None,
+    algorithm: str = ALGORITHM,
 ) -> dict[str, str]:
     """The four headers of a signed request to `url` (a path with its query, or a whole URL): what every
     client in this repository sends, and what docs/api.md shows a client in another language how to do."""
     parts = urlsplit(url)
     sent_at = str(int(time.time()) if timestamp is None else timestamp)
     nonce = nonce or secrets.token_urlsafe(18)
-    return {
+    headers = {} if algorithm == ALGORITHM else {"X-Tracker-Algorithm": algorithm}
+    return headers | {
         "X-Tracker-Key": key_id,
         "X-Tracker-Timestamp": sent_at,
         "X-Tracker-Nonce": nonce,
@@ -186,6 +230,7 @@ def signed_headers(
             timestamp=sent_at,
             nonce=nonce,
             body=body,
+            algorithm=algorithm,
         ),
     }
 
@@ -271,6 +316,7 @@ def _signed_by(known: _KnownKey, request: SignedRequest) -> bool:
         timestamp=request.timestamp,
         nonce=request.nonce,
         body=request.body,
+        algorithm=request.algorithm or ALGORITHM,
     )
     return hmac.compare_digest(expected, request.signature.lower())
 
@@ -287,6 +333,7 @@ class SignedRequest:
     path: str
     query: str | bytes
     body: bytes
+    algorithm: str | None = None  # X-Tracker-Algorithm; absent: TRACKER-HMAC-SHA256
 
 
 def verify_request(
@@ -299,6 +346,8 @@ def verify_request(
         raise AuthenticationFailed(
             "缺少 X-Tracker-Key / X-Tracker-Timestamp / X-Tracker-Nonce / X-Tracker-Signature"
         )
+    if request.algorithm is not None and request.algorithm not in ALGORITHMS:
+        raise AuthenticationFailed(f"X-Tracker-Algorithm 应为 {' 或 '.join(ALGORITHMS)}")
     if not TIMESTAMP_RE.fullmatch(request.timestamp):
         raise AuthenticationFailed("X-Tracker-Timestamp 应为 Unix 秒")
     if not NONCE_RE.fullmatch(request.nonce):

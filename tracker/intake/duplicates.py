@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.intake.models import adapter_state
+from tracker.pii.cipher import blinds
 from tracker.tickets.history import record_event
 from tracker.tickets.models import Contact, Ticket
 
@@ -54,7 +55,8 @@ def find_phone_duplicate(session: Session, ticket: Ticket, *, window: timedelta 
     return session.scalar(
         select(Ticket)
         .join(Contact, Ticket.contact_id == Contact.id)
-        .where(Contact.phone == phone, *_live(ticket, window))
+        # By the phone's blind index (the number is encrypted), under each configured key.
+        .where(Contact.phone_bidx.in_(blinds("phone", phone)), *_live(ticket, window))
         .order_by(Ticket.received_at, Ticket.id)
         .limit(1)
     )

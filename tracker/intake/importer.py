@@ -392,7 +392,7 @@ def _plan_for_growing_tables(session: Session, batch_size: int) -> Callable[[int
             session.execute(
                 text(
                     "ANALYZE tickets (channel, external_ref, received_at, merged_into_id, contact_id),"
-                    " contacts (phone)"
+                    " contacts (phone_bidx)"
                 )
             )
             analysed_at = written

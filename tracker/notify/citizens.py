@@ -29,6 +29,7 @@ from tracker.clock import local
 from tracker.errors import NotFound, ValidationError
 from tracker.notify.models import CitizenMessage, Delivery, MessageTemplate, NotificationChannel
 from tracker.people.models import User
+from tracker.pii.cipher import blinds
 from tracker.sql.bulk import insert_rows
 from tracker.tickets.models import Contact, Ticket
 
@@ -225,7 +226,7 @@ def opt_out_phone(session: Session, phone: str, *, now: datetime) -> int:
     """The citizen replied the opt-out keyword (退订 / TD) to the gateway: every contact with that
     number stops receiving messages. Returns how many contacts changed."""
     changed = 0
-    for contact in session.scalars(select(Contact).where(Contact.phone == phone.strip())):
+    for contact in session.scalars(select(Contact).where(Contact.phone_bidx.in_(blinds("phone", phone)))):
         changed += opt_out(session, contact, now=now)
     return changed
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from tracker.intake.models import RecoveryCode
 from tracker.notify.citizens import plan_message
+from tracker.pii.cipher import blinds
 from tracker.tickets.models import Contact, Ticket
 
 TTL = timedelta(minutes=10)
@@ -48,7 +49,11 @@ def _tickets_of(session: Session, phone: str) -> list[Ticket]:
         session.scalars(
             select(Ticket)
             .join(Contact, Contact.id == Ticket.contact_id)
-            .where(Contact.phone == phone, Ticket.query_code.is_not(None), Contact.anonymised_at.is_(None))
+            .where(
+                Contact.phone_bidx.in_(blinds("phone", phone)),
+                Ticket.query_code.is_not(None),
+                Contact.anonymised_at.is_(None),
+            )
             .order_by(Ticket.received_at.desc())
             .limit(50)
         )

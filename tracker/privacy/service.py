@@ -32,6 +32,7 @@ from tracker.db import session_scope
 from tracker.errors import ValidationError
 from tracker.notify.models import CitizenMessage
 from tracker.people.models import AuditEntry, User
+from tracker.pii.cipher import blinds, normalise_phone
 from tracker.privacy.models import RetentionPolicy
 from tracker.search import index_tickets
 from tracker.security import mask_email, mask_id_number, mask_phone, normalise_phone
@@ -263,23 +264,21 @@ def find_contacts(
     if not (phone or id_number or email):
         raise ValidationError("须提供手机号、证件号码或电子邮箱之一", fields={"phone": "必填其一"})
     found: dict[int, Contact] = {}
+    # The numbers are encrypted: each is found by its blind index (HMAC-SM3 of the normalised value, one
+    # per configured key), an index look-up however it was written when it came in.
+    wanted: list[tuple[Any, list[str]]] = []
     if phone:
-        wanted = normalise_phone(phone)
-        if len(wanted) < 7:
+        if len(normalise_phone(phone)) < 7:
             raise ValidationError("电话号码至少 7 位数字", fields={"phone": "号码过短"})
-        # Stored as the citizen wrote it ("138-1234-5678", "+86 138…"): narrow by the last four
-        # digits in SQL, compare the normalised numbers here.
-        for contact in session.scalars(select(Contact).where(Contact.phone.like(f"%{wanted[-4:]}"))):
-            if normalise_phone(contact.phone or "") == wanted:
-                found[contact.id] = contact
+        wanted.append((Contact.phone_bidx, blinds("phone", phone)))
     if id_number:
-        wanted_id = id_number.strip().upper()
-        for contact in session.scalars(select(Contact).where(func.upper(Contact.id_number) == wanted_id)):
-            found[contact.id] = contact
+        wanted.append((Contact.id_number_bidx, blinds("id_number", id_number)))
     if email:
-        wanted_email = email.strip().lower()
-        for contact in session.scalars(select(Contact).where(func.lower(Contact.email) == wanted_email)):
-            found[contact.id] = contact
+        wanted.append((Contact.email_bidx, blinds("email", email)))
+    for column, indexes in wanted:
+        if indexes:
+            for contact in session.scalars(select(Contact).where(column.in_(indexes))):
+                found[contact.id] = contact
     return sorted(found.values(), key=lambda c: c.id)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, false, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, event, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.orm import Base, int_pk
 from tracker.people.models import Department, User
+from tracker.pii.cipher import INDEX_LENGTH, EncryptedText, contact_indexes
 
 
 class Contact(Base):
@@ -19,15 +20,32 @@ class Contact(Base):
 
     id: Mapped[int_pk]
     name: Mapped[str | None] = mapped_column(String(200), index=True)  # the search's exact-name look-up
-    phone: Mapped[str | None] = mapped_column(String(64), index=True)
-    email: Mapped[str | None] = mapped_column(String(255))
-    address: Mapped[str | None] = mapped_column(String(500))
+    # Encrypted at rest (tracker.pii, docs/security.md): the attributes read and take the plain values,
+    # the `*_ct` columns hold only ciphertext. Looked up by the blind indexes below, never compared.
+    phone: Mapped[str | None] = mapped_column("phone_ct", EncryptedText("contacts.phone"))
+    email: Mapped[str | None] = mapped_column("email_ct", EncryptedText("contacts.email"))
+    address: Mapped[str | None] = mapped_column("address_ct", EncryptedText("contacts.address"))
     id_type: Mapped[str | None] = mapped_column(String(32))
-    id_number: Mapped[str | None] = mapped_column(String(64))
+    id_number: Mapped[str | None] = mapped_column("id_number_ct", EncryptedText("contacts.id_number"))
     is_confidential: Mapped[bool] = mapped_column(default=False)
     anonymised_at: Mapped[datetime | None]
     # The citizen asked for no more SMS / e-mail about their tickets (the link in every message).
     notify_opt_out_at: Mapped[datetime | None]
+    # HMAC-SM3 of the normalised phone / ID number / e-mail (tracker.pii.cipher.blind), kept by the flush
+    # hook below and by the importer's rows: the duplicate look-up, the privacy requests and the search
+    # find a person by these indexes.
+    phone_bidx: Mapped[str | None] = mapped_column(String(INDEX_LENGTH), index=True)
+    id_number_bidx: Mapped[str | None] = mapped_column(String(INDEX_LENGTH), index=True)
+    email_bidx: Mapped[str | None] = mapped_column(String(INDEX_LENGTH), index=True)
+
+
+@event.listens_for(Contact, "before_insert")
+@event.listens_for(Contact, "before_update")
+def _keep_blind_indexes(_mapper, _connection, contact: Contact) -> None:
+    """Every ORM write of a contact carries the indexes of its current values (under the current key)."""
+    contact.phone_bidx, contact.id_number_bidx, contact.email_bidx = contact_indexes(
+        contact.phone, contact.id_number, contact.email
+    )
 
 
 class TicketNumberAllocation(Base):

@@ -33,6 +33,14 @@ from tracker.errors import ValidationError
 from tracker.intake.duplicates import WINDOW
 from tracker.ops.logs import current_request_id
 from tracker.people.models import Department
+from tracker.pii.cipher import (
+    CONTACT_INDEXES,
+    blinds,
+    contact_indexes,
+    has_encrypted,
+    normalise_phone,
+    seal_row,
+)
 from tracker.reports.facts import refresh_facts
 from tracker.search import write_index
 from tracker.sql.bulk import id_in, is_in
@@ -161,6 +169,9 @@ def _copy(session: Session, table: Any, columns: tuple[str, ...], rows: list[tup
     """Insert `rows` into `table` with one COPY; an error in it is raised here, the COPY ended, so the
     connection is free for the caller's rollback."""
     json_at = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
+    if has_encrypted(table):
+        # COPY bypasses SQLAlchemy's types: the encrypted columns are sealed here, by the type's own code.
+        rows = [seal_row(table, columns, row) for row in rows]
     # Serialised once per object: the deadline events of one plan share one data dict. The map keeps
     # each object it has seen alive, so an id is never reused while it lives.
     dumped: dict[int, tuple[str, Any]] = {}
@@ -258,6 +269,17 @@ EVENT_COLUMNS = (
 # request_id: the request (a push) or task (an upload) that wrote the row, for the consumers' logs.
 OUTBOX_COLUMNS = ("topic", "event_id", "ticket_id", "payload", "created_at", "attempts", "request_id")
 _contact_values = attrgetter(*CONTACT_FIELDS)
+# The contacts' stored columns: the attributes' columns (the encrypted ones are `*_ct`), then the blind
+# indexes. Rows hold the plain values: SQLAlchemy's bind processing (tracker.pii.cipher.EncryptedText)
+# seals them on an INSERT, `_copy` and the one-statement push through `seal_row`.
+CONTACT_COLUMNS = (
+    *(Contact.__mapper__.attrs[name].columns[0].name for name in CONTACT_FIELDS),
+    *CONTACT_INDEXES,
+)
+
+
+def _contact_row(contact: Any) -> tuple[Any, ...]:
+    return (*_contact_values(contact), *contact_indexes(contact.phone, contact.id_number, contact.email))
 
 
 class OpenedTicket(NamedTuple):
@@ -312,7 +334,7 @@ def open_new(
         },
     )
     contact_ids = writer.write(
-        Contact, CONTACT_FIELDS, [_contact_values(d.contact) for d in drafts], return_ids=True
+        Contact, CONTACT_COLUMNS, [_contact_row(d.contact) for d in drafts], return_ids=True
     )
     numbers = [
         f"{_number_prefix(draft)}{allocated:07d}"
@@ -522,12 +544,15 @@ def _open_one_postgres(
             "external_ref": draft.external_ref,
             "stamp": stamp.value,
             "number_prefix": _number_prefix(draft),
-            # No phone, nothing to compare: the look-up finds nothing.
-            "phone": draft.contact.phone if flag_duplicates else None,
+            # The phone's blind index under each key (rows not yet rotated carry an older key's); no phone,
+            # nothing to compare: the look-up finds nothing.
+            "phones": blinds("phone", draft.contact.phone) if flag_duplicates else [],
             "received_at": draft.received_at or draft.arrived_at,
             "window": WINDOW,
             "now": now,
-            "contact": _json_record(CONTACT_FIELDS, _contact_values(draft.contact)),
+            "contact": _json_record(
+                CONTACT_COLUMNS, seal_row(Contact.__table__, CONTACT_COLUMNS, _contact_row(draft.contact))
+            ),
             "ticket": _json_record(TICKET_COLUMNS, ticket),
             "events": _json_records(EVENT_COLUMNS, [created, *event_rows]),
             "deadlines": _json_records(DEADLINE_COLUMNS, deadline_rows),
@@ -584,15 +609,15 @@ allocation AS (INSERT INTO ticket_number_allocations (id) SELECT allocated FROM 
 earlier AS (
     SELECT t.id, t.number, t.channel
     FROM new, tickets t JOIN contacts c ON c.id = t.contact_id
-    WHERE c.phone = :phone AND t.merged_into_id IS NULL
+    WHERE c.phone_bidx = ANY(CAST(:phones AS text[])) AND t.merged_into_id IS NULL
       AND t.received_at >= CAST(:received_at AS timestamptz) - CAST(:window AS interval)
       AND (t.received_at, t.id) < (CAST(:received_at AS timestamptz), new.ticket_id)
     ORDER BY t.received_at, t.id
     LIMIT 1
 ),
 contact AS (
-    INSERT INTO contacts (id, {_columns(CONTACT_FIELDS)})
-    SELECT new.contact_id, {_columns(CONTACT_FIELDS, prefix="r.")}
+    INSERT INTO contacts (id, {_columns(CONTACT_COLUMNS)})
+    SELECT new.contact_id, {_columns(CONTACT_COLUMNS, prefix="r.")}
     FROM new, json_populate_record(NULL::contacts, CAST(:contact AS json)) r
 ),
 ticket AS (
@@ -705,28 +730,33 @@ def _phone_duplicates(session: Session, drafts: list[TicketDraft]) -> dict[int, 
     "Earlier" is by receipt time, then by id, as `flag_possible_duplicate` has it: a stored ticket comes
     before a draft received at the same moment, and drafts in batch order (their ids are drawn in order).
     """
-    phones = {d.contact.phone for d in drafts if d.contact.phone}
-    if not phones:
+    # Compared by the phone's blind index (the numbers are encrypted), under every configured key: a
+    # stored contact not yet rotated carries an older key's index. Candidates are grouped by the
+    # normalised number, which is what the index compares.
+    normal = {d.contact.phone: normalise_phone(d.contact.phone) for d in drafts if d.contact.phone}
+    normal = {phone: number for phone, number in normal.items() if number}
+    if not normal:
         return {}
+    by_index = {index: number for number in set(normal.values()) for index in blinds("phone", number)}
     earliest = min(d.received_at or d.arrived_at for d in drafts) - WINDOW
     # (received at, 0 for a stored ticket / 1 for a draft, id / position): the order of "earlier".
     candidates: dict[str, list[tuple[datetime, int, int, _EarlierTicket | int]]] = {}
     for row in session.execute(
-        select(Contact.phone, Ticket.id, Ticket.number, Ticket.channel, Ticket.received_at)
+        select(Contact.phone_bidx, Ticket.id, Ticket.number, Ticket.channel, Ticket.received_at)
         .join(Ticket, Ticket.contact_id == Contact.id)
         .where(
-            is_in(session, Contact.phone, phones),
+            is_in(session, Contact.phone_bidx, list(by_index)),
             Ticket.received_at >= earliest,
             Ticket.merged_into_id.is_(None),
         )
     ):
-        candidates.setdefault(row.phone, []).append(
+        candidates.setdefault(by_index[row.phone_bidx], []).append(
             (row.received_at, 0, row.id, _EarlierTicket(row.id, row.number, row.channel))
         )
     for position, draft in enumerate(drafts):
-        if draft.contact.phone:
+        if draft.contact.phone in normal:
             received = draft.received_at or draft.arrived_at
-            candidates.setdefault(draft.contact.phone, []).append((received, 1, position, position))
+            candidates.setdefault(normal[draft.contact.phone], []).append((received, 1, position, position))
     found: dict[int, _EarlierTicket | int] = {}
     for entries in candidates.values():
         if len(entries) < 2:

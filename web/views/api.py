@@ -55,6 +55,7 @@ def _authenticate() -> None:
             timestamp=headers.get("X-Tracker-Timestamp"),
             nonce=headers.get("X-Tracker-Nonce"),
             signature=headers.get("X-Tracker-Signature"),
+            algorithm=headers.get("X-Tracker-Algorithm"),
             method=request.method,
             path=request.path,
             query=request.query_string,
