@@ -32,6 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# The personal-data key of the scratch databases (tracker.pii; a production database needs one): fixed,
+# public, never a real key. A key set in the environment wins.
+os.environ.setdefault("TRACKER_PII_KEYS", "bench:YmVuY2ggb25seSAtLSBub3QgYSByZWFsIGtleSEhISE=")
 
 PG_SERVER = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
 # Its own scratch database: several people may run benchmarks against one PostgreSQL server.

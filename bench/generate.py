@@ -33,6 +33,7 @@ import argparse
 import hashlib
 import io
 import json
+import os
 import queue
 import random
 import sys
@@ -47,15 +48,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+# The personal-data key of the scratch databases (tracker.pii; a production database needs one): fixed,
+# public, never a real key. A key set in the environment wins.
+os.environ.setdefault("TRACKER_PII_KEYS", "bench:YmVuY2ggb25seSAtLSBub3QgYSByZWFsIGtleSEhISE=")
 
 import psycopg  # noqa: E402
 
 from tracker.clock import BUSINESS_TZ  # noqa: E402
 from tracker.demo import DISCLOSURE_MATTERS, MATTERS  # noqa: E402
 from tracker.errors import CalendarYearMissing  # noqa: E402
+from tracker.pii.cipher import contact_indexes, seal_row  # noqa: E402
 from tracker.reports.rows import OUTCOMES_BY_CODE  # noqa: E402
 from tracker.tickets.channels import CHANNELS  # noqa: E402
-from tracker.tickets.models import topic_facts  # noqa: E402
+from tracker.tickets.models import Contact, topic_facts  # noqa: E402
 
 DAY = 86_400
 HOUR = 3_600
@@ -328,13 +333,17 @@ TABLE_COLUMNS = {
     "contacts": (
         "id",
         "name",
-        "phone",
-        "email",
-        "address",
+        # Encrypted as every writer encrypts (tracker.pii.cipher): ciphertext and blind indexes.
+        "phone_ct",
+        "email_ct",
+        "address_ct",
         "id_type",
-        "id_number",
+        "id_number_ct",
         "is_confidential",
         "anonymised_at",
+        "phone_bidx",
+        "id_number_bidx",
+        "email_bidx",
     ),
     "tickets": (
         "id",
@@ -844,9 +853,16 @@ class _Plan:
         elif channel == "website" and rng.random() < 0.4:
             email = f"user{ticket_id}@example.com"
         is_confidential = channel != "weibo" and rng.random() < 0.15
+        sealed = seal_row(
+            Contact.__table__,
+            ("phone_ct", "email_ct", "address_ct", "id_number_ct"),
+            (phone, email, address, id_no),
+        )
+        indexes = contact_indexes(phone, id_no, email)
         w.buffers["contacts"].write(
-            f"{contact_id}\t{_esc(contact_name)}\t{_esc(phone)}\t{_esc(email)}\t{_esc(address)}\t"
-            f"{_esc(id_type)}\t{_esc(id_no)}\t{'t' if is_confidential else 'f'}\t\\N\n"
+            f"{contact_id}\t{_esc(contact_name)}\t{_esc(sealed[0])}\t{_esc(sealed[1])}\t{_esc(sealed[2])}\t"
+            f"{_esc(id_type)}\t{_esc(sealed[3])}\t{'t' if is_confidential else 'f'}\t\\N\t"
+            f"{_esc(indexes[0])}\t{_esc(indexes[1])}\t{_esc(indexes[2])}\n"
         )
         summary.contacts += 1
 

@@ -36,6 +36,9 @@ BENCH_DIR = ROOT / "bench"
 DOCS = ROOT / "docs" / "benchmarks.md"
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+# The personal-data key of the scratch databases (tracker.pii; a production database needs one): fixed,
+# public, never a real key. A key set in the environment wins.
+os.environ.setdefault("TRACKER_PII_KEYS", "bench:YmVuY2ggb25seSAtLSBub3QgYSByZWFsIGtleSEhISE=")
 TIMEOUT = int(os.environ.get("BENCH_TIMEOUT", "3600"))  # seconds per benchmark
 
 
