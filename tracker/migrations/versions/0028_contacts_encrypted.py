@@ -89,7 +89,14 @@ def upgrade() -> None:
         for name in FIELDS:
             batch_op.drop_column(name)
         for name in ("phone", "id_number", "email"):
-            batch_op.create_index(batch_op.f(f"ix_contacts_{name}_bidx"), [f"{name}_bidx"], unique=False)
+            # Partial: only contacts with a value (tracker/tickets/models.py says why).
+            batch_op.create_index(
+                batch_op.f(f"ix_contacts_{name}_bidx"),
+                [f"{name}_bidx"],
+                unique=False,
+                postgresql_where=sa.text(f"{name}_bidx IS NOT NULL"),
+                sqlite_where=sa.text(f"{name}_bidx IS NOT NULL"),
+            )
     _sqlite_foreign_keys(True)
 
 
