@@ -5,6 +5,7 @@ ciphertext, and the migration that encrypts the rows written before it."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
@@ -195,6 +196,31 @@ def test_the_lookups_by_phone_and_id_use_the_index_on_postgresql(session, now, d
         cursor = connection.connection.driver_connection.cursor()
         plan = "\n".join(r[0] for r in cursor.execute(f"EXPLAIN {statement}", parameters).fetchall())
         assert "ix_contacts_phone_bidx" in plan or "ix_contacts_id_number_bidx" in plan, plan
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_lookups_by_phone_and_id_use_the_index_on_sqlite(session, now, dept):
+    ticket = factories.ticket(session, now=now, dept=dept, contact=_contact())
+    statements: list[tuple[str, object]] = []
+    connection = session.connection()
+
+    def capture(_conn, _cursor, statement, parameters, _context, _many):
+        if "_bidx IN (" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(connection, "before_cursor_execute", capture)
+    try:
+        find_contacts(session, phone=PHONE)
+        find_contacts(session, id_number=ID_NUMBER)
+        find_phone_duplicate(session, ticket)
+    finally:
+        event.remove(connection, "before_cursor_execute", capture)
+    assert len(statements) == 3
+    for statement, parameters in statements:
+        plan = str(connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all())
+        assert re.search(
+            r"SEARCH contacts USING (COVERING )?INDEX ix_contacts_(phone|id_number)_bidx", plan
+        ), plan
 
 
 def test_rotation_reencrypts_in_batches_and_is_idempotent(session, now, dept):
