@@ -22,9 +22,9 @@ from tracker.migrate import alembic_config, upgrade
 from tracker.pii import cipher, rotation
 from tracker.pii.keys import KeyConfigError, Keyring, load_keyring, new_entry, parse_keys
 from tracker.privacy.service import export_person, find_contacts
+from tracker.tickets.drafts import ContactDraft
 from tracker.tickets.models import Contact, Ticket
 from tracker.workflow.opening import COPY_THRESHOLD, open_if_new, open_new
-from tracker.workflow.transitions import ContactDraft
 
 PHONE, ID_NUMBER, EMAIL, ADDRESS = (
     "13812345678",

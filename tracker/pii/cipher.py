@@ -3,9 +3,9 @@ an HMAC-SM3 blind index for the values looked up by equality (phone, ID number, 
 
 The one place that encrypts: `EncryptedText`, the column type of the encrypted columns, so every ORM and
 Core write is sealed by SQLAlchemy's bind processing; the writers that bypass SQLAlchemy's types (the
-importer's COPY and its one-statement push, tracker.sql.bulk on PostgreSQL) pass their rows through
+COPY and the one-statement push of tracker/workflow/opening.py, the benchmark generator) pass their rows through
 `seal_row`, which runs the same type's processing. Blind indexes are computed by `contact_indexes` (the
-Contact model's flush hook and the importer's rows).
+Contact model's flush hook and tracker/workflow/opening.py's rows).
 
 A token reads ``pii1:<alg>:<key id>:<base64(nonce ‖ ciphertext ‖ tag)>``. The header and the column's name
 are the GCM associated data, so a token moved to another column, or its header edited to name another
