@@ -84,11 +84,14 @@ def test_the_compose_secret_files_are_what_the_settings_read(tmp_path):
             path.write_text(secret + ("\n" if secret else ""))
             env[key] = str(path)
     (tmp_path / "secret_key").write_text("k" * 48 + "\n")
+    # The personal-data keys: a key list, one entry a line (tracker.pii.keys), required with PostgreSQL.
+    (tmp_path / "pii_keys").write_text(os.environ["TRACKER_PII_KEYS"].replace(",", "\n") + "\n")
     env["TRACKER_INSTANCE_DIR"] = str(tmp_path / "instance")
     settings = Settings.from_env(env)
     assert settings.database_url == "postgresql+psycopg://tracker:pg%20p%40ss%2Fword@postgres:5432/tracker"
     assert settings.broker_url == "redis://:redis-secret@redis:6379/0"
     assert settings.secret_key == "k" * 48
+    assert settings.pii_keyring is not None and settings.pii_keyring.current.kid == "test2"
     # The optional ones, left empty, leave their features off.
     assert settings.smtp_password is None and settings.metrics_token is None and settings.sentry_dsn is None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 from datetime import timedelta
 
@@ -206,6 +207,7 @@ def test_timeouts_are_settings(tmp_path, database_url):
         {
             "TRACKER_INSTANCE_DIR": str(tmp_path),
             "TRACKER_DATABASE_URL": database_url,
+            "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
             "TRACKER_SESSION_IDLE_MINUTES": "10",
             "TRACKER_SESSION_LIFETIME_HOURS": "8",
         }
