@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 
 from tracker.pii.keys import Key, Keyring, load_keyring
+from tracker.security import normalise_phone  # the one definition; re-exported for the writers
 
 VERSION = "pii1"
 # The algorithm tag in a token, per TRACKER_PII_CIPHER value.
@@ -158,15 +158,6 @@ def unseal(token: str, column: str, keyring: Keyring | None = None) -> str:
 
 
 # -- blind indexes --------------------------------------------------------------------------------------
-
-
-def normalise_phone(phone: str) -> str:
-    """Digits only, without the +86 / 0086 country prefix of a mobile number."""
-    digits = re.sub(r"\D", "", phone or "")
-    for prefix in ("0086", "86"):
-        if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
-            return digits[len(prefix) :]
-    return digits
 
 
 # What each indexed kind is compared by: the same number however it was written.

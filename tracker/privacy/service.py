@@ -32,7 +32,7 @@ from tracker.db import session_scope
 from tracker.errors import ValidationError
 from tracker.notify.models import CitizenMessage
 from tracker.people.models import AuditEntry, User
-from tracker.pii.cipher import blinds, normalise_phone
+from tracker.pii.cipher import blinds
 from tracker.privacy.models import RetentionPolicy
 from tracker.search import index_tickets
 from tracker.security import mask_email, mask_id_number, mask_phone, normalise_phone

@@ -7,7 +7,7 @@ TRACKER_PII_KEYS_FILE; the embedded default's generated key file); then the plai
 are dropped. Downgrade decrypts back into plain columns (any configured key reads any row).
 
 Revision ID: 0028
-Revises: 0025
+Revises: 0031 (written against 0025; re-chained after the citizen and desk migrations landed)
 """
 
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ from alembic import op
 from tracker.pii import cipher
 
 revision = "0028"
-down_revision = "0025"
+down_revision = "0031"
 branch_labels = None
 depends_on = None
 
