@@ -35,6 +35,7 @@ from tracker.letters.kinds import (
     reply_basis,
 )
 from tracker.people.models import Department
+from tracker.pii.cipher import blinds
 from tracker.reports.rows import OUTCOMES_BY_CODE
 from tracker.tickets.models import Contact, Ticket
 from tracker.tickets.status import OPEN_STATUSES, STATUS_LABELS, TRANSITIONS
@@ -214,14 +215,13 @@ def applications_this_month(session: Session, ticket: Ticket) -> int:
     end = (start + timedelta(days=32)).replace(day=1)
     same: Any = None
     if contact is not None:
-        for column, value in (
-            (Contact.id_number, contact.id_number),
-            (Contact.phone, contact.phone),
-            (Contact.name, contact.name),
-        ):
-            if value:
-                same = column == value
-                break
+        # ID number and phone are stored encrypted: matched through their blind indexes (tracker.pii).
+        if contact.id_number:
+            same = Contact.id_number_bidx.in_(blinds("id_number", contact.id_number))
+        elif contact.phone:
+            same = Contact.phone_bidx.in_(blinds("phone", contact.phone))
+        elif contact.name:
+            same = Contact.name == contact.name
     if same is None:
         return 1
     count = session.scalar(

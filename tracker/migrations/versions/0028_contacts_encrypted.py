@@ -16,7 +16,7 @@ from alembic import op
 from tracker.pii import cipher
 
 revision = "0028"
-down_revision = "0031"
+down_revision = "0030"
 branch_labels = None
 depends_on = None
 
