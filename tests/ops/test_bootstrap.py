@@ -50,6 +50,15 @@ def test_the_readme_bootstrap_reaches_a_signed_in_administrator(blank_database_u
         "TRACKER_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}",
     }
     runner = CliRunner()
+    # The personal-data key, made as the README's prose says: `tracker keys new > FILE`.
+    made = runner.invoke(main, ["keys", "new"], env=env)
+    assert made.exit_code == 0, made.output
+    key_file = tmp_path / "pii_keys"
+    key_file.write_text(made.output)
+    key_file.chmod(0o600)
+    env["TRACKER_PII_KEYS_FILE"] = str(key_file)
+    env["TRACKER_PII_KEYS"] = None  # the suite's own key (tests/conftest.py) is not the README's
+    assert "TRACKER_PII_KEYS_FILE" in readme.split("## First start of a production database", 1)[1][:800]
     username = None
     for args in commands:
         typed = None
