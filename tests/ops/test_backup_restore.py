@@ -151,10 +151,12 @@ def test_restore_over_a_damaged_database_brings_it_back(populated, pg_admin_url,
     before = table_digests(populated)
     dispose_engines()
     engine = create_engine(populated)
-    with engine.begin() as conn:  # the mistake
-        conn.execute(text("UPDATE contacts SET phone = NULL"))
-        conn.execute(text("DELETE FROM ticket_topics"))
-    engine.dispose()
+    try:
+        with engine.begin() as conn:  # the mistake
+            conn.execute(text("UPDATE contacts SET phone_ct = NULL, phone_bidx = NULL"))  # stored encrypted
+            conn.execute(text("DELETE FROM ticket_topics"))
+    finally:
+        engine.dispose()  # closed even when the statement fails: no connection left for a later test
     assert table_digests(populated) != before
     subprocess.run(
         [

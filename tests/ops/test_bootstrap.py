@@ -9,6 +9,7 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -17,11 +18,20 @@ from tracker.cli.main import main
 from tracker.config import Settings
 from tracker.db import session_scope
 from tracker.people.models import AuditEntry, Department
+from tracker.pii.cipher import active, using
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKER = "<!-- tests/ops/test_bootstrap.py runs the commands of the next block"
 FIRST_PASSWORD = "Bootstrap-Pass-2026"
 NEW_PASSWORD = "Changed-At-Sign-In-7"
+
+
+@pytest.fixture(autouse=True)
+def _keyring_restored():
+    """This module's commands load their own personal-data key (the README's key file), which becomes the
+    process's keyring: the suite's key is put back afterwards, so later tests read what they write."""
+    with using(active()):
+        yield
 
 
 def _commands(text: str) -> list[list[str]]:

@@ -51,6 +51,7 @@ ACTION_LABELS: dict[str, str] = {
     "audit.algorithm_changed": "更改审计日志哈希算法",
     "audit.pruned": "清理过期审计记录",
     "audit.exported": "导出审计日志",
+    "pii.keys_rotated": "个人信息密钥轮换",
     "letter.download": "下载文书",
     "letter_template.uploaded": "上传文书模板",
     "letter_template.restored": "恢复内置文书模板",
