@@ -3,6 +3,7 @@ text read back with pdftotext, its page size with pdfinfo."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from datetime import UTC, datetime
@@ -20,12 +21,17 @@ def cli_env(tmp_path_factory):
     from tracker.calendar.store import load_bundled_calendar
     from tracker.db import session_scope
     from tracker.migrate import upgrade
+    from tracker.pii.cipher import using
+    from tracker.pii.keys import Keyring, parse_keys
 
     folder = tmp_path_factory.mktemp("letters-cli")
     url = f"sqlite:///{folder / 'cli.sqlite'}"
     upgrade(url)
     now = datetime(2026, 3, 4, 2, 0, tzinfo=UTC)
-    with session_scope(url) as session:
+    # A module fixture runs before the per-test keyring fixture (tests/conftest.py): write the contacts
+    # under the suite's key, the one the CLI below loads from the environment.
+    keyring = Keyring(parse_keys(os.environ["TRACKER_PII_KEYS"], what="TRACKER_PII_KEYS"))
+    with using(keyring), session_scope(url) as session:
         load_bundled_calendar(session)
         dept = factories.department(session, "gkb", "政务公开科")
         other = factories.department(session, "kjc", "科技处")
