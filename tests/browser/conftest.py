@@ -57,7 +57,7 @@ def live_server(tmp_path_factory):
     from tracker.demo import load_demo
     from tracker.migrate import upgrade
     from tracker.tickets.drafts import ContactDraft, TicketDraft
-    from tracker.workflow.doors import ensure_default_canned_replies
+    from tracker.workflow.desk import ensure_default_canned_replies
     from tracker.workflow.opening import open_ticket
     from web import create_app
 

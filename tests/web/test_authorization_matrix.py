@@ -18,6 +18,7 @@ from tests import factories
 from tracker.intake import apikeys
 from tracker.letters import service as letter_service
 from tracker.tickets.models import Deadline
+from tracker.workflow import desk
 from tracker.workflow import doors as ds
 from web.views.dashboard import TICKET_ACTIONS
 
@@ -312,10 +313,10 @@ def world(session, now, settings):
             directory=settings.instance_dir / "attachments",
         ).id
     filters = {
-        (role, "own"): ds.save_filter(session, user, "我的筛选", "mine", {}, now=now).id
+        (role, "own"): desk.save_filter(session, user, "我的筛选", "mine", {}, now=now).id
         for role, user in users.items()
     }
-    other_filter = ds.save_filter(session, stranger, "他人的筛选", "mine", {}, now=now).id
+    other_filter = desk.save_filter(session, stranger, "他人的筛选", "mine", {}, now=now).id
     batches = {}
     try:
         from tracker.intake.models import ImportBatch

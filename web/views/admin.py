@@ -37,7 +37,8 @@ from tracker.people.service import create_department, create_user, reset_passwor
 from tracker.people.sessions import end_user_sessions
 from tracker.reports.rows import OUTCOMES
 from tracker.tickets.channels import CHANNELS
-from tracker.workflow import doors as ds
+from tracker.workflow import desk as ds
+from tracker.workflow import doors as workflow_doors
 from web.database import db, settings
 from web.security import current_user, login_required
 from web.templating import format_local
@@ -72,7 +73,7 @@ def admin_required(view: Callable) -> Callable:
 
 
 def _audit(action: str, object_type: str, object_id, detail: dict | None = None) -> None:
-    ds.audit(
+    workflow_doors.audit(
         db(),
         current_user(),
         action,

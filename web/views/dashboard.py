@@ -66,6 +66,7 @@ from tracker.tickets.queries import (
     top_topics,
 )
 from tracker.tickets.status import OPEN_STATUSES, TRANSITIONS, allowed_actions
+from tracker.workflow import desk
 from tracker.workflow import doors as ds
 from tracker.workflow.models import Attachment
 from tracker.workflow.transitions import get_ticket
@@ -214,7 +215,7 @@ def queue(code: str):
         error=error,
         departments=departments,
         assignees=assignees,
-        saved=ds.saved_filters(session, user),
+        saved=desk.saved_filters(session, user),
         urgency=lambda due, state: _urgency(due, state, moment),
         workdays_left=lambda due: _workdays_left(due, moment),
         outcomes=OUTCOMES,
@@ -288,7 +289,7 @@ def save_filter():
     if code not in QUEUES:
         abort(400)
     filters = TicketFilter.from_args(request.form)
-    ds.save_filter(db(), user, request.form.get("name", ""), code, filters.as_params(), now=now())
+    desk.save_filter(db(), user, request.form.get("name", ""), code, filters.as_params(), now=now())
     db().commit()
     flash("筛选已保存", "ok")
     return redirect(url_for("dashboard.queue", code=code, **filters.as_params()))
@@ -297,7 +298,7 @@ def save_filter():
 @bp.route("/filters/<int:filter_id>/delete", methods=["POST"])
 @login_required
 def delete_filter(filter_id: int):
-    ds.delete_saved_filter(db(), _user(), filter_id)
+    desk.delete_saved_filter(db(), _user(), filter_id)
     db().commit()
     flash("筛选已删除", "ok")
     return redirect(url_for("dashboard.home"))
@@ -458,7 +459,7 @@ def _ticket_page(
         outcomes=OUTCOMES,
         outcome_groups=OUTCOME_GROUPS,
         outcomes_by_code=OUTCOMES_BY_CODE,
-        canned=ds.canned_replies_for(session, ticket),
+        canned=desk.canned_replies_for(session, ticket),
         satisfaction_levels=SATISFACTION_LEVELS,
         approvals=approvals,
         can_decide=lambda a: ds.can_decide(user, a),
