@@ -18,7 +18,7 @@ SOURCES = sorted(
     for path in (ROOT / package).rglob("*.py")
     if "migrations" not in path.parts
 )
-ORM_DELETES = {"tracker/workflow/doors.py"}  # a user's saved queue filter
+ORM_DELETES = {"tracker/workflow/desk.py"}  # a user's saved queue filter
 KEPT = {
     "Ticket": "tickets",
     "Contact": "contacts",
