@@ -20,6 +20,7 @@ import tracker.reports.models
 import tracker.tickets.models
 import tracker.tickets.outbox
 import tracker.workflow.models
+import tracker.workorders.models
 from tracker.orm import Base
 
 MODEL_MODULES = (
@@ -36,6 +37,7 @@ MODEL_MODULES = (
     tracker.tickets.models,
     tracker.tickets.outbox,
     tracker.workflow.models,
+    tracker.workorders.models,
 )
 
 metadata = Base.metadata
