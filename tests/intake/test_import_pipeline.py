@@ -17,7 +17,7 @@ from tracker.intake.duplicates import WINDOW
 from tracker.intake.importer import import_file
 from tracker.people.access import EVERYTHING
 from tracker.tickets.models import Contact, Ticket, TicketEvent
-from tracker.workflow.opening import BatchWriter
+from tracker.workflow.batch_writer import BatchWriter
 
 
 @pytest.fixture

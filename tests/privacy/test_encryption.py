@@ -24,7 +24,8 @@ from tracker.pii.keys import KeyConfigError, Keyring, load_keyring, new_entry, p
 from tracker.privacy.service import export_person, find_contacts
 from tracker.tickets.drafts import ContactDraft
 from tracker.tickets.models import Contact, Ticket
-from tracker.workflow.opening import COPY_THRESHOLD, open_if_new, open_new
+from tracker.workflow.batch_writer import COPY_THRESHOLD
+from tracker.workflow.opening import open_if_new, open_new
 
 PHONE, ID_NUMBER, EMAIL, ADDRESS = (
     "13812345678",

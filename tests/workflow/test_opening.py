@@ -13,7 +13,7 @@ from tracker.reports.facts import FACTS, TOPIC_FACTS
 from tracker.tickets.drafts import ContactDraft, TicketDraft
 from tracker.tickets.models import Deadline, Ticket, TicketEvent
 from tracker.tickets.outbox import OutboxMessage
-from tracker.workflow import opening
+from tracker.workflow import batch_writer
 from tracker.workflow.opening import bulk_open, open_ticket
 
 RECEIVED = [
@@ -122,7 +122,7 @@ def snapshot(session, ticket_id):
 def write_mode(request, monkeypatch):
     """On PostgreSQL, a batch of COPY_THRESHOLD rows or more goes through COPY: test both writers."""
     if request.param == "copy":
-        monkeypatch.setattr(opening, "COPY_THRESHOLD", 1)
+        monkeypatch.setattr(batch_writer, "COPY_THRESHOLD", 1)
     return request.param
 
 

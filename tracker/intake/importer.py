@@ -36,7 +36,8 @@ from tracker.sql.bulk import is_in
 from tracker.tickets.drafts import validate_draft as validate_draft
 from tracker.tickets.history import Actor
 from tracker.tickets.models import Ticket
-from tracker.workflow.opening import BatchWriter, bulk_open
+from tracker.workflow.batch_writer import BatchWriter
+from tracker.workflow.opening import bulk_open
 
 CHANNELS = ("hotline", "website", "weibo", "disclosure")
 TABLE_MODULES = {"hotline": hotline, "website": website, "disclosure": disclosure}

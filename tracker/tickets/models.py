@@ -65,7 +65,7 @@ class TicketNumberAllocation(Base):
 
     On PostgreSQL the identity column is a sequence; on SQLite, AUTOINCREMENT. A ticket opened one at a
     time inserts a row; the bulk importer on PostgreSQL draws its numbers from the sequence without rows
-    (tracker.workflow.opening._allocate_numbers) — the sequence alone makes each number unique.
+    (tracker.workflow.batch_writer._allocate_numbers) — the sequence alone makes each number unique.
     """
 
     __tablename__ = "ticket_number_allocations"
