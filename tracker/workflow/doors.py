@@ -419,34 +419,16 @@ def request_extension(
     deadline_engine.check_extension(
         policy, [deadline_engine.Extension.from_json(e) for e in deadline.extensions or ()], length
     )
-    approval = Approval(
-        ticket_id=ticket.id,
-        department_id=ticket.department_id,
-        kind="extension",
-        state="pending",
-        payload={"deadline": kind, "length": length, "unit": policy.unit, "label": deadline.label},
-        reason=reason,
-        requested_by_id=user.id,
-        requested_at=now,
-    )
-    session.add(approval)
-    session.flush()
-    svc.record_event(
+    return _open_approval(
         session,
         ticket,
-        "approval.requested",
-        actor=user,
+        "extension",
+        payload={"deadline": kind, "length": length, "unit": policy.unit, "label": deadline.label},
+        reason=reason,
+        user=user,
         now=now,
-        data={
-            "approval_id": approval.id,
-            "kind": "extension",
-            "deadline": kind,
-            "length": length,
-            "reason": reason,
-        },
-        publish=True,
+        told={"deadline": kind, "length": length, "reason": reason},
     )
-    return approval
 
 
 def _request_reply_signoff(
@@ -460,13 +442,38 @@ def _request_reply_signoff(
     attachment_ids: list[int] | None,
 ) -> Approval:
     """Submit a reply for a supervisor's sign-off (the `reply` door has checked it); sent when approved."""
+    return _open_approval(
+        session,
+        ticket,
+        "reply",
+        payload={"text": text, "outcome": outcome, "attachment_ids": attachment_ids or []},
+        reason="答复签发",
+        user=user,
+        now=now,
+        told={"outcome": outcome},
+    )
+
+
+def _open_approval(
+    session: Session,
+    ticket: Ticket,
+    kind: str,
+    *,
+    payload: dict[str, Any],
+    reason: str,
+    user: User,
+    now: datetime,
+    told: dict[str, Any],
+) -> Approval:
+    """A pending request for the ticket's department's supervisors, and its `approval.requested` event
+    (published: the supervisors are notified); `told` is what the event says besides the id and kind."""
     approval = Approval(
         ticket_id=ticket.id,
         department_id=ticket.department_id,
-        kind="reply",
+        kind=kind,
         state="pending",
-        payload={"text": text, "outcome": outcome, "attachment_ids": attachment_ids or []},
-        reason="答复签发",
+        payload=payload,
+        reason=reason,
         requested_by_id=user.id,
         requested_at=now,
     )
@@ -478,7 +485,7 @@ def _request_reply_signoff(
         "approval.requested",
         actor=user,
         now=now,
-        data={"approval_id": approval.id, "kind": "reply", "outcome": outcome},
+        data={"approval_id": approval.id, "kind": kind, **told},
         publish=True,
     )
     return approval
