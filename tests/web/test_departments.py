@@ -10,12 +10,16 @@ from sqlalchemy import select
 
 from tests import factories
 from tracker.errors import PermissionDenied, ValidationError
+from tracker.intake.apikeys import create_api_key
+from tracker.notify.service import save_channel
 from tracker.people.models import AuditEntry, Department
 from tracker.people.passwords import PasswordPolicy
 from tracker.people.service import create_department, create_user, update_department
 from tracker.tickets.models import Ticket, TicketEvent
 from tracker.workflow.routing import route_ticket, save_routing_rule
 from tracker.workflow.transitions import transfer_ticket
+
+SECRET = "department-test-secret-key-0123456789"
 
 
 def sign_in(client, user):
@@ -190,6 +194,25 @@ def test_a_disabled_department_receives_nothing_new_but_keeps_its_history(sessio
     session.flush()
     assert session.get(Ticket, own.id).department_id == office["dept"].id
     assert session.scalar(select(TicketEvent).where(TicketEvent.ticket_id == own.id)) is not None
+
+
+def test_no_api_key_or_notification_channel_for_a_disabled_department(session, office, now):
+    update_department(session, office["other"], now=now, actor=office["admin"], is_active=False)
+    with pytest.raises(ValidationError, match="已停用"):
+        create_api_key(session, SECRET, name="平台", channel="hotline", now=now, department_code="it")
+    robot = {"name": "群机器人", "kind": "wecom", "url": "https://robot.example/hook", "now": now}
+    with pytest.raises(ValidationError, match="已停用"):
+        save_channel(session, **robot, secret_key=SECRET, department_id=office["other"].id)
+    with pytest.raises(ValidationError, match="未知部门"):
+        save_channel(session, **robot, secret_key=SECRET, department_id=987654)
+    # An active department's key and robot are made; a robot kept switched off for the disabled one too.
+    key, _ = create_api_key(session, SECRET, name="平台", channel="hotline", now=now, department_code="sme")
+    assert key.id
+    assert save_channel(session, **robot, secret_key=SECRET, department_id=office["dept"].id).id
+    kept = save_channel(
+        session, **robot, secret_key=SECRET, department_id=office["other"].id, is_active=False
+    )
+    assert not kept.is_active
 
 
 def test_the_last_active_top_level_department_cannot_be_disabled(session, office, now):

@@ -254,6 +254,10 @@ def create_api_key(
         department = session.scalar(select(Department).where(Department.code == department_code))
         if department is None:
             raise ValidationError(f"未知部门 {department_code!r}", fields={"department": "未知部门"})
+        # A key limited to a disabled department could open nothing (open_ticket refuses it): refused here,
+        # where the administrator can still pick another department.
+        if not department.is_active:
+            raise ValidationError(f"部门 {department.name} 已停用", fields={"department": "已停用"})
         department_id = department.id
     secret = secrets.token_urlsafe(32)
     key = ApiKey(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from tracker.errors import NotFound, ValidationError
 from tracker.notify.models import Delivery, Notification, NotificationChannel
-from tracker.people.models import User
+from tracker.people.models import Department, User
 from tracker.sql.bulk import id_in, insert_columns
 from tracker.tickets.models import Ticket
 
@@ -205,6 +205,13 @@ def save_channel(
         errors["url"] = "应以 http:// 或 https:// 开头"
     if not name.strip():
         errors["name"] = "必填"
+    if department_id is not None:
+        # A robot for a disabled department would receive nothing: that department gets no new tickets.
+        department = session.get(Department, department_id)
+        if department is None:
+            errors["department"] = "未知部门"
+        elif not department.is_active and is_active:
+            errors["department"] = f"{department.name}已停用"
     unknown = [k for k in kinds if k not in NOTIFICATION_KINDS]
     if unknown:
         errors["kinds"] = f"未知类型 {','.join(unknown)}"
