@@ -22,6 +22,8 @@ from tracker.calendar.days import WorkCalendar
 from tracker.calendar.store import load_calendar
 from tracker.clock import BUSINESS_TZ
 from tracker.config import WorkingHours
+from tracker.deadlines.engine import state_at
+from tracker.deadlines.policies import BREACHED, RUNNING
 from tracker.errors import CalendarYearMissing
 from tracker.notify.models import Notification
 from tracker.notify.service import NewNotification, plan_for
@@ -261,7 +263,8 @@ def sweep_due(
         number,
         subject,
     ) in rows:
-        breach = state == "running" and due_at is not None and due_at <= now
+        # The engine's rule (one definition): a running deadline is breached from its due time on.
+        breach = state == RUNNING and state_at(due_at, is_paused=False, now=now) == BREACHED
         if breach:
             version += 1
             event_tickets.append(ticket_id)
