@@ -232,7 +232,7 @@ def test_rotation_reencrypts_in_batches_and_is_idempotent(session, now, dept):
     session.expire_all()
     with cipher.using(_keyring(NEW, OLD, cipher_name="aes-gcm")):
         status = rotation.key_status(session)
-        assert status.stale_rows == 5 and status.columns["phone"] == {"sm4-gcm:old": 5}
+        assert status.stale_rows == 5 and status.columns["contacts.phone"] == {"sm4-gcm:old": 5}
         # Mid-rotation, every row is found: the look-up asks each key's index.
         assert len(find_contacts(session, phone="13800000003")) == 1
         assert rotation.rotate_batch(session, batch_size=2) == 2
@@ -242,7 +242,7 @@ def test_rotation_reencrypts_in_batches_and_is_idempotent(session, now, dept):
             pass
         assert rotation.rotate_batch(session) == 0  # idempotent
         status = rotation.key_status(session)
-        assert status.stale_rows == 0 and status.columns["phone"] == {"aes-gcm:new": 5}
+        assert status.stale_rows == 0 and status.columns["contacts.phone"] == {"aes-gcm:new": 5}
         assert all(r["phone_ct"].startswith("pii1:aes:new:") for r in _raw_contacts(session))
     session.expire_all()
     with cipher.using(_keyring(NEW, cipher_name="aes-gcm")):  # the old key removed
@@ -389,15 +389,15 @@ def test_keys_commands_status_and_rotate(tmp_path):
     assert (
         "当前密钥：new" in status.output
         and "sm4-gcm:old 3" in status.output
-        and "待轮换的联系人：3" in status.output
+        and "待轮换的记录：3" in status.output
     )
     rotated = runner.invoke(main, ["keys", "rotate", "--batch-size", "2"], env=both)
     assert rotated.exit_code == 0, rotated.output
-    assert "3 个联系人" in rotated.output and "共 2 批" in rotated.output
+    assert "3 条记录" in rotated.output and "共 2 批" in rotated.output
     again = runner.invoke(main, ["keys", "rotate"], env=both)
-    assert "0 个联系人" in again.output
+    assert "0 条记录" in again.output
     status = runner.invoke(main, ["keys", "status"], env=env | {"TRACKER_PII_KEYS": NEW})
-    assert "sm4-gcm:new 3" in status.output and "待轮换的联系人：0" in status.output
+    assert "sm4-gcm:new 3" in status.output and "待轮换的记录：0" in status.output
     for entry in (NEW, OLD):  # no command prints a configured key
         assert entry.split(":", 1)[1] not in status.output + rotated.output
     dispose_engines()

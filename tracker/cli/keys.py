@@ -40,14 +40,14 @@ def status(settings: Settings) -> None:
     for column, counts in result.columns.items():
         parts = ", ".join(f"{k} {n}" for k, n in counts.items()) or "无数据"
         click.echo(f"  {column}: {parts}")
-    click.echo(f"待轮换的联系人：{result.stale_rows}")
+    click.echo(f"待轮换的记录：{result.stale_rows}")
 
 
 @keys.command("rotate")
 @click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000))
 @click.pass_obj
 def rotate(settings: Settings, batch_size: int) -> None:
-    """Re-encrypt every contact not yet under the current key, in committed batches (safe to interrupt
+    """Re-encrypt every encrypted value (contacts, 回访, 办理情况 …) not yet under the current key, in committed batches (safe to interrupt
     and run again)."""
     from tracker.clock import utcnow
     from tracker.db import session_scope
@@ -58,8 +58,8 @@ def rotate(settings: Settings, batch_size: int) -> None:
         settings.database_url,
         now=utcnow(),
         batch_size=batch_size,
-        progress=lambda n: click.echo(f"  已重新加密 {n} 个联系人", err=True),
+        progress=lambda n: click.echo(f"  已重新加密 {n} 条记录", err=True),
     )
     click.echo(
-        f"轮换完成：{result.rows} 个联系人改用密钥 {result.key_id}（{result.cipher}），共 {result.batches} 批。"
+        f"轮换完成：{result.rows} 条记录改用密钥 {result.key_id}（{result.cipher}），共 {result.batches} 批。"
     )

@@ -42,6 +42,9 @@ REPLY = "reply"
 THIRD_PARTY = "third_party"
 OTHER_AGENCY = "other_agency"
 FEE_PAYMENT = "fee_payment"
+REDO = (
+    "redo"  # a 12345 order handled again after an unsatisfied or unresolved 回访 (tracker/workorders/redo.py)
+)
 KIND_LABELS = {
     SIGN: "签收",
     CORRECTION_NOTICE: "补正告知",
@@ -50,6 +53,7 @@ KIND_LABELS = {
     THIRD_PARTY: "第三方意见",
     OTHER_AGENCY: "其他机关意见",
     FEE_PAYMENT: "缴费",
+    REDO: "重办",
 }
 # Consultations whose running time is taken out of the reply period (art. 32, 34, 42 of the 2019 条例).
 PAUSE_REASONS = {
@@ -269,6 +273,22 @@ DEFAULT_POLICIES: tuple[Policy, ...] = (
         effective_from=PRACTICE_FROM,
         start_event="派单",  # counted from the order's 派单 time, or its 受理 (`engine.period_start`)
         legal_basis="12345热线紧急工单签收（默认值）",
+    ),
+    Policy(
+        # 重办: opened by tracker.workorders.redo, counted from the redo (not from 派单), chosen by the rule in
+        # force on the redo day. 5 working days is a default to be checked against the city's own 考核办法
+        # (docs/workorders.md, "回访与重办"); administrators change it as a policy override.
+        code="hotline.redo",
+        version="gd-2020",
+        channel="hotline",
+        kind=REDO,
+        unit=WORKING_DAYS,
+        length=5,
+        effective_from=PRACTICE_FROM,
+        max_extensions=1,
+        max_extension_length=5,
+        start_event="重办",
+        legal_basis="12345热线重办时限（默认值，可由管理员调整）",
     ),
     # 网站留言 / 领导信箱: 5 working days, extendable to 15 in all (local practice).
     Policy(

@@ -308,6 +308,45 @@ def open_deadlines(session: Session, ticket: Ticket, *, now: datetime, actor: An
     return created
 
 
+def restart_deadline(
+    session: Session,
+    ticket: Ticket,
+    kind: str,
+    *,
+    starts_at: datetime,
+    now: datetime,
+    actor: Any,
+    reason: str,
+) -> Deadline:
+    """Open `kind` afresh, counted from `starts_at` under the rule in force on that day (a 12345 order's
+    重办: a new period, not an extension). A ticket has one row per kind, so a second redo restarts the
+    row; the events and the `Redo` rows keep every earlier period."""
+    local_day = starts_at.astimezone(BUSINESS_TZ).date()
+    policy = select_policy(
+        policies_for(session),
+        channel=ticket.channel,
+        kind=kind,
+        received_on=local_day,
+        request_type=ticket.request_type,
+        urgency=ticket.urgency,
+    )
+    if policy is None:
+        raise NotFound(f"“{KIND_LABELS.get(kind, kind)}”期限不适用于此渠道的工单")
+    deadline = next((d for d in ticket.deadlines if d.kind == kind), None)
+    if deadline is None:
+        deadline = Deadline(ticket=ticket, kind=kind, version=0, explanation="")
+        session.add(deadline)
+    deadline.label = policy.label
+    deadline.policy_code, deadline.policy_version = policy.code, policy.version
+    deadline.starts_on = starts_at
+    deadline.state = RUNNING
+    deadline.pauses, deadline.extensions, deadline.override = [], [], None
+    deadline.met_at = deadline.breached_at = None
+    session.flush()
+    _refresh(session, deadline, now=now, actor=actor, event_kind="deadline.opened", data={"reason": reason})
+    return deadline
+
+
 def recompute_deadline(
     session: Session, ticket: Ticket, kind: str, *, now: datetime, actor: Any, reason: str
 ) -> Deadline:

@@ -25,8 +25,18 @@ from tracker.tickets.channels import HOTLINE_TYPES, SATISFACTION_LEVELS
 from tracker.tickets.drafts import ContactDraft, TicketDraft
 from tracker.tickets.models import Ticket, TicketEvent
 from tracker.tickets.status import STATUS_LABELS
+from tracker.workorders.models import REVISIT_RESULTS
+from tracker.workorders.revisits import (
+    MAX_REF_CHARS,
+    MAX_WORDS_CHARS,
+    RevisitInput,
+    latest_revisits,
+    result_code,
+)
 
 CHANNEL = "hotline"
+REVISIT_LABELS = tuple(REVISIT_RESULTS.values())
+_REVISIT_DETAILS = ("was_contacted", "revisit_opinion", "revisit_ref", "revisit_phone")
 
 COLUMNS: tuple[Column, ...] = (
     Column("工单编号", "order_no", required=True, max_len=128),
@@ -49,6 +59,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("满意度", "satisfaction", "choice", choices=SATISFACTION_LEVELS),
     Column("是否解决", "is_resolved", "bool"),
     Column("渠道", "source", max_len=64, aliases=("来源渠道",)),
+    # The platform's 回访 (issue 19 item 10), recorded through the 回访 door (tracker/workorders/revisits.py).
+    Column("回访结果", "revisit_result", "choice", choices=REVISIT_LABELS),
+    Column("是否联系", "was_contacted", "bool"),
+    Column("回访意见", "revisit_opinion", max_len=MAX_WORDS_CHARS),
+    Column("回访编号", "revisit_ref", max_len=MAX_REF_CHARS),
+    Column("回访电话", "revisit_phone", "phone"),
 )
 REQUIRED_HEADERS = tuple(c.header for c in COLUMNS if c.required)
 # The name each field's errors carry: the file's column header, or the API's key.
@@ -79,6 +95,7 @@ def record_from_row(
         errors.append(FieldError(names["reply"], "已办结的工单须有答复内容", None, number))
     if values["satisfaction"] and not values["reply"]:
         errors.append(FieldError(names["satisfaction"], "未答复的工单不能有满意度", None, number))
+    revisit = _revisit(values, names, errors, number)
     if errors:
         raise RecordError(errors)
     extra = {k: iso_local(values[k]) for k in ("dispatched_at", "sign_due_at", "reply_due_at") if values[k]}
@@ -106,11 +123,43 @@ def record_from_row(
         reply_text=values["reply"],
         replied_at=values["closed_at"],
         closed_at=values["closed_at"],
-        satisfaction=values["satisfaction"],
+        # A row with a 回访结果 is rated by its 回访 (the door sets the satisfaction), not a second time here.
+        satisfaction=None if revisit else values["satisfaction"],
         is_resolved=values["is_resolved"],
         rated_at=values["visited_at"],
+        revisit=revisit,
     )
     return IntakeRecord(draft, history, number)
+
+
+def _revisit(
+    values: dict[str, Any], names: dict[str, str], errors: list[FieldError], number: int | None
+) -> RevisitInput | None:
+    """The row's 回访, checked with the row (each error names its column), or None when it has none."""
+    result = values["revisit_result"]
+    if result is None:
+        for key in _REVISIT_DETAILS:
+            if values[key] is not None:
+                errors.append(FieldError(names[key], "须同时填写回访结果", None, number))
+        return None
+    if not values["reply"]:
+        errors.append(FieldError(names["revisit_result"], "未答复的工单不能有回访结果", None, number))
+    if values["visited_at"] is None:
+        errors.append(FieldError(names["visited_at"], "有回访结果时须填写回访时间", None, number))
+        return None
+    if values["satisfaction"] and values["satisfaction"] != result:
+        errors.append(FieldError(names["satisfaction"], f"与回访结果「{result}」不一致", None, number))
+    # Without the platform's 回访编号 the 回访 time stands in: a file imported again records it once.
+    ref = values["revisit_ref"] or f"auto:{values['visited_at'].isoformat()}"
+    return RevisitInput(
+        visited_at=values["visited_at"],
+        result=result_code(result),
+        is_resolved=values["is_resolved"],
+        was_contacted=values["was_contacted"],
+        citizen_words=values["revisit_opinion"] or "",
+        phone=values["revisit_phone"] or values["phone"],
+        external_ref=ref,
+    )
 
 
 def record_from_json(payload: dict[str, Any], *, department_code: str | None = None) -> IntakeRecord:
@@ -131,6 +180,13 @@ EXPORT_HEADER = [
     "延期申请理由",
     "延期新时限",
     "办理状态",
+    # The latest 回访 (tracker/workorders/revisits.py); the phone is not exported.
+    "回访时间",
+    "回访结果",
+    "是否解决",
+    "是否联系",
+    "回访意见",
+    "回访编号",
 ]
 
 
@@ -155,6 +211,7 @@ def reply_rows(
             .order_by(TicketEvent.occurred_at, TicketEvent.id)
         ):
             events.setdefault(event.ticket_id, []).append(event)
+    revisits = latest_revisits(session, [t.id for t in tickets])
     rows = []
     for ticket in tickets:
         history = events.get(ticket.id, [])
@@ -177,9 +234,27 @@ def reply_rows(
                 extension.get("reason", ""),
                 extension.get("due_at", ""),
                 STATUS_LABELS.get(ticket.status, ticket.status),
+                *_revisit_cells(revisits.get(ticket.id)),
             ]
         )
     return rows
+
+
+def _yes_no(value: bool | None) -> str:
+    return "" if value is None else ("是" if value else "否")
+
+
+def _revisit_cells(revisit: Any) -> list[str]:
+    if revisit is None:
+        return [""] * 6
+    return [
+        _fmt(revisit.visited_at),
+        REVISIT_RESULTS.get(revisit.result, revisit.result),
+        _yes_no(revisit.is_resolved),
+        _yes_no(revisit.was_contacted),
+        revisit.citizen_words or "",
+        revisit.external_ref or "",
+    ]
 
 
 def _last_extension(ticket: Ticket) -> dict[str, str]:

@@ -475,7 +475,7 @@ def _write_batch(
             report.rejected += 1
             report.errors.append(refused_row(channel, ref, record.row))
             continue
-        is_plain = not (record.history.reply_text or record.history.satisfaction)
+        is_plain = not record.history.has_steps
         if ref and ref not in existing and ref not in claimed and is_plain:
             claimed.add(ref)
             fresh.append(record)

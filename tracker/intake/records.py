@@ -30,6 +30,7 @@ from tracker.tickets.status import OPEN_STATUSES
 from tracker.workflow.doors import supersede_approvals
 from tracker.workflow.opening import find_existing, open_if_new, open_ticket
 from tracker.workflow.transitions import close_ticket, rate_ticket, reply_ticket, update_from_draft
+from tracker.workorders.revisits import RevisitInput, record_revisit
 
 PHONE_RE = re.compile(r"^[0-9+\-（）() ]{5,32}$")
 # local@domain.tld with no nested quantifiers: the domain's labels cannot contain the dot that separates
@@ -110,6 +111,13 @@ class History:
     satisfaction: str | None = None
     is_resolved: bool | None = None
     rated_at: datetime | None = None
+    # The platform's 回访 with its 回访编号: recorded through the 回访 door after the reply and 办结 above.
+    revisit: RevisitInput | None = None
+
+    @property
+    def has_steps(self) -> bool:
+        """Something happened to the order beyond its opening: such a record goes through apply_record."""
+        return bool(self.reply_text or self.satisfaction or self.revisit)
 
 
 @dataclass
@@ -304,7 +312,7 @@ def apply_record(
     `index_search` that path leaves the search index row to the `ticket.created` consumer
     (workers/tasks/events.py), keeping jieba's segmentation out of the request.
     """
-    is_plain = not (record.history.reply_text or record.history.satisfaction or record.draft.topics)
+    is_plain = not (record.history.has_steps or record.draft.topics)
     if fast and is_plain:
         opened = open_if_new(
             session,
@@ -329,11 +337,13 @@ def apply_record(
             )
             if duplicate is not None and not reach.allows_ticket(duplicate):
                 duplicate = None  # flagged for those who may see both; not shown to this caller
+            apply_revisit(session, ticket, record.history, actor=actor, reach=reach, now=now)
             return IntakeResult.of(session, ticket, "created", possible_duplicate_of=duplicate)
         existing = ticket  # another transaction created it between our look-up and open_ticket
     require_reach(reach, existing, what=f"编号 {record.draft.external_ref} 的工单")
     changes: dict[str, Any] = dict(update_from_draft(session, existing, record.draft, actor=actor, now=now))
     changes.update(replay_history(session, existing, record.history, actor=actor))
+    changes.update(apply_revisit(session, existing, record.history, actor=actor, reach=reach, now=now))
     return IntakeResult.of(session, existing, "updated" if changes else "duplicate", changes)
 
 
@@ -385,4 +395,27 @@ def replay_history(
             source="platform",  # the platform's 回访, brought in by the import
         )
         done["history.rating"] = [before, history.satisfaction]
+    return done
+
+
+def apply_revisit(
+    session: Session, ticket: Ticket, history: History, *, actor: Actor | None, reach: Reach, now: datetime
+) -> dict[str, Any]:
+    """The platform's 回访 of a record, through the one 回访 door (`tracker.workorders.revisits`): recorded
+    once per 回访编号 — delivered again it changes nothing — and a 重办 opened when the city's rule says so."""
+    if history.revisit is None:
+        return {}
+    outcome = record_revisit(
+        session,
+        ticket,
+        history.revisit,
+        now=now,
+        reach=reach,
+        actor=actor if isinstance(actor, str) else "12345平台回访",
+    )
+    if not outcome.created:
+        return {}
+    done: dict[str, Any] = {"history.revisit": [None, outcome.revisit.external_ref]}
+    if outcome.redo is not None:
+        done["history.redo"] = [None, outcome.redo.due_at.isoformat() if outcome.redo.due_at else None]
     return done

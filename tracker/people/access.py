@@ -30,6 +30,8 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "reopen": APPROVER_ROLES,
     "assign_other": APPROVER_ROLES,
     "approve": APPROVER_ROLES,
+    # 重办 ordered by hand (tracker/workorders/redo.py); a 回访's redo follows the city's rule instead.
+    "redo": APPROVER_ROLES,
 }
 
 

@@ -21,6 +21,7 @@ Services flush and never commit; the CLI (`tracker privacy …`, tracker/cli/adm
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -40,6 +41,7 @@ from tracker.tickets.channels import CHANNELS, channel
 from tracker.tickets.history import record_event
 from tracker.tickets.models import Contact, Ticket, TicketEvent
 from tracker.tickets.status import FINAL_STATUSES, STATUS_LABELS
+from tracker.workorders.models import HandlingRecord, Revisit
 
 # Years after a ticket ends before its contact details are anonymised, where no policy row says otherwise.
 # Disclosure applications are part of the agency's records (and of possible review or litigation), so
@@ -205,8 +207,10 @@ def anonymise_due(session: Session, *, now: datetime, limit: int = 500) -> Anony
         .values(recipient="（已匿名化）", subject="", text="", params={})
         .execution_options(synchronize_session=False)
     )
-    for ticket in session.scalars(select(Ticket).where(Ticket.contact_id.in_(ids)).order_by(Ticket.id)):
-        changed = ["contact"]
+    tickets = list(session.scalars(select(Ticket).where(Ticket.contact_id.in_(ids)).order_by(Ticket.id)))
+    workorder_changes = _anonymise_workorders(session, [t.id for t in tickets])
+    for ticket in tickets:
+        changed = ["contact", *workorder_changes.get(ticket.id, [])]
         body = redact_text(ticket.body)
         if body != ticket.body:
             ticket.body = body or ""
@@ -235,6 +239,28 @@ def anonymise_due(session: Session, *, now: datetime, limit: int = 500) -> Anony
         result.by_channel[ticket.channel] = result.by_channel.get(ticket.channel, 0) + 1
     session.flush()
     return result
+
+
+def _anonymise_workorders(session: Session, ticket_ids: list[int]) -> dict[int, list[str]]:
+    """The 12345 work-order rows that hold the citizen's personal data: the number a 回访 called and the
+    citizen's words in it, the number a 办理情况 entry records and its summary. The results, dates and
+    flags stay (the assessment counts them). Returns what changed, per ticket."""
+    changed: dict[int, list[str]] = {}
+    if not ticket_ids:
+        return changed
+    for revisit in session.scalars(select(Revisit).where(Revisit.ticket_id.in_(ticket_ids))):
+        words = redact_text(revisit.citizen_words) or ""
+        if revisit.phone is not None or words != revisit.citizen_words:
+            revisit.phone = None
+            revisit.citizen_words = words
+            changed.setdefault(revisit.ticket_id, []).append("revisits")
+    for record in session.scalars(select(HandlingRecord).where(HandlingRecord.ticket_id.in_(ticket_ids))):
+        summary = redact_text(record.summary) or ""
+        if record.contact_number is not None or summary != record.summary:
+            record.contact_number = None
+            record.summary = summary
+            changed.setdefault(record.ticket_id, []).append("handling_records")
+    return {k: sorted(set(v)) for k, v in changed.items()}
 
 
 def _redact_extra(extra: dict[str, Any]) -> dict[str, Any]:
@@ -335,7 +361,18 @@ def export_person(
         else []
     )
     events_by_ticket: dict[int, list[TicketEvent]] = {}
+    revisits_by_ticket: dict[int, list[Revisit]] = {}
+    handling_by_ticket: dict[int, list[HandlingRecord]] = {}
     if ticket_ids:
+        # The 12345 work-order rows about the person's tickets: 回访 (with the number called) and 办理情况.
+        for revisit in session.scalars(
+            select(Revisit).where(Revisit.ticket_id.in_(ticket_ids)).order_by(Revisit.id)
+        ):
+            revisits_by_ticket.setdefault(revisit.ticket_id, []).append(revisit)
+        for record in session.scalars(
+            select(HandlingRecord).where(HandlingRecord.ticket_id.in_(ticket_ids)).order_by(HandlingRecord.id)
+        ):
+            handling_by_ticket.setdefault(record.ticket_id, []).append(record)
         for event in session.scalars(
             select(TicketEvent).where(TicketEvent.ticket_id.in_(ticket_ids)).order_by(TicketEvent.id)
         ):
@@ -368,7 +405,15 @@ def export_person(
             }
             for c in contacts
         ],
-        "tickets": [_ticket_document(t, events_by_ticket.get(t.id, [])) for t in tickets],
+        "tickets": [
+            _ticket_document(
+                t,
+                events_by_ticket.get(t.id, []),
+                revisits_by_ticket.get(t.id, []),
+                handling_by_ticket.get(t.id, []),
+            )
+            for t in tickets
+        ],
         "accounts": [
             {
                 "username": u.username,
@@ -411,7 +456,12 @@ def export_person(
     return document
 
 
-def _ticket_document(ticket: Ticket, events: list[TicketEvent]) -> dict[str, Any]:
+def _ticket_document(
+    ticket: Ticket,
+    events: list[TicketEvent],
+    revisits: Sequence[Revisit] = (),
+    handling: Sequence[HandlingRecord] = (),
+) -> dict[str, Any]:
     return {
         "number": ticket.number,
         "channel": CHANNELS[ticket.channel].label,
@@ -431,6 +481,27 @@ def _ticket_document(ticket: Ticket, events: list[TicketEvent]) -> dict[str, Any
         "deadlines": [
             {"label": d.label, "due_at": _iso(d.due_at), "state": d.state, "explanation": d.explanation}
             for d in ticket.deadlines
+        ],
+        "revisits": [
+            {
+                "visited_at": _iso(r.visited_at),
+                "phone": r.phone,
+                "result": r.result,
+                "is_resolved": r.is_resolved,
+                "was_contacted": r.was_contacted,
+                "citizen_words": r.citizen_words,
+                "source": r.source,
+            }
+            for r in revisits
+        ],
+        "handling_records": [
+            {
+                "contacted_at": _iso(h.contacted_at),
+                "contact_method": h.contact_method,
+                "contact_number": h.contact_number,
+                "summary": h.summary,
+            }
+            for h in handling
         ],
         "history": [
             {

@@ -67,6 +67,8 @@ EVENT_LABELS = {
     "letter.issued": "出具文书",
     "letter.replaced": "替换文书文件",
     "letter.served": "文书送达",
+    "revisit.recorded": "记录回访",
+    "ticket.redone": "重办",
 }
 
 

@@ -110,7 +110,8 @@ def transition(
 _MEETS = {
     "assign": (policies.SIGN,),
     "start": (policies.SIGN,),
-    "reply": (policies.SIGN, policies.REPLY),
+    # A redone 12345 order's answer meets its 重办 period (tracker/workorders/redo.py).
+    "reply": (policies.SIGN, policies.REPLY, policies.REDO),
 }
 _CANCELS = {"close", "merge", "withdraw", "return_to_platform"}
 
