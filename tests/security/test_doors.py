@@ -22,6 +22,8 @@ from tracker.intake.apikeys import create_api_key
 from tracker.tickets.models import Ticket, TicketEvent
 from tracker.workflow import doors as ds
 from tracker.workflow.models import Approval
+from tracker.workorders.redo import redo
+from tracker.workorders.revisits import RevisitInput, record_revisit
 
 SECRET_KEY = "test-secret-key"  # the settings fixture's TRACKER_SECRET_KEY
 DISCLOSURE = {"channel": "disclosure", "request_type": "政府信息公开申请"}
@@ -401,6 +403,9 @@ DOORS = {
     "rate": lambda s, t, u, now, o: ds.rate(s, t, "满意", user=u, now=now),
     "note": lambda s, t, u, now, o: ds.add_note(s, t, "备注", user=u, now=now),
     "return": lambda s, t, u, now, o: ds.return_to_platform(s, t, "非本单位职责", user=u, now=now),
+    # 12345 回访 and 重办 (issue 19): tracker/workorders/revisits.py, redo.py
+    "revisit": lambda s, t, u, now, o: record_revisit(s, t, RevisitInput(now, "不满意"), now=now, user=u),
+    "redo": lambda s, t, u, now, o: redo(s, t, now=now, reason="群众不满意", user=u),
 }
 
 

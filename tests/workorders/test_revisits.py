@@ -521,6 +521,7 @@ def test_the_panel_records_a_revisit_masks_the_phone_and_audits_the_reveal(web, 
     page = web.get(f"/tickets/{ticket.id}").get_data(as_text=True)
     assert 'id="revisits"' in page and 'data-action="revisit"' in page
     assert 'data-action="redo"' not in page  # a 承办人 does not order a redo
+    assert 'data-action="rate"' not in page  # one 回访 form on a 12345 page: the panel's
     response = web.post(
         f"/tickets/{ticket.id}/revisits",
         data={

@@ -43,6 +43,7 @@ from tracker.tickets.models import Ticket
 from tracker.tickets.status import TRANSITIONS, transition_for
 from tracker.workflow import transitions as svc
 from tracker.workflow.models import Approval, Attachment
+from tracker.workorders.revisits import RevisitInput, record_revisit
 
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 ATTACHMENT_EXTENSIONS = frozenset(
@@ -341,7 +342,12 @@ def rate(
     now: datetime,
     is_resolved: bool | None = None,
 ) -> None:
-    """回访: the citizen's satisfaction with an answered ticket."""
+    """回访: the citizen's satisfaction with an answered ticket. A 12345 order's 回访 is a `Revisit` row (the
+    assessment counts them; it may open a 重办): it goes through the one 回访 door."""
+    if ticket.channel == "hotline":
+        visit = RevisitInput(visited_at=now, result=satisfaction, is_resolved=is_resolved)
+        record_revisit(session, ticket, visit, now=now, user=user)
+        return
     require_action(user, "rate", ticket)
     if ticket.status not in ("replied", "closed"):
         raise Conflict("工单答复后才能回访")

@@ -386,8 +386,8 @@ def available_actions(
             d.kind == dl.REPLY and d.state in dl.OPEN_STATES for d in ticket.deadlines
         ):
             continue
-        if code == "rate" and ticket.status not in ("replied", "closed"):
-            continue
+        if code == "rate" and (ticket.status not in ("replied", "closed") or ticket.channel == "hotline"):
+            continue  # a 12345 order's 回访 has its own form (dashboard/_workorder_revisits.html)
         if code in ("start_consultation", "end_consultation") and ticket.channel != "disclosure":
             continue
         result.append(code)
