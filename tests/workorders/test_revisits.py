@@ -578,3 +578,21 @@ def test_the_panel_refuses_the_attacker_and_bad_input(web, session, office, now)
         == 403
     )
     assert session.scalar(select(func.count()).select_from(Revisit)) == 0
+
+
+def test_a_supervisor_orders_a_redo_on_the_page(web, session, office, now):
+    ticket = answered(session, office, at=now, close=True)
+    session.commit()
+    _sign_in(web, office["supervisor"])
+    page = web.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    assert 'data-action="redo"' in page
+    refused = web.post(f"/tickets/{ticket.id}/redos", data={"csrf_token": "t0ken", "reason": " "})
+    assert refused.status_code == 400 and "重办须说明理由" in refused.get_data(as_text=True)
+    done = web.post(f"/tickets/{ticket.id}/redos", data={"csrf_token": "t0ken", "reason": "群众再次来电"})
+    assert done.status_code == 302
+    session.expire_all()
+    assert session.get(Ticket, ticket.id).status == "in_progress"
+    page = web.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    assert "群众再次来电" in page and 'data-deadline="redo"' in page
+    again = web.post(f"/tickets/{ticket.id}/redos", data={"csrf_token": "t0ken", "reason": "再次"})
+    assert again.status_code == 409
