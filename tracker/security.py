@@ -13,6 +13,17 @@ from cryptography.fernet import Fernet
 
 _hasher = PasswordHasher()
 
+# Personal numbers in free text: anonymisation redacts them (tracker.privacy.service.redact_text), the check
+# before a public reply warns of them (tracker.workorders.reply_check). Order kept: ID 18, ID 15, mobile,
+# landline, e-mail.
+PERSONAL_NUMBER_PATTERNS = (
+    re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])"),  # 身份证 (18)
+    re.compile(r"(?<![0-9A-Za-z])\d{15}(?![0-9A-Za-z])"),  # 身份证 (15, old)
+    re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)"),  # mobile
+    re.compile(r"(?<!\d)0\d{2,3}[- ]?\d{7,8}(?!\d)"),  # landline with area code
+    re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),  # e-mail
+)
+
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)

@@ -428,7 +428,7 @@ def test_no_door_opens_for_an_auditor(session, now, office, door):
 
 def test_a_staff_member_may_not_reopen_or_assign_someone_else(session, now, office):
     ticket = factories.ticket(session, now=now, dept=office["mine"])
-    ds.reply(session, ticket, "已答复", user=office["staff"], now=now)
+    ds.reply(session, ticket, "已答复", user=office["staff"], now=now, confirm_warnings=True)
     with pytest.raises(PermissionDenied):
         ds.reopen(session, ticket, "再查", user=office["staff"], now=now)
     other = factories.ticket(session, now=now, dept=office["mine"])
@@ -481,7 +481,9 @@ def test_closing_cannot_change_a_signed_off_outcome(session, now, office):
 def test_a_bulk_close_replayed_changes_nothing_more(session, now, office):
     tickets = [factories.ticket(session, now=now, dept=office["mine"]) for _ in range(2)]
     ids = [t.id for t in tickets]
-    ds.bulk_action(session, office["staff"], ids, "close", now=now, reply_text="已办理。")
+    ds.bulk_action(
+        session, office["staff"], ids, "close", now=now, reply_text="已办理。", confirm_warnings=True
+    )
     assert all(t.status == "closed" for t in tickets)
     with pytest.raises(Exception, match="批量办结未执行") as refused:
         ds.bulk_action(

@@ -392,7 +392,12 @@ def test_hotline_return_merge_rate_and_note(client, session, now, office):
     post(client, f"/tickets/{first.id}/actions/return", reason="不属于本局职责，应由生态环境局办理")
     post(client, f"/tickets/{third.id}/actions/merge", into=second.number)
     post(client, f"/tickets/{second.id}/actions/note", note="已联系施工单位")
-    post(client, f"/tickets/{second.id}/actions/reply", reply_text="已责令工地夜间停工。")
+    post(
+        client,
+        f"/tickets/{second.id}/actions/reply",
+        reply_text="已责令工地夜间停工。",
+        confirm_warnings="on",
+    )
     post(client, f"/tickets/{second.id}/actions/rate", satisfaction="满意", is_resolved="yes")
     session.expire_all()
     assert session.get(Ticket, first.id).status == "returned"

@@ -90,7 +90,10 @@ def test_a_transferred_ticket_is_signed_for_by_its_new_department_and_reaches_my
 def test_a_transferred_ticket_is_answered_without_assigning_it_first(client, session, now, bureau):
     ticket = _transferred(session, now, bureau)
     sign_in(client, bureau["it_staff"])
-    assert post(client, f"/tickets/{ticket.id}/actions/reply", reply_text="已协调处理。").status_code == 302
+    answer = post(
+        client, f"/tickets/{ticket.id}/actions/reply", reply_text="已协调处理。", confirm_warnings="on"
+    )
+    assert answer.status_code == 302
     session.expire_all()
     assert session.get(Ticket, ticket.id).status == "replied"
 

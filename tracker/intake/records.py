@@ -30,6 +30,7 @@ from tracker.tickets.status import OPEN_STATUSES
 from tracker.workflow.doors import supersede_approvals
 from tracker.workflow.opening import find_existing, open_if_new, open_ticket
 from tracker.workflow.transitions import close_ticket, rate_ticket, reply_ticket, update_from_draft
+from tracker.workorders.repeats import link_at_intake
 from tracker.workorders.revisits import RevisitInput, record_revisit
 
 PHONE_RE = re.compile(r"^[0-9+\-（）() ]{5,32}$")
@@ -294,7 +295,7 @@ def apply_record(
     index_search: bool = True,
 ) -> IntakeResult:
     """Open the ticket for one record, or update it from its channel; replay its history; flag a possible
-    duplicate. The open and update-from-channel doors of every intake path (API, imports, portal, Weibo).
+    duplicate; link a 重复件 (tracker.workorders.repeats). The open and update-from-channel doors of every intake path (API, imports, portal, Weibo).
 
     Re-delivery of the same channel + external reference never creates a second ticket: it updates the
     first (recording what changed) or, when nothing changed, reports `duplicate` — but only when that
@@ -323,6 +324,10 @@ def apply_record(
             index_search=index_search,
         )
         if opened is not None:
+            if check_duplicates and index_search:
+                # The push (no search row in the request) leaves this to the `ticket.created` consumer
+                # "repeats": jieba and the look-ups stay out of the request, as the search row does.
+                link_at_intake(session, opened.id, phone=record.draft.contact.phone, now=now)
             shown = _shown_duplicate_number(session, reach, opened.possible_duplicate_of)
             return IntakeResult(session, opened.id, opened.number, "received", "created", {}, shown)
     existing = find_existing(session, record.draft)
@@ -335,6 +340,8 @@ def apply_record(
                 if check_duplicates
                 else None
             )
+            if check_duplicates and index_search:
+                link_at_intake(session, ticket.id, phone=record.draft.contact.phone, now=now)
             if duplicate is not None and not reach.allows_ticket(duplicate):
                 duplicate = None  # flagged for those who may see both; not shown to this caller
             apply_revisit(session, ticket, record.history, actor=actor, reach=reach, now=now)

@@ -20,7 +20,6 @@ Services flush and never commit; the CLI (`tracker privacy …`, tracker/cli/adm
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -36,7 +35,13 @@ from tracker.people.models import AuditEntry, User
 from tracker.pii.cipher import blinds
 from tracker.privacy.models import RetentionPolicy
 from tracker.search import index_tickets
-from tracker.security import mask_email, mask_id_number, mask_phone, normalise_phone
+from tracker.security import (
+    PERSONAL_NUMBER_PATTERNS,
+    mask_email,
+    mask_id_number,
+    mask_phone,
+    normalise_phone,
+)
 from tracker.tickets.channels import CHANNELS, channel
 from tracker.tickets.history import record_event
 from tracker.tickets.models import Contact, Ticket, TicketEvent
@@ -59,13 +64,7 @@ PERSONAL_EXTRA_KEYS = frozenset(
     {"weibo_user_id", "weibo_url", "user", "user_id", "screen_name", "nickname", "name", "phone", "email"}
 )
 
-_PATTERNS = (
-    re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])"),  # 身份证 (18)
-    re.compile(r"(?<![0-9A-Za-z])\d{15}(?![0-9A-Za-z])"),  # 身份证 (15, old)
-    re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)"),  # mobile
-    re.compile(r"(?<!\d)0\d{2,3}[- ]?\d{7,8}(?!\d)"),  # landline with area code
-    re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),  # e-mail
-)
+_PATTERNS = PERSONAL_NUMBER_PATTERNS  # defined once: the reply check finds the same numbers
 
 
 def redact_text(text: str | None) -> str | None:

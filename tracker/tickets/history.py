@@ -69,6 +69,9 @@ EVENT_LABELS = {
     "letter.served": "文书送达",
     "revisit.recorded": "记录回访",
     "ticket.redone": "重办",
+    "repeat.linked": "关联重复件",
+    "repeat.dismissed": "标记为非重复件",
+    "reply.check_overridden": "答复前检查有提示，仍然发送",
 }
 
 

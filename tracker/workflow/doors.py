@@ -43,6 +43,7 @@ from tracker.tickets.models import Ticket
 from tracker.tickets.status import TRANSITIONS, transition_for
 from tracker.workflow import transitions as svc
 from tracker.workflow.models import Approval, Attachment
+from tracker.workorders import reply_check
 from tracker.workorders.revisits import RevisitInput, record_revisit
 
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
@@ -248,19 +249,32 @@ def reply(
     now: datetime,
     outcome: str | None = None,
     attachment_ids: list[int] | None = None,
+    confirm_warnings: bool = False,
 ) -> Approval | None:
     """答复: sent now (the reply deadline is met), or — a disclosure reply by a 承办人 — submitted for sign-off
-    and sent when a supervisor approves it (returns that Approval). Refused while a request waits."""
+    and sent when a supervisor approves it (returns that Approval). Refused while a request waits, and by
+    the check before a public reply leaves (`reply_check.enforce`: blocking, or warnings not confirmed)."""
     require_action(user, "reply", ticket)
     _check_reply(ticket, text, outcome)
     transition_for("reply", ticket.status)  # refused now, not when the supervisor approves
     # One reply at a time; a pending extension does not hold the answer back (it is decided before 办结).
     _refuse_while_pending(session, ticket, "再次答复", kind="reply")
     if reply_needs_signoff(user, ticket):
+        # Checked when submitted too, so the 承办人 (not only the approver) hears of the findings.
+        reply_check.enforce(session, ticket, text, confirmed=confirm_warnings, actor=user, now=now)
         return _request_reply_signoff(
             session, ticket, text, user=user, now=now, outcome=outcome, attachment_ids=attachment_ids
         )
-    _send_reply(session, ticket, text, actor=user, now=now, outcome=outcome, attachment_ids=attachment_ids)
+    _send_reply(
+        session,
+        ticket,
+        text,
+        actor=user,
+        now=now,
+        outcome=outcome,
+        attachment_ids=attachment_ids,
+        confirmed=confirm_warnings,
+    )
     return None
 
 
@@ -273,7 +287,10 @@ def _send_reply(
     now: datetime,
     outcome: str | None,
     attachment_ids: list[int] | None,
+    confirmed: bool,
 ) -> None:
+    # Every path that sends a public reply passes here: the check before it leaves, the same for all.
+    reply_check.enforce(session, ticket, text, confirmed=confirmed, actor=actor, now=now)
     svc.reply_ticket(session, ticket, text, actor=actor, now=now, outcome=outcome)
     if attachment_ids:
         svc.record_event(
@@ -294,6 +311,7 @@ def close(
     now: datetime,
     outcome: str | None = None,
     reply_text: str | None = None,
+    confirm_warnings: bool = False,
 ) -> None:
     """办结. With `reply_text` (批量办结) a ticket not answered yet is answered first — unless its reply
     needs a supervisor's sign-off, which only the 答复 door can ask for: then nothing changes. A
@@ -310,7 +328,16 @@ def close(
         if reply_needs_signoff(user, ticket):
             raise Conflict("依申请公开答复须经科室负责人签发，不能直接办结：请在工单页提交答复")
         _check_reply(ticket, reply_text, outcome)
-        _send_reply(session, ticket, reply_text, actor=user, now=now, outcome=outcome, attachment_ids=None)
+        _send_reply(
+            session,
+            ticket,
+            reply_text,
+            actor=user,
+            now=now,
+            outcome=outcome,
+            attachment_ids=None,
+            confirmed=confirm_warnings,
+        )
     if ticket.channel == "disclosure" and not (outcome or ticket.outcome):
         raise ValidationError("依申请公开办结须有答复结果", fields={"outcome": "必填"})
     svc.close_ticket(session, ticket, actor=user, now=now, outcome=outcome)
@@ -531,7 +558,8 @@ def decide_approval(
         )
     elif approve and approval.kind == "reply":
         payload = approval.payload
-        # The sign-off is this door's own check: the reply goes out as the approver's.
+        # The sign-off is this door's own check: the reply goes out as the approver's, and approving a
+        # text the check warns about is confirming it (recorded); a blocking check refuses it here too.
         _send_reply(
             session,
             ticket,
@@ -540,6 +568,7 @@ def decide_approval(
             now=now,
             outcome=payload.get("outcome"),
             attachment_ids=payload.get("attachment_ids") or None,
+            confirmed=True,
         )
     approval.state = "approved" if approve else "refused"
     approval.decided_by_id = user.id
@@ -618,6 +647,7 @@ def bulk_action(
     reason: str = "",
     outcome: str | None = None,
     reply_text: str = "",
+    confirm_warnings: bool = False,
 ) -> BulkResult:
     """Apply one action to many tickets through its door, all or nothing: any ticket the door refuses
     fails the batch, and the error names every such ticket and why (the caller rolls back). A ticket the
@@ -656,7 +686,15 @@ def bulk_action(
             elif action == "transfer":
                 transfer(session, ticket, department, reason, user=user, now=now)
             else:
-                close(session, ticket, user=user, now=now, outcome=outcome, reply_text=reply_text)
+                close(
+                    session,
+                    ticket,
+                    user=user,
+                    now=now,
+                    outcome=outcome,
+                    reply_text=reply_text,
+                    confirm_warnings=confirm_warnings,
+                )
         except TrackerError as exc:
             failures.append(f"{ticket.number}：{exc.message}")
             continue

@@ -50,6 +50,43 @@
     }
   });
 
+  // The check before a public reply leaves, while the reply is written: the server lists its findings
+  // (tracker/workorders/reply_check.py) and the "仍然发送" box appears when there are some. The door checks
+  // again when the form is sent, so this is only early warning.
+  var replyCheckTimer = null;
+  function runReplyCheck(textarea) {
+    var form = textarea.closest("form");
+    var box = form && form.querySelector("[data-reply-check]");
+    if (!box) return;
+    var body = new FormData();
+    body.append("reply_text", textarea.value);
+    fetch(box.getAttribute("data-reply-check"), { method: "POST", body: body, headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(function (data) {
+        box.textContent = "";
+        var confirm = form.querySelector("[data-reply-confirm]");
+        if (data.findings.length) {
+          var list = document.createElement("ul");
+          list.className = "flash warn";
+          data.findings.forEach(function (finding) {
+            var item = document.createElement("li");
+            item.textContent = finding.message;  // textContent: the citizen's words never become HTML
+            item.setAttribute("data-finding", finding.code);
+            list.appendChild(item);
+          });
+          box.appendChild(list);
+        }
+        if (confirm) confirm.hidden = !data.findings.length || data.blocking;
+      })
+      .catch(function () { box.textContent = ""; });
+  }
+  document.addEventListener("input", function (event) {
+    if (!event.target.matches('textarea[name="reply_text"]')) return;
+    var textarea = event.target;
+    clearTimeout(replyCheckTimer);
+    replyCheckTimer = setTimeout(function () { runReplyCheck(textarea); }, 600);
+  });
+
   // Select all rows for bulk actions.
   document.addEventListener("change", function (event) {
     if (!event.target.matches("[data-check-all]")) return;

@@ -263,6 +263,7 @@ def bulk(code: str):
             reason=form.get("reason", ""),
             outcome=form.get("outcome") or None,
             reply_text=form.get("reply_text", ""),
+            confirm_warnings=form.get("confirm_warnings") == "on",
         )
     except (PermissionDenied, NotFound):
         db().rollback()
@@ -600,6 +601,7 @@ def act(ticket_id: int, action: str):
                 now=moment,
                 outcome=form.get("outcome") or None,
                 attachment_ids=attachment_ids,
+                confirm_warnings=form.get("confirm_warnings") == "on",
             )
             if approval is not None:
                 message = "答复已提交科室负责人签发"

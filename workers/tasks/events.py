@@ -234,9 +234,22 @@ def _label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 
 
+def on_created_repeats(session: Session, settings: Settings, message: OutboxMessage, now: datetime) -> None:
+    """重复件 of a new order (tracker.workorders.repeats), after routing has settled its department: the
+    push leaves it to this consumer; an order another intake path already linked is left alone."""
+    from tracker.workorders.models import RepeatLink
+    from tracker.workorders.repeats import link_at_intake
+
+    ticket = session.get(Ticket, message.ticket_id)
+    if ticket is None or session.scalar(select(RepeatLink.id).where(RepeatLink.ticket_id == ticket.id)):
+        return
+    link_at_intake(session, ticket.id, phone=ticket.contact.phone if ticket.contact else None, now=now)
+
+
 CONSUMERS: dict[str, list[tuple[str, Callable]]] = {
     "ticket.created": [
         ("route", on_created_route),
+        ("repeats", on_created_repeats),
         ("tag", on_created_tag),
         ("deadlines", on_created_deadlines),
         ("search", on_created_index),
