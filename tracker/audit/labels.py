@@ -43,6 +43,7 @@ ACTION_LABELS: dict[str, str] = {
     "rule.reminder.saved": "保存提醒规则",
     "notification_channel.saved": "保存通知渠道",
     "canned_reply.created": "新建常用答复",
+    "reply_check.saved": "修改答复前检查与重复件规则",
     "message_template.saved": "保存告知群众的消息模板",
     "report.prepared": "生成年度报告数据",
     "report.export": "导出年度报告",
