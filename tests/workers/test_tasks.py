@@ -67,6 +67,7 @@ def test_ticket_created_is_routed_tagged_and_handled_once(scratch_url, tmp_path)
 
     assert process_message(settings, message_id, now=now) == [
         "route",
+        "repeats",
         "tag",
         "deadlines",
         "search",

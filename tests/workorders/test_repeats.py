@@ -4,10 +4,11 @@ deleted; counted once; and never shown to a user of another department. SQLite a
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, text
 
 from tests import factories
 from tracker.errors import Conflict, NotFound, PermissionDenied, ValidationError
@@ -244,3 +245,79 @@ def test_link_and_dismiss_on_the_page(client, session, now, office):
     assert answer.status_code == 302
     session.expire_all()
     assert link_of(session, second).dismissed_at is not None
+
+
+def _capture_lookups(session, now, office):
+    statements: list[tuple[str, object]] = []
+    connection = session.connection()
+
+    def capture(_conn, _cursor, statement, parameters, _context, _many):
+        if "incident_address =" in statement or (
+            "phone_bidx IN" in statement and "department_id" in statement
+        ):
+            statements.append((statement, parameters))
+
+    event.listen(connection, "before_cursor_execute", capture)
+    try:
+        push(
+            session,
+            now,
+            office["mine"],
+            path="import",
+            incident_address="西湖区文三路1号",
+            phone="13500003333",
+        )
+    finally:
+        event.remove(connection, "before_cursor_execute", capture)
+    assert len(statements) == 2
+    return connection, statements
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_lookups_use_the_phone_and_address_indexes_on_sqlite(session, now, office):
+    push(session, now - timedelta(days=1), office["mine"], incident_address="西湖区文三路1号")
+    connection, statements = _capture_lookups(session, now, office)
+    for statement, parameters in statements:
+        plan = str(connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all())
+        assert re.search(
+            r"SEARCH (contacts USING (COVERING )?INDEX ix_contacts_phone_bidx"
+            r"|tickets USING INDEX ix_tickets_incident_address_received)",
+            plan,
+        ), plan
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_lookups_use_the_phone_and_address_indexes_on_postgresql(session, now, office):
+    # A department's years of orders from other people at other addresses: the planner chooses by cost, as
+    # it would in production (the method of tests/privacy/test_encryption.py).
+    template = push(session, now - timedelta(days=1), office["mine"], incident_address="西湖区文三路1号")
+    session.execute(
+        text(
+            "INSERT INTO contacts (id, name, is_confidential, phone_bidx) "
+            "SELECT 2000000 + g, 'x', false, left(md5(g::text), 32) FROM generate_series(1, 20000) g"
+        )
+    )
+    copied = [
+        c.name
+        for c in Ticket.__table__.c
+        if c.name
+        not in ("id", "number", "external_ref", "contact_id", "query_code", "received_at", "incident_address")
+    ]
+    session.execute(
+        text(
+            "INSERT INTO tickets (number, external_ref, contact_id, received_at, incident_address, "
+            f"{', '.join(copied)}) SELECT 'RP' || g, 'RP' || g, 2000000 + g, "
+            "t.received_at - (g % 900) * interval '1 day', '某路' || g || '号', "
+            f"{', '.join('t.' + name for name in copied)} "
+            "FROM tickets t, generate_series(1, 20000) g WHERE t.id = :id"
+        ),
+        {"id": template.id},
+    )
+    session.execute(text("ANALYZE tickets"))
+    session.execute(text("ANALYZE contacts"))
+    connection, statements = _capture_lookups(session, now, office)
+    for statement, parameters in statements:
+        cursor = connection.connection.driver_connection.cursor()
+        plan = "\n".join(r[0] for r in cursor.execute(f"EXPLAIN {statement}", parameters).fetchall())
+        assert "ix_contacts_phone_bidx" in plan or "ix_tickets_incident_address_received" in plan, plan
+        assert "Seq Scan on tickets" not in plan, plan
