@@ -343,3 +343,29 @@ def test_no_finding_for_a_ticket_never_shown(session, now, office):
     ticket = working(session, now, office)
     with pytest.raises(NotFound):
         ds.reply(session, ticket, GOOD, user=office["neighbour"], now=now)
+
+
+def test_hostile_reply_text_is_stored_as_given_and_shown_escaped(client, session, now, office):
+    rules(session, banned_phrases=["<script>"])
+    ticket = working(session, now, office)
+    session.commit()
+    sign_in(client, office["staff"])
+    hostile = '=HYPERLINK("http://evil")<script>alert(1)</script>关于小区夜间施工噪音，已责令停工整改。'
+    refused = client.post(
+        f"/tickets/{ticket.id}/actions/reply", data={"csrf_token": "t0ken", "reply_text": hostile}
+    )
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "答复含禁用语" in page
+    assert "<script>alert(1)" not in page  # the finding and the kept text are escaped
+    live = client.post(
+        f"/tickets/{ticket.id}/reply-check", data={"reply_text": hostile}, headers={"X-CSRF-Token": "t0ken"}
+    )
+    assert [f["code"] for f in live.get_json()["findings"]] == ["banned"]
+    sent = client.post(
+        f"/tickets/{ticket.id}/actions/reply",
+        data={"csrf_token": "t0ken", "reply_text": hostile, "confirm_warnings": "on"},
+    )
+    assert sent.status_code == 302
+    session.expire_all()
+    assert session.get(Ticket, ticket.id).reply_text == hostile
+    assert "<script>alert(1)" not in client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
