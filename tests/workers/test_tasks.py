@@ -80,7 +80,9 @@ def test_ticket_created_is_routed_tagged_and_handled_once(scratch_url, tmp_path)
         assert ticket.topic_names == ["惠企政策"]
         kinds = [e.kind for e in s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id))]
         assert kinds.count("ticket.routed") == 1 and kinds.count("ticket.tagged") == 1
-        assert s.scalar(select(func.count()).select_from(ProcessedMessage)) == 5
+        assert (
+            s.scalar(select(func.count()).select_from(ProcessedMessage)) == 6
+        )  # one per consumer of ticket.created
         notes = s.scalars(select(Notification).where(Notification.user_id == ids["supervisor"])).all()
         assert [n.title for n in notes] == [f"新工单分办到本部门：{ticket.number}"]
 
