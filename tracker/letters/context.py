@@ -115,6 +115,8 @@ def check_fit(ticket: Ticket, kind: str, *, outcome: str | None = None) -> None:
             )
         return
     if kind == "fee":
+        if _deadline(ticket, dl.FEE_PAYMENT) is not None:
+            raise Conflict(f"工单{ticket.number}已发出过收费通知，不能再出具{title}")
         if ticket.status not in TRANSITIONS["request_fee"].sources:
             raise Conflict(f"工单{ticket.number}当前状态为「{status}」，不能发出收费通知")
         return

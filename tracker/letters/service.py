@@ -249,7 +249,8 @@ def serve_letter(
     now: datetime,
 ) -> None:
     """送达: how and when. A 补正 notice asks for the correction (the applicant's deadline opens at the date the
-    letter printed, the reply clock stops); a reply not yet sent is sent with the letter's outcome and text
+    letter printed, the reply clock stops); a 收费通知 opens the applicant's 20 working days to pay and stops
+    the reply clock until the fee is received (`doors.receive_fee`); a reply not yet sent is sent with the letter's outcome and text
     (the reply clock stops) — both through the ticket's doors, which check reach, role, state and sign-off."""
     require_action(user, "letter", ticket)
     if method not in SERVICE:
@@ -269,8 +270,11 @@ def serve_letter(
         d.kind == dl.CORRECTION for d in ticket.deadlines
     )
     sends_reply = letter.kind in ("reply", "not_disclosure") and ticket.status not in ("replied", "closed")
+    opens_fee = letter.kind == "fee"
     if opens_correction:
         check_fit(ticket, "correction")
+    elif opens_fee:
+        check_fit(ticket, "fee")  # still being handled, no fee notice served before
     elif letter.kind in ("reply", "not_disclosure") and not sends_reply:
         if ticket.outcome != letter.outcome:
             raise Conflict(f"文书{letter.doc_number}的答复结果与工单的答复结果不一致，请重新出具")
@@ -299,6 +303,8 @@ def serve_letter(
         doors.request_correction(
             session, ticket, params.get("notice", ""), user=user, now=now, correction_due_at=due_at
         )
+    elif opens_fee:
+        doors.request_fee(session, ticket, user=user, now=now, note=f"收费通知{letter.doc_number}")
     elif sends_reply:
         text = params.get("reply_text") or _outcome_text(letter.outcome)
         doors.reply(

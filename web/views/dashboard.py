@@ -89,6 +89,7 @@ TICKET_ACTIONS: dict[str, tuple[str, str | None]] = {
     "return": ("退单", "return_to_platform"),
     "request_correction": ("告知补正", "request_correction"),
     "receive_correction": ("收到补正材料", "receive_correction"),
+    "receive_fee": ("收到缴费", "receive_fee"),
     "start_consultation": ("征求意见", "start_consultation"),
     "end_consultation": ("征求意见结束", "end_consultation"),
     "extend": ("延期", None),
@@ -99,7 +100,12 @@ TICKET_ACTIONS: dict[str, tuple[str, str | None]] = {
     "merge": ("合并重复件", "merge"),
     "note": ("内部备注", None),
 }
-CHANNEL_ONLY = {"return": "hotline", "request_correction": "disclosure", "receive_correction": "disclosure"}
+CHANNEL_ONLY = {
+    "return": "hotline",
+    "request_correction": "disclosure",
+    "receive_correction": "disclosure",
+    "receive_fee": "disclosure",
+}
 
 
 def now() -> datetime:
@@ -391,6 +397,12 @@ def available_actions(
             continue  # a 12345 order's 回访 has its own form (dashboard/_workorder_revisits.html)
         if code in ("start_consultation", "end_consultation") and ticket.channel != "disclosure":
             continue
+        # 补正 and 缴费 both leave the ticket 「等待申请人」: offer the step the ticket waits for (the doors refuse the other).
+        waits_for_fee = ds.waits_for(ticket, dl.FEE_PAYMENT)
+        if code == "receive_fee" and not waits_for_fee:
+            continue
+        if code == "receive_correction" and waits_for_fee and not ds.waits_for(ticket, dl.CORRECTION):
+            continue
         result.append(code)
     return result
 
@@ -573,6 +585,8 @@ def act(ticket_id: int, action: str):
         elif action == "receive_correction":
             received = _local_datetime(form.get("corrected_received_at"), "corrected_received_at")
             ds.receive_correction(session, ticket, received, user=user, now=moment)
+        elif action == "receive_fee":
+            ds.receive_fee(session, ticket, user=user, now=moment)
         elif action == "start_consultation":
             ds.start_consultation(session, ticket, form.get("kind", ""), user=user, now=moment)
         elif action == "end_consultation":
