@@ -174,6 +174,7 @@ EXPECTATIONS = {
     ("api.ticket_deadlines", "GET"): api_key_only,
     ("api.ticket_events", "GET"): api_key_only,
     ("api.intake_hotline", "POST"): api_key_only,
+    ("api.sms_reply", "POST"): api_key_only,
     # Imports (helper-2): staff, supervisors and the office; a batch only by whoever uploaded it (and admins).
     ("imports.upload", "GET"): writers,
     ("imports.upload", "POST"): writers,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import string
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -26,10 +27,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.clock import local
-from tracker.errors import NotFound, ValidationError
+from tracker.errors import NotFound, PermissionDenied, ValidationError
 from tracker.notify.models import CitizenMessage, Delivery, MessageTemplate, NotificationChannel
+from tracker.people.access import Reach
 from tracker.people.models import User
 from tracker.pii.cipher import blinds
+from tracker.security import normalise_phone
 from tracker.sql.bulk import insert_rows
 from tracker.tickets.models import Contact, Ticket
 
@@ -229,6 +232,30 @@ def opt_out_phone(session: Session, phone: str, *, now: datetime) -> int:
     for contact in session.scalars(select(Contact).where(Contact.phone_bidx.in_(blinds("phone", phone)))):
         changed += opt_out(session, contact, now=now)
     return changed
+
+
+# What a citizen texts back to stop the messages (the operators' and the gateways' keywords), compared after
+# NFKC (full-width ＴＤ), case-folding and trailing punctuation.
+OPT_OUT_KEYWORDS = frozenset({"TD", "退订"})
+
+
+def is_opt_out_reply(text: str) -> bool:
+    word = unicodedata.normalize("NFKC", text or "").strip().rstrip("。.!！").strip().upper()
+    return word in OPT_OUT_KEYWORDS
+
+
+def opt_out_reply(session: Session, phone: str, text: str, *, reach: Reach, now: datetime) -> int | None:
+    """A citizen's reply the SMS gateway passed on (the API's /sms/replies): the opt-out keyword opts every
+    contact with that number out through `opt_out`; any other reply is not ours to act on (None).
+    The number's contacts may be of any department and channel: only a caller reaching every ticket may."""
+    if not reach.is_everything:
+        raise PermissionDenied("退订回复会停止该号码在所有部门的告知，须使用不限渠道和部门的 API 密钥")
+    digits = normalise_phone(phone)
+    if len(digits) != 11 or not digits.startswith("1"):
+        raise ValidationError("手机号码应为11位数字", fields={"phone": "格式错误"})
+    if not is_opt_out_reply(text):
+        return None
+    return opt_out_phone(session, digits, now=now)
 
 
 def _sms_ready(session: Session) -> bool:

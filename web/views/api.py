@@ -18,6 +18,7 @@ from tracker.inputs import date_arg, id_arg, int_arg, parse_json_object
 from tracker.intake import disclosure, hotline, website, weibo
 from tracker.intake.apikeys import Client, SignedRequest, verify_request
 from tracker.intake.records import FieldError, RecordError, apply_record
+from tracker.notify.citizens import opt_out_reply
 from tracker.people.access import Reach, reach_of_client, require_channel
 from tracker.people.models import Department
 from tracker.security import mask_email, mask_name, mask_phone
@@ -122,6 +123,23 @@ def intake_hotline():
     require_channel(reach(), "hotline")
     record = hotline.record_from_json(_json_object(), department_code=_client_department_code())
     return _apply(record)
+
+
+@bp.post("/sms/replies")
+def sms_reply():
+    """A citizen's reply to one of our SMS, passed on by the gateway: 退订 / TD opts the number out."""
+    payload = _json_object()
+    phone, text = payload.get("phone"), payload.get("text")
+    if not isinstance(phone, str) or not isinstance(text, str) or len(text) > 500:
+        raise ValidationError(
+            "须提供 phone（手机号码）和 text（回复内容，不超过500字）",
+            fields={"phone": "必填", "text": "必填"},
+        )
+    changed = opt_out_reply(db(), phone, text, reach=reach(), now=utcnow())
+    db().commit()
+    if changed is None:
+        return jsonify({"result": "ignored"}), 200
+    return jsonify({"result": "opted_out", "contacts": changed}), 200
 
 
 @bp.post("/tickets")

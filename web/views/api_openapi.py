@@ -187,6 +187,19 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                     },
                 }
             },
+            "/sms/replies": {
+                "post": {
+                    "operationId": "smsReply",
+                    "summary": "短信网关转来的群众回复：回复“退订”或“TD”的号码不再收到告知短信和邮件（须不限渠道和部门的密钥）",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/SmsReply"}}
+                        },
+                    },
+                    "responses": {"200": _ok("#/components/schemas/SmsReplyResult"), **_ERRORS},
+                }
+            },
             "/tickets": {
                 "get": {
                     "operationId": "listTickets",
@@ -298,6 +311,22 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                 "HotlineOrder": HOTLINE_ORDER,
                 "NewTicket": NEW_TICKET,
                 "TicketSummary": ticket_summary,
+                "SmsReply": {
+                    "type": "object",
+                    "required": ["phone", "text"],
+                    "properties": {
+                        "phone": {"type": "string", "description": "回复的手机号码（可带 +86）"},
+                        "text": {"type": "string", "maxLength": 500, "description": "回复内容"},
+                    },
+                },
+                "SmsReplyResult": {
+                    "type": "object",
+                    "required": ["result"],
+                    "properties": {
+                        "result": {"type": "string", "enum": ["opted_out", "ignored"]},
+                        "contacts": {"type": "integer", "description": "本次退订的联系人数（已退订的不计）"},
+                    },
+                },
                 "IntakeResult": {
                     "type": "object",
                     "required": ["result", "ticket"],
