@@ -17,7 +17,7 @@ from tracker.deadlines import service as deadlines_service
 from tracker.errors import Conflict, NotFound, PermissionDenied
 from tracker.letters import service as letters
 from tracker.tickets.models import Ticket, TicketEvent
-from tracker.workflow import doors
+from tracker.workflow import doors, fees
 
 
 def _fee_served(session, office, application, tmp_path, now):
@@ -78,7 +78,7 @@ def test_receiving_the_fee_resumes_the_reply_clock_where_it_stopped(
     with pytest.raises(Conflict, match="等待的是申请人缴费"):
         doors.receive_correction(session, ticket, served, user=office["staff"], now=served)
     paid = served + timedelta(days=5)  # Tuesday 2026-03-10: three working days later
-    doors.receive_fee(session, ticket, user=office["staff"], now=paid)
+    fees.receive_fee(session, ticket, user=office["staff"], now=paid)
     assert ticket.status == "in_progress"
     assert deadlines_service.get_deadline(ticket, dl.FEE_PAYMENT).state == dl.MET
     reply = deadlines_service.get_deadline(ticket, dl.REPLY)
@@ -88,22 +88,22 @@ def test_receiving_the_fee_resumes_the_reply_clock_where_it_stopped(
     assert reply.due_at > reply_due_unpaused
     assert any(p["reason"] == "申请人缴费" and p.get("ended_at") for p in reply.pauses)
     with pytest.raises(Conflict, match="没有等待缴费"):  # a replay
-        doors.receive_fee(session, ticket, user=office["staff"], now=paid)
+        fees.receive_fee(session, ticket, user=office["staff"], now=paid)
 
 
 def test_a_ticket_waiting_for_a_correction_is_not_waiting_for_a_fee(session, now, office, application):
     ticket = application()
     doors.request_correction(session, ticket, "请写明文号", user=office["staff"], now=now)
     with pytest.raises(Conflict, match="没有等待缴费"):
-        doors.receive_fee(session, ticket, user=office["staff"], now=now)
+        fees.receive_fee(session, ticket, user=office["staff"], now=now)
 
 
 def test_another_department_and_an_auditor_cannot_record_the_fee(session, now, office, application, tmp_path):
     ticket, _letter, served = _fee_served(session, office, application, tmp_path, now)
     with pytest.raises(NotFound):
-        doors.receive_fee(session, ticket, user=office["other_staff"], now=served)
+        fees.receive_fee(session, ticket, user=office["other_staff"], now=served)
     with pytest.raises(PermissionDenied):
-        doors.receive_fee(session, ticket, user=office["auditor"], now=served)
+        fees.receive_fee(session, ticket, user=office["auditor"], now=served)
     assert ticket.status == "waiting_applicant"
 
 

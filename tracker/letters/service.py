@@ -43,7 +43,7 @@ from tracker.letters.render import (
 from tracker.people.access import require_action, require_role, require_view
 from tracker.people.models import User
 from tracker.tickets.models import Ticket
-from tracker.workflow import doors
+from tracker.workflow import doors, fees
 from tracker.workflow.models import Attachment
 from tracker.workflow.transitions import record_event
 
@@ -304,7 +304,7 @@ def serve_letter(
             session, ticket, params.get("notice", ""), user=user, now=now, correction_due_at=due_at
         )
     elif opens_fee:
-        doors.request_fee(session, ticket, user=user, now=now, note=f"收费通知{letter.doc_number}")
+        fees.request_fee(session, ticket, user=user, now=now, note=f"收费通知{letter.doc_number}")
     elif sends_reply:
         text = params.get("reply_text") or _outcome_text(letter.outcome)
         doors.reply(

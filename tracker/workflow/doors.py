@@ -42,6 +42,7 @@ from tracker.reports.rows import OUTCOMES_BY_CODE
 from tracker.tickets.models import Ticket
 from tracker.tickets.status import TRANSITIONS, transition_for
 from tracker.workflow import transitions as svc
+from tracker.workflow.fees import waits_for
 from tracker.workflow.models import Approval, Attachment
 from tracker.workorders import reply_check
 from tracker.workorders.revisits import RevisitInput, record_revisit
@@ -187,14 +188,6 @@ def request_correction(
     svc.request_correction(session, ticket, note, actor=user, now=now, correction_due_at=correction_due_at)
 
 
-def waits_for(ticket: Ticket, kind: str) -> bool:
-    """Whether the applicant's step of `kind` (补正 or 缴费) is what the ticket waits for: both leave the ticket
-    「等待申请人」, and only the open deadline tells them apart."""
-    return ticket.status == "waiting_applicant" and any(
-        d.kind == kind and d.state in policies.OPEN_STATES for d in ticket.deadlines
-    )
-
-
 def receive_correction(
     session: Session, ticket: Ticket, corrected_received_at: datetime, *, user: User, now: datetime
 ) -> None:
@@ -228,25 +221,6 @@ def end_consultation(session: Session, ticket: Ticket, *, user: User, now: datet
     if not running:
         raise Conflict("没有正在进行的征求意见")
     svc.end_consultation(session, ticket, running[0], actor=user, now=now)
-
-
-def request_fee(session: Session, ticket: Ticket, *, user: User, now: datetime, note: str = "") -> None:
-    """收费通知已送达 (art. 42, 国办函〔2020〕109号): the applicant's 20 working days to pay open, and the reply
-    clock stops until the fee is paid. Called when the fee notice is served (tracker.letters.service)."""
-    require_action(user, "request_fee", ticket)
-    if ticket.channel != "disclosure":
-        raise ValidationError("只有依申请公开可以收取信息处理费", fields={"action": "渠道不符"})
-    if any(d.kind == policies.FEE_PAYMENT for d in ticket.deadlines):
-        raise Conflict("该申请已发出过收费通知")
-    svc.start_consultation(session, ticket, policies.FEE_PAYMENT, actor=user, now=now, note=note)
-
-
-def receive_fee(session: Session, ticket: Ticket, *, user: User, now: datetime) -> None:
-    """收到缴费: the payment deadline is met and the reply clock runs again from where it stopped."""
-    require_action(user, "receive_fee", ticket)
-    if not waits_for(ticket, policies.FEE_PAYMENT):
-        raise Conflict("该申请没有等待缴费的收费通知")
-    svc.end_consultation(session, ticket, policies.FEE_PAYMENT, actor=user, now=now)
 
 
 def reply_needs_signoff(user: User, ticket: Ticket) -> bool:

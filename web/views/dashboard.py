@@ -66,7 +66,7 @@ from tracker.tickets.queries import (
     top_topics,
 )
 from tracker.tickets.status import OPEN_STATUSES, TRANSITIONS, allowed_actions
-from tracker.workflow import desk
+from tracker.workflow import desk, fees
 from tracker.workflow import doors as ds
 from tracker.workflow.models import Attachment
 from tracker.workflow.transitions import get_ticket
@@ -398,10 +398,10 @@ def available_actions(
         if code in ("start_consultation", "end_consultation") and ticket.channel != "disclosure":
             continue
         # 补正 and 缴费 both leave the ticket 「等待申请人」: offer the step the ticket waits for (the doors refuse the other).
-        waits_for_fee = ds.waits_for(ticket, dl.FEE_PAYMENT)
+        waits_for_fee = fees.waits_for(ticket, dl.FEE_PAYMENT)
         if code == "receive_fee" and not waits_for_fee:
             continue
-        if code == "receive_correction" and waits_for_fee and not ds.waits_for(ticket, dl.CORRECTION):
+        if code == "receive_correction" and waits_for_fee and not fees.waits_for(ticket, dl.CORRECTION):
             continue
         result.append(code)
     return result
@@ -586,7 +586,7 @@ def act(ticket_id: int, action: str):
             received = _local_datetime(form.get("corrected_received_at"), "corrected_received_at")
             ds.receive_correction(session, ticket, received, user=user, now=moment)
         elif action == "receive_fee":
-            ds.receive_fee(session, ticket, user=user, now=moment)
+            fees.receive_fee(session, ticket, user=user, now=moment)
         elif action == "start_consultation":
             ds.start_consultation(session, ticket, form.get("kind", ""), user=user, now=moment)
         elif action == "end_consultation":
