@@ -26,6 +26,12 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": timedelta(minutes=1),
         "options": {"expires": 55},
     },
+    # 督办/催办 past their due time, escalated once to the unit's 科室负责人 (issue 19).
+    "supervision-escalation": {
+        "task": "reminders.escalate_supervisions",
+        "schedule": timedelta(minutes=5),
+        "options": {"expires": 290},
+    },
     # The supervisors' digest: what is due this week and what is overdue, by department (working days).
     "daily-digest": {"task": "reminders.digest", "schedule": crontab(hour=8, minute=30)},
     # From 1 October until next year's holidays are loaded, tell the office every morning.

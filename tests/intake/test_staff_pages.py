@@ -131,7 +131,7 @@ def test_hotline_reply_export_in_platform_columns(client, session, staff, now):
     assert (
         csv_text.splitlines()[0]
         == "工单编号,签收时间,办理过程,答复内容,办结时间,延期申请理由,延期新时限,办理状态,"
-        "回访时间,回访结果,是否解决,是否联系,回访意见,回访编号"
+        "回访时间,回访结果,是否解决,是否联系,回访意见,回访编号,协办单位,督办次数"
     )
     assert "EXP-1" in csv_text and "已答复" in csv_text
     xlsx = client.get("/imports/hotline-export?from=2026-03-01&to=2026-03-31&format=xlsx")

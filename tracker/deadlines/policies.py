@@ -45,6 +45,10 @@ FEE_PAYMENT = "fee_payment"
 REDO = (
     "redo"  # a 12345 order handled again after an unsatisfied or unresolved 回访 (tracker/workorders/redo.py)
 )
+# Periods of the 12345 work-order cycle (issue 19) that are not a ticket's own deadline rows: a co-handling
+# unit's reply to the lead unit (its child order's reply deadline is set from it), a 督办's answer.
+COHANDLING = "cohandling"
+SUPERVISION = "supervision"
 KIND_LABELS = {
     SIGN: "签收",
     CORRECTION_NOTICE: "补正告知",
@@ -54,6 +58,8 @@ KIND_LABELS = {
     OTHER_AGENCY: "其他机关意见",
     FEE_PAYMENT: "缴费",
     REDO: "重办",
+    COHANDLING: "协办答复",
+    SUPERVISION: "督办答复",
 }
 # Consultations whose running time is taken out of the reply period (art. 32, 34, 42 of the 2019 条例).
 PAUSE_REASONS = {
@@ -289,6 +295,45 @@ DEFAULT_POLICIES: tuple[Policy, ...] = (
         max_extension_length=5,
         start_event="重办",
         legal_basis="12345热线重办时限（默认值，可由管理员调整）",
+    ),
+    # 12345 协办: the co-handling unit answers the lead unit within 5 working days of 加派 (common municipal
+    # practice, e.g. 接诉即办 rules giving 协办单位 a shorter period than the lead's; a platform's own
+    # 协办时限 wins). Administrators change it with a policy override (code hotline.cohandling).
+    Policy(
+        code="hotline.cohandling",
+        version="practice",
+        channel="hotline",
+        kind=COHANDLING,
+        unit=WORKING_DAYS,
+        length=5,
+        effective_from=PRACTICE_FROM,
+        start_event="加派",
+        legal_basis="12345热线协办单位答复时限（常见地方做法：加派后5个工作日内向主办单位反馈，可由管理员调整）",
+    ),
+    # 12345 督办/催办: the unit answers a 督办 within 2 working days (an urgent order's within 24 hours) unless
+    # the 督办 names its own 督办时限. Local practice; administrators change it (codes hotline.supervision*).
+    Policy(
+        code="hotline.supervision",
+        version="practice",
+        channel="hotline",
+        kind=SUPERVISION,
+        unit=WORKING_DAYS,
+        length=2,
+        effective_from=PRACTICE_FROM,
+        start_event="督办",
+        legal_basis="12345热线督办件答复时限（常见地方做法：督办后2个工作日内反馈，可由管理员调整）",
+    ),
+    Policy(
+        code="hotline.supervision.urgent",
+        version="practice",
+        channel="hotline",
+        kind=SUPERVISION,
+        unit=CLOCK_HOURS,
+        length=24,
+        urgency="紧急",
+        effective_from=PRACTICE_FROM,
+        start_event="督办",
+        legal_basis="12345热线紧急工单督办答复时限（常见地方做法，可由管理员调整）",
     ),
     # 网站留言 / 领导信箱: 5 working days, extendable to 15 in all (local practice).
     Policy(

@@ -25,7 +25,9 @@ from tracker.tickets.channels import HOTLINE_TYPES, SATISFACTION_LEVELS
 from tracker.tickets.drafts import ContactDraft, TicketDraft
 from tracker.tickets.models import Ticket, TicketEvent
 from tracker.tickets.status import STATUS_LABELS
+from tracker.workorders.cohandling import co_unit_names, split_units
 from tracker.workorders.models import REVISIT_RESULTS
+from tracker.workorders.platform import PlatformNews
 from tracker.workorders.revisits import (
     MAX_REF_CHARS,
     MAX_WORDS_CHARS,
@@ -33,6 +35,7 @@ from tracker.workorders.revisits import (
     latest_revisits,
     result_code,
 )
+from tracker.workorders.supervision import supervision_counts
 
 CHANNEL = "hotline"
 REVISIT_LABELS = tuple(REVISIT_RESULTS.values())
@@ -65,7 +68,15 @@ COLUMNS: tuple[Column, ...] = (
     Column("回访意见", "revisit_opinion", max_len=MAX_WORDS_CHARS),
     Column("回访编号", "revisit_ref", max_len=MAX_REF_CHARS),
     Column("回访电话", "revisit_phone", "phone"),
+    # 协办 and 督办 (issue 19; tracker.workorders.platform): units by code or name, separated by 、or commas.
+    Column("协办单位", "co_units", max_len=2000),
+    Column("协办时限", "co_due_at", "datetime"),
+    Column("督办编号", "supervision_ref", max_len=128),
+    Column("督办时间", "supervised_at", "datetime"),
+    Column("督办内容", "supervision_text", max_len=5000),
+    Column("督办时限", "supervision_due_at", "datetime"),
 )
+SUPERVISION_KEYS = ("supervision_ref", "supervised_at", "supervision_text", "supervision_due_at")
 REQUIRED_HEADERS = tuple(c.header for c in COLUMNS if c.required)
 # The name each field's errors carry: the file's column header, or the API's key.
 _HEADER_NAMES = {c.key: c.header for c in COLUMNS}
@@ -76,6 +87,7 @@ def record_from_row(
     row: dict[str, Any], *, number: int | None = None, department_code: str | None = None, by: str = "header"
 ) -> IntakeRecord:
     """Build the record of one file row (by header) or one pushed work order (by English key)."""
+    row = _units_as_text(row, by)
     values, errors = parse_columns(COLUMNS, row, row=number, by=by)
     names = _HEADER_NAMES if by == "header" else _KEY_NAMES
     accepted = values["accepted_at"]
@@ -96,6 +108,10 @@ def record_from_row(
     if values["satisfaction"] and not values["reply"]:
         errors.append(FieldError(names["satisfaction"], "未答复的工单不能有满意度", None, number))
     revisit = _revisit(values, names, errors, number)
+    if any(values[k] for k in SUPERVISION_KEYS):
+        for key in ("supervision_ref", "supervision_text"):
+            if not values[key]:
+                errors.append(FieldError(names[key], "有督办信息时须填写督办编号和督办内容", None, number))
     if errors:
         raise RecordError(errors)
     extra = {k: iso_local(values[k]) for k in ("dispatched_at", "sign_due_at", "reply_due_at") if values[k]}
@@ -129,7 +145,24 @@ def record_from_row(
         rated_at=values["visited_at"],
         revisit=revisit,
     )
-    return IntakeRecord(draft, history, number)
+    news = PlatformNews(
+        co_units=split_units(values["co_units"]),
+        co_due_at=values["co_due_at"],
+        supervision_ref=values["supervision_ref"],
+        supervised_at=values["supervised_at"],
+        supervision_text=values["supervision_text"],
+        supervision_due_at=values["supervision_due_at"],
+    )
+    return IntakeRecord(draft, history, number, news if news else None)
+
+
+def _units_as_text(row: dict[str, Any], by: str) -> dict[str, Any]:
+    """The push may send 协办单位 as a JSON list of codes or names: read as the file's text cell."""
+    name = "co_units" if by != "header" else "协办单位"
+    units = row.get(name)
+    if isinstance(units, list) and all(isinstance(u, str) for u in units):
+        return {**row, name: ",".join(units)}
+    return row
 
 
 def _revisit(
@@ -187,6 +220,8 @@ EXPORT_HEADER = [
     "是否联系",
     "回访意见",
     "回访编号",
+    "协办单位",
+    "督办次数",
 ]
 
 
@@ -212,6 +247,8 @@ def reply_rows(
         ):
             events.setdefault(event.ticket_id, []).append(event)
     revisits = latest_revisits(session, [t.id for t in tickets])
+    ids = [t.id for t in tickets]
+    co_units, supervised = co_unit_names(session, ids), supervision_counts(session, ids)
     rows = []
     for ticket in tickets:
         history = events.get(ticket.id, [])
@@ -235,6 +272,8 @@ def reply_rows(
                 extension.get("due_at", ""),
                 STATUS_LABELS.get(ticket.status, ticket.status),
                 *_revisit_cells(revisits.get(ticket.id)),
+                "、".join(co_units.get(ticket.id, [])),
+                supervised.get(ticket.id, 0),
             ]
         )
     return rows

@@ -30,6 +30,7 @@ from tracker.tickets.status import OPEN_STATUSES
 from tracker.workflow.doors import supersede_approvals
 from tracker.workflow.opening import find_existing, open_if_new, open_ticket
 from tracker.workflow.transitions import close_ticket, rate_ticket, reply_ticket, update_from_draft
+from tracker.workorders.platform import PlatformNews, apply_platform_news
 from tracker.workorders.repeats import link_at_intake
 from tracker.workorders.revisits import RevisitInput, record_revisit
 
@@ -126,6 +127,7 @@ class IntakeRecord:
     draft: TicketDraft
     history: History = field(default_factory=History)
     row: int | None = None
+    news: PlatformNews | None = None  # a 12345 order's 协办单位 and 督办 (tracker.workorders.platform)
 
 
 @dataclass
@@ -313,7 +315,7 @@ def apply_record(
     `index_search` that path leaves the search index row to the `ticket.created` consumer
     (workers/tasks/events.py), keeping jieba's segmentation out of the request.
     """
-    is_plain = not (record.history.has_steps or record.draft.topics)
+    is_plain = not (record.history.has_steps or record.draft.topics or record.news)
     if fast and is_plain:
         opened = open_if_new(
             session,
@@ -345,12 +347,14 @@ def apply_record(
             if duplicate is not None and not reach.allows_ticket(duplicate):
                 duplicate = None  # flagged for those who may see both; not shown to this caller
             apply_revisit(session, ticket, record.history, actor=actor, reach=reach, now=now)
-            return IntakeResult.of(session, ticket, "created", possible_duplicate_of=duplicate)
+            news = apply_platform_news(session, ticket, record.news, actor=actor, reach=reach, now=now)
+            return IntakeResult.of(session, ticket, "created", news, possible_duplicate_of=duplicate)
         existing = ticket  # another transaction created it between our look-up and open_ticket
     require_reach(reach, existing, what=f"编号 {record.draft.external_ref} 的工单")
     changes: dict[str, Any] = dict(update_from_draft(session, existing, record.draft, actor=actor, now=now))
     changes.update(replay_history(session, existing, record.history, actor=actor))
     changes.update(apply_revisit(session, existing, record.history, actor=actor, reach=reach, now=now))
+    changes.update(apply_platform_news(session, existing, record.news, actor=actor, reach=reach, now=now))
     return IntakeResult.of(session, existing, "updated" if changes else "duplicate", changes)
 
 

@@ -32,6 +32,8 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "approve": APPROVER_ROLES,
     # 重办 ordered by hand (tracker/workorders/redo.py); a 回访's redo follows the city's rule instead.
     "redo": APPROVER_ROLES,
+    # 督办/催办 is the office's (administrators'); the platform issues its own through intake.
+    "supervise": frozenset({"admin"}),
 }
 
 

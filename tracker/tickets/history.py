@@ -72,6 +72,12 @@ EVENT_LABELS = {
     "repeat.linked": "关联重复件",
     "repeat.dismissed": "标记为非重复件",
     "reply.check_overridden": "答复前检查有提示，仍然发送",
+    "cohandling.added": "加派协办单位",
+    "cohandling.replied": "协办单位答复",
+    "cohandling.overridden": "协办未办结时说明理由",
+    "supervision.issued": "督办/催办",
+    "supervision.answered": "督办反馈",
+    "supervision.escalated": "督办超期上报负责人",
 }
 
 

@@ -44,7 +44,7 @@ from tracker.tickets.status import TRANSITIONS, transition_for
 from tracker.workflow import transitions as svc
 from tracker.workflow.fees import waits_for
 from tracker.workflow.models import Approval, Attachment
-from tracker.workorders import reply_check
+from tracker.workorders import cohandling, reply_check
 from tracker.workorders.revisits import RevisitInput, record_revisit
 
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
@@ -253,15 +253,19 @@ def reply(
     outcome: str | None = None,
     attachment_ids: list[int] | None = None,
     confirm_warnings: bool = False,
+    cohandling_reason: str | None = None,
 ) -> Approval | None:
     """答复: sent now (the reply deadline is met), or — a disclosure reply by a 承办人 — submitted for sign-off
-    and sent when a supervisor approves it (returns that Approval). Refused while a request waits, and by
-    the check before a public reply leaves (`reply_check.enforce`: blocking, or warnings not confirmed)."""
+    and sent when a supervisor approves it (returns that Approval). Refused while a request waits; by the
+    check before a public reply leaves (`reply_check.enforce`: blocking, or warnings not confirmed); and —
+    the lead unit of a 12345 order — while a co-handling unit's order is open, unless `cohandling_reason`
+    says why (tracker.workorders.cohandling)."""
     require_action(user, "reply", ticket)
     _check_reply(ticket, text, outcome)
     transition_for("reply", ticket.status)  # refused now, not when the supervisor approves
     # One reply at a time; a pending extension does not hold the answer back (it is decided before 办结).
     _refuse_while_pending(session, ticket, "再次答复", kind="reply")
+    cohandling.check_lead_may_finish(session, ticket, "答复", reason=cohandling_reason, actor=user, now=now)
     if reply_needs_signoff(user, ticket):
         # Checked when submitted too, so the 承办人 (not only the approver) hears of the findings.
         reply_check.enforce(session, ticket, text, confirmed=confirm_warnings, actor=user, now=now)
@@ -295,6 +299,7 @@ def _send_reply(
     # Every path that sends a public reply passes here: the check before it leaves, the same for all.
     reply_check.enforce(session, ticket, text, confirmed=confirmed, actor=actor, now=now)
     svc.reply_ticket(session, ticket, text, actor=actor, now=now, outcome=outcome)
+    cohandling.roll_up_reply(session, ticket, actor=actor, now=now)  # a co-unit's answer reaches the lead
     if attachment_ids:
         svc.record_event(
             session,
@@ -315,12 +320,15 @@ def close(
     outcome: str | None = None,
     reply_text: str | None = None,
     confirm_warnings: bool = False,
+    cohandling_reason: str | None = None,
 ) -> None:
     """办结. With `reply_text` (批量办结) a ticket not answered yet is answered first — unless its reply
     needs a supervisor's sign-off, which only the 答复 door can ask for: then nothing changes. A
-    disclosure's outcome is the one its reply went out with (signed off with it); 办结 cannot change it."""
+    disclosure's outcome is the one its reply went out with (signed off with it); 办结 cannot change it.
+    The lead unit of a 12345 order with a co-handling unit's order open says why (`cohandling_reason`)."""
     require_action(user, "close", ticket)
     _refuse_while_pending(session, ticket, "办结")
+    cohandling.check_lead_may_finish(session, ticket, "办结", reason=cohandling_reason, actor=user, now=now)
     if outcome and outcome not in OUTCOMES_BY_CODE:
         raise ValidationError("答复结果不在年度报告的统计行中", fields={"outcome": "取值无效"})
     if ticket.channel == "disclosure" and ticket.outcome and outcome and outcome != ticket.outcome:

@@ -616,11 +616,19 @@ def act(ticket_id: int, action: str):
                 outcome=form.get("outcome") or None,
                 attachment_ids=attachment_ids,
                 confirm_warnings=form.get("confirm_warnings") == "on",
+                cohandling_reason=form.get("cohandling_reason"),
             )
             if approval is not None:
                 message = "答复已提交科室负责人签发"
         elif action == "close":
-            ds.close(session, ticket, user=user, now=moment, outcome=form.get("outcome") or None)
+            ds.close(
+                session,
+                ticket,
+                user=user,
+                now=moment,
+                outcome=form.get("outcome") or None,
+                cohandling_reason=form.get("cohandling_reason"),
+            )
         elif action == "reopen":
             ds.reopen(session, ticket, form.get("reason", ""), user=user, now=moment)
         elif action == "rate":
