@@ -274,7 +274,7 @@ def test_the_page_issues_answers_and_refuses_after_closure(client, session, now,
 def test_the_register_filters_by_reach_department_and_state_and_exports_escaped(client, session, now, office):
     mine = _order(session, now, office)
     theirs = factories.ticket(session, now=now, dept=office["other"], external_ref=_ref("T"))
-    open_one, _ = sv.issue_supervision(session, mine, user=office["admin"], text=HOSTILE, now=now)
+    sv.issue_supervision(session, mine, user=office["admin"], text=HOSTILE, now=now)
     answered, _ = sv.issue_supervision(
         session, mine, user=office["admin"], text="第二次", now=now, kind="urge"
     )
