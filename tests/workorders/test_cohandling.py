@@ -99,6 +99,27 @@ def test_adding_a_co_unit_opens_a_child_order_of_that_department_with_its_own_de
     assert on_child.data["parent_number"] == parent.number
 
 
+def test_the_co_handling_period_is_configurable_by_a_policy_override(session, now, office):
+    from datetime import date
+
+    from tracker.deadlines.service import add_policy_override
+
+    add_policy_override(
+        session,
+        code="hotline.cohandling",
+        unit="clock_hours",
+        length=48,
+        effective_from=date(2026, 1, 1),
+        reason="本市规定协办单位48小时内反馈",
+        now=now,
+    )
+    parent = _lead_order(session, now, office)
+    [link] = cohandling.add_co_units(session, parent, [office["roads"]], user=office["staff"], now=now)
+    assert link.child.reply_due_at == now + timedelta(hours=48)
+    [added] = _events(session, parent, "cohandling.added")
+    assert added.data["policy"].startswith("hotline.cohandling@admin-") and "本市规定" in added.data["explanation"]
+
+
 def test_a_given_co_handling_due_time_wins(session, now, office):
     parent = _lead_order(session, now, office)
     due = now + timedelta(days=2)

@@ -79,6 +79,15 @@ HOTLINE_ORDER = {
         "satisfaction": {"type": "string", "enum": list(SATISFACTION_LEVELS)},
         "is_resolved": {"type": "boolean"},
         "source": _str("来源渠道"),
+        "co_units": {
+            "description": "协办单位：部门代码或名称的列表（或以、分隔的文字）；每个单位生成一件协办工单",
+            "oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}],
+        },
+        "co_due_at": _str("协办时限（不填则加派后5个工作日）"),
+        "supervision_ref": _str("督办编号（幂等键：同一编号只记录一次）", maxLength=128),
+        "supervised_at": _str("督办时间"),
+        "supervision_text": _str("督办内容（有督办编号时必填）"),
+        "supervision_due_at": _str("督办时限（不填则按规则计算）"),
     },
 }
 
