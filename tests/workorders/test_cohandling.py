@@ -117,7 +117,10 @@ def test_the_co_handling_period_is_configurable_by_a_policy_override(session, no
     [link] = cohandling.add_co_units(session, parent, [office["roads"]], user=office["staff"], now=now)
     assert link.child.reply_due_at == now + timedelta(hours=48)
     [added] = _events(session, parent, "cohandling.added")
-    assert added.data["policy"].startswith("hotline.cohandling@admin-") and "本市规定" in added.data["explanation"]
+    assert (
+        added.data["policy"].startswith("hotline.cohandling@admin-")
+        and "本市规定" in added.data["explanation"]
+    )
 
 
 def test_a_given_co_handling_due_time_wins(session, now, office):
@@ -360,3 +363,21 @@ def test_the_hotline_export_names_co_units(session, now, office):
     row = next(r for r in rows if r[0] == parent.external_ref)
     header = hotline.EXPORT_HEADER
     assert row[header.index("协办单位")] == "水务处、道路处" and row[header.index("督办次数")] == 0
+
+
+def test_only_the_lead_order_calls_the_platform_back(session, now, office):
+    from tracker.intake.callbacks import plan_callbacks
+    from tracker.intake.models import CallbackDelivery
+
+    plan_callbacks(session, now=now)  # earlier tests' events are behind the cursor
+    parent = _lead_order(session, now, office)
+    [link] = cohandling.add_co_units(session, parent, [office["water"]], user=office["staff"], now=now)
+    later = now + timedelta(hours=1)
+    ds.start_work(session, link.child, user=office["water_staff"], now=later)
+    ds.reply(session, link.child, "水务处已处理。", user=office["water_staff"], now=later)
+    ds.reply(session, parent, "已处理。", user=office["staff"], now=later)
+    assert plan_callbacks(session, now=later) == 1
+    sent = session.scalars(
+        select(CallbackDelivery.ticket_id).where(CallbackDelivery.ticket_id.in_((parent.id, link.child.id)))
+    ).all()
+    assert sent == [parent.id]

@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from tracker.clock import local
@@ -24,6 +24,7 @@ from tracker.intake.models import CallbackDelivery, adapter_state
 from tracker.ops.models import ApiKey
 from tracker.security import decrypt_secret
 from tracker.tickets.models import Ticket, TicketEvent
+from tracker.workorders.models import CoHandling
 
 SCAN_NAME = "hotline-callback"
 MAX_ATTEMPTS = 10
@@ -43,6 +44,9 @@ def plan_callbacks(session: Session, *, now: datetime, limit: int = SCAN_LIMIT) 
         .where(
             TicketEvent.id > after,
             Ticket.channel == "hotline",
+            # A co-handling unit's child order answers the lead unit (its reply rolls up to the lead's
+            # order), not the platform, which never issued it: the lead's reply is what goes back.
+            ~exists().where(CoHandling.child_ticket_id == Ticket.id),
             or_(
                 (TicketEvent.kind == "ticket.status_changed")
                 & TicketEvent.status_after.in_(("replied", "closed")),
