@@ -346,3 +346,34 @@ def test_the_beat_task_escalates_an_overdue_supervision_once(scratch_url, tmp_pa
             )
         ).all()
         assert len(events) == 1 and events[0].data["to"] == "leaders"
+
+
+def test_the_unit_hears_of_a_new_supervision_once(scratch_url, tmp_path):  # noqa: F811
+    from tracker.tickets.outbox import OutboxMessage
+    from workers.tasks.events import process_message
+
+    now = at("2026-03-04", "10:00")
+    settings, _ = worker_settings(tmp_path, scratch_url, "memory://")
+    with session_scope(scratch_url) as s:
+        unit = factories.department(s, "tell_unit", "城市管理处")
+        leader = factories.user(s, role="supervisor", dept=unit, now=now, username="tell_leader")
+        admin = factories.user(
+            s,
+            role="admin",
+            dept=factories.department(s, "tell_office", "办公室"),
+            now=now,
+            username="tell_admin",
+        )
+        ticket = factories.ticket(s, now=now, dept=unit)
+        sv.issue_supervision(s, ticket, user=admin, text="请加快", now=now, kind="urge")
+        message_id = s.scalar(
+            select(OutboxMessage.id).where(
+                OutboxMessage.topic == "supervision.issued", OutboxMessage.ticket_id == ticket.id
+            )
+        )
+        leader_id = leader.id
+    assert process_message(settings, message_id, now=now) == ["notify"]
+    assert process_message(settings, message_id, now=now) == []  # redelivered: told once
+    with session_scope(scratch_url) as s:
+        [told] = s.scalars(select(Notification).where(Notification.user_id == leader_id)).all()
+        assert told.title.startswith("收到催办")

@@ -193,6 +193,19 @@ def supervision_counts(session: Session, ticket_ids: list[int]) -> dict[int, int
     return {ticket_id: count for ticket_id, count in rows}
 
 
+def unit_to_tell(session: Session, supervision_id: int) -> tuple[list[int], str] | None:
+    """Who hears of a new 督办 (its ticket's 承办人 and the department's 科室负责人) and the title; None once
+    it is answered (a relay catching up tells nobody of a settled one)."""
+    supervision = session.get(Supervision, supervision_id)
+    if supervision is None or supervision.state != "open":
+        return None
+    people = _leaders(session, supervision.department_id)
+    if supervision.ticket.assignee_id:
+        people.append(supervision.ticket.assignee_id)
+    kind_label = SUPERVISION_KINDS.get(supervision.kind, supervision.kind)
+    return people, f"收到{kind_label}：{supervision.ticket.number}（时限 {_fmt(supervision.due_at)}）"
+
+
 # -- escalation: the beat task's work -------------------------------------------------------------------
 
 

@@ -246,6 +246,20 @@ def on_created_repeats(session: Session, settings: Settings, message: OutboxMess
     link_at_intake(session, ticket.id, phone=ticket.contact.phone if ticket.contact else None, now=now)
 
 
+def on_supervision_notify(
+    session: Session, settings: Settings, message: OutboxMessage, now: datetime
+) -> None:
+    """A 督办/催办 was issued: tell the unit — the order's 承办人 and its department's 科室负责人."""
+    from tracker.workorders.supervision import unit_to_tell
+
+    ticket = session.get(Ticket, message.ticket_id)
+    found = unit_to_tell(session, (message.payload or {}).get("supervision_id") or 0)
+    if ticket is None or found is None:
+        return
+    people, title = found
+    _notify(session, settings, people, title=title, ticket=ticket, now=now, key=f"supervision:{message.id}")
+
+
 CONSUMERS: dict[str, list[tuple[str, Callable]]] = {
     "ticket.created": [
         ("route", on_created_route),
@@ -260,6 +274,7 @@ CONSUMERS: dict[str, list[tuple[str, Callable]]] = {
     "approval.requested": [("notify", on_approval_notify)],
     "approval.approved": [("notify", on_approval_notify)],
     "approval.refused": [("notify", on_approval_notify)],
+    "supervision.issued": [("notify", on_supervision_notify)],
 }
 
 
