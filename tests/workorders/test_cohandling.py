@@ -136,11 +136,19 @@ def test_the_lead_cannot_close_or_reply_while_a_child_is_open_unless_it_says_why
     parent = _lead_order(session, now, office)
     [link] = cohandling.add_co_units(session, parent, [office["water"]], user=office["staff"], now=now)
     with pytest.raises(Conflict) as refused:
-        ds.reply(session, parent, "已处理完毕。", user=office["staff"], now=now)
+        ds.reply(session, parent, "已处理完毕。", user=office["staff"], now=now, confirm_warnings=True)
     assert link.child.number in refused.value.message and "说明理由" in refused.value.message
     assert parent.status == "in_progress" and parent.reply_text is None
     with pytest.raises(Conflict):
-        ds.reply(session, parent, "已处理完毕。", user=office["staff"], now=now, cohandling_reason="   ")
+        ds.reply(
+            session,
+            parent,
+            "已处理完毕。",
+            user=office["staff"],
+            now=now,
+            cohandling_reason="   ",
+            confirm_warnings=True,
+        )
     ds.reply(
         session,
         parent,
@@ -148,6 +156,7 @@ def test_the_lead_cannot_close_or_reply_while_a_child_is_open_unless_it_says_why
         user=office["staff"],
         now=now,
         cohandling_reason="市民要求先行答复，水务处结果另行告知",
+        confirm_warnings=True,  # a short test reply: the check before a reply leaves would stop it
     )
     assert parent.status == "replied"
     with pytest.raises(Conflict):
@@ -186,12 +195,26 @@ def test_a_child_reply_rolls_up_and_then_the_lead_closes_without_a_reason(sessio
     child = link.child
     hostile = '=HYPERLINK("http://evil") <script>alert(1)</script> 已疏通管道'
     ds.start_work(session, child, user=office["water_staff"], now=now)
-    ds.reply(session, child, hostile, user=office["water_staff"], now=now + timedelta(hours=1))
+    ds.reply(
+        session,
+        child,
+        hostile,
+        user=office["water_staff"],
+        now=now + timedelta(hours=1),
+        confirm_warnings=True,
+    )
     [rolled] = _events(session, parent, "cohandling.replied")
     assert rolled.data["reply_text"] == hostile and rolled.data["child_number"] == child.number
     [row] = cohandling.co_handling_panel(session, parent)
     assert row.reply_text == hostile and not row.is_open
-    ds.reply(session, parent, "经协调已处理。", user=office["staff"], now=now + timedelta(hours=2))
+    ds.reply(
+        session,
+        parent,
+        "经协调已处理。",
+        user=office["staff"],
+        now=now + timedelta(hours=2),
+        confirm_warnings=True,
+    )
     ds.close(session, parent, user=office["staff"], now=now + timedelta(hours=2))
     assert parent.status == "closed" and not _events(session, parent, "cohandling.overridden")
 
@@ -200,9 +223,9 @@ def test_reach_the_co_unit_sees_only_its_child_and_the_lead_cannot_act_on_the_ch
     parent = _lead_order(session, now, office)
     [link] = cohandling.add_co_units(session, parent, [office["water"]], user=office["staff"], now=now)
     with pytest.raises(NotFound):  # the co-unit's user cannot open the lead's order
-        ds.reply(session, parent, "越权答复", user=office["water_staff"], now=now)
+        ds.reply(session, parent, "越权答复", user=office["water_staff"], now=now, confirm_warnings=True)
     with pytest.raises(NotFound):  # nor may the lead answer the co-unit's order
-        ds.reply(session, link.child, "越权答复", user=office["staff"], now=now)
+        ds.reply(session, link.child, "越权答复", user=office["staff"], now=now, confirm_warnings=True)
     with pytest.raises(NotFound):  # a third department cannot add units to the lead's order
         cohandling.add_co_units(session, parent, [office["roads"]], user=office["roads_staff"], now=now)
     with pytest.raises(PermissionDenied):  # an auditor reads, never adds
@@ -219,7 +242,7 @@ def test_adding_is_refused_for_the_lead_itself_twice_a_child_or_a_closed_order(s
     with pytest.raises(Conflict):  # no co-handling of a co-handling order
         cohandling.add_co_units(session, link.child, [office["roads"]], user=office["water_staff"], now=now)
     other = _lead_order(session, now, office)
-    ds.reply(session, other, "已答复。", user=office["staff"], now=now)
+    ds.reply(session, other, "已答复。", user=office["staff"], now=now, confirm_warnings=True)
     ds.close(session, other, user=office["staff"], now=now)
     with pytest.raises(Conflict):
         cohandling.add_co_units(session, other, [office["roads"]], user=office["staff"], now=now)
@@ -314,7 +337,11 @@ def test_the_page_adds_co_units_shows_children_and_refuses_closing(client, sessi
     refused = post(client, f"/tickets/{parent.id}/actions/reply", reply_text="已处理。")
     assert refused.status_code == 409 and link.child.number in refused.get_data(as_text=True)
     done = post(
-        client, f"/tickets/{parent.id}/actions/reply", reply_text="已处理。", cohandling_reason="先行答复"
+        client,
+        f"/tickets/{parent.id}/actions/reply",
+        reply_text="已处理。",
+        cohandling_reason="先行答复",
+        confirm_warnings="on",
     )
     assert done.status_code == 302
     session.expire_all()
@@ -374,8 +401,10 @@ def test_only_the_lead_order_calls_the_platform_back(session, now, office):
     [link] = cohandling.add_co_units(session, parent, [office["water"]], user=office["staff"], now=now)
     later = now + timedelta(hours=1)
     ds.start_work(session, link.child, user=office["water_staff"], now=later)
-    ds.reply(session, link.child, "水务处已处理。", user=office["water_staff"], now=later)
-    ds.reply(session, parent, "已处理。", user=office["staff"], now=later)
+    ds.reply(
+        session, link.child, "水务处已处理。", user=office["water_staff"], now=later, confirm_warnings=True
+    )
+    ds.reply(session, parent, "已处理。", user=office["staff"], now=later, confirm_warnings=True)
     assert plan_callbacks(session, now=later) == 1
     sent = session.scalars(
         select(CallbackDelivery.ticket_id).where(CallbackDelivery.ticket_id.in_((parent.id, link.child.id)))

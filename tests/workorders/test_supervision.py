@@ -131,7 +131,7 @@ def test_a_supervision_after_closure_is_refused(session, now, office, how):
     ticket = _order(session, now, office)
     ds.start_work(session, ticket, user=office["staff"], now=now)
     if how == "closed":
-        ds.reply(session, ticket, "已办理。", user=office["staff"], now=now)
+        ds.reply(session, ticket, "已办理。", user=office["staff"], now=now, confirm_warnings=True)
         ds.close(session, ticket, user=office["staff"], now=now)
     elif how == "returned":
         ds.return_to_platform(session, ticket, "非本单位职责", user=office["staff"], now=now)
@@ -175,7 +175,7 @@ def test_the_platform_supervision_is_recorded_once_and_refused_after_closure(cli
     assert refused.status_code == 400 and "supervision_text" in refused.get_data(as_text=True)
     # After closure, a new 督办 is a 409 with a clear message; the replayed one stays as it was.
     ds.start_work(session, ticket, user=office["staff"], now=now)
-    ds.reply(session, ticket, "已办理。", user=office["staff"], now=now)
+    ds.reply(session, ticket, "已办理。", user=office["staff"], now=now, confirm_warnings=True)
     ds.close(session, ticket, user=office["staff"], now=now)
     session.commit()
     late = {**order, "supervision_ref": "DB-2026-002", "supervision_text": "再次督办"}
@@ -249,7 +249,7 @@ def test_the_page_issues_answers_and_refuses_after_closure(client, session, now,
     ticket = _order(session, now, office)
     closed = _order(session, now, office)
     ds.start_work(session, closed, user=office["staff"], now=now)
-    ds.reply(session, closed, "已办理。", user=office["staff"], now=now)
+    ds.reply(session, closed, "已办理。", user=office["staff"], now=now, confirm_warnings=True)
     ds.close(session, closed, user=office["staff"], now=now)
     session.commit()
     sign_in(client, office["staff"])
