@@ -20,6 +20,7 @@ from tracker.letters import service as letter_service
 from tracker.tickets.models import Deadline
 from tracker.workflow import desk
 from tracker.workflow import doors as ds
+from tracker.workorders.models import Supervision
 from web.views.dashboard import TICKET_ACTIONS
 
 ROLES = ("staff", "supervisor", "admin", "auditor", "anonymous")
@@ -216,6 +217,19 @@ EXPECTATIONS = {
     ("letters.templates", "GET"): admin_only,
     ("letters.templates", "POST"): admin_only,
     ("letters.template_download", "GET"): admin_only,
+    # The 12345 work-order panels (issue 19): each checks the ticket's reach first, then its door the role.
+    ("workorders_check.check_draft", "POST"): act,
+    ("workorders_check.link_repeat", "POST"): act,
+    ("workorders_check.dismiss_repeat", "POST"): act,
+    ("workorders_check.rules", "GET"): admin_only,
+    ("workorders_check.rules", "POST"): admin_only,
+    ("workorders_revisits.record", "POST"): act,
+    ("workorders_revisits.order_redo", "POST"): act_supervisor,
+    ("workorders_revisits.reveal", "POST"): reveal,
+    ("workorders_cohandling.add", "POST"): act,
+    ("workorders_supervision.issue", "POST"): admin_only,
+    ("workorders_supervision.answer", "POST"): act,
+    ("workorders_supervision.register", "GET"): signed_in,
 }
 
 # Every action of the ticket page: the rule for POST /tickets/<id>/actions/<action>.
@@ -226,6 +240,7 @@ ACTION_EXPECTATIONS = {
     "return": act,
     "request_correction": act,
     "receive_correction": act,
+    "receive_fee": act,
     "start_consultation": act,
     "end_consultation": act,
     "extend": act,
@@ -237,7 +252,15 @@ ACTION_EXPECTATIONS = {
     "note": act,
 }
 
-OBJECT_ARGS = {"ticket_id", "approval_id", "attachment_id", "filter_id", "batch_id", "letter_id"}
+OBJECT_ARGS = {
+    "ticket_id",
+    "approval_id",
+    "attachment_id",
+    "filter_id",
+    "batch_id",
+    "letter_id",
+    "supervision_id",
+}
 FIXED_ARGS = {
     ("dashboard.queue", "code"): "department",
     ("dashboard.bulk", "code"): "department",
@@ -285,7 +308,7 @@ def world(session, now, settings):
             session, now=now, dept=other, channel="disclosure", request_type="政府信息公开申请"
         ),
     }
-    approvals, attachments, letters = {}, {}, {}
+    approvals, attachments, letters, supervisions = {}, {}, {}, {}
     for scope, requester in (("own", users["staff"]), ("other", stranger)):
         ticket = tickets[scope]
         assert session.scalar(
@@ -304,6 +327,18 @@ def world(session, now, settings):
             now=now,
             directory=settings.instance_dir / "attachments",
         ).id
+        supervision = Supervision(
+            ticket_id=ticket.id,
+            department_id=ticket.department_id,
+            kind="supervise",
+            text="请加快办理",
+            issued_by_label="12345平台",
+            issued_at=now,
+            state="open",
+        )
+        session.add(supervision)
+        session.flush()
+        supervisions[scope] = supervision.id
         letters[scope] = letter_service.issue_letter(
             session,
             ticket,
@@ -370,6 +405,7 @@ def world(session, now, settings):
         "approvals": approvals,
         "attachments": attachments,
         "letters": letters,
+        "supervisions": supervisions,
         "filters": filters,
         "other_filter": other_filter,
         "key_id": key.key_id,
@@ -391,6 +427,8 @@ def _url(rule, world, role, scope, action=None):
             values[arg] = world["attachments"][scope]
         elif arg == "letter_id":
             values[arg] = world["letters"][scope]
+        elif arg == "supervision_id":
+            values[arg] = world["supervisions"][scope]
         elif arg == "filter_id":
             values[arg] = (
                 world["filters"].get((role, "own"), world["other_filter"])
