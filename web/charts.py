@@ -147,3 +147,38 @@ def horizontal_bars(
             f'<text x="{label_w + w + 6:.1f}" y="{y + 20}" font-size="14" fill="#1f2933">{value}</text>'
         )
     return _svg(width, height, title, body)
+
+
+def percent_bars(
+    items: Sequence[tuple[str, float | None, str]], *, title: str, width: int = 520, empty: str = "暂无数据"
+) -> Markup:
+    """One bar per (label, value 0–1 or None, caption), the value as a percentage and the caption (e.g.
+    "95 / 100") beside it. The assessment page draws its rates and its units' scores (÷ 100) with it."""
+    row_h, label_w = 30, 150
+    height = max(len(items), 1) * row_h + 10
+    plot_w = width - label_w - 150
+    body: list[str] = []
+    if not items:
+        body.append(f'<text x="10" y="22" font-size="13" fill="#6b7785">{escape(empty)}</text>')
+    for index, (label, value, caption) in enumerate(items):
+        y = 5 + index * row_h
+        shown = label if len(label) <= 10 else label[:9] + "…"
+        body.append(
+            f'<text x="{label_w - 8}" y="{y + 20}" font-size="14" text-anchor="end" fill="#1f2933">'
+            f"<title>{escape(label)}</title>{escape(shown)}</text>"
+        )
+        body.append(f'<rect x="{label_w}" y="{y + 4}" width="{plot_w}" height="{row_h - 8}" fill="#eef2f6"/>')
+        if value is None:
+            text = "—"
+        else:
+            colour = "#1e7b34" if value >= 0.95 else "#b26a00" if value >= 0.85 else "#b3261e"
+            w = plot_w * max(0.0, min(1.0, value))
+            body.append(
+                f'<rect x="{label_w}" y="{y + 4}" width="{max(w, 1):.1f}" height="{row_h - 8}" fill="{colour}"/>'
+            )
+            text = f"{value * 100:.1f}%"
+        body.append(
+            f'<text x="{label_w + plot_w + 8}" y="{y + 20}" font-size="14" fill="#1f2933">{escape(text)}'
+            f'<tspan fill="#6b7785" font-size="12"> {escape(caption)}</tspan></text>'
+        )
+    return _svg(width, height, title, body)

@@ -200,6 +200,10 @@ EXPECTATIONS = {
     ("reports.download", "GET"): report_readers,
     ("reports.drilldown", "GET"): report_readers,
     ("reports.stylesheet", "GET"): public,
+    # The 12345 assessment: the office and auditors every unit, a 科室负责人 their own (docs/assessment.md).
+    ("assessment.page", "GET"): report_readers,
+    ("assessment.download", "GET"): report_readers,
+    ("assessment.drill", "GET"): report_readers,
     ("reports.registers", "GET"): audit_readers,
     ("reports.registers", "POST"): admin_only,
     ("reports.import_register", "POST"): admin_only,

@@ -60,6 +60,51 @@ def annual_cmd(settings: Settings, year, department_code, fmt, out, force, satis
         click.echo(f"已导出 {out}（{len(body)} 字节）", err=True)
 
 
+@report.command("assessment")
+@click.option("--period", required=True, help="2026-11 (month), 2026-Q4 (quarter) or 2026 (year)")
+@click.option(
+    "--department", "department_code", default=None, help="部门代码: that unit only (rank among all)"
+)
+@click.option("--format", "fmt", type=click.Choice(("json", "xlsx")), default="json", show_default=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--people", is_flag=True, help="with --department: add the unit's people (not ranked)")
+@click.pass_obj
+def assessment_cmd(settings: Settings, period, department_code, fmt, out, people) -> None:
+    """The 12345 handling-unit assessment (docs/assessment.md): rates, score, ranking and trend."""
+    from tracker.db import session_scope
+    from tracker.errors import TrackerError
+    from tracker.reports.assessment import build_assessment, people_assessment
+    from tracker.reports.assessment_rules import load_rules, parse_period
+    from tracker.reports.assessment_xlsx import assessment_xlsx
+
+    if people and not department_code:
+        raise click.UsageError("--people 须与 --department 一起使用")
+    if fmt == "xlsx" and out is None:
+        raise click.UsageError("--format xlsx 须用 --out 指定输出文件")
+    try:
+        parsed = parse_period(period)
+        rules = load_rules(settings.instance_dir)
+        with session_scope(settings.database_url) as session:
+            data = build_assessment(session, parsed, rules, department_code=department_code)
+            staff = (
+                people_assessment(session, parsed, rules, department_code=department_code) if people else None
+            )
+    except TrackerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if staff is not None:
+        data["people"] = staff
+    if fmt == "json":
+        body = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
+    else:
+        name = data["units"][0]["name"] if department_code and data["units"] else ""
+        body = assessment_xlsx(data, people=staff, unit_name=name)
+    if out is None:
+        click.echo(body.decode("utf-8"))
+    else:
+        out.write_bytes(body)
+        click.echo(f"已导出 {out}（{len(body)} 字节）", err=True)
+
+
 @report.command("figures")
 @click.option("--year", type=int, required=True)
 @click.option("--quarter", type=int, default=None)

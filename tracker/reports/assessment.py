@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, aliased
 
 from tracker.deadlines.policies import CANCELLED, REPLY, SIGN
 from tracker.errors import NotFound, ValidationError
+from tracker.people.access import visible_tickets
 from tracker.people.models import Department, User
 from tracker.reports.assessment_rules import RATES, AssessmentRules, Period
 from tracker.reports.scope import tune_for_reporting
@@ -467,3 +468,38 @@ def plain_group_by_baseline(session: Session, period: Period) -> list[tuple]:
         .group_by(Ticket.department_id)
     )
     return list(session.execute(query))
+
+
+@dataclass
+class AssessmentDrill:
+    """The orders behind one number as one user may see them (the page's list)."""
+
+    tickets: list[Ticket]
+    total: int
+    hidden: int  # behind the number, but outside what the user may see
+    truncated: bool
+
+
+def drill_for(
+    session: Session,
+    period: Period,
+    rules: AssessmentRules,
+    user: User,
+    *,
+    figure: str,
+    part: str,
+    department_code: str | None = None,
+    user_id: int | None = None,
+    limit: int = 500,
+) -> AssessmentDrill:
+    """`assessment_tickets` restricted to the tickets `user` may see (tracker.people.access)."""
+    found = assessment_tickets(
+        session, period, rules, figure=figure, part=part, department_code=department_code, user_id=user_id
+    )
+    ids = [ticket_id for ticket_id, _number in found]
+    visible: list[Ticket] = []
+    for start in range(0, len(ids), 1000):  # IN lists of bounded size on both databases
+        chunk = ids[start : start + 1000]
+        visible.extend(session.scalars(select(Ticket).where(Ticket.id.in_(chunk), visible_tickets(user))))
+    visible.sort(key=lambda t: (t.received_at, t.id))
+    return AssessmentDrill(visible[:limit], len(ids), len(ids) - len(visible), len(visible) > limit)

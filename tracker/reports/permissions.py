@@ -36,3 +36,21 @@ def require_register_read(user: User) -> None:
 def require_register_write(user: User) -> None:
     if user.role not in REGISTER_WRITE_ROLES:
         raise PermissionDenied("只有办公室管理员可以维护年报登记簿")
+
+
+def assessment_department(user: User, requested_code: str | None) -> str | None:
+    """The unit the user may see in the 12345 assessment (docs/assessment.md, "Who sees what").
+
+    The office (administrators) and auditors see every unit, the bureau's totals and anyone's figures;
+    a 科室负责人 sees their own unit's row (ranked among all units), the bureau's totals and their own
+    unit's people; a 承办人 sees nothing (the assessment judges units and is the office's instrument).
+    None means every unit.
+    """
+    if user.role in READ_ANY_ROLES:
+        return requested_code or None
+    if user.role == "supervisor":
+        own = user.department.code
+        if requested_code and requested_code != own:
+            raise PermissionDenied("只能查看本部门的考核结果")
+        return own
+    raise PermissionDenied("无权查看考核结果")
