@@ -75,4 +75,10 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "reports.prepare_previous_year",
         "schedule": crontab(hour=9, minute=15, day_of_month="2-15", month_of_year="1"),
     },
+    # Last month's 12345 assessment on the month's first working day (调休 included; the task decides,
+    # a unique period makes it once), and a notice to the office (tracker.reports.assessment_prepare).
+    "assessment": {
+        "task": "reports.prepare_assessment",
+        "schedule": crontab(hour=9, minute=20, day_of_month="1-15"),
+    },
 }

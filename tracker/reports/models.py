@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.orm import Base, int_pk
@@ -76,3 +77,21 @@ class ReportText(Base):
     body: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime]
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class AssessmentSnapshot(Base):
+    """The 12345 assessment of a period as prepared for the office (tracker.reports.assessment_prepare).
+
+    The unique `period` makes "prepared once" a fact of the database: the beat task that runs every
+    morning inserts the row on the month's first working day, and a second run (another beat, a retry)
+    meets the constraint and stops without notifying anyone again. `data` is the JSON of
+    `build_assessment` at that moment; the page always computes afresh (late 回访 imports move figures).
+    """
+
+    __tablename__ = "assessment_snapshots"
+
+    id: Mapped[int_pk]
+    period: Mapped[str] = mapped_column(String(16), unique=True)
+    prepared_at: Mapped[datetime]
+    rules_source: Mapped[str] = mapped_column(String(500))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -34,3 +34,25 @@ def run_prepare_previous_year(settings: Settings, *, now: datetime | None = None
 @shared_task(bind=True, name="reports.prepare_previous_year", **RETRY)
 def prepare_previous_year(self) -> int:
     return run_prepare_previous_year(settings_of(self))
+
+
+def run_prepare_assessment(settings: Settings, *, now: datetime | None = None) -> int:
+    """Return how many administrators were notified (0 when today is not the day, or once done)."""
+    from tracker.notify.service import plan_deliveries
+    from tracker.reports.assessment_prepare import prepare_previous_month
+    from tracker.reports.assessment_rules import load_rules
+
+    now = now or utcnow()
+    rules = load_rules(settings.instance_dir)
+    with session_scope(settings.database_url) as session:
+        prepared = prepare_previous_month(session, now=now, rules=rules)
+        if prepared is None or prepared.already:
+            return 0
+        plan_deliveries(session, prepared.notification_ids, now=now, media=media_for(settings))
+    log.info("assessment %s prepared", prepared.period)
+    return len(prepared.notification_ids)
+
+
+@shared_task(bind=True, name="reports.prepare_assessment", **RETRY)
+def prepare_assessment(self) -> int:
+    return run_prepare_assessment(settings_of(self))
