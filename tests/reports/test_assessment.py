@@ -227,3 +227,33 @@ def test_drill_down_refuses_unknown_figures(session):
         assessment_tickets(session, NOV, RULES, figure="speed", part="num")
     with pytest.raises(ValidationError):
         assessment_tickets(session, NOV, RULES, figure="response", part="all")
+
+
+def test_trend_uses_last_periods_prepared_ranking_under_the_same_rules(session, month):
+    from tests.reports.builders import at
+    from tracker.reports.models import AssessmentSnapshot
+
+    reported = {"code": month.a.code, "score": 90.0, "rank": 1}
+    session.add(
+        AssessmentSnapshot(
+            period="2026-10",
+            prepared_at=at("2026-11-02 09:20"),
+            rules_source=RULES.source,
+            data={"units": [reported], "bureau": {"score": 88.5}, "rules": RULES.as_dict()},
+        )
+    )
+    session.flush()
+    data = build_assessment(session, NOV, RULES)
+    assert data["trend_basis"] == "prepared"
+    a = _unit(data, month.a.code)
+    assert a["trend"] == {
+        "previous_score": 90.0,
+        "previous_rank": 1,
+        "score_change": -15.67,
+        "rank_change": -1,
+    }
+    assert data["bureau"]["trend"]["previous_score"] == 88.5
+    # Under other rules the prepared figures are not comparable: last period is computed afresh.
+    other = build_assessment(session, NOV, with_overrides(RULES, minimum_sample=1))
+    assert other["trend_basis"] == "computed"
+    assert _unit(other, month.a.code)["trend"]["previous_rank"] == 1  # October: A alone, ranked at 1 order

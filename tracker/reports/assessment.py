@@ -25,11 +25,12 @@ that are not a 重复件 of another):
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, case, exists, func, literal, or_, select
+from sqlalchemy import Select, and_, case, exists, func, literal, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from tracker.deadlines.policies import CANCELLED, REPLY, SIGN
@@ -37,6 +38,7 @@ from tracker.errors import NotFound, ValidationError
 from tracker.people.access import visible_tickets
 from tracker.people.models import Department, User
 from tracker.reports.assessment_rules import RATES, AssessmentRules, Period
+from tracker.reports.models import AssessmentSnapshot
 from tracker.reports.scope import tune_for_reporting
 from tracker.tickets.models import Deadline, Ticket
 from tracker.workorders.models import Redo, RepeatLink, Revisit, SendBack, Supervision
@@ -193,7 +195,8 @@ def _closed(rules: AssessmentRules, period: Period, grouping: str) -> Select:
             _key(grouping).label("group_key"),
             Ticket.id.label("ticket_id"),
             literal(1).label("redone_den"),
-            _flag(exists().where(Redo.ticket_id == Ticket.id)).label("redone_num"),
+            # IN, not EXISTS: PostgreSQL hashes the few redos once instead of probing them per order.
+            _flag(Ticket.id.in_(select(Redo.ticket_id))).label("redone_num"),
         )
         .select_from(Ticket)
         .where(_in_period(Ticket.closed_at, period), _counted_ticket(rules))
@@ -227,6 +230,17 @@ SOURCES = {
     "closed": _closed,
     "supervision": _supervision,
 }
+
+
+def tune_for_assessment(session: Session) -> None:
+    """The report settings (no JIT, memory to hash in), and on PostgreSQL index look-ups priced as what
+    they are for a month's orders, rows in cache: with the default random_page_cost (4, a spinning disk)
+    the planner hashes every sign deadline of the year (2 million rows) to join a month's 170,000 orders,
+    or scans every ticket to join a month's call-backs (docs/benchmarks.md, bench:assessment). SET LOCAL:
+    this transaction only."""
+    tune_for_reporting(session)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL random_page_cost = 1.1"))
 
 
 def _figures(session: Session, rules: AssessmentRules, period: Period, grouping: str) -> dict[Any, dict]:
@@ -366,10 +380,11 @@ def build_assessment(
 ) -> dict[str, Any]:
     """The assessment as JSON-ready data (shape in docs/assessment.md). Ranks are over every unit; with
     `department_code` only that unit's entry is listed (its rank still among all), the bureau's stays."""
-    tune_for_reporting(session)
+    tune_for_assessment(session)
     units, bureau = _unit_results(session, rules, period)
+    trend_basis = None
     if with_trend:
-        before_units, before_bureau = _unit_results(session, rules, period.previous())
+        before_units, before_bureau, trend_basis = _previous_results(session, rules, period.previous())
         by_code = {u["code"]: u for u in before_units}
         for unit in units:
             unit["trend"] = _trend(unit, by_code.get(unit["code"]))
@@ -385,7 +400,23 @@ def build_assessment(
         "bureau": bureau,
         "ranked_units": sum(1 for u in units if u["ranked"]),
         "rules": rules.as_dict(),
+        "trend_basis": trend_basis,
     }
+
+
+def _previous_results(
+    session: Session, rules: AssessmentRules, previous: Period
+) -> tuple[list[dict], dict, str]:
+    """Last period's units and bureau: as prepared for the office (the snapshot the beat task kept —
+    the ranking that was reported, which late call-backs do not rewrite) when it was prepared under the
+    same rules; otherwise computed now. The third value says which ("prepared" / "computed")."""
+    snapshot = session.scalar(
+        select(AssessmentSnapshot.data).where(AssessmentSnapshot.period == previous.key)
+    )
+    if snapshot and snapshot.get("rules") == json.loads(json.dumps(rules.as_dict())):
+        return snapshot["units"], snapshot["bureau"], "prepared"
+    units, bureau = _unit_results(session, rules, previous)
+    return units, bureau, "computed"
 
 
 def people_assessment(
@@ -395,7 +426,7 @@ def people_assessment(
     department_id = session.scalar(select(Department.id).where(Department.code == department_code))
     if department_id is None:
         raise NotFound(f"部门 {department_code!r} 不存在")
-    tune_for_reporting(session)
+    tune_for_assessment(session)
     figures = _figures(session, rules, period, "person")
     users = {
         row.id: row
@@ -461,7 +492,7 @@ def assessment_tickets(
 
 def plain_group_by_baseline(session: Session, period: Period) -> list[tuple]:
     """The benchmark's yardstick: one GROUP BY over the month's hotline orders (docs/benchmarks.md)."""
-    tune_for_reporting(session)
+    tune_for_assessment(session)
     query = (
         select(Ticket.department_id, func.count(), func.count(Ticket.closed_at))
         .where(Ticket.channel == "hotline", _in_period(Ticket.received_at, period))

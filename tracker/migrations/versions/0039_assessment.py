@@ -3,6 +3,10 @@
 New table ``assessment_snapshots``: one row per prepared period, UNIQUE on ``period`` — the beat task's
 "prepared once" is this constraint, not a look before it writes.
 
+Two partial indexes for the assessment's month (tracker/reports/models.py says why):
+``ix_deadlines_reply_due_met`` (reply deadlines by due time, covering ticket, met time and state on
+PostgreSQL) and ``ix_tickets_closed_at`` (orders by 办结 time). No constraint changes.
+
 Revision ID: 0039
 Revises: 0034
 """
@@ -29,7 +33,28 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_assessment_snapshots")),
         sa.UniqueConstraint("period", name=op.f("uq_assessment_snapshots_period")),
     )
+    with op.batch_alter_table("deadlines", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_deadlines_reply_due_met",
+            ["due_at"],
+            unique=False,
+            postgresql_include=["ticket_id", "met_at", "state"],
+            postgresql_where=sa.text("kind = 'reply'"),
+            sqlite_where=sa.text("kind = 'reply'"),
+        )
+    with op.batch_alter_table("tickets", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_tickets_closed_at",
+            ["closed_at"],
+            unique=False,
+            postgresql_where=sa.text("closed_at IS NOT NULL"),
+            sqlite_where=sa.text("closed_at IS NOT NULL"),
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tickets", schema=None) as batch_op:
+        batch_op.drop_index("ix_tickets_closed_at")
+    with op.batch_alter_table("deadlines", schema=None) as batch_op:
+        batch_op.drop_index("ix_deadlines_reply_due_met")
     op.drop_table("assessment_snapshots")
