@@ -150,17 +150,22 @@ def horizontal_bars(
 
 
 def percent_bars(
-    items: Sequence[tuple[str, float | None, str]], *, title: str, width: int = 520, empty: str = "暂无数据"
+    items: Sequence[tuple[str, float | None, str, bool]],
+    *,
+    title: str,
+    width: int = 520,
+    empty: str = "暂无数据",
 ) -> Markup:
-    """One bar per (label, value 0–1 or None, caption), the value as a percentage and the caption (e.g.
-    "95 / 100") beside it. The assessment page draws its rates and its units' scores (÷ 100) with it."""
+    """One bar per (label, value 0–1 or None, caption, higher is better), the value as a percentage and
+    the caption (e.g. "95 / 100") beside it; green, amber or red by how good the value is (a 回退率 of 1 %
+    is good). The assessment page draws its rates and its units' scores (÷ 100) with it."""
     row_h, label_w = 30, 150
     height = max(len(items), 1) * row_h + 10
     plot_w = width - label_w - 150
     body: list[str] = []
     if not items:
         body.append(f'<text x="10" y="22" font-size="13" fill="#6b7785">{escape(empty)}</text>')
-    for index, (label, value, caption) in enumerate(items):
+    for index, (label, value, caption, higher_is_better) in enumerate(items):
         y = 5 + index * row_h
         shown = label if len(label) <= 10 else label[:9] + "…"
         body.append(
@@ -171,7 +176,8 @@ def percent_bars(
         if value is None:
             text = "—"
         else:
-            colour = "#1e7b34" if value >= 0.95 else "#b26a00" if value >= 0.85 else "#b3261e"
+            good = value if higher_is_better else 1 - value
+            colour = "#1e7b34" if good >= 0.95 else "#b26a00" if good >= 0.85 else "#b3261e"
             w = plot_w * max(0.0, min(1.0, value))
             body.append(
                 f'<rect x="{label_w}" y="{y + 4}" width="{max(w, 1):.1f}" height="{row_h - 8}" fill="{colour}"/>'

@@ -126,7 +126,13 @@ def _ranking_sheet(ws: Worksheet, data: dict) -> None:
     _put(ws, row, column + 2, bureau["score"], fmt="0.00")
     ws.freeze_panes = "E4"
     _widths(ws, {1: 10, 2: 10, 3: 18, 4: 8}, 8, width)
-    ws.page_setup.orientation = "landscape"
+    _fit_width(ws, landscape=True)
+
+
+def _fit_width(ws: Worksheet, *, landscape: bool) -> None:
+    """Printed one page wide (as many pages down as it takes), like the office prints its sheets."""
+    ws.page_setup.orientation = "landscape" if landscape else "portrait"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
@@ -147,7 +153,7 @@ def _people_sheet(ws: Worksheet, data: dict, people: list[dict], unit_name: str)
         _put(ws, row, column + 1, person["score"], fmt="0.00")
         row += 1
     _widths(ws, {1: 12, 2: 12, 3: 8}, 8, width)
-    ws.page_setup.orientation = "landscape"
+    _fit_width(ws, landscape=True)
 
 
 def _rules_sheet(ws: Worksheet, data: dict) -> None:
@@ -172,6 +178,7 @@ def _rules_sheet(ws: Worksheet, data: dict) -> None:
         for c, value in enumerate(values, start=1):
             _put(ws, r, c, value, head=r == 2)
     _widths(ws, {1: 26, 2: 30, 3: 36}, 10, 3)
+    _fit_width(ws, landscape=False)
 
 
 def assessment_xlsx(data: dict, *, people: list[dict] | None = None, unit_name: str = "") -> bytes:

@@ -37,7 +37,7 @@ from tracker.reports.assessment_xlsx import XLSX_MIME, assessment_filename, asse
 from tracker.tickets.status import STATUS_LABELS
 from web import charts
 from web.database import db, settings
-from web.security import current_user, login_required
+from web.security import clock_now, current_user, login_required
 
 bp = Blueprint("assessment", __name__, url_prefix="/reports/assessment")
 DOWNLOAD_FORMATS = ("xlsx", "json")
@@ -47,7 +47,7 @@ def _scope():
     """(user, unit code or None, period): access first, then the input."""
     user = current_user()
     department = permissions.assessment_department(user, request.args.get("department") or None)
-    raw = request.args.get("period") or month_before(local(utcnow()).date()).key
+    raw = request.args.get("period") or month_before(local(clock_now()).date()).key
     return user, department, parse_period(raw)
 
 
@@ -68,14 +68,17 @@ def page():
     bureau = data["bureau"]
     rate_chart = charts.percent_bars(
         [
-            (label, bureau["rates"][key]["rate"], _caption(bureau["rates"][key]))
-            for key, (label, _b) in RATES.items()
+            (gettext(label), bureau["rates"][key]["rate"], _caption(bureau["rates"][key]), higher_is_better)
+            for key, (label, higher_is_better) in RATES.items()
         ],
         title=gettext("全局各项比率"),
     )
     ranked = [u for u in data["units"] if u["score"] is not None][:15]
     score_chart = charts.percent_bars(
-        [(u["name"], u["score"] / 100, f"#{u['rank']}" if u["rank"] else gettext("不排名")) for u in ranked],
+        [
+            (u["name"], u["score"] / 100, f"#{u['rank']}" if u["rank"] else gettext("不排名"), True)
+            for u in ranked
+        ],
         title=gettext("综合得分"),
         empty=gettext("暂无数据"),
     )
