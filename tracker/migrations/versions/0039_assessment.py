@@ -3,9 +3,10 @@
 New table ``assessment_snapshots``: one row per prepared period, UNIQUE on ``period`` — the beat task's
 "prepared once" is this constraint, not a look before it writes.
 
-Two partial indexes for the assessment's month (tracker/reports/models.py says why):
+Three partial indexes for the assessment's month (tracker/reports/models.py says why):
 ``ix_deadlines_reply_due_met`` (reply deadlines by due time, covering ticket, met time and state on
-PostgreSQL) and ``ix_tickets_closed_at`` (orders by 办结 time). No constraint changes.
+PostgreSQL), ``ix_deadlines_sign_ticket`` (the sign-for deadline by ticket, covering due time, met time
+and state) and ``ix_tickets_closed_at`` (orders by 办结 time). No constraint changes.
 
 Revision ID: 0039
 Revises: 0034
@@ -42,6 +43,14 @@ def upgrade() -> None:
             postgresql_where=sa.text("kind = 'reply'"),
             sqlite_where=sa.text("kind = 'reply'"),
         )
+        batch_op.create_index(
+            "ix_deadlines_sign_ticket",
+            ["ticket_id"],
+            unique=False,
+            postgresql_include=["due_at", "met_at", "state"],
+            postgresql_where=sa.text("kind = 'sign'"),
+            sqlite_where=sa.text("kind = 'sign'"),
+        )
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.create_index(
             "ix_tickets_closed_at",
@@ -56,5 +65,6 @@ def downgrade() -> None:
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.drop_index("ix_tickets_closed_at")
     with op.batch_alter_table("deadlines", schema=None) as batch_op:
+        batch_op.drop_index("ix_deadlines_sign_ticket")
         batch_op.drop_index("ix_deadlines_reply_due_met")
     op.drop_table("assessment_snapshots")
