@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import select
 
 from tests.reports.assessment_month import build_november
+from tests.reports.builders import at
 from tracker.errors import NotFound, ValidationError
 from tracker.reports.assessment import assessment_tickets, build_assessment, people_assessment
 from tracker.reports.assessment_rules import (
@@ -17,6 +19,7 @@ from tracker.reports.assessment_rules import (
     rules_from_dict,
     with_overrides,
 )
+from tracker.workorders.models import RepeatLink
 
 NOV = parse_period("2026-11")
 RULES = with_overrides(DEFAULT_RULES, minimum_sample=3)
@@ -122,6 +125,16 @@ def test_repeats_counted_when_the_city_says_so(session, month):
     a = _unit(data, month.a.code)
     assert a["received"] == 7  # a6 counts too
     assert _nd(a["rates"]["sign_on_time"]) == (4, 6)
+
+
+def test_a_dismissed_repeat_link_counts_the_order_again(session, month):
+    # Staff marked a6 «不是重复件»: the link stays (never deleted) but no longer makes it a repeat.
+    link = session.scalar(select(RepeatLink).where(RepeatLink.ticket_id == month.orders["a6"].id))
+    link.dismissed_at = at("2026-11-21 09:00")
+    link.dismissed_by_label = "测试"
+    session.flush()
+    a = _unit(build_assessment(session, NOV, RULES), month.a.code)
+    assert a["received"] == 7
 
 
 def test_configurable_definitions(session, month):

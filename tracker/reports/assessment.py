@@ -41,7 +41,8 @@ from tracker.reports.assessment_rules import RATES, AssessmentRules, Period
 from tracker.reports.models import AssessmentSnapshot
 from tracker.reports.scope import tune_for_reporting
 from tracker.tickets.models import Deadline, Ticket
-from tracker.workorders.models import Redo, RepeatLink, Revisit, SendBack, Supervision
+from tracker.workorders.models import Redo, Revisit, SendBack, Supervision
+from tracker.workorders.repeats import counted_once
 
 GROUPINGS = ("unit", "person")
 PARTS = ("num", "den")
@@ -86,7 +87,9 @@ def _counted_ticket(rules: AssessmentRules):
     """The orders the assessment counts at all: the rules' channels, not merged, a repeat once."""
     conditions = [Ticket.channel.in_(rules.channels), Ticket.merged_into_id.is_(None)]
     if rules.count_repeats_once:
-        conditions.append(~exists().where(RepeatLink.ticket_id == Ticket.id))
+        conditions.append(
+            counted_once(Ticket.id)
+        )  # the one rule of a live 重复件 link (dismissed ones count)
     return and_(*conditions)
 
 

@@ -9,7 +9,7 @@ PostgreSQL), ``ix_deadlines_sign_ticket`` (the sign-for deadline by ticket, cove
 and state) and ``ix_tickets_closed_at`` (orders by 办结 time). No constraint changes.
 
 Revision ID: 0039
-Revises: 0034
+Revises: 0038
 """
 
 import sqlalchemy as sa
@@ -18,7 +18,7 @@ from alembic import op
 import tracker.types
 
 revision = "0039"
-down_revision = "0034"
+down_revision = "0038"
 branch_labels = None
 depends_on = None
 
