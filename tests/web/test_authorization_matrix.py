@@ -20,7 +20,7 @@ from tracker.letters import service as letter_service
 from tracker.tickets.models import Deadline
 from tracker.workflow import desk
 from tracker.workflow import doors as ds
-from tracker.workorders.models import Supervision
+from tracker.workorders.models import SendBack, Supervision
 from web.views.dashboard import TICKET_ACTIONS
 
 ROLES = ("staff", "supervisor", "admin", "auditor", "anonymous")
@@ -176,6 +176,7 @@ EXPECTATIONS = {
     ("api.ticket_events", "GET"): api_key_only,
     ("api.intake_hotline", "POST"): api_key_only,
     ("api.sms_reply", "POST"): api_key_only,
+    ("api.decide_send_back", "POST"): api_key_only,
     # Imports (helper-2): staff, supervisors and the office; a batch only by whoever uploaded it (and admins).
     ("imports.upload", "GET"): writers,
     ("imports.upload", "POST"): writers,
@@ -234,6 +235,11 @@ EXPECTATIONS = {
     ("workorders_supervision.issue", "POST"): admin_only,
     ("workorders_supervision.answer", "POST"): act,
     ("workorders_supervision.register", "GET"): signed_in,
+    # The 12345 cycle panel (web/views/workorders_cycle.py): the internal record and a 退单 request are
+    # the unit's; entering the platform's decision on a 退单 request is the office's.
+    ("workorders_cycle.add_record", "POST"): act,
+    ("workorders_cycle.withdraw", "POST"): act,
+    ("workorders_cycle.decide", "POST"): admin_only,
 }
 
 # Every action of the ticket page: the rule for POST /tickets/<id>/actions/<action>.
@@ -264,6 +270,7 @@ OBJECT_ARGS = {
     "batch_id",
     "letter_id",
     "supervision_id",
+    "send_back_id",
 }
 FIXED_ARGS = {
     ("dashboard.queue", "code"): "department",
@@ -399,6 +406,20 @@ def world(session, now, settings):
         session.add(delivery)
         session.flush()
         delivery_id = delivery.id
+    send_backs = {}
+    for scope, requester in (("own", users["staff"]), ("other", stranger)):
+        row = SendBack(
+            ticket_id=tickets[scope].id,
+            department_id=tickets[scope].department_id,
+            reason_code="not_our_duty",
+            reason_text="非本处职责",
+            requested_by_id=requester.id,
+            requested_at=now,
+            state="pending",
+        )
+        session.add(row)
+        session.flush()
+        send_backs[scope] = row.id
     key, _secret = apikeys.create_api_key(
         session, "test-secret-key", name="12345平台", channel="hotline", now=now
     )
@@ -417,6 +438,7 @@ def world(session, now, settings):
         "department_id": other.id,
         "batches": batches,
         "delivery_id": delivery_id,
+        "send_backs": send_backs,
     }
 
 
@@ -445,6 +467,8 @@ def _url(rule, world, role, scope, action=None):
                 if scope == "own" and role in world["users"]
                 else world["batches"][("other", None)]
             )
+        elif arg == "send_back_id":
+            values[arg] = world["send_backs"][scope]
         elif arg == "delivery_id":
             values[arg] = world["delivery_id"]
         elif arg == "user_id":

@@ -1,9 +1,16 @@
-"""Replies back to the 12345 platform: the department's reply, extension requests and 办结 of pushed or
-imported work orders become delivery rows (one per event, a unique key), sent by a worker with retries
-and backoff to the configured callback URL.
+"""Back to the 12345 platform: every step of a pushed or imported work order the platform must hear of
+becomes a delivery row (one per event, a unique key), sent by a worker with retries and backoff to the
+configured callback URL:
+
+- 签收 (`sign`): the order's status changed to 办理中 by the `start` action;
+- 答复 (`reply`) and 办结 (`close`), with the public reply only — never the internal 办理情况;
+- 延期申请 (`extension`);
+- 退单申请 (`sendback`) and its withdrawal (`sendback_withdrawn`) — the platform decides, by the API;
+- 回访 acknowledgement (`revisit_ack`): the unit has the 回访 result recorded (`revisit.recorded`).
 
 Events replayed from an import's history (dated before the ticket was created here) are the platform's
-own past and are not sent back.
+own past and are not sent back; nor are changes the platform made itself through the API — except the
+回访 it sent, which is exactly what it wants acknowledged.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
@@ -24,7 +32,7 @@ from tracker.intake.models import CallbackDelivery, adapter_state
 from tracker.ops.models import ApiKey
 from tracker.security import decrypt_secret
 from tracker.tickets.models import Ticket, TicketEvent
-from tracker.workorders.models import CoHandling
+from tracker.workorders.models import REVISIT_RESULTS, SEND_BACK_REASONS, CoHandling, Revisit, SendBack
 
 SCAN_NAME = "hotline-callback"
 MAX_ATTEMPTS = 10
@@ -35,7 +43,8 @@ Post = Callable[[str, bytes, dict[str, str]], int]
 
 
 def plan_callbacks(session: Session, *, now: datetime, limit: int = SCAN_LIMIT) -> int:
-    """Turn new reply / extension / 办结 events of hotline tickets into deliveries; return how many."""
+    """Turn new 签收 / reply / extension / 办结 / 退单 / 回访 events of hotline tickets into deliveries; return
+    how many."""
     state = adapter_state(session, SCAN_NAME)
     after = int((state.cursor or {}).get("event_id", 0))
     rows = session.execute(
@@ -49,8 +58,8 @@ def plan_callbacks(session: Session, *, now: datetime, limit: int = SCAN_LIMIT) 
             ~exists().where(CoHandling.child_ticket_id == Ticket.id),
             or_(
                 (TicketEvent.kind == "ticket.status_changed")
-                & TicketEvent.status_after.in_(("replied", "closed")),
-                TicketEvent.kind == "deadline.extended",
+                & TicketEvent.status_after.in_(("in_progress", "replied", "closed")),
+                TicketEvent.kind.in_(tuple(_EVENT_KINDS)),
             ),
         )
         .order_by(TicketEvent.id)
@@ -62,18 +71,14 @@ def plan_callbacks(session: Session, *, now: datetime, limit: int = SCAN_LIMIT) 
         highest = rows[-1][0].id
     made = 0
     for event, ticket in rows:
-        if event.occurred_at < ticket.created_at or (event.actor_label or "").startswith("API:"):
+        if event.occurred_at < ticket.created_at:
             continue  # history from the platform itself
-        kind = (
-            "extension"
-            if event.kind == "deadline.extended"
-            else ("reply" if event.status_after == "replied" else "close")
-        )
-        data = dict(event.data or {})
-        if kind == "extension":
-            due = data.get("due_at")
-            due_local = local(datetime.fromisoformat(due)).strftime("%Y-%m-%d %H:%M:%S") if due else ""
-            data = {"reason": data.get("reason", ""), "due_at": due_local}
+        if (event.actor_label or "").startswith("API:") and event.kind != "revisit.recorded":
+            continue  # the platform's own change through the API
+        kind = _kind_of(event)
+        if kind is None:
+            continue
+        data = _callback_data(session, kind, event)
         if session.scalar(select(CallbackDelivery.id).where(CallbackDelivery.event_id == event.id)):
             continue
         session.add(
@@ -93,6 +98,58 @@ def plan_callbacks(session: Session, *, now: datetime, limit: int = SCAN_LIMIT) 
     state.last_attempt_at = now  # its last success is the last delivery the platform accepted
     session.flush()
     return made
+
+
+# Events other than status changes that the platform hears of, and the callback kind each becomes.
+_EVENT_KINDS = {
+    "deadline.extended": "extension",
+    "sendback.requested": "sendback",
+    "sendback.withdrawn": "sendback_withdrawn",
+    "revisit.recorded": "revisit_ack",
+}
+
+
+def _kind_of(event: TicketEvent) -> str | None:
+    if event.kind != "ticket.status_changed":
+        return _EVENT_KINDS.get(event.kind)
+    if event.status_after == "in_progress":
+        # 签收 only: 办理中 is also where a reopened order or one back from a consultation lands.
+        return "sign" if (event.data or {}).get("action") == "start" else None
+    return "reply" if event.status_after == "replied" else "close"
+
+
+def _local(moment: datetime | str | None) -> str:
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return local(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def _callback_data(session: Session, kind: str, event: TicketEvent) -> dict[str, Any]:
+    """What `callback_payload` needs beyond the ticket, read when the event is planned."""
+    data = dict(event.data or {})
+    if kind == "extension":
+        return {"reason": data.get("reason", ""), "due_at": _local(data.get("due_at"))}
+    if kind == "sign":
+        return {"signed_at": _local(event.occurred_at)}
+    if kind in ("sendback", "sendback_withdrawn"):
+        send_back = session.get(SendBack, int(data.get("send_back_id") or 0))
+        if send_back is None:
+            return {"at": _local(event.occurred_at)}
+        return {
+            "send_back_id": send_back.id,
+            "reason_code": send_back.reason_code,
+            "reason_label": SEND_BACK_REASONS.get(send_back.reason_code, send_back.reason_code),
+            "reason_text": send_back.reason_text,
+            "suggested_unit": send_back.suggested_unit or "",
+            "at": _local(event.occurred_at),
+        }
+    if kind == "revisit_ack":
+        # The 回访 row when the event names it (tracker.workorders' revisit module), else the event's own data.
+        revisit = session.get(Revisit, int(data["revisit_id"])) if data.get("revisit_id") else None
+        visited = revisit.visited_at if revisit else data.get("visited_at")
+        result = revisit.result if revisit else data.get("result")
+        return {"visited_at": _local(visited), "result": REVISIT_RESULTS.get(result or "", result or "")}
+    return data
 
 
 def _signing_secret(session: Session, secret_key: str) -> tuple[str, str] | None:

@@ -26,7 +26,7 @@ from tracker.tickets.drafts import ContactDraft, TicketDraft
 from tracker.tickets.models import Ticket, TicketEvent
 from tracker.tickets.status import STATUS_LABELS
 from tracker.workorders.cohandling import co_unit_names, split_units
-from tracker.workorders.models import REVISIT_RESULTS
+from tracker.workorders.models import REVISIT_RESULTS, SEND_BACK_REASONS, SendBack
 from tracker.workorders.platform import PlatformNews
 from tracker.workorders.revisits import (
     MAX_REF_CHARS,
@@ -35,6 +35,7 @@ from tracker.workorders.revisits import (
     latest_revisits,
     result_code,
 )
+from tracker.workorders.sendbacks import STATE_LABELS as SEND_BACK_STATE_LABELS
 from tracker.workorders.supervision import supervision_counts
 
 CHANNEL = "hotline"
@@ -206,12 +207,15 @@ def record_from_json(payload: dict[str, Any], *, department_code: str | None = N
 
 EXPORT_HEADER = [
     "工单编号",
+    "派单时间",
     "签收时间",
     "办理过程",
     "答复内容",
     "办结时间",
     "延期申请理由",
     "延期新时限",
+    "退单申请",
+    "退单结果",
     "办理状态",
     # The latest 回访 (tracker/workorders/revisits.py); the phone is not exported.
     "回访时间",
@@ -228,7 +232,8 @@ EXPORT_HEADER = [
 def reply_rows(
     session: Session, *, since: datetime, until: datetime, department_id: int | None = None
 ) -> list[list[Any]]:
-    """The department's replies, extensions and 办结 of work orders received in a period, one row each."""
+    """The department's 签收, replies, extensions, 退单 and 办结 of work orders received in a period, one row
+    each. The public reply only: the internal 办理情况 (handling_records) is never read here."""
     query = (
         select(Ticket)
         .where(Ticket.channel == CHANNEL, Ticket.received_at >= since, Ticket.received_at < until)
@@ -249,6 +254,13 @@ def reply_rows(
     revisits = latest_revisits(session, [t.id for t in tickets])
     ids = [t.id for t in tickets]
     co_units, supervised = co_unit_names(session, ids), supervision_counts(session, ids)
+    # The latest 退单 request of each order (its id order is its time order).
+    send_backs: dict[int, SendBack] = {}
+    if tickets:
+        for send_back in session.scalars(
+            select(SendBack).where(SendBack.ticket_id.in_([t.id for t in tickets])).order_by(SendBack.id)
+        ):
+            send_backs[send_back.ticket_id] = send_back
     rows = []
     for ticket in tickets:
         history = events.get(ticket.id, [])
@@ -261,15 +273,20 @@ def reply_rows(
             if e.kind == "ticket.status_changed"
         ]
         extension = _last_extension(ticket)
+        dispatched = (ticket.extra or {}).get("dispatched_at")
+        send_back = send_backs.get(ticket.id)
         rows.append(
             [
                 ticket.external_ref or ticket.number,
+                _fmt(datetime.fromisoformat(dispatched)) if dispatched else "",
                 _fmt(signed),
                 "；".join(steps),
                 ticket.reply_text or "",
                 _fmt(ticket.closed_at or ticket.replied_at),
                 extension.get("reason", ""),
                 extension.get("due_at", ""),
+                _send_back_request(send_back),
+                _send_back_result(send_back),
                 STATUS_LABELS.get(ticket.status, ticket.status),
                 *_revisit_cells(revisits.get(ticket.id)),
                 "、".join(co_units.get(ticket.id, [])),
@@ -296,6 +313,23 @@ def _revisit_cells(revisit: Any) -> list[str]:
     ]
 
 
+def _send_back_request(send_back: SendBack | None) -> str:
+    if send_back is None:
+        return ""
+    label = SEND_BACK_REASONS.get(send_back.reason_code, send_back.reason_code)
+    return f"{_fmt(send_back.requested_at)} {label}：{send_back.reason_text}"
+
+
+def _send_back_result(send_back: SendBack | None) -> str:
+    if send_back is None:
+        return ""
+    state = SEND_BACK_STATE_LABELS.get(send_back.state, send_back.state)
+    if send_back.decided_at is None:
+        return state
+    note = f"：{send_back.decision_note}" if send_back.decision_note else ""
+    return f"{state}（{_fmt(send_back.decided_at)}）{note}"
+
+
 def _last_extension(ticket: Ticket) -> dict[str, str]:
     for deadline in ticket.deadlines:
         if deadline.extensions:
@@ -319,7 +353,8 @@ def export_replies(
 
 
 def callback_payload(ticket: Ticket, kind: str, data: dict[str, Any]) -> dict[str, Any]:
-    """What the callback URL receives for a reply, an extension request or 办结 (platform field names)."""
+    """What the callback URL receives for each step (platform field names; tracker.intake.callbacks lists
+    the kinds). Only what the platform may publish: the public reply, never the internal 办理情况."""
     payload: dict[str, Any] = {"工单编号": ticket.external_ref or ticket.number, "类型": kind}
     if kind == "reply":
         payload.update({"答复内容": ticket.reply_text or "", "答复时间": _fmt(ticket.replied_at)})
@@ -327,4 +362,21 @@ def callback_payload(ticket: Ticket, kind: str, data: dict[str, Any]) -> dict[st
         payload.update({"办结时间": _fmt(ticket.closed_at), "答复内容": ticket.reply_text or ""})
     elif kind == "extension":
         payload.update({"延期理由": data.get("reason", ""), "新时限": data.get("due_at", "")})
+    elif kind == "sign":
+        payload.update({"签收时间": data.get("signed_at", "")})
+    elif kind == "sendback":
+        payload.update(
+            {
+                "退单申请编号": data.get("send_back_id"),
+                "退单原因代码": data.get("reason_code", ""),
+                "退单原因": data.get("reason_label", ""),
+                "退单说明": data.get("reason_text", ""),
+                "建议承办单位": data.get("suggested_unit", ""),
+                "申请时间": data.get("at", ""),
+            }
+        )
+    elif kind == "sendback_withdrawn":
+        payload.update({"退单申请编号": data.get("send_back_id"), "撤回时间": data.get("at", "")})
+    elif kind == "revisit_ack":
+        payload.update({"回访时间": data.get("visited_at", ""), "回访结果": data.get("result", "")})
     return payload

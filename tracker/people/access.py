@@ -34,6 +34,9 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "redo": APPROVER_ROLES,
     # 督办/催办 is the office's (administrators'); the platform issues its own through intake.
     "supervise": frozenset({"admin"}),
+    # Entering the 12345 platform's decision on a 退单 request is the bureau office's (an administrator's),
+    # never the requesting unit's own (tracker.workorders.sendbacks).
+    "decide_send_back": frozenset({"admin"}),
 }
 
 

@@ -78,6 +78,10 @@ EVENT_LABELS = {
     "supervision.issued": "督办/催办",
     "supervision.answered": "督办反馈",
     "supervision.escalated": "督办超期上报负责人",
+    "handling.recorded": "记录办理情况",
+    "sendback.requested": "申请退单",
+    "sendback.decided": "退单审核结果",
+    "sendback.withdrawn": "撤回退单申请",
 }
 
 

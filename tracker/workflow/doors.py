@@ -45,6 +45,7 @@ from tracker.workflow import transitions as svc
 from tracker.workflow.fees import waits_for
 from tracker.workflow.models import Approval, Attachment
 from tracker.workorders import cohandling, reply_check
+from tracker.workorders.models import SendBack
 from tracker.workorders.revisits import RevisitInput, record_revisit
 
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
@@ -157,17 +158,6 @@ def transfer(
     require_action(user, "transfer", ticket)
     _refuse_while_pending(session, ticket, "转办")
     svc.transfer_ticket(session, ticket, department, reason, actor=user, now=now)
-
-
-def return_to_platform(session: Session, ticket: Ticket, reason: str, *, user: User, now: datetime) -> None:
-    """退单: give a 12345 work order back to the platform, with the reason the platform will read."""
-    require_action(user, "return_to_platform", ticket)
-    if ticket.channel != "hotline":
-        raise ValidationError("只有12345热线工单可以退单", fields={"action": "渠道不符"})
-    if not reason.strip():
-        raise ValidationError("退单须说明理由", fields={"reason": "必填"})
-    _refuse_while_pending(session, ticket, "退单")
-    svc.transition(session, ticket, "return_to_platform", actor=user, now=now, data={"reason": reason})
 
 
 def request_correction(
@@ -434,6 +424,17 @@ def _refuse_while_pending(session: Session, ticket: Ticket, action: str, *, kind
     if pending is not None:
         what = "答复等待签发" if pending.kind == "reply" else "延期申请等待审批"
         raise Conflict(f"{ticket.number}已有{what}，须先由科室负责人处理，不能{action}")
+    # A 退单 request waiting for the 12345 platform (tracker.workorders.sendbacks): what the unit asks the
+    # platform to take back it does not answer, close, transfer or merge meanwhile.
+    if session.scalar(
+        select(SendBack.id).where(SendBack.ticket_id == ticket.id, SendBack.state == "pending").limit(1)
+    ):
+        raise Conflict(f"{ticket.number}的退单申请正等待12345平台审核，审核前不能{action}")
+
+
+def refuse_while_pending(session: Session, ticket: Ticket, action: str) -> None:
+    """The same rule for the doors outside this module (tracker.workorders)."""
+    _refuse_while_pending(session, ticket, action)
 
 
 def request_extension(

@@ -24,6 +24,8 @@ from tracker.people.models import Department
 from tracker.security import mask_email, mask_name, mask_phone
 from tracker.tickets.models import Ticket, TicketEvent
 from tracker.tickets.status import STATUS_LABELS
+from tracker.workorders.models import SendBack
+from tracker.workorders.sendbacks import decide_send_back as decide_send_back_door
 from web.database import db, settings
 from web.views.api_openapi import openapi_document
 
@@ -166,6 +168,55 @@ def create_ticket():
         module = website if channel == "website" else disclosure
         record = module.record_from_row(payload, department_code=department_code, by="key")
     return _apply(record)
+
+
+# --- 退单: the platform's decision -----------------------------------------------------------------------
+
+
+@bp.post("/send-backs/<int:send_back_id>/decision")
+def decide_send_back(send_back_id: int):
+    """The 12345 platform's decision on a unit's 退单 request (the id the `sendback` callback carried).
+    Through the one door (tracker.workorders.sendbacks.decide_send_back): applied once — a second decision,
+    a replay with a fresh signature included, is a 409 whose `fields.state` says what was decided."""
+    require_channel(reach(), "hotline")
+    payload = _json_object()
+    decision, note = payload.get("decision"), payload.get("note", "")
+    session = db()
+    send_back = session.get(SendBack, send_back_id)
+    if send_back is None or not reach().allows_ticket(send_back.ticket):
+        raise NotFound("退单申请不存在或无权查看")  # another department's request looks missing
+    errors = {}
+    if decision not in ("accepted", "refused"):
+        errors["decision"] = "应为 accepted 或 refused"
+    if not isinstance(note, str):
+        errors["note"] = "应为字符串"
+    order_no = payload.get("order_no")
+    if order_no is not None and order_no != send_back.ticket.external_ref:
+        errors["order_no"] = "与退单申请的工单编号不符"
+    if errors:
+        raise ValidationError("退单审核结果有误", fields=errors)
+    decide_send_back_door(
+        session,
+        send_back,
+        accept=decision == "accepted",
+        note=note,
+        reach=reach(),
+        label=f"API:{client().name}",
+        now=utcnow(),
+    )
+    session.commit()
+    ticket = send_back.ticket
+    return jsonify(
+        {
+            "send_back": {
+                "id": send_back.id,
+                "state": send_back.state,
+                "decided_at": _iso(send_back.decided_at),
+                "reason_code": send_back.reason_code,
+            },
+            "ticket": {"id": ticket.id, "number": ticket.number, "status": ticket.status},
+        }
+    )
 
 
 # --- read access ----------------------------------------------------------------------------------------

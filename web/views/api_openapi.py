@@ -280,6 +280,33 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                     },
                 }
             },
+            "/send-backs/{send_back_id}/decision": {
+                "post": {
+                    "operationId": "decideSendBack",
+                    "summary": "12345平台对承办单位退单申请的审核结果（同意：工单退回平台；不同意：工单退回单位，期限不重置）",
+                    "parameters": [
+                        {
+                            "name": "send_back_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer", "minimum": 1},
+                            "description": "退单申请编号（回调 sendback 中的“退单申请编号”）",
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/SendBackDecision"}}
+                        },
+                    },
+                    "responses": {
+                        "200": _ok("#/components/schemas/SendBackDecided", "已处理"),
+                        "404": _error("不存在或不在密钥范围内"),
+                        "409": _error("该申请已处理（fields.state 为已作出的结果），或工单已不能退回"),
+                        **_ERRORS,
+                    },
+                }
+            },
             "/openapi.json": {
                 "get": {
                     "operationId": "openapi",
@@ -347,6 +374,31 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                     },
                 },
                 "Ticket": ticket,
+                "SendBackDecision": {
+                    "type": "object",
+                    "required": ["decision"],
+                    "properties": {
+                        "decision": {"type": "string", "enum": ["accepted", "refused"]},
+                        "note": _str("审核意见；不同意时必填", maxLength=2000),
+                        "order_no": _str("工单编号（可选，填写时须与申请的工单一致）"),
+                    },
+                },
+                "SendBackDecided": {
+                    "type": "object",
+                    "required": ["send_back", "ticket"],
+                    "properties": {
+                        "send_back": {
+                            "type": "object",
+                            "properties": {
+                                "id": {"type": "integer"},
+                                "state": {"type": "string", "enum": ["accepted", "refused"]},
+                                "decided_at": {"type": "string", "format": "date-time"},
+                                "reason_code": {"type": "string"},
+                            },
+                        },
+                        "ticket": {"$ref": "#/components/schemas/TicketSummary"},
+                    },
+                },
                 "TicketPage": {
                     "type": "object",
                     "properties": {

@@ -70,6 +70,8 @@ from tracker.workflow import desk, fees
 from tracker.workflow import doors as ds
 from tracker.workflow.models import Attachment
 from tracker.workflow.transitions import get_ticket
+from tracker.workorders import sendbacks
+from tracker.workorders.models import SEND_BACK_REASONS
 from web import charts
 from web.database import db, settings
 from web.security import current_user, login_required
@@ -86,7 +88,7 @@ TICKET_ACTIONS: dict[str, tuple[str, str | None]] = {
     "start": ("签收/开始办理", "start"),
     "assign": ("分派", "assign"),
     "transfer": ("转办", "transfer"),
-    "return": ("退单", "return_to_platform"),
+    "return": ("退单申请", "return_to_platform"),
     "request_correction": ("告知补正", "request_correction"),
     "receive_correction": ("收到补正材料", "receive_correction"),
     "receive_fee": ("收到缴费", "receive_fee"),
@@ -369,6 +371,8 @@ def _urgency(due_at: datetime | None, state: str | None, moment: datetime) -> st
 HELD_BY_PENDING = {
     "reply": frozenset({"reply", "close", "transfer", "return", "merge"}),
     "extension": frozenset({"extend", "close", "transfer", "return", "merge"}),
+    # A 退单 request waiting for the 12345 platform (tracker.workorders.sendbacks).
+    "send_back": frozenset({"reply", "close", "transfer", "return", "merge"}),
 }
 
 
@@ -449,6 +453,8 @@ def _ticket_page(
     same_department = ds.assignable_handlers(session, ticket, user)
     approvals = ds.pending_approvals(session, ticket)
     pending_kinds = {a.kind for a in approvals}
+    if ticket.channel == "hotline" and sendbacks.pending_send_back(session, ticket) is not None:
+        pending_kinds.add("send_back")
     actions_allowed = can_act_on_ticket(user, ticket) and user.role != "auditor"
     duplicate_of = ticket.possible_duplicate_of_id and session.get(Ticket, ticket.possible_duplicate_of_id)
     return render_template(
@@ -498,6 +504,7 @@ def _ticket_page(
         letter_titles={k: v.title for k, v in LETTER_KINDS.items()},
         service_methods=letter_service.SERVICE,
         today=local_date(moment).isoformat(),
+        send_back_reasons=SEND_BACK_REASONS,
     ), status
 
 
@@ -572,7 +579,16 @@ def act(ticket_id: int, action: str):
                 raise ValidationError("请选择转办部门", fields={"department_id": "必填"})
             ds.transfer(session, ticket, department, form.get("reason", ""), user=user, now=moment)
         elif action == "return":
-            ds.return_to_platform(session, ticket, form.get("reason", ""), user=user, now=moment)
+            sendbacks.request_send_back(
+                session,
+                ticket,
+                reason_code=form.get("reason_code", ""),
+                reason_text=form.get("reason", ""),
+                suggested_unit=form.get("suggested_unit"),
+                user=user,
+                now=moment,
+            )
+            message = "退单申请已提交，等待12345平台审核（期限照常计算）"
         elif action == "request_correction":
             due = (
                 _local_datetime(form["correction_due"], "correction_due")
