@@ -192,6 +192,8 @@ def decide_send_back(
     note = _text(errors, "note", note, MAX_NOTE_CHARS, required=not accept)
     if errors:
         raise ValidationError("不同意退单须说明理由" if not note else "审核意见有误", fields=errors)
+    if send_back.state != "pending":
+        raise _decided(send_back)  # a replay: said before any other check, whatever the order is now
     if accept:
         # Checked before the claim: an order the unit may no longer give back (it has been answered
         # meanwhile by the platform's own history) leaves the request pending and says why.
@@ -241,7 +243,11 @@ def _claim(
     ).rowcount
     session.refresh(send_back)
     if claimed != 1:
-        raise Conflict(
-            f"该退单申请已处理（{STATE_LABELS.get(send_back.state, send_back.state)}），不能再次处理",
-            fields={"state": send_back.state},
-        )
+        raise _decided(send_back)
+
+
+def _decided(send_back: SendBack) -> Conflict:
+    return Conflict(
+        f"该退单申请已处理（{STATE_LABELS.get(send_back.state, send_back.state)}），不能再次处理",
+        fields={"state": send_back.state},
+    )
