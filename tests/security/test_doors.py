@@ -22,6 +22,7 @@ from tracker.intake.apikeys import create_api_key
 from tracker.tickets.models import Ticket, TicketEvent
 from tracker.workflow import doors as ds
 from tracker.workflow.models import Approval
+from tracker.workorders import sendbacks
 from tracker.workorders.redo import redo
 from tracker.workorders.revisits import RevisitInput, record_revisit
 
@@ -406,6 +407,10 @@ DOORS = {
     # 12345 回访 and 重办 (issue 19): tracker/workorders/revisits.py, redo.py
     "revisit": lambda s, t, u, now, o: record_revisit(s, t, RevisitInput(now, "不满意"), now=now, user=u),
     "redo": lambda s, t, u, now, o: redo(s, t, now=now, reason="群众不满意", user=u),
+    # 退单 is a request to the 12345 platform now (tracker.workorders.sendbacks; tests/workorders/test_cycle.py).
+    "return": lambda s, t, u, now, o: sendbacks.request_send_back(
+        s, t, reason_code="not_our_duty", reason_text="非本单位职责", user=u, now=now
+    ),
 }
 
 

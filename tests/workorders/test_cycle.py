@@ -555,3 +555,23 @@ def test_a_file_import_keeps_dispatch_time(session, now, office):
     ticket = apply_record(session, record, actor="文件导入", reach=EVERYTHING, now=now).ticket
     assert ticket.extra["dispatched_at"].startswith("2026-03-04T08:30")
     assert session.scalar(select(Deadline).where(Deadline.ticket_id == ticket.id)) is not None
+
+
+def test_the_requester_hears_the_platforms_decision(session, now, office, settings):
+    from tracker.notify.models import Notification
+    from workers.tasks.events import on_send_back_decided_notify
+
+    ticket = _order(session, now, office)
+    send_back = _request(session, ticket, office["staff"], now)
+    sendbacks.decide_send_back(
+        session, send_back, accept=False, note="请继续办理", reach=EVERYTHING, label="API:12345平台", now=now
+    )
+    event = session.scalar(
+        select(TicketEvent).where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "sendback.decided")
+    )
+    message = session.scalar(select(OutboxMessage).where(OutboxMessage.event_id == event.id))
+    assert message.topic == "sendback.decided"
+    on_send_back_decided_notify(session, settings, message, now)
+    told = session.scalars(select(Notification).where(Notification.ticket_id == ticket.id)).all()
+    assert {n.user_id for n in told} == {office["staff"].id, office["supervisor"].id}
+    assert all("不同意退单" in n.title for n in told)

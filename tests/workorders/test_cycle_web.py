@@ -289,3 +289,39 @@ def test_the_decision_endpoint_is_documented():
     operation = document["paths"]["/send-backs/{send_back_id}/decision"]["post"]
     assert operation["operationId"] == "decideSendBack" and "409" in operation["responses"]
     assert "SendBackDecision" in document["components"]["schemas"]
+
+
+def test_evidence_files_are_kept_with_the_record(client, session, now, office):
+    import io
+
+    from tracker.workflow.models import Attachment
+
+    ticket = _order(session, now, office)
+    sign_in(client, office["staff"])
+    response = client.post(
+        f"/tickets/{ticket.id}/handling",
+        data={
+            "csrf_token": "t0ken",
+            "summary": "现场查看并拍照",
+            "contact_method": "现场",
+            "evidence": (io.BytesIO(b"\x89PNG photo"), "现场照片.png"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    session.expire_all()
+    attachment = session.scalar(select(Attachment).where(Attachment.ticket_id == ticket.id))
+    assert attachment.purpose == "evidence" and attachment.filename == "现场照片.png"
+    page = client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    assert "现场照片.png" in page and "现场查看并拍照" in page
+    # A file of a type not accepted: nothing is recorded, the form comes back with the reason.
+    refused = client.post(
+        f"/tickets/{ticket.id}/handling",
+        data={"csrf_token": "t0ken", "summary": "再传", "evidence": (io.BytesIO(b"MZ"), "run.exe")},
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 400
+    session.expire_all()
+    assert (
+        len(session.scalars(select(HandlingRecord).where(HandlingRecord.ticket_id == ticket.id)).all()) == 1
+    )

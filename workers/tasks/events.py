@@ -260,6 +260,33 @@ def on_supervision_notify(
     _notify(session, settings, people, title=title, ticket=ticket, now=now, key=f"supervision:{message.id}")
 
 
+def on_send_back_decided_notify(
+    session: Session, settings: Settings, message: OutboxMessage, now: datetime
+) -> None:
+    """The 12345 platform decided a 退单 request: tell who asked and the unit's supervisors — a refused
+    request means the order is theirs again, with its clocks as they were (tracker.workorders.sendbacks)."""
+    from tracker.workorders.models import SendBack
+
+    send_back = session.get(SendBack, (message.payload or {}).get("send_back_id") or 0)
+    ticket = session.get(Ticket, message.ticket_id)
+    if send_back is None or ticket is None:
+        return
+    people = [p for p in [send_back.requested_by_id, *_supervisors(session, send_back.department_id)] if p]
+    if send_back.state == "accepted":
+        title = f"12345平台同意退单：{ticket.number}"
+    else:
+        title = f"12345平台不同意退单，请继续办理（期限照常计算）：{ticket.number}"
+    _notify(
+        session,
+        settings,
+        list(dict.fromkeys(people)),
+        title=title,
+        ticket=ticket,
+        now=now,
+        key=f"sendback:{message.id}",
+    )
+
+
 CONSUMERS: dict[str, list[tuple[str, Callable]]] = {
     "ticket.created": [
         ("route", on_created_route),
@@ -275,6 +302,7 @@ CONSUMERS: dict[str, list[tuple[str, Callable]]] = {
     "approval.approved": [("notify", on_approval_notify)],
     "approval.refused": [("notify", on_approval_notify)],
     "supervision.issued": [("notify", on_supervision_notify)],
+    "sendback.decided": [("notify", on_send_back_decided_notify)],
 }
 
 
