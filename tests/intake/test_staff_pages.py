@@ -130,14 +130,14 @@ def test_hotline_reply_export_in_platform_columns(client, session, staff, now):
     csv_text = client.get("/imports/hotline-export?from=2026-03-01&to=2026-03-31").data.decode("utf-8-sig")
     assert (
         csv_text.splitlines()[0]
-        == "工单编号,签收时间,办理过程,答复内容,办结时间,延期申请理由,延期新时限,办理状态,"
+        == "工单编号,派单时间,签收时间,办理过程,答复内容,办结时间,延期申请理由,延期新时限,退单申请,退单结果,办理状态,"
         "回访时间,回访结果,是否解决,是否联系,回访意见,回访编号,协办单位,督办次数"
     )
     assert "EXP-1" in csv_text and "已答复" in csv_text
     xlsx = client.get("/imports/hotline-export?from=2026-03-01&to=2026-03-31&format=xlsx")
     sheet = load_workbook(io.BytesIO(xlsx.data)).active
     rows = [r for r in sheet.iter_rows(values_only=True) if r[0] == "EXP-1"]
-    assert rows and rows[0][3].startswith("'=HYPERLINK")  # never a live formula
+    assert rows and rows[0][4].startswith("'=HYPERLINK")  # never a live formula
     assert client.get("/imports/hotline-export?from=bad").status_code == 400
 
 

@@ -16,6 +16,7 @@ from tracker.clock import BUSINESS_TZ
 from tracker.people.models import AuditEntry
 from tracker.tickets.models import Deadline, Ticket, TicketEvent
 from tracker.workflow.models import Approval, Attachment
+from tracker.workorders import sendbacks
 
 NOTICE_2027 = """国务院办公厅关于2027年部分节假日安排的通知
 一、元旦：1月1日（周五）至3日（周日）放假，共3天。
@@ -387,9 +388,15 @@ def test_hotline_return_merge_rate_and_note(client, session, now, office):
     third = factories.ticket(session, now=now, dept=office["dept"], subject="重复投诉")
     session.commit()
     sign_in(client, office["staff"])
-    refused = post(client, f"/tickets/{first.id}/actions/return", reason="")
-    assert refused.status_code == 400 and "退单未完成：退单须说明理由" in refused.get_data(as_text=True)
-    post(client, f"/tickets/{first.id}/actions/return", reason="不属于本局职责，应由生态环境局办理")
+    refused = post(client, f"/tickets/{first.id}/actions/return", reason_code="not_our_duty", reason="")
+    assert refused.status_code == 400 and "退单申请未完成：退单理由必填" in refused.get_data(as_text=True)
+    # 退单 is a request to the 12345 platform (tracker.workorders.sendbacks): the order waits in its status.
+    post(
+        client,
+        f"/tickets/{first.id}/actions/return",
+        reason_code="not_our_duty",
+        reason="不属于本局职责，应由生态环境局办理",
+    )
     post(client, f"/tickets/{third.id}/actions/merge", into=second.number)
     post(client, f"/tickets/{second.id}/actions/note", note="已联系施工单位")
     post(
@@ -400,7 +407,8 @@ def test_hotline_return_merge_rate_and_note(client, session, now, office):
     )
     post(client, f"/tickets/{second.id}/actions/rate", satisfaction="满意", is_resolved="yes")
     session.expire_all()
-    assert session.get(Ticket, first.id).status == "returned"
+    assert session.get(Ticket, first.id).status == "received"
+    assert sendbacks.pending_send_back(session, session.get(Ticket, first.id)).reason_code == "not_our_duty"
     assert session.get(Ticket, third.id).merged_into_id == second.id
     rated = session.get(Ticket, second.id)
     assert rated.satisfaction == "满意" and rated.is_resolved is True

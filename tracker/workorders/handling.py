@@ -33,6 +33,15 @@ _NUMBER = re.compile(r"\+?[0-9][0-9 ()\-]{2,30}(转[0-9]{1,6})?")
 # Once the order has left the unit there is nothing left to record against it.
 _GONE = frozenset({"returned", "merged", "withdrawn"})
 
+# The fields as a message names them (the `fields` of the error keep the form's names).
+_FIELD_LABELS = {
+    "summary": "办理情况",
+    "contact_method": "联系方式",
+    "contact_number": "联系号码",
+    "contacted_at": "联系时间",
+    "evidence_ids": "办理证据",
+}
+
 
 def add_handling_record(
     session: Session,
@@ -66,7 +75,7 @@ def add_handling_record(
         errors["contact_method"] = "应为" + "、".join(CONTACT_METHODS) + "之一"
     number = (contact_number or "").strip() or None
     if number is not None and not _NUMBER.fullmatch(number):
-        errors["contact_number"] = "不是电话号码"
+        errors["contact_number"] = "不像电话号码"
     if contacted_at is not None:
         if contacted_at > now:
             errors["contacted_at"] = "不能晚于现在"
@@ -75,7 +84,7 @@ def add_handling_record(
     evidence = _evidence(session, ticket, evidence_ids or [], errors)
     if errors:
         raise ValidationError(
-            "办理情况有误：" + "；".join(f"{k} {v}" for k, v in errors.items()), fields=errors
+            "；".join(f"{_FIELD_LABELS.get(k, k)}{v}" for k, v in errors.items()), fields=errors
         )
     record = HandlingRecord(
         ticket_id=ticket.id,

@@ -47,6 +47,9 @@ STATE_LABELS = {
     "withdrawn": "已撤回",
 }
 
+# The fields as a message names them (the `fields` of the error keep the form's names).
+_FIELD_LABELS = {"reason_code": "退单原因", "reason_text": "退单理由", "suggested_unit": "建议承办单位"}
+
 
 def _text(errors: dict[str, str], name: str, value: str | None, limit: int, *, required: bool) -> str:
     value = (value or "").strip()
@@ -95,12 +98,12 @@ def request_send_back(
         raise ValidationError("只有12345热线工单可以申请退单", fields={"action": "渠道不符"})
     errors: dict[str, str] = {}
     if reason_code not in SEND_BACK_REASONS:
-        errors["reason_code"] = "不在退单原因代码表中"
+        errors["reason_code"] = "不在代码表中"
     text = _text(errors, "reason_text", reason_text, MAX_REASON_CHARS, required=True)
     unit = _text(errors, "suggested_unit", suggested_unit, MAX_UNIT_CHARS, required=False)
     if errors:
         raise ValidationError(
-            "退单申请有误：" + "；".join(f"{k} {v}" for k, v in errors.items()), fields=errors
+            "；".join(f"{_FIELD_LABELS.get(k, k)}{v}" for k, v in errors.items()), fields=errors
         )
     # The order must be one the platform could take back now (received / assigned / in progress): the
     # same table the accepted decision will use, asked before anything is written.
