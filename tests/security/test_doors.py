@@ -22,7 +22,7 @@ from tracker.intake.apikeys import create_api_key
 from tracker.tickets.models import Ticket, TicketEvent
 from tracker.workflow import doors as ds
 from tracker.workflow.models import Approval
-from tracker.workorders import sendbacks
+from tracker.workorders import handling, sendbacks
 from tracker.workorders.redo import redo
 from tracker.workorders.revisits import RevisitInput, record_revisit
 
@@ -403,13 +403,15 @@ DOORS = {
     "merge": lambda s, t, u, now, o: ds.merge(s, t, "RX-none", user=u, now=now),
     "rate": lambda s, t, u, now, o: ds.rate(s, t, "满意", user=u, now=now),
     "note": lambda s, t, u, now, o: ds.add_note(s, t, "备注", user=u, now=now),
-    "return": lambda s, t, u, now, o: ds.return_to_platform(s, t, "非本单位职责", user=u, now=now),
     # 12345 回访 and 重办 (issue 19): tracker/workorders/revisits.py, redo.py
     "revisit": lambda s, t, u, now, o: record_revisit(s, t, RevisitInput(now, "不满意"), now=now, user=u),
     "redo": lambda s, t, u, now, o: redo(s, t, now=now, reason="群众不满意", user=u),
     # 退单 is a request to the 12345 platform now (tracker.workorders.sendbacks; tests/workorders/test_cycle.py).
     "return": lambda s, t, u, now, o: sendbacks.request_send_back(
         s, t, reason_code="not_our_duty", reason_text="非本单位职责", user=u, now=now
+    ),
+    "handling": lambda s, t, u, now, o: handling.add_handling_record(
+        s, t, summary="已电话联系", user=u, now=now
     ),
 }
 
