@@ -226,7 +226,14 @@ def test_a_refused_send_back_does_not_reset_the_clock(session, now, office):
     )
     assert decided.data["decision"] == "refused" and decided.actor_label == "API:12345平台"
     # Back with the unit: it answers and closes as usual.
-    ds.reply(session, ticket, "已协调施工方停止夜间施工。", user=office["staff"], now=now + timedelta(days=3))
+    ds.reply(
+        session,
+        ticket,
+        "已协调施工方停止夜间施工。",
+        user=office["staff"],
+        now=now + timedelta(days=3),
+        confirm_warnings=True,
+    )
     assert ticket.status == "replied"
 
 
@@ -291,7 +298,7 @@ def test_while_a_send_back_is_pending_the_order_is_not_answered_closed_or_transf
     ticket = _order(session, now, office)
     _request(session, ticket, office["staff"], now)
     for attempt in (
-        lambda: ds.reply(session, ticket, "答复", user=office["staff"], now=now),
+        lambda: ds.reply(session, ticket, "答复", user=office["staff"], now=now, confirm_warnings=True),
         lambda: ds.close(session, ticket, user=office["staff"], now=now, reply_text="答复"),
         lambda: ds.transfer(session, ticket, office["other"], "转", user=office["supervisor"], now=now),
     ):
@@ -350,7 +357,7 @@ def test_a_refusal_needs_a_reason_and_a_closed_order_cannot_be_sent_back(session
     assert send_back.state == "pending"
     sendbacks.withdraw_send_back(session, send_back, user=office["staff"], now=now)
     assert send_back.state == "withdrawn"
-    ds.reply(session, ticket, "已答复", user=office["staff"], now=now)
+    ds.reply(session, ticket, "已答复", user=office["staff"], now=now, confirm_warnings=True)
     with pytest.raises(IllegalTransition):
         _request(session, ticket, office["staff"], now)
     disclosure = _order(session, now, office, channel="disclosure", request_type="政府信息公开申请")
@@ -406,7 +413,14 @@ def test_every_step_goes_back_to_the_platform_and_the_internal_record_never_does
         label="API:12345平台",
         now=now + timedelta(hours=1),
     )
-    ds.reply(session, ticket, "已协调施工方停止夜间施工。", user=staff, now=now + timedelta(hours=2))
+    ds.reply(
+        session,
+        ticket,
+        "已协调施工方停止夜间施工。",
+        user=staff,
+        now=now + timedelta(hours=2),
+        confirm_warnings=True,
+    )
     ds.close(session, ticket, user=staff, now=now + timedelta(hours=3))
     # The platform's 回访, imported through the API by the revisit module: acknowledged.
     revisit = Revisit(
@@ -493,7 +507,9 @@ def test_a_failed_callback_of_a_send_back_is_retried(session, now, office):
 
 def test_only_a_sign_for_is_a_sign_callback_and_the_platforms_own_steps_are_not_echoed(session, now, office):
     ticket = _pushed(session, now, office, "CYC-3")
-    ds.reply(session, ticket, "已答复", user=office["staff"], now=now + timedelta(minutes=1))
+    ds.reply(
+        session, ticket, "已答复", user=office["staff"], now=now + timedelta(minutes=1), confirm_warnings=True
+    )
     ds.reopen(
         session, ticket, "再查", user=office["supervisor"], now=now + timedelta(minutes=2)
     )  # 办理中 again
@@ -523,7 +539,14 @@ def test_the_reply_export_has_dispatch_sign_and_send_back_columns_and_no_interna
     sendbacks.decide_send_back(
         session, send_back, accept=False, note="请继续办理", reach=EVERYTHING, label="API:12345平台", now=now
     )
-    ds.reply(session, ticket, "公开答复：已处理。", user=office["staff"], now=now + timedelta(hours=1))
+    ds.reply(
+        session,
+        ticket,
+        "公开答复：已处理。",
+        user=office["staff"],
+        now=now + timedelta(hours=1),
+        confirm_warnings=True,
+    )
     data = hotline.export_replies(
         session, since=now - timedelta(days=1), until=now + timedelta(days=1), department_id=office["mine"].id
     )

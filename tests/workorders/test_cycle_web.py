@@ -165,7 +165,7 @@ def test_the_portal_never_shows_the_internal_record(client, session, now, office
     handling.add_handling_record(
         session, ticket, summary="内部：邻居王某说", contact_number=NUMBER, user=office["staff"], now=now
     )
-    ds.reply(session, ticket, "公开答复：已处理", user=office["staff"], now=now)
+    ds.reply(session, ticket, "公开答复：已处理", user=office["staff"], now=now, confirm_warnings=True)
     session.commit()
     with client.session_transaction() as web_session:
         web_session["csrf_token"] = "t0ken"
