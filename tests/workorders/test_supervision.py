@@ -134,7 +134,21 @@ def test_a_supervision_after_closure_is_refused(session, now, office, how):
         ds.reply(session, ticket, "已办理。", user=office["staff"], now=now, confirm_warnings=True)
         ds.close(session, ticket, user=office["staff"], now=now)
     elif how == "returned":
-        ds.return_to_platform(session, ticket, "非本单位职责", user=office["staff"], now=now)
+        # 退单 is a request the platform decides (tracker.workorders.sendbacks): accepted, the order is returned.
+        from tracker.people.access import EVERYTHING
+        from tracker.workorders import sendbacks
+
+        send_back = sendbacks.request_send_back(
+            session,
+            ticket,
+            reason_code="not_our_duty",
+            reason_text="非本单位职责",
+            user=office["staff"],
+            now=now,
+        )
+        sendbacks.decide_send_back(
+            session, send_back, accept=True, reach=EVERYTHING, label="API:12345平台", now=now
+        )
     else:
         into = _order(session, now, office)
         ds.merge(session, ticket, into.number, user=office["staff"], now=now)
