@@ -80,6 +80,37 @@ def test_same_citizen_same_matter_is_linked_at_intake(session, now, office, path
     assert link_of(session, first) is None
 
 
+def test_two_orders_received_in_the_same_second_link_the_later_to_the_earlier(session, now, office):
+    """A batch pushed in one second, linked afterwards by the consumer: the first order must not take the
+    second (received at the same time) for its original, or the second would then be linked to itself."""
+    opened = []
+    for _ in range(2):
+        draft = factories.draft(
+            arrived_at=now,
+            department_code=office["mine"].code,
+            contact=ContactDraft(name="王女士", phone="13900001111"),
+        )
+        result = apply_record(
+            session,
+            IntakeRecord(draft=draft),
+            actor="12345平台",
+            reach=EVERYTHING,
+            now=now,
+            index_search=False,
+        )
+        opened.append(session.get(Ticket, result.ticket_id))
+    first, second = sorted(opened, key=lambda t: t.id)
+    for ticket in (first, second):
+        message = session.scalar(
+            select(OutboxMessage).where(
+                OutboxMessage.ticket_id == ticket.id, OutboxMessage.topic == "ticket.created"
+            )
+        )
+        on_created_repeats(session, None, message, now)
+    assert link_of(session, first) is None
+    assert link_of(session, second).repeat_of_id == first.id
+
+
 def test_a_repeat_of_a_repeat_links_to_the_first_order(session, now, office):
     first = push(session, now - timedelta(days=20), office["mine"])
     push(session, now - timedelta(days=10), office["mine"])

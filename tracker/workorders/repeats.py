@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from tracker.errors import Conflict, ValidationError
@@ -75,14 +75,18 @@ def _earlier(
         query = query.join(Contact.__table__, tickets.c.contact_id == Contact.__table__.c.id)
     query = query.where(
         condition,
-        tickets.c.id != ticket_id,
         # `+ 0`: never through the department's index. SQLite has no statistics and would otherwise read
         # every ticket of the department rather than the few of one phone or address (the selective index).
         tickets.c.department_id + 0 == department_id,
         tickets.c.merged_into_id.is_(None),
         tickets.c.channel.not_in(NOT_CHECKED_CHANNELS),
         tickets.c.received_at >= received_at - window,
-        tickets.c.received_at <= received_at,
+        # Strictly earlier in (received_at, id) order: two orders received in the same second (a batch)
+        # must not each find the other, or the second would be linked to itself through the first.
+        or_(
+            tickets.c.received_at < received_at,
+            and_(tickets.c.received_at == received_at, tickets.c.id < ticket_id),
+        ),
     )
     return session.execute(query.order_by(tickets.c.received_at.desc()).limit(CANDIDATES)).all()
 
@@ -142,6 +146,8 @@ def find_repeat_of(
                     RepeatLink.ticket_id == first.id, RepeatLink.dismissed_at.is_(None)
                 )
             )
+            if root == ticket_id:  # linked by hand the other way round: that link stands
+                return None
             return RepeatMatch(root or first.id, basis)
     return None
 
