@@ -6,6 +6,7 @@ reminder check, the search row) is written by the service that makes the change,
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -58,10 +59,12 @@ def make_engine(url: str, **kwargs) -> Engine:
         return engine
     # Tables here grow from empty (a new install, an import, a benchmark) while connections live long:
     # a generic plan cached for a prepared statement while `tickets` was small stays a sequential scan.
-    # So the driver prepares nothing: each statement is planned with its values and current statistics.
-    # Not plan_cache_mode=force_custom_plan, which re-planned every foreign-key check of every inserted
-    # row as well (docs/benchmarks.md).
-    kwargs.setdefault("connect_args", {"prepare_threshold": None})
+    # So the driver prepares nothing by itself: each statement is planned with its values and current
+    # statistics. Not plan_cache_mode=force_custom_plan, which re-planned every foreign-key check of every
+    # inserted row as well (docs/benchmarks.md). A statement whose plan cannot go wrong so and costs more
+    # to plan than to run is prepared on purpose (`prepare=True`: the push's, tracker/workflow/opening.py);
+    # psycopg prepares nothing at all under a threshold of None, so the threshold is a count never reached.
+    kwargs.setdefault("connect_args", {"prepare_threshold": PREPARE_ONLY_WHEN_ASKED})
     # Connections kept open between uses: one per thread of a web process (gunicorn.conf.py: 8) and its
     # outbox relay; SQLAlchemy's default of 5 made a busy process open new backends (docs/benchmarks.md).
     if "poolclass" not in kwargs:
@@ -72,6 +75,7 @@ def make_engine(url: str, **kwargs) -> Engine:
 
 
 POOL_SIZE = 10
+PREPARE_ONLY_WHEN_ASKED = sys.maxsize  # executions of one statement before psycopg prepares it
 
 # A pooled connection that was in use a moment ago is alive; one that sat idle in the pool may have been
 # dropped meanwhile (PostgreSQL restarted, a firewall's idle timeout). Only those are pinged before use:

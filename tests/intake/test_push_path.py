@@ -4,7 +4,9 @@ computes again when the reference data changed since this process last read it."
 
 from dataclasses import replace
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from tests import factories
 from tests.workflow.test_opening import drafts, snapshot
@@ -183,3 +185,59 @@ def test_a_label_whose_transaction_rolled_back_is_not_written(session, now):
     session.expire_all()
     label_id = session.get(Ticket, opened.id).topic_label_id
     assert session.get(TopicLabel, label_id).label == "窨井异响"
+
+
+def _prepared_statements(session) -> list[str]:
+    return session.execute(text("SELECT statement FROM pg_prepared_statements")).scalars().all()
+
+
+def test_on_postgresql_the_push_statement_is_the_one_the_driver_prepares(session, now):
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's prepared statements")
+    factories.department(session, "bureau", "市工业和信息化局")
+    base = replace(drafts("P")[0], department_code="bureau")
+    first = _push(session, replace(base, external_ref="P-1"), now)
+    second = _push(session, replace(base, external_ref="P-2"), now)
+    assert first.id != second.id
+    # Prepared once on this connection and executed again; every other statement stays unprepared
+    # (tracker/db.py), the nonce's, the look-ups' and the reference stamp's included.
+    assert [statement[:30] for statement in _prepared_statements(session)] == [
+        "WITH new AS MATERIALIZED ( SEL"
+    ]
+    assert session.get(Ticket, second.id).external_ref == "P-2"
+
+
+def test_a_failing_push_statement_raises_as_sqlalchemy_does_without_the_citizens_data(
+    session, now, monkeypatch
+):
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the driver's own cursor runs only on PostgreSQL")
+    factories.department(session, "bureau", "市工业和信息化局")
+    base = replace(
+        drafts("F")[0],
+        department_code="bureau",
+        body="厂房夜间施工噪音扰民",
+        contact=ContactDraft(name="王秘密", phone="13900001111"),
+    )
+    real_row = opening._ticket_row
+    department_at = opening.TICKET_COLUMNS.index("department_id")
+
+    def no_such_department(*args, **kwargs):
+        row = list(real_row(*args, **kwargs))
+        row[department_at] = 2_000_000_000  # the foreign key refuses it inside the prepared statement
+        return tuple(row)
+
+    monkeypatch.setattr(opening, "_ticket_row", no_such_department)
+    savepoint = session.begin_nested()
+    with pytest.raises(IntegrityError) as raised:
+        _push(session, replace(base, external_ref="F-1"), now)
+    savepoint.rollback()
+    message = str(raised.value)
+    assert "fk_tickets_department_id_departments" in message
+    for personal in ("王秘密", "厂房夜间施工噪音扰民", "13900001111"):
+        assert personal not in message
+    # The rollback made the driver forget its prepared statements; the next push prepares it again.
+    monkeypatch.setattr(opening, "_ticket_row", real_row)
+    opened = _push(session, replace(base, external_ref="F-2"), now)
+    assert session.get(Ticket, opened.id).status == "received"
+    assert len(_prepared_statements(session)) == 1

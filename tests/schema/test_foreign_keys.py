@@ -13,11 +13,12 @@ from sqlalchemy import func, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from tests import factories
+from tracker.db import PREPARE_ONLY_WHEN_ASKED
 from tracker.deadlines import service as deadlines
 from tracker.migrate import alembic_config, current_heads, upgrade
 from tracker.notify.models import Delivery, Notification
 from tracker.orm import Base
-from tracker.tickets.models import TicketEvent
+from tracker.tickets.models import Ticket, TicketEvent
 from tracker.tickets.outbox import OutboxMessage
 
 # (table, column, referred table): the keys migration 0023 restored.
@@ -241,6 +242,11 @@ def test_0023_on_postgresql_validates_a_key_left_not_valid_by_a_failed_upgrade(b
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_foreign_key_checks_keep_their_plans_and_our_statements_are_planned_with_their_values(session):
     """plan_cache_mode=force_custom_plan would re-plan each key's check for every inserted row; our own
-    statements get custom plans because the driver prepares none (tracker/db.py)."""
+    statements get custom plans because the driver prepares none by itself, only the one asked for
+    (tracker/db.py; the push's, tests/intake/test_push_path.py)."""
     assert session.scalar(text("SHOW plan_cache_mode")) == "auto"
-    assert session.connection().connection.driver_connection.prepare_threshold is None
+    driver_connection = session.connection().connection.driver_connection
+    assert driver_connection.prepare_threshold == PREPARE_ONLY_WHEN_ASKED
+    for _ in range(100):  # a hundred runs of one statement: still unprepared
+        session.execute(select(Ticket.id).where(Ticket.number == "X")).all()
+    assert session.scalar(text("SELECT count(*) FROM pg_prepared_statements")) == 0

@@ -16,13 +16,17 @@ together, so a column added to one is seen beside the other.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Mapping
 from datetime import date, datetime
 from operator import attrgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select, text, update
+import psycopg
+from psycopg.rows import namedtuple_row
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from tracker import reference
@@ -365,8 +369,8 @@ def _open_one_postgres(
     deadline_rows, event_rows = planner.rows([None], [planned], actor=(actor_id, actor_label))
     # Its data names the number, which the statement draws: written there.
     created = (None, "ticket.created", now, None, "received", None, actor_id, actor_label)
-    row = session.execute(
-        ONE_TICKET_SQL,
+    row = _execute_prepared(
+        session,
         {
             "channel": draft.channel,
             "external_ref": draft.external_ref,
@@ -386,7 +390,7 @@ def _open_one_postgres(
             "deadlines": _json_records(DEADLINE_COLUMNS, deadline_rows),
             "request_id": current_request_id(),
         },
-    ).one()
+    )
     if row.ticket_id is not None:
         return OpenedTicket(row.ticket_id, row.number, row.duplicate_of)
     if row.stamp == stamp.value:
@@ -422,9 +426,8 @@ def _columns(names: tuple[str, ...], skip: tuple[str, ...] = (), prefix: str = "
 # the foreign keys between the rows are checked at the end of the statement. Events are inserted in the
 # order `open_new` writes them (ticket.created, deadline.opened…, ticket.possible_duplicate), so ids and
 # history order agree.
-ONE_TICKET_SQL = text(
-    " ".join(  # one line: psycopg converts a statement of up to 4 KB to PostgreSQL's form once per process
-        f"""
+ONE_TICKET_SQL = " ".join(  # one line, for the logs
+    f"""
 WITH new AS MATERIALIZED (
     SELECT nextval(pg_get_serial_sequence('contacts', 'id')) AS contact_id,
            nextval(pg_get_serial_sequence('tickets', 'id')) AS ticket_id,
@@ -492,8 +495,41 @@ SELECT (SELECT id FROM ticket) AS ticket_id,
        (SELECT number FROM earlier) AS duplicate_of,
        (SELECT value FROM reference_stamp WHERE id = 1) AS stamp
 """.split()
-    )
 )
+# The driver's form: `%(name)s` for `:name` (psycopg binds the values on the server).
+_ONE_TICKET_DRIVER_SQL = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", ONE_TICKET_SQL.replace("%", "%%"))
+
+
+def _execute_prepared(session: Session, parameters: dict[str, Any]) -> Any:
+    """ONE_TICKET_SQL's one row, the statement prepared on this connection (psycopg keeps it until a
+    rollback).
+
+    Planning the statement costs PostgreSQL about 0.9 ms of CPU a push, more than running it with its
+    commit (0.6 ms; docs/benchmarks.md, bench:push), and it is the one statement tracker/db.py lets the
+    driver prepare: it reads only through unique keys and the phone's blind index, so its generic plan
+    stays an index look-up however the tables grow. SQLAlchemy cannot ask the driver to prepare, so the
+    statement goes to the driver's cursor on the session's connection, in the session's transaction; a
+    driver error is raised as SQLAlchemy raises it (an IntegrityError is the same order pushed twice).
+    """
+    connection = session.connection()
+    driver_connection = connection.connection.driver_connection
+    try:
+        with driver_connection.cursor(row_factory=namedtuple_row) as cursor:
+            return cursor.execute(_ONE_TICKET_DRIVER_SQL, parameters, prepare=True).fetchone()
+    except psycopg.Error as error:
+        dialect = connection.dialect
+        lost = dialect.is_disconnect(error, driver_connection, None)
+        if lost:
+            connection.invalidate(error)  # as SQLAlchemy does: the pool opens a new one
+        raise DBAPIError.instance(
+            ONE_TICKET_SQL,
+            parameters,
+            error,
+            psycopg.Error,
+            hide_parameters=True,  # a citizen's order: no personal data in the error's text and the logs
+            connection_invalidated=lost,
+            dialect=dialect,
+        ) from error
 
 
 def _index_for_search(session: Session, ticket_ids: list[int], ticket_rows: list[tuple[Any, ...]]) -> None:
