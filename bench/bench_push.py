@@ -381,9 +381,11 @@ def main(argv: list[str] | None = None) -> int:
 
 `bench/bench_push.py` — gunicorn with the deployment's `gunicorn.conf.py` ({server}) on loopback against a
 freshly migrated PostgreSQL database; a second process sends new signed work orders from {args.clients}
-keep-alive connections for {args.seconds:.0f} s per run (after a warm-up); each request writes ticket,
-contact, `ticket.created` event, outbox row and the sign/reply deadlines in one statement (look-up and
-phone-duplicate check included) and commits, and after the response wakes its process's relay thread,
+keep-alive connections for {args.seconds:.0f} s per run (after a warm-up); each request checks its
+signature, records its nonce and commits (replay refusal), then writes ticket, contact (its personal data
+encrypted, with blind indexes), `ticket.created` event, outbox row and the sign/reply deadlines in one
+statement prepared on its connection (look-up and phone-duplicate check included; foreign keys checked)
+and commits, and after the response wakes its process's relay thread,
 which publishes the outbox to the broker (Redis) 50 ms later with what other requests wrote meanwhile, in
 one pipeline, as in production. The search index row is left to the `ticket.created` consumer (no Celery worker runs here). Baseline: GET /api/v1/openapi.json on the
 same server (no database, no signature). The database is analysed after the warm-up (as autovacuum would

@@ -36,6 +36,10 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
+# The personal-data key of the scratch databases (tracker.pii; a production database needs one): fixed,
+# public, never a real key. A key set in the environment wins.
+os.environ.setdefault("TRACKER_PII_KEYS", "bench:YmVuY2ggb25seSAtLSBub3QgYSByZWFsIGtleSEhISE=")
+
 ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "bench_queues_helper4"
 REQUESTS = 40  # per scenario, after warm-up
@@ -140,6 +144,8 @@ def run(url: str) -> tuple[list[dict], dict]:
             "TRACKER_DATABASE_URL": url,
             "TRACKER_SECRET_KEY": "bench",
             "TRACKER_INSTANCE_DIR": "/tmp/bench_queues",
+            # The scratch database's personal-data key (bench/generate.py sealed its contacts with it).
+            "TRACKER_PII_KEYS": os.environ["TRACKER_PII_KEYS"],
         }
     )
     app = create_app({"TESTING": True}, settings=settings)
