@@ -120,10 +120,7 @@ def run(url: str) -> tuple[list[dict], dict]:
         supervisor = session.scalar(
             select(User).where(User.department_id == sme.id, User.role == "supervisor").order_by(User.id)
         )
-        users = {
-            "admin": (admin.id, admin.password_hash),
-            "supervisor": (supervisor.id, supervisor.password_hash),
-        }
+        users = {"admin": admin.id, "supervisor": supervisor.id}
         # Deep-page cursors: walk the keyset to ~DEEP_ROWS rows in (setup only, not timed).
         deep = {}
         for name, user, code, filters in (
@@ -150,12 +147,19 @@ def run(url: str) -> tuple[list[dict], dict]:
     )
     app = create_app({"TESTING": True}, settings=settings)
     clients = {}
-    for role, (user_id, password_hash) in users.items():
+    from tracker.people.sessions import open_session
+    from web.database import db
+    from web.security import CSRF_FIELD, SESSION_TOKEN, clock_now, session_policy
+
+    for role, user_id in users.items():
         client = app.test_client()
+        # Signed in as the sign-in page does it: a server-side session row, its token in the cookie.
+        with app.app_context():
+            token = open_session(db(), db().get(User, user_id), now=clock_now(), policy=session_policy())
+            db().commit()
         with client.session_transaction() as web_session:
-            web_session["user_id"] = user_id
-            web_session["pw"] = password_hash[-16:]
-            web_session["csrf_token"] = "bench"
+            web_session[SESSION_TOKEN] = token
+            web_session[CSRF_FIELD] = "bench"
         clients[role] = client
 
     def get(role: str, path: str):

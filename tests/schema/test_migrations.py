@@ -125,3 +125,30 @@ def test_0013_moves_the_reminder_ledger_into_its_notifications(blank_database_ur
             session.scalar(text("SELECT count(*) FROM notifications WHERE dedupe_key LIKE 'ledger:%'")) == 1
         )
     upgrade(blank_database_url)
+
+
+def test_0040_the_queues_index_covers_the_state_and_goes_back_down(blank_database_url):
+    """The queues' partial index carries the state (PostgreSQL: INCLUDE), so it is the one their sort by
+    due time reads rather than the assessment's index of every reply deadline (docs/benchmarks.md,
+    bench:queues); a downgrade puts the index of 0039 back, and the upgrade again."""
+    from tracker.db import dispose_engines, engine_for
+
+    def definition() -> str:
+        with engine_for(blank_database_url).connect() as conn:
+            if conn.dialect.name == "postgresql":
+                sql = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_deadlines_open_reply_due'"
+            else:
+                sql = "SELECT sql FROM sqlite_master WHERE name = 'ix_deadlines_open_reply_due'"
+            found = conn.execute(text(sql)).scalar_one()
+        dispose_engines()
+        return found
+
+    upgrade(blank_database_url)
+    is_postgresql = blank_database_url.startswith("postgresql")
+    covering = definition()
+    assert "state <> 'met'" in covering.replace("::text", "").replace("(", "").replace(")", "")
+    assert ("INCLUDE (state)" in covering) is is_postgresql
+    command.downgrade(alembic_config(blank_database_url), "0039")
+    assert "INCLUDE" not in definition()
+    upgrade(blank_database_url)
+    assert definition() == covering

@@ -18,11 +18,15 @@ from tracker.tickets.models import Deadline, Ticket
 # keyset pagination without wading through the closed years.
 # (Two inequalities, not IN (…): PostgreSQL proves a query's clauses imply the index predicate when they are
 # the same simple comparisons, which it does not manage for an IN list against the stored ANY(ARRAY[…]).)
+# It covers the state, as the assessment's index of every reply deadline does (tracker/reports/models.py):
+# without it PostgreSQL sorted the queues by that one, index-only, and read past every met deadline
+# (migration 0040).
 OPEN_REPLY = "kind = 'reply' AND state <> 'met' AND state <> 'cancelled'"
 Index(
     "ix_deadlines_open_reply_due",
     Deadline.due_at,
     Deadline.ticket_id,
+    postgresql_include=["state"],
     postgresql_where=text(OPEN_REPLY),
     sqlite_where=text(OPEN_REPLY),
 )
