@@ -9,6 +9,9 @@ State Council's schedule including 调休 (`tracker.calendar.days`); a calendar-
 rolls to the next working day (art. 203); the last day ends at a configurable time of day, default 24:00
 Asia/Shanghai. A pause excludes every day from the day it starts to the day it ends, both included —
 a consultation letter sent on 3 March and answered on 10 March takes 3–10 March out of the count.
+
+Over 600 lines on purpose: the due time, pauses, extensions and the explanation that names each rule share
+one set of counting helpers, and a lawyer reads them together.
 """
 
 from __future__ import annotations
