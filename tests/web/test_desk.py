@@ -151,7 +151,9 @@ def test_the_admin_assigns_an_unrouted_ticket_at_the_bureau_level(client, sessio
     )
     kinds = [
         e.data.get("action")
-        for e in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id))
+        for e in session.scalars(
+            select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
+        )
         if e.kind == "ticket.status_changed"
     ]
     assert kinds == ["transfer", "assign"]  # 分办 then 分派, each in the history
