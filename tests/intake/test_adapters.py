@@ -229,7 +229,12 @@ def test_hotline_order_converted_to_disclosure_keeps_both_histories(session, now
     assert application.channel == "disclosure" and application.linked_ticket_id == order.id
     assert order.linked_ticket_id == application.id and order.status == "received"
     assert application.received_at == now + timedelta(hours=1) and application.query_code
-    kinds = [e.kind for e in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == order.id))]
+    kinds = [
+        e.kind
+        for e in session.scalars(
+            select(TicketEvent).where(TicketEvent.ticket_id == order.id).order_by(TicketEvent.id)
+        )
+    ]
     assert "ticket.created" in kinds and "ticket.converted" in kinds and "ticket.linked" in kinds
     with pytest.raises(Exception, match="已关联"):
         convert_ticket(session, order, "website", actor="承办人", now=now, reason="再转")

@@ -137,7 +137,9 @@ def test_history_becomes_dated_events(session, now, dept, tmp_path):
     assert ticket.reply_text == "已责成运营商恢复原套餐并退还差价"
     kinds = {
         e.kind: e.occurred_at
-        for e in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id))
+        for e in session.scalars(
+            select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
+        )
     }
     assert kinds["ticket.rated"] == datetime.fromisoformat("2016-04-10T16:00:00+00:00")
     assert kinds["ticket.status_changed"].year == 2016

@@ -57,7 +57,12 @@ def test_serving_a_fee_notice_pauses_the_reply_and_opens_the_payment_deadline(
     # 20 working days counted from the day after 2026-03-05: 3-06, 3-09…13, 3-16…20, 3-23…27, 3-30…4-02.
     assert _day(fee.due_at - timedelta(seconds=1)) == "2026-04-02"  # due at its end, 24:00
     assert "申请人收到收费通知；自次日起算20个工作日；截止2026-04-02 24:00" in fee.explanation
-    kinds = [e.kind for e in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id))]
+    kinds = [
+        e.kind
+        for e in session.scalars(
+            select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
+        )
+    ]
     assert "letter.served" in kinds
     # The fee notice is sent once: a second one is refused, and so is the same one served again.
     with pytest.raises(Conflict, match="已发出过收费通知"):

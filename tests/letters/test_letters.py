@@ -36,7 +36,12 @@ def _file(session, letter, tmp_path) -> bytes:
 
 
 def _events(session, ticket) -> list[str]:
-    return [e.kind for e in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id))]
+    return [
+        e.kind
+        for e in session.scalars(
+            select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
+        )
+    ]
 
 
 TODAY_CN = "二〇二六年三月四日"  # the tests' clock: Wednesday 2026-03-04 (conftest.now)

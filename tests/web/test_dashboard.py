@@ -153,7 +153,12 @@ def test_extension_requested_by_staff_and_approved_by_supervisor(client, session
     session.expire_all()
     reply = session.scalar(select(Deadline).where(Deadline.ticket_id == ticket.id, Deadline.kind == "reply"))
     assert reply.due_at > due_before and reply.extensions[0]["approver"] == "测试supervisor"
-    kinds = [e.kind for e in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id))]
+    kinds = [
+        e.kind
+        for e in session.scalars(
+            select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
+        )
+    ]
     assert {"approval.requested", "approval.approved", "deadline.extended"} <= set(kinds)
 
 
@@ -462,7 +467,12 @@ def test_convert_opens_a_linked_disclosure_ticket_with_both_histories(client, se
     assert created.extra["converted_from"] == source.number and created.query_code
     assert created.received_at == now  # art. 31: counted from the conversion, not from the order
     kinds = {
-        t.id: [e.kind for e in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == t.id))]
+        t.id: [
+            e.kind
+            for e in session.scalars(
+                select(TicketEvent).where(TicketEvent.ticket_id == t.id).order_by(TicketEvent.id)
+            )
+        ]
         for t in (source, created)
     }
     assert {"ticket.converted", "ticket.linked"} <= set(kinds[source.id])

@@ -78,7 +78,12 @@ def test_ticket_created_is_routed_tagged_and_handled_once(scratch_url, tmp_path)
         ticket = s.get(Ticket, ticket_id)
         assert ticket.department_id == ids["sme"]
         assert ticket.topic_names == ["惠企政策"]
-        kinds = [e.kind for e in s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id))]
+        kinds = [
+            e.kind
+            for e in s.scalars(
+                select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
+            )
+        ]
         assert kinds.count("ticket.routed") == 1 and kinds.count("ticket.tagged") == 1
         assert (
             s.scalar(select(func.count()).select_from(ProcessedMessage)) == 6
