@@ -400,7 +400,7 @@ def _remember_nonce(session: Session, key_id: str, nonce: str, expires_at: datet
 
 def _remember_nonce_statement(insert: Any) -> Any:
     # On the table, not the ORM class, and built once: an ORM bulk INSERT built per request cost every
-    # signed call about a tenth of a millisecond of CPU (docs/benchmarks.md, bench:push).
+    # signed call about a quarter of a millisecond of CPU (docs/benchmarks.md, bench:push).
     nonces = ApiNonce.__table__
     return (
         insert(nonces)
